@@ -1,0 +1,89 @@
+"""What the wrapper needs to know about a Hugging Face model, found generically (no module names).
+
+The backbone is ``model.base_model`` (from ``base_model_prefix``); everything outside it is the
+task head. Input embeddings come from ``get_input_embeddings()``.
+"""
+
+from __future__ import annotations
+
+import inspect
+
+import torch
+from torch import nn
+
+__all__ = [
+    "embeddings_owner",
+    "first_special_ids",
+    "forward_accepts",
+    "head_parameter_names",
+    "max_positions",
+    "num_labels",
+]
+
+
+def head_parameter_names(model: nn.Module) -> list[str]:
+    """Names (as in ``model.named_parameters()``) of the task head: everything outside ``base_model``.
+
+    ``BertForSequenceClassification`` gives ``["classifier.weight", "classifier.bias"]`` (the
+    pretrained pooler lives inside the backbone and stays frozen); a bare ``AutoModel`` gives ``[]``.
+    """
+    base = getattr(model, "base_model", model)
+    if base is model:
+        return []
+    base_ids = {id(p) for p in base.parameters()}
+    return [name for name, p in model.named_parameters() if id(p) not in base_ids]
+
+
+def num_labels(model: nn.Module) -> int | None:
+    """Number of classes of the model's head, or ``None`` for a model without a head."""
+    if not head_parameter_names(model):
+        return None
+    return int(getattr(model.config, "num_labels", 0)) or None
+
+
+def embeddings_owner(model: nn.Module) -> nn.Module | None:
+    """The module that holds the input word embeddings as a direct child (e.g. ``BertEmbeddings``)."""
+    word = model.get_input_embeddings()
+    for module in model.modules():
+        if any(child is word for child in module.children()):
+            return module
+    return None
+
+
+def max_positions(model: nn.Module) -> int | None:
+    """How many tokens the model can take, or ``None`` when it has no absolute position limit.
+
+    RoBERTa-style embeddings reserve ``padding_idx + 1`` positions, so a RoBERTa with
+    ``max_position_embeddings=514`` takes 512 tokens.
+    """
+    limit = getattr(model.config, "max_position_embeddings", None)
+    if not isinstance(limit, int) or limit <= 0:
+        return None
+    owner = embeddings_owner(model)
+    padding_idx = getattr(owner, "padding_idx", None)
+    if isinstance(padding_idx, int) and hasattr(owner, "position_embeddings"):
+        limit -= padding_idx + 1
+    return limit
+
+
+def first_special_ids(model: nn.Module, tokenizer: object | None) -> set[int]:
+    """Token ids that can open an input ([CLS], <s>): the prompt goes right after them."""
+    ids: set[int] = set()
+    for source in (tokenizer, getattr(model, "config", None)):
+        for attr in ("cls_token_id", "bos_token_id"):
+            value = getattr(source, attr, None) if source is not None else None
+            if isinstance(value, int):
+                ids.add(value)
+    return ids
+
+
+def forward_accepts(model: nn.Module, argument: str) -> bool:
+    """Whether ``model.forward`` takes ``argument`` (DistilBERT takes no ``token_type_ids``)."""
+    params = inspect.signature(model.forward).parameters
+    return argument in params or any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
+
+
+def model_device_dtype(model: nn.Module) -> tuple[torch.device, torch.dtype]:
+    """Device and dtype of the input embedding matrix."""
+    weight = model.get_input_embeddings().weight
+    return weight.device, weight.dtype

@@ -1,0 +1,133 @@
+"""`SoftPromptConfig`: every choice that defines a soft prompt, validated and JSON-serialisable.
+
+The config travels inside each prompt file's metadata, so a file always says how it was made.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any
+
+__all__ = ["Overflow", "Placement", "PromptInit", "SoftPromptConfig"]
+
+
+class PromptInit(str, Enum):
+    """How the prompt vectors are initialised (Lester et al. 2021 found this matters for small models)."""
+
+    RANDOM = "random"  # N(mean, std) of the embedding matrix, per dimension
+    VOCAB = "vocab"  # rows of the embedding matrix sampled from frequent tokens
+    TEXT = "text"  # embeddings of `init_text`, tiled or cut to length
+    LABELS = "labels"  # embeddings of the class-label words, rest filled like `vocab`
+
+
+class Placement(str, Enum):
+    """Where the virtual tokens go in the input sequence."""
+
+    AFTER_CLS = "after_cls"  # [CLS] p1..pN tok1 ... [SEP]: poolers reading position 0 still read [CLS]
+    PREPEND = "prepend"  # p1..pN [CLS] tok1 ... [SEP]: the chapter's and PEFT's layout
+
+
+class Overflow(str, Enum):
+    """What happens when input length + virtual tokens exceeds the model's maximum positions."""
+
+    ERROR = "error"  # raise ValueError with both numbers and the fix
+    TRUNCATE = "truncate"  # cut the real tokens, keeping the final [SEP]
+
+
+def _enum(enum_cls: type[Enum], value: Any, field_name: str) -> Any:
+    if isinstance(value, enum_cls):
+        return value
+    try:
+        return enum_cls(value)
+    except ValueError:
+        choices = ", ".join(repr(m.value) for m in enum_cls)
+        raise ValueError(f"SoftPromptConfig.{field_name}={value!r} is not one of {choices}") from None
+
+
+@dataclass
+class SoftPromptConfig:
+    """Configuration of a soft prompt.
+
+    Args:
+        num_virtual_tokens: Number of trainable prompt vectors. 20 is the chapter's choice and
+            where Lester et al. saw returns flatten.
+        init: One of ``"random"``, ``"vocab"``, ``"text"``, ``"labels"`` (see :class:`PromptInit`).
+        init_text: Text whose token embeddings initialise the prompt when ``init="text"``.
+        label_words: Words naming the classes, in label-id order, for ``init="labels"``. Defaults
+            to the model's ``id2label`` names.
+        vocab_sample_size: ``init="vocab"`` samples from the first this-many ordinary tokens of the
+            vocabulary (WordPiece/BPE vocabularies list frequent pieces first).
+        placement: ``"after_cls"`` (default) or ``"prepend"`` (see :class:`Placement`).
+        overflow: ``"error"`` (default) or ``"truncate"`` when the prompted input is too long.
+        train_head: Train the classifier head with the prompt and save it in the prompt file.
+            A prompt trained against a frozen random head is useless elsewhere (the chapter's bug).
+        seed: Seed for the initialisation, so the same config gives the same prompt.
+
+    Raises:
+        ValueError: a field has a bad value; the message names it.
+
+    Example:
+        >>> cfg = SoftPromptConfig(num_virtual_tokens=20, init="labels")
+        >>> SoftPromptConfig.from_json(cfg.to_json()) == cfg
+        True
+    """
+
+    num_virtual_tokens: int = field(default=20, metadata={"help": "number of prompt vectors"})
+    init: PromptInit = field(default=PromptInit.VOCAB, metadata={"help": "random | vocab | text | labels"})
+    init_text: str | None = field(default=None, metadata={"help": "text for init='text'"})
+    label_words: list[str] | None = field(default=None, metadata={"help": "class words for init='labels'"})
+    vocab_sample_size: int = field(default=5000, metadata={"help": "frequent-token pool for init='vocab'"})
+    placement: Placement = field(default=Placement.AFTER_CLS, metadata={"help": "after_cls | prepend"})
+    overflow: Overflow = field(default=Overflow.ERROR, metadata={"help": "error | truncate"})
+    train_head: bool = field(default=True, metadata={"help": "train and save the classifier head"})
+    seed: int = field(default=42, metadata={"help": "seed for the initialisation"})
+
+    def __post_init__(self) -> None:
+        if isinstance(self.num_virtual_tokens, bool) or not isinstance(self.num_virtual_tokens, int):
+            raise ValueError(f"SoftPromptConfig.num_virtual_tokens must be an int, got {self.num_virtual_tokens!r}")
+        if self.num_virtual_tokens < 1:
+            raise ValueError(f"SoftPromptConfig.num_virtual_tokens must be >= 1, got {self.num_virtual_tokens}")
+        self.init = _enum(PromptInit, self.init, "init")
+        self.placement = _enum(Placement, self.placement, "placement")
+        self.overflow = _enum(Overflow, self.overflow, "overflow")
+        if self.init is PromptInit.TEXT and not (isinstance(self.init_text, str) and self.init_text.strip()):
+            raise ValueError("SoftPromptConfig(init='text') needs a non-empty init_text, e.g. init_text='classify the sentiment'")
+        if self.label_words is not None:
+            if isinstance(self.label_words, str) or not all(isinstance(w, str) and w.strip() for w in self.label_words):
+                raise ValueError(f"SoftPromptConfig.label_words must be a list of non-empty strings, got {self.label_words!r}")
+            self.label_words = list(self.label_words)
+        if not isinstance(self.vocab_sample_size, int) or self.vocab_sample_size < 1:
+            raise ValueError(f"SoftPromptConfig.vocab_sample_size must be a positive int, got {self.vocab_sample_size!r}")
+        if not isinstance(self.train_head, bool):
+            raise ValueError(f"SoftPromptConfig.train_head must be True or False, got {self.train_head!r}")
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int):
+            raise ValueError(f"SoftPromptConfig.seed must be an int, got {self.seed!r}")
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain-JSON dict (enums as their string values)."""
+        out = dataclasses.asdict(self)
+        for key, value in out.items():
+            if isinstance(value, Enum):
+                out[key] = value.value
+        return out
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> SoftPromptConfig:
+        """Inverse of :meth:`to_dict`; unknown keys raise so a newer file is not misread silently."""
+        if not isinstance(data, dict):
+            raise ValueError(f"SoftPromptConfig.from_dict expects a dict, got {type(data).__name__}")
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ValueError(f"unknown SoftPromptConfig fields {unknown}; known fields are {sorted(known)}")
+        return cls(**data)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> SoftPromptConfig:
+        return cls.from_dict(json.loads(text))

@@ -1,0 +1,527 @@
+"""`SoftPromptWrapper`: prompt tuning for any Hugging Face encoder, with hot-swappable named prompts.
+
+The wrapped model is frozen. Each named prompt (a :class:`PromptSlot`) owns its prompt vectors and
+its own copy of the task head, which is substituted into the model per forward pass, so one
+backbone serves many tasks, even within one batch.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import warnings
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+from torch.func import functional_call
+
+from softprompt import backbone, layout
+from softprompt.config import Overflow, Placement, SoftPromptConfig
+from softprompt.init import initial_prompt
+from softprompt.prompt_file import PromptFile, read_prompt_file
+
+__all__ = ["PromptSlot", "SoftPromptWrapper"]
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_NAME = "default"
+
+
+def _key(param_name: str) -> str:  # ParameterDict keys may not contain "."
+    return param_name.replace(".", "__")
+
+
+class PromptSlot(nn.Module):
+    """One named prompt: ``prompt`` ``(N, E)``, its head parameters, and what describes them."""
+
+    def __init__(
+        self,
+        config: SoftPromptConfig,
+        prompt: torch.Tensor,
+        head: Mapping[str, torch.Tensor],
+        *,
+        id2label: Mapping[int, str] | None = None,
+        temperature: float = 1.0,
+    ) -> None:
+        super().__init__()
+        self.config = config
+        self.prompt = nn.Parameter(prompt.detach().clone().float())  # (N, E), fp32 master copy
+        self.head_names = list(head)
+        self.head = nn.ParameterDict(
+            {_key(k): nn.Parameter(v.detach().clone(), requires_grad=config.train_head) for k, v in head.items()}
+        )
+        self.id2label = {int(k): str(v) for k, v in (id2label or {}).items()}
+        self.temperature = float(temperature)
+
+    def head_params(self) -> dict[str, torch.Tensor]:
+        """Head parameters keyed by their name in the model, for ``functional_call``."""
+        return {name: self.head[_key(name)] for name in self.head_names}
+
+
+class SoftPromptWrapper(nn.Module):
+    """Wrap a Hugging Face encoder for prompt tuning.
+
+    Works through ``get_input_embeddings()`` and ``forward(inputs_embeds=...)`` only, so any encoder
+    with a task head (sequence or token classification) or none (``AutoModel``) can be wrapped.
+
+    Args:
+        model: A ``transformers`` ``PreTrainedModel``. All its parameters are frozen.
+        config: The prompt's :class:`SoftPromptConfig` (defaults to ``SoftPromptConfig()``).
+        tokenizer: The model's tokenizer; needed for ``init="text"``/``"labels"``, for
+            ``placement="after_cls"`` on models whose config has no [CLS]/<s> id, and for
+            :meth:`tokenize`.
+        name: Name of the first prompt slot.
+
+    Raises:
+        TypeError: ``model`` is not an ``nn.Module`` with input embeddings.
+        ValueError: the config cannot be honoured for this model (the message says why).
+
+    Example:
+        >>> wrapper = SoftPromptWrapper(model, SoftPromptConfig(num_virtual_tokens=20), tokenizer=tok)  # doctest: +SKIP
+        >>> out = wrapper(**tok(["great film"], return_tensors="pt"))  # doctest: +SKIP
+        >>> wrapper.save_prompt("imdb.safetensors")  # doctest: +SKIP
+    """
+
+    def __init__(
+        self,
+        model: nn.Module,
+        config: SoftPromptConfig | None = None,
+        *,
+        tokenizer: Any | None = None,
+        name: str = DEFAULT_NAME,
+        _slot: PromptSlot | None = None,
+    ) -> None:
+        super().__init__()
+        if not isinstance(model, nn.Module) or not hasattr(model, "get_input_embeddings"):
+            raise TypeError(f"SoftPromptWrapper needs a transformers model, got {type(model).__name__}")
+        if model.get_input_embeddings() is None:
+            raise TypeError(f"{type(model).__name__} has no input embeddings (get_input_embeddings() is None)")
+        if config is not None and not isinstance(config, SoftPromptConfig):
+            raise TypeError(f"config must be a SoftPromptConfig, got {type(config).__name__}")
+        self.model = model.requires_grad_(False)
+        self.tokenizer = tokenizer
+        self.prompts = nn.ModuleDict()
+        self._head_names = backbone.head_parameter_names(model)
+        self._special_ids = backbone.first_special_ids(model, tokenizer)
+        self._max_positions = backbone.max_positions(model)
+        self._accepts_token_types = backbone.forward_accepts(model, "token_type_ids")
+        self.active_prompt = name
+        slot = _slot if _slot is not None else self._new_slot(config or SoftPromptConfig())
+        self._add_slot(name, slot)
+
+    # ---------------------------------------------------------------- construction and files
+
+    def _new_slot(self, config: SoftPromptConfig) -> PromptSlot:
+        weight = self.model.get_input_embeddings().weight  # (V, E)
+        prompt = initial_prompt(
+            config,
+            weight,
+            tokenizer=self.tokenizer,
+            id2label=getattr(self.model.config, "id2label", None),
+            special_ids=self._special_ids | _config_special_ids(self.model),
+        )
+        params = dict(self.model.named_parameters())
+        head = {n: params[n] for n in self._head_names}
+        return PromptSlot(config, prompt.to(weight.device), head, id2label=self._model_id2label())
+
+    def _model_id2label(self) -> dict[int, str]:
+        if not self._head_names:
+            return {}
+        return {int(k): str(v) for k, v in (getattr(self.model.config, "id2label", None) or {}).items()}
+
+    def _add_slot(self, name: str, slot: PromptSlot) -> None:
+        if not isinstance(name, str) or not name or "." in name:
+            raise ValueError(f"prompt name must be a non-empty string without '.', got {name!r}")
+        if slot.config.placement is Placement.AFTER_CLS and not self._special_ids:
+            raise ValueError(
+                f"placement='after_cls' needs the [CLS]/<s> token id, and {type(self.model).__name__}'s config has "
+                "none: pass tokenizer=... to SoftPromptWrapper, or use SoftPromptConfig(placement='prepend')"
+            )
+        device = self.model.get_input_embeddings().weight.device
+        self.prompts[name] = slot.to(device)
+
+    @classmethod
+    def from_prompt(
+        cls,
+        model: nn.Module,
+        path: str | os.PathLike[str],
+        *,
+        tokenizer: Any | None = None,
+        name: str = DEFAULT_NAME,
+        strict_base_model: bool = False,
+    ) -> SoftPromptWrapper:
+        """Wrap ``model`` with the prompt (and head) saved in ``path``.
+
+        The file is fully validated against the model before anything is changed.
+
+        Raises:
+            FileNotFoundError, ValueError: see :meth:`load_prompt`.
+
+        Example:
+            >>> wrapper = SoftPromptWrapper.from_prompt(model, "imdb.safetensors", tokenizer=tok)  # doctest: +SKIP
+        """
+        pf = read_prompt_file(path)
+        slot = _check_against_model(pf, model, strict_base_model=strict_base_model)
+        return cls(model, pf.config, tokenizer=tokenizer, name=name, _slot=slot)
+
+    def load_prompt(
+        self,
+        path: str | os.PathLike[str],
+        name: str | None = None,
+        *,
+        activate: bool = False,
+        replace: bool = False,
+        strict_base_model: bool = False,
+    ) -> str:
+        """Add the prompt in ``path`` as a named slot (with its own head); returns the name.
+
+        Args:
+            path: A prompt ``.safetensors`` file.
+            name: Slot name; defaults to the file's stem.
+            activate: Make it the active prompt.
+            replace: Allow overwriting an existing slot of that name (otherwise an error, so a
+                trained prompt is never lost by accident).
+            strict_base_model: Raise instead of warn when the file was trained on another base model.
+
+        Raises:
+            FileNotFoundError: no such file.
+            ValueError: unreadable file or metadata, missing tensors, NaN/inf values, embedding dim,
+                num_labels or head shapes that differ from this model, or a name already taken.
+        """
+        name = Path(path).stem if name is None else name
+        if name in self.prompts and not replace:
+            raise ValueError(f"a prompt named {name!r} is loaded already; pass replace=True or another name")
+        pf = read_prompt_file(path)
+        self._add_slot(name, _check_against_model(pf, self.model, strict_base_model=strict_base_model))
+        if activate:
+            self.set_active_prompt(name)
+        return name
+
+    def save_prompt(self, path: str | os.PathLike[str], name: str | None = None) -> Path:
+        """Write one prompt (default: the active one) and its head to a ``.safetensors`` file, atomically.
+
+        Example:
+            >>> wrapper.save_prompt("imdb.safetensors")  # doctest: +SKIP
+        """
+        return self.prompt_file(name).save(path)
+
+    def prompt_file(self, name: str | None = None) -> PromptFile:
+        """The in-memory :class:`PromptFile` of a slot (what :meth:`save_prompt` writes)."""
+        slot = self._slot(name)
+        return PromptFile(
+            config=slot.config,
+            prompt=slot.prompt.detach(),
+            head={k: v.detach() for k, v in slot.head_params().items()},
+            base_model=str(getattr(self.model.config, "_name_or_path", "") or getattr(self.model, "name_or_path", "")),
+            model_type=str(getattr(self.model.config, "model_type", "")),
+            num_labels=backbone.num_labels(self.model),
+            id2label=slot.id2label,
+            temperature=slot.temperature,
+        )
+
+    # ---------------------------------------------------------------- slots
+
+    @property
+    def config(self) -> SoftPromptConfig:
+        """Config of the active prompt."""
+        return self._slot(None).config
+
+    @property
+    def prompt_names(self) -> list[str]:
+        return list(self.prompts)
+
+    def set_active_prompt(self, name: str) -> None:
+        """Make ``name`` the prompt used when a forward gets no ``prompt_names``."""
+        self._slot(name)
+        self.active_prompt = name
+
+    def remove_prompt(self, name: str) -> None:
+        """Drop a slot (not the active one)."""
+        if name == self.active_prompt:
+            raise ValueError(f"cannot remove the active prompt {name!r}; set_active_prompt(...) another one first")
+        self._slot(name)
+        del self.prompts[name]
+
+    def _slot(self, name: str | None) -> PromptSlot:
+        name = self.active_prompt if name is None else name
+        if name not in self.prompts:
+            raise KeyError(f"no prompt named {name!r}; loaded prompts: {list(self.prompts)}")
+        return self.prompts[name]
+
+    def num_trainable_parameters(self, name: str | None = None) -> int:
+        """Trainable parameters of one slot (prompt plus head if ``train_head``)."""
+        return sum(p.numel() for p in self._slot(name).parameters() if p.requires_grad)
+
+    # ---------------------------------------------------------------- tokenization
+
+    def max_input_length(self, max_length: int | None = None) -> int:
+        """Longest tokenized input that still fits with the virtual tokens."""
+        limit = self._max_positions
+        if max_length is not None:
+            limit = max_length if limit is None else min(limit, max_length)
+        if limit is None:
+            raise ValueError("the model has no position limit: pass max_length=...")
+        room = limit - self.config.num_virtual_tokens
+        if room < 2:
+            raise ValueError(f"max length {limit} leaves no room for text after {self.config.num_virtual_tokens} virtual tokens")
+        return room
+
+    def tokenize(self, texts: str | Sequence[str], max_length: int | None = None, **kwargs: Any) -> Any:
+        """Tokenize with ``max_length`` already reduced by the number of virtual tokens.
+
+        Example:
+            >>> batch = wrapper.tokenize(["great film", "dull"])  # doctest: +SKIP
+            >>> wrapper(**batch).logits.shape  # doctest: +SKIP
+            torch.Size([2, 2])
+        """
+        if self.tokenizer is None:
+            raise ValueError("tokenize() needs a tokenizer: pass tokenizer=... to SoftPromptWrapper")
+        kwargs.setdefault("padding", True)
+        kwargs.setdefault("return_tensors", "pt")
+        return self.tokenizer(texts, truncation=True, max_length=self.max_input_length(max_length), **kwargs)
+
+    # ---------------------------------------------------------------- forward
+
+    def forward(
+        self,
+        input_ids: torch.Tensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        token_type_ids: torch.Tensor | None = None,
+        position_ids: torch.Tensor | None = None,
+        inputs_embeds: torch.Tensor | None = None,
+        labels: torch.Tensor | None = None,
+        prompt_names: Sequence[str] | None = None,
+        **kwargs: Any,
+    ) -> Any:
+        """Run the model with the prompt spliced in.
+
+        Args:
+            input_ids: ``(B, T)`` token ids (or give ``inputs_embeds`` ``(B, T, E)``).
+            attention_mask, token_type_ids, position_ids: as for the model, ``(B, T)``.
+            labels: ``(B,)`` class ids, or ``(B, T)`` token labels (virtual positions get -100).
+            prompt_names: One prompt name per example, to mix tasks in a batch; default: the active prompt.
+            **kwargs: passed to the model (``output_hidden_states``, ...).
+
+        Returns:
+            The model's output. Token-level ``logits`` and ``last_hidden_state`` have the virtual
+            positions removed, so they line up with ``input_ids``; ``hidden_states`` and
+            ``attentions`` (if asked for) keep them.
+        """
+        if (input_ids is None) == (inputs_embeds is None):
+            raise ValueError("pass exactly one of input_ids or inputs_embeds")
+        if inputs_embeds is None:
+            if input_ids.dim() != 2:
+                raise ValueError(f"input_ids must be (batch, seq_len), got shape {tuple(input_ids.shape)}")
+            inputs_embeds = self.model.get_input_embeddings()(input_ids)  # (B, T, E)
+        batch, seq_len = inputs_embeds.shape[:2]
+        slots = self._batch_slots(prompt_names, batch)
+        config = slots[0][1].config
+        n = config.num_virtual_tokens
+        at = self._insert_at(input_ids, config.placement)
+        if attention_mask is None:
+            attention_mask = torch.ones(batch, seq_len, dtype=torch.long, device=inputs_embeds.device)
+        token_level = labels is not None and labels.dim() == 2 and not labels.is_floating_point() and labels.shape == (batch, seq_len)
+
+        seqs: dict[str, torch.Tensor | None] = {
+            "inputs_embeds": inputs_embeds,
+            "attention_mask": attention_mask,
+            "token_type_ids": token_type_ids,
+            "position_ids": position_ids,
+            "labels": labels if token_level else None,
+        }
+        seqs = self._fit_length(seqs, seq_len, n)
+
+        prompt = self._stack_prompts(slots, batch)  # (B, N, E)
+        embeds = seqs["inputs_embeds"]
+        model_inputs: dict[str, Any] = {
+            "inputs_embeds": layout.insert(embeds, prompt.to(embeds.dtype), at),  # (B, T + N, E)
+            "attention_mask": layout.insert(seqs["attention_mask"], seqs["attention_mask"].new_ones(batch, n), at),
+        }
+        if seqs["token_type_ids"] is not None:
+            tt = seqs["token_type_ids"]
+            neighbour = tt[:, at - 1 : at] if at > 0 else tt[:, :1]  # (B, 1) segment of the neighbour
+            model_inputs["token_type_ids"] = layout.insert(tt, neighbour.expand(batch, n), at)
+        if seqs["position_ids"] is not None:
+            model_inputs["position_ids"] = layout.insert_position_ids(seqs["position_ids"], n, at)
+        if labels is not None:
+            model_inputs["labels"] = (
+                layout.insert(seqs["labels"], seqs["labels"].new_full((batch, n), layout.IGNORE_INDEX), at)
+                if token_level
+                else labels
+            )
+        kwargs["return_dict"] = True
+        outputs = self._run(model_inputs, slots, kwargs)
+        total = model_inputs["inputs_embeds"].shape[1]
+        for key in ("logits", "last_hidden_state"):
+            value = outputs.get(key) if hasattr(outputs, "get") else None
+            if isinstance(value, torch.Tensor) and value.dim() == 3 and value.shape[1] == total:
+                outputs[key] = layout.remove_virtual(value, n, at)
+        return outputs
+
+    def _batch_slots(self, prompt_names: Sequence[str] | None, batch: int) -> list[tuple[str, PromptSlot]]:
+        """Per example, its (name, slot)."""
+        if prompt_names is None:
+            return [(self.active_prompt, self._slot(None))] * batch
+        if isinstance(prompt_names, str) or len(prompt_names) != batch:
+            raise ValueError(f"prompt_names must be a list with one name per example ({batch}), got {prompt_names!r}")
+        slots = [(name, self._slot(name)) for name in prompt_names]
+        first = slots[0][1].config
+        for name, slot in slots:
+            if (slot.config.num_virtual_tokens, slot.config.placement) != (first.num_virtual_tokens, first.placement):
+                raise ValueError(
+                    f"prompts mixed in one batch need the same num_virtual_tokens and placement: {prompt_names[0]!r} has "
+                    f"({first.num_virtual_tokens}, {first.placement.value}), {name!r} has "
+                    f"({slot.config.num_virtual_tokens}, {slot.config.placement.value})"
+                )
+        return slots
+
+    def _insert_at(self, input_ids: torch.Tensor | None, placement: Placement) -> int:
+        if placement is Placement.PREPEND:
+            return 0
+        if input_ids is None:  # embeddings given: assume they start with [CLS], as a tokenizer makes them
+            return 1
+        starts = torch.isin(input_ids[:, 0], torch.tensor(sorted(self._special_ids), device=input_ids.device))
+        if bool(starts.all()):
+            return 1
+        if not bool(starts.any()):
+            return 0
+        raise ValueError(
+            "some inputs start with a [CLS]/<s> token and some do not; tokenize the whole batch the same way "
+            "(or use placement='prepend')"
+        )
+
+    def _fit_length(self, seqs: dict[str, torch.Tensor | None], seq_len: int, n: int) -> dict[str, torch.Tensor | None]:
+        """Check (or, with ``overflow='truncate'``, enforce) seq_len + N <= the model's max positions."""
+        limit = self._max_positions
+        if limit is None or seq_len + n <= limit:
+            return seqs
+        keep = limit - n
+        if self.config.overflow is Overflow.ERROR or keep < 2:
+            raise ValueError(
+                f"input of {seq_len} tokens + {n} virtual tokens = {seq_len + n} exceeds the model's {limit} positions; "
+                f"tokenize with max_length={keep} (wrapper.tokenize() does this), or use "
+                "SoftPromptConfig(overflow='truncate') to cut inputs (keeping the final [SEP])"
+            )
+        lengths = seqs["attention_mask"].sum(1)  # (B,)
+        index = layout.keep_rows_index(lengths, seq_len, keep)  # (B, keep)
+        out: dict[str, torch.Tensor | None] = {}
+        for key, value in seqs.items():
+            if value is None:
+                out[key] = None
+                continue
+            idx = index if value.dim() == 2 else index.unsqueeze(-1).expand(-1, -1, value.shape[-1])
+            out[key] = value.gather(1, idx)
+        return out
+
+    def _stack_prompts(self, slots: list[tuple[str, PromptSlot]], batch: int) -> torch.Tensor:
+        names = [name for name, _ in slots]
+        if len(set(names)) == 1:
+            return slots[0][1].prompt.unsqueeze(0).expand(batch, -1, -1)  # (B, N, E), no copy
+        return torch.stack([slot.prompt for _, slot in slots])  # (B, N, E)
+
+    def _run(self, inputs: dict[str, Any], slots: list[tuple[str, PromptSlot]], kwargs: dict[str, Any]) -> Any:
+        """One forward of the backbone; heads substituted per prompt (grouped when the batch mixes them)."""
+        groups: dict[str, list[int]] = {}
+        for i, (name, _) in enumerate(slots):
+            groups.setdefault(name, []).append(i)
+        if len(groups) == 1 or not self._head_names:
+            return functional_call(self.model, slots[0][1].head_params(), args=(), kwargs={**inputs, **kwargs})
+        return _mixed_head_forward(self.model, inputs, kwargs, {n: (self._slot(n), idx) for n, idx in groups.items()})
+
+
+def _config_special_ids(model: nn.Module) -> set[int]:
+    config = getattr(model, "config", None)
+    ids = {getattr(config, a, None) for a in ("pad_token_id", "cls_token_id", "sep_token_id", "bos_token_id", "eos_token_id")}
+    return {i for i in ids if isinstance(i, int)}
+
+
+def _slice_output(output: Any, index: torch.Tensor, batch: int) -> Any:
+    """Rows ``index`` of every batch-first tensor in a ``ModelOutput``."""
+    sliced = {}
+    for key, value in output.items():
+        if isinstance(value, torch.Tensor) and value.dim() > 0 and value.shape[0] == batch:
+            sliced[key] = value[index]
+        elif isinstance(value, tuple) and all(isinstance(v, torch.Tensor) for v in value):
+            sliced[key] = tuple(v[index] for v in value)
+        else:
+            sliced[key] = value
+    return type(output)(**sliced)
+
+
+def _mixed_head_forward(
+    model: nn.Module, inputs: dict[str, Any], kwargs: dict[str, Any], groups: dict[str, tuple[PromptSlot, list[int]]]
+) -> Any:
+    """Run the shared backbone once on the whole batch, then each prompt's head on its rows.
+
+    The model's own forward computes each head (so pooling and losses stay the model's), with its
+    backbone call answered from the shared pass.
+    """
+    base = model.base_model
+    batch = inputs["inputs_embeds"].shape[0]
+    labels = inputs.get("labels")
+    base_inputs = {k: v for k, v in inputs.items() if k != "labels"}
+    shared = base(**base_inputs, **kwargs)  # one backbone pass for all B rows
+    per_group: list[tuple[torch.Tensor, Any]] = []
+    for slot, rows in groups.values():
+        index = torch.tensor(rows, device=inputs["inputs_embeds"].device)
+        part = _slice_output(shared, index, batch)
+        group_inputs = {k: v[index] for k, v in inputs.items() if isinstance(v, torch.Tensor)}
+        base.forward = lambda *a, _part=part, **k: _part  # answer the backbone call from the shared pass
+        try:
+            out = functional_call(model, slot.head_params(), args=(), kwargs={**group_inputs, **kwargs})
+        finally:
+            del base.forward
+        per_group.append((index, out))
+
+    merged = type(per_group[0][1])()
+    # every slot's head was checked against the model's, so all logits have the same shape
+    first = per_group[0][1].logits
+    merged_logits = first.new_empty((batch, *first.shape[1:]))
+    for index, out in per_group:
+        merged_logits[index] = out.logits
+    merged["logits"] = merged_logits
+    if labels is not None:
+        # each head's loss is a mean over its labelled elements; weight by them for the batch mean
+        counts = [(labels[index] != layout.IGNORE_INDEX).sum() for index, _ in per_group]
+        total = sum(counts)
+        merged["loss"] = sum(out.loss * c for (_, out), c in zip(per_group, counts)) / total.clamp(min=1)
+    if kwargs.get("output_hidden_states"):
+        merged["hidden_states"] = shared.hidden_states
+    if kwargs.get("output_attentions"):
+        merged["attentions"] = shared.attentions
+    return merged
+
+
+def _check_against_model(pf: PromptFile, model: nn.Module, *, strict_base_model: bool) -> PromptSlot:
+    """Validate a prompt file against ``model`` before touching it; build its slot."""
+    where = pf.path or "prompt file"
+    emb = model.get_input_embeddings().weight
+    if pf.embedding_dim != emb.shape[1]:
+        raise ValueError(
+            f"{where}: prompt has embedding dim {pf.embedding_dim} but {type(model).__name__}'s input embeddings have "
+            f"{emb.shape[1]}; it was trained on {pf.base_model or 'another model'!r} ({pf.model_type})"
+        )
+    model_labels = backbone.num_labels(model)
+    if pf.num_labels != model_labels:
+        raise ValueError(
+            f"{where}: prompt file has num_labels={pf.num_labels} but the model has {model_labels}; load the model with "
+            f"num_labels={pf.num_labels} (e.g. AutoModelForSequenceClassification.from_pretrained(..., num_labels={pf.num_labels}))"
+        )
+    params = dict(model.named_parameters())
+    names = backbone.head_parameter_names(model)
+    if sorted(pf.head) != sorted(names):
+        raise ValueError(f"{where}: head tensors {sorted(pf.head)} do not match the model's head parameters {sorted(names)}")
+    for key, tensor in pf.head.items():
+        if tuple(tensor.shape) != tuple(params[key].shape):
+            raise ValueError(f"{where}: head tensor {key!r} has shape {tuple(tensor.shape)}, the model's has {tuple(params[key].shape)}")
+    model_name = str(getattr(model.config, "_name_or_path", "") or "")
+    if pf.base_model and model_name and Path(pf.base_model).name != Path(model_name).name:
+        message = f"{where}: prompt was trained on base model {pf.base_model!r} but this model is {model_name!r}"
+        if strict_base_model:
+            raise ValueError(message)
+        warnings.warn(message + " (pass strict_base_model=True to make this an error)", UserWarning, stacklevel=3)
+    head = {k: v.to(device=params[k].device, dtype=params[k].dtype) for k, v in pf.head.items()}
+    return PromptSlot(pf.config, pf.prompt.to(emb.device), head, id2label=pf.id2label, temperature=pf.temperature)

@@ -1,0 +1,132 @@
+"""Shared fixtures: a tiny in-memory WordPiece tokenizer and tiny random encoders of every supported family.
+
+No network: models are built from configs, the tokenizer from a vocabulary list.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+import torch
+import transformers
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+# tiny sizes, shared by every test
+HIDDEN = 32
+EMBED = 16  # ALBERT/ELECTRA embedding size, deliberately != HIDDEN
+LAYERS = 2
+HEADS = 2
+MAX_POS = 64
+NUM_LABELS = 2
+
+SPECIALS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+WORDS = (
+    "the a an and of to is was it this that film movie great good bad dull boring superb fantastic awful acting "
+    "plot story negative positive i loved hated watch again never best worst ever really very not"
+).split()
+VOCAB = SPECIALS + [f"[unused{i}]" for i in range(3)] + WORDS + [f"w{i}" for i in range(60)]
+PAD_ID, CLS_ID, SEP_ID = 0, 2, 3
+
+IMDB_DIR = Path(os.environ.get("SOFTPROMPT_IMDB_DIR", Path(__file__).resolve().parents[2] / "shared" / "data" / "imdb"))
+
+
+def make_tokenizer() -> transformers.PreTrainedTokenizerBase:
+    tok = transformers.BertTokenizer(vocab={t: i for i, t in enumerate(VOCAB)})
+    tok.model_max_length = MAX_POS
+    return tok
+
+
+@pytest.fixture(scope="session")
+def tokenizer() -> transformers.PreTrainedTokenizerBase:
+    return make_tokenizer()
+
+
+@pytest.fixture(autouse=True)
+def _seed() -> None:
+    torch.manual_seed(0)
+
+
+def _common(**extra: object) -> dict:
+    base = dict(
+        vocab_size=len(VOCAB),
+        hidden_size=HIDDEN,
+        num_hidden_layers=LAYERS,
+        num_attention_heads=HEADS,
+        intermediate_size=37,
+        max_position_embeddings=MAX_POS,
+        pad_token_id=PAD_ID,
+        hidden_dropout_prob=0.0,
+        attention_probs_dropout_prob=0.0,
+    )
+    base.update(extra)
+    return base
+
+
+def model_config(arch: str, num_labels: int = NUM_LABELS) -> transformers.PretrainedConfig:
+    """A tiny config of ``arch`` (a key of ARCHS)."""
+    T = transformers
+    labels = {"num_labels": num_labels}
+    if arch == "bert":
+        return T.BertConfig(**_common(), **labels)
+    if arch == "roberta":  # positions offset by padding_idx + 1, as in the real model
+        return T.RobertaConfig(**_common(max_position_embeddings=MAX_POS + PAD_ID + 1, bos_token_id=CLS_ID, eos_token_id=SEP_ID), **labels)
+    if arch == "xlm-roberta":
+        return T.XLMRobertaConfig(**_common(max_position_embeddings=MAX_POS + PAD_ID + 1, bos_token_id=CLS_ID, eos_token_id=SEP_ID), **labels)
+    if arch == "distilbert":
+        return T.DistilBertConfig(
+            vocab_size=len(VOCAB), dim=HIDDEN, n_layers=LAYERS, n_heads=HEADS, hidden_dim=37, max_position_embeddings=MAX_POS,
+            pad_token_id=PAD_ID, dropout=0.0, attention_dropout=0.0, seq_classif_dropout=0.0, **labels,
+        )  # fmt: skip
+    if arch == "albert":
+        return T.AlbertConfig(**_common(embedding_size=EMBED, hidden_dropout_prob=0.0, classifier_dropout_prob=0.0), **labels)
+    if arch == "electra":
+        return T.ElectraConfig(**_common(embedding_size=EMBED), **labels)
+    if arch == "deberta-v2":
+        return T.DebertaV2Config(
+            **_common(relative_attention=True, position_biased_input=False, pos_att_type=["p2c", "c2p"], max_relative_positions=-1,
+                      pooler_hidden_size=HIDDEN, pooler_dropout=0.0), **labels,
+        )  # fmt: skip
+    if arch == "mpnet":
+        return T.MPNetConfig(**_common(max_position_embeddings=MAX_POS + 2,  # MPNet fixes padding_idx=1
+            bos_token_id=CLS_ID, eos_token_id=SEP_ID), **labels)
+    if arch == "modernbert":
+        return T.ModernBertConfig(
+            vocab_size=len(VOCAB), hidden_size=HIDDEN, intermediate_size=48, num_hidden_layers=LAYERS, num_attention_heads=HEADS,
+            max_position_embeddings=MAX_POS, pad_token_id=PAD_ID, cls_token_id=CLS_ID, bos_token_id=CLS_ID, sep_token_id=SEP_ID,
+            eos_token_id=SEP_ID, local_attention=16, **labels,
+        )  # fmt: skip
+    raise KeyError(arch)
+
+
+ARCHS = ["bert", "roberta", "distilbert", "albert", "electra", "deberta-v2", "xlm-roberta", "mpnet"]
+if hasattr(transformers, "ModernBertConfig"):
+    ARCHS.append("modernbert")
+
+HEADS_BY_TASK = {
+    "seq": transformers.AutoModelForSequenceClassification,
+    "token": transformers.AutoModelForTokenClassification,
+    "base": transformers.AutoModel,
+}
+
+
+def make_model(arch: str = "bert", task: str = "seq", num_labels: int = NUM_LABELS, seed: int = 0) -> transformers.PreTrainedModel:
+    """A tiny random model, in eval mode, with deterministic weights."""
+    torch.manual_seed(seed)
+    config = model_config(arch, num_labels)
+    model = HEADS_BY_TASK[task].from_config(config)
+    return model.eval()
+
+
+@pytest.fixture
+def bert_seq() -> transformers.PreTrainedModel:
+    return make_model("bert", "seq")
+
+
+def batch(tokenizer: transformers.PreTrainedTokenizerBase, texts: list[str] | None = None) -> dict[str, torch.Tensor]:
+    texts = texts or ["great film , superb acting", "dull", "the worst movie i ever watch really"]
+    return dict(tokenizer(texts, return_tensors="pt", padding=True))

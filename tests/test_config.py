@@ -1,0 +1,50 @@
+"""SoftPromptConfig: validation and the JSON round trip that prompt files rely on."""
+
+import pytest
+
+from softprompt import Overflow, Placement, PromptInit, SoftPromptConfig
+
+
+def test_defaults_and_enums_from_strings():
+    cfg = SoftPromptConfig(init="labels", placement="prepend", overflow="truncate")
+    assert cfg.init is PromptInit.LABELS
+    assert cfg.placement is Placement.PREPEND
+    assert cfg.overflow is Overflow.TRUNCATE
+    assert SoftPromptConfig().placement is Placement.AFTER_CLS
+    assert SoftPromptConfig().train_head is True
+
+
+def test_json_round_trip():
+    cfg = SoftPromptConfig(num_virtual_tokens=7, init="text", init_text="movie review sentiment", seed=3)
+    assert SoftPromptConfig.from_json(cfg.to_json()) == cfg
+    assert cfg.to_dict()["init"] == "text"
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "needle"),
+    [
+        ({"num_virtual_tokens": 0}, "num_virtual_tokens must be >= 1"),
+        ({"num_virtual_tokens": 2.5}, "num_virtual_tokens must be an int"),
+        ({"num_virtual_tokens": True}, "num_virtual_tokens must be an int"),
+        ({"init": "zeros"}, "'zeros' is not one of"),
+        ({"placement": "middle"}, "'middle' is not one of"),
+        ({"overflow": "wrap"}, "'wrap' is not one of"),
+        ({"init": "text"}, "needs a non-empty init_text"),
+        ({"init": "text", "init_text": "  "}, "needs a non-empty init_text"),
+        ({"label_words": "positive"}, "label_words must be a list"),
+        ({"label_words": ["ok", ""]}, "label_words must be a list"),
+        ({"vocab_sample_size": 0}, "vocab_sample_size"),
+        ({"train_head": "yes"}, "train_head"),
+        ({"seed": "1"}, "seed must be an int"),
+    ],
+)
+def test_bad_values_name_the_field(kwargs, needle):
+    with pytest.raises(ValueError, match=needle):
+        SoftPromptConfig(**kwargs)
+
+
+def test_from_dict_rejects_unknown_fields():
+    with pytest.raises(ValueError, match="unknown SoftPromptConfig fields \\['colour'\\]"):
+        SoftPromptConfig.from_dict({"colour": "red"})
+    with pytest.raises(ValueError, match="expects a dict"):
+        SoftPromptConfig.from_dict(["num_virtual_tokens"])
