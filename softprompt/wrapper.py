@@ -48,10 +48,11 @@ class PromptSlot(nn.Module):
     ) -> None:
         super().__init__()
         self.config = config
-        self.prompt = nn.Parameter(prompt.detach().clone().float())  # (N, E), fp32 master copy
+        # fp32 master copies, also when the frozen backbone is held in bf16
+        self.prompt = nn.Parameter(prompt.detach().clone().float())  # (N, E)
         self.head_names = list(head)
         self.head = nn.ParameterDict(
-            {_key(k): nn.Parameter(v.detach().clone(), requires_grad=config.train_head) for k, v in head.items()}
+            {_key(k): nn.Parameter(v.detach().clone().float(), requires_grad=config.train_head) for k, v in head.items()}
         )
         self.id2label = {int(k): str(v) for k, v in (id2label or {}).items()}
         self.temperature = float(temperature)
@@ -255,6 +256,24 @@ class SoftPromptWrapper(nn.Module):
         """Trainable parameters of one slot (prompt plus head if ``train_head``)."""
         return sum(p.numel() for p in self._slot(name).parameters() if p.requires_grad)
 
+    def cast_backbone(self, dtype: torch.dtype) -> SoftPromptWrapper:
+        """Hold the frozen backbone in ``dtype`` (e.g. ``torch.bfloat16``); prompts and heads stay fp32.
+
+        The backbone never changes in prompt tuning, so keeping it in bf16 outright is cheaper than
+        autocasting it every step. Heads run in fp32 on the backbone's output cast up.
+
+        Example:
+            >>> wrapper.cast_backbone(torch.bfloat16)  # doctest: +SKIP
+        """
+        if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point:
+            raise ValueError(f"cast_backbone needs a floating torch.dtype, got {dtype!r}")
+        self.model.to(dtype)
+        return self
+
+    @property
+    def backbone_dtype(self) -> torch.dtype:
+        return self.model.get_input_embeddings().weight.dtype
+
     # ---------------------------------------------------------------- tokenization
 
     def max_input_length(self, max_length: int | None = None) -> int:
@@ -423,13 +442,13 @@ class SoftPromptWrapper(nn.Module):
         return torch.stack([slot.prompt for _, slot in slots])  # (B, N, E)
 
     def _run(self, inputs: dict[str, Any], slots: list[tuple[str, PromptSlot]], kwargs: dict[str, Any]) -> Any:
-        """One forward of the backbone; heads substituted per prompt (grouped when the batch mixes them)."""
+        """One backbone pass for the whole batch, then each prompt's head on its rows."""
+        if not self._head_names:  # bare encoder: the model is its own backbone
+            return self.model(**inputs, **kwargs)
         groups: dict[str, list[int]] = {}
         for i, (name, _) in enumerate(slots):
             groups.setdefault(name, []).append(i)
-        if len(groups) == 1 or not self._head_names:
-            return functional_call(self.model, slots[0][1].head_params(), args=(), kwargs={**inputs, **kwargs})
-        return _mixed_head_forward(self.model, inputs, kwargs, {n: (self._slot(n), idx) for n, idx in groups.items()})
+        return _forward_heads(self.model, inputs, kwargs, [(self._slot(n), rows) for n, rows in groups.items()])
 
 
 def _config_special_ids(model: nn.Module) -> set[int]:
@@ -451,30 +470,40 @@ def _slice_output(output: Any, index: torch.Tensor, batch: int) -> Any:
     return type(output)(**sliced)
 
 
-def _mixed_head_forward(
-    model: nn.Module, inputs: dict[str, Any], kwargs: dict[str, Any], groups: dict[str, tuple[PromptSlot, list[int]]]
-) -> Any:
-    """Run the shared backbone once on the whole batch, then each prompt's head on its rows.
+def _to_float32(output: Any) -> Any:
+    """Cast a backbone output's floating tensors to fp32 (no-op for an fp32 backbone)."""
+    for key, value in output.items():
+        if isinstance(value, torch.Tensor) and value.is_floating_point() and value.dtype != torch.float32:
+            output[key] = value.float()
+    return output
 
-    The model's own forward computes each head (so pooling and losses stay the model's), with its
-    backbone call answered from the shared pass.
+
+def _forward_heads(model: nn.Module, inputs: dict[str, Any], kwargs: dict[str, Any], groups: list[tuple[PromptSlot, list[int]]]) -> Any:
+    """Run the shared backbone once, then each prompt's head (fp32) on its rows of the batch.
+
+    The heads are computed by the model's own forward (so pooling and losses stay the model's),
+    with the slot's head parameters substituted and its backbone call answered from the shared pass.
     """
     base = model.base_model
     batch = inputs["inputs_embeds"].shape[0]
     labels = inputs.get("labels")
-    base_inputs = {k: v for k, v in inputs.items() if k != "labels"}
-    shared = base(**base_inputs, **kwargs)  # one backbone pass for all B rows
-    per_group: list[tuple[torch.Tensor, Any]] = []
-    for slot, rows in groups.values():
-        index = torch.tensor(rows, device=inputs["inputs_embeds"].device)
-        part = _slice_output(shared, index, batch)
-        group_inputs = {k: v[index] for k, v in inputs.items() if isinstance(v, torch.Tensor)}
-        base.forward = lambda *a, _part=part, **k: _part  # answer the backbone call from the shared pass
+    shared = _to_float32(base(**{k: v for k, v in inputs.items() if k != "labels"}, **kwargs))  # one pass, B rows
+    per_group: list[tuple[torch.Tensor | None, Any]] = []
+    for slot, rows in groups:
+        if len(groups) == 1:
+            index, part, group_inputs = None, shared, inputs
+        else:
+            index = torch.tensor(rows, device=inputs["inputs_embeds"].device)
+            part = _slice_output(shared, index, batch)
+            group_inputs = {k: v[index] for k, v in inputs.items() if isinstance(v, torch.Tensor)}
+        base.forward = lambda *a, _part=part, **k: _part  # answer the head's backbone call from the shared pass
         try:
             out = functional_call(model, slot.head_params(), args=(), kwargs={**group_inputs, **kwargs})
         finally:
             del base.forward
         per_group.append((index, out))
+    if len(per_group) == 1:
+        return per_group[0][1]
 
     merged = type(per_group[0][1])()
     # every slot's head was checked against the model's, so all logits have the same shape
@@ -523,5 +552,5 @@ def _check_against_model(pf: PromptFile, model: nn.Module, *, strict_base_model:
         if strict_base_model:
             raise ValueError(message)
         warnings.warn(message + " (pass strict_base_model=True to make this an error)", UserWarning, stacklevel=3)
-    head = {k: v.to(device=params[k].device, dtype=params[k].dtype) for k, v in pf.head.items()}
+    head = {k: v.to(params[k].device) for k, v in pf.head.items()}
     return PromptSlot(pf.config, pf.prompt.to(emb.device), head, id2label=pf.id2label, temperature=pf.temperature)

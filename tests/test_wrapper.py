@@ -229,3 +229,23 @@ def test_inputs_embeds_path_matches_input_ids(tokenizer, bert_seq):
         embeds = bert_seq.get_input_embeddings()(inputs.pop("input_ids"))
         by_embeds = wrapper(inputs_embeds=embeds, **inputs).logits
     assert torch.equal(by_ids, by_embeds)
+
+
+@pytest.mark.parametrize("arch", ["bert", "roberta", "distilbert"])
+def test_bf16_backbone_keeps_fp32_master_prompt_and_head(tokenizer, arch):
+    model = make_model(arch)
+    wrapper = SoftPromptWrapper(model, SoftPromptConfig(num_virtual_tokens=3), tokenizer=tokenizer)
+    inputs = _inputs(tokenizer, arch)
+    with torch.no_grad():
+        fp32 = wrapper(**inputs).logits
+    wrapper.cast_backbone(torch.bfloat16)
+    assert wrapper.backbone_dtype == torch.bfloat16
+    out = wrapper(**inputs, labels=torch.tensor([1, 0, 1]))
+    assert out.logits.dtype == torch.float32  # head computed in fp32
+    assert torch.allclose(out.logits, fp32, atol=0.05)
+    out.loss.backward()
+    slot = wrapper.prompts["default"]
+    assert slot.prompt.dtype == torch.float32 and slot.prompt.grad.dtype == torch.float32
+    assert all(p.dtype == torch.float32 and p.grad is not None for p in slot.head.parameters())
+    with pytest.raises(ValueError, match="floating torch.dtype"):
+        wrapper.cast_backbone(torch.int8)
