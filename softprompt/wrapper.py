@@ -86,6 +86,9 @@ class SoftPromptWrapper(nn.Module):
         >>> wrapper.save_prompt("imdb.safetensors")  # doctest: +SKIP
     """
 
+    # Trainer must not pass num_items_in_batch through to the wrapped model
+    accepts_loss_kwargs = False
+
     def __init__(
         self,
         model: nn.Module,
@@ -201,6 +204,23 @@ class SoftPromptWrapper(nn.Module):
             self.set_active_prompt(name)
         return name
 
+    def reload_prompt(self, path: str | os.PathLike[str], name: str | None = None) -> None:
+        """Overwrite a slot's prompt and head values in place from ``path`` (validated first).
+
+        Parameter objects are kept, so an optimizer holding them stays valid (checkpoint resume,
+        best-model restore).
+        """
+        slot = self._slot(name)
+        pf = read_prompt_file(path)
+        new = _check_against_model(pf, self.model, strict_base_model=False)
+        if pf.config.num_virtual_tokens != slot.config.num_virtual_tokens or new.head_names != slot.head_names:
+            raise ValueError(f"{path}: prompt shape or head differ from slot {name or self.active_prompt!r}; use load_prompt")
+        with torch.no_grad():
+            slot.prompt.copy_(new.prompt)
+            for key, value in new.head_params().items():
+                slot.head[_key(key)].copy_(value)
+        slot.temperature = new.temperature
+
     def save_prompt(self, path: str | os.PathLike[str], name: str | None = None) -> Path:
         """Write one prompt (default: the active one) and its head to a ``.safetensors`` file, atomically.
 
@@ -226,8 +246,13 @@ class SoftPromptWrapper(nn.Module):
     # ---------------------------------------------------------------- slots
 
     @property
-    def config(self) -> SoftPromptConfig:
-        """Config of the active prompt."""
+    def config(self) -> Any:
+        """The wrapped model's ``transformers`` config (what ``Trainer`` and HF tooling expect)."""
+        return self.model.config
+
+    @property
+    def prompt_config(self) -> SoftPromptConfig:
+        """:class:`SoftPromptConfig` of the active prompt."""
         return self._slot(None).config
 
     @property
@@ -283,9 +308,9 @@ class SoftPromptWrapper(nn.Module):
             limit = max_length if limit is None else min(limit, max_length)
         if limit is None:
             raise ValueError("the model has no position limit: pass max_length=...")
-        room = limit - self.config.num_virtual_tokens
+        room = limit - self.prompt_config.num_virtual_tokens
         if room < 2:
-            raise ValueError(f"max length {limit} leaves no room for text after {self.config.num_virtual_tokens} virtual tokens")
+            raise ValueError(f"max length {limit} leaves no room for text after {self.prompt_config.num_virtual_tokens} virtual tokens")
         return room
 
     def tokenize(self, texts: str | Sequence[str], max_length: int | None = None, **kwargs: Any) -> Any:
@@ -418,7 +443,7 @@ class SoftPromptWrapper(nn.Module):
         if limit is None or seq_len + n <= limit:
             return seqs
         keep = limit - n
-        if self.config.overflow is Overflow.ERROR or keep < 2:
+        if self.prompt_config.overflow is Overflow.ERROR or keep < 2:
             raise ValueError(
                 f"input of {seq_len} tokens + {n} virtual tokens = {seq_len + n} exceeds the model's {limit} positions; "
                 f"tokenize with max_length={keep} (wrapper.tokenize() does this), or use "

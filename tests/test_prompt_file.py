@@ -56,7 +56,7 @@ def test_round_trip_restores_prompt_head_and_logits(saved, tokenizer):
     fresh = make_model("bert")  # same architecture, different head init would break logits if the head were not saved
     torch.nn.init.normal_(fresh.classifier.weight)
     loaded = SoftPromptWrapper.from_prompt(fresh, path, tokenizer=tokenizer)
-    assert loaded.config == wrapper.config
+    assert loaded.prompt_config == wrapper.prompt_config
     inputs = batch(tokenizer)
     with torch.no_grad():
         assert torch.equal(loaded(**inputs).logits, wrapper(**inputs).logits)
