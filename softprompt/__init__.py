@@ -6,18 +6,37 @@ Example:
 """
 
 from softprompt.config import Overflow, Placement, PromptInit, SoftPromptConfig
+from softprompt.data import TextClassificationData, load_text_classification, tokenize_dataset
+from softprompt.metrics import build_compute_metrics, compute_classification_metrics, load_metric
+from softprompt.predict import Prediction, fit_temperature, predict, predict_logits
 from softprompt.prompt_file import PromptFile, read_prompt_file
+from softprompt.trainer import PromptTrainer, PromptTrainingResult, train_prompt
+from softprompt.training_args import default_training_args
 from softprompt.version import __version__
 from softprompt.wrapper import PromptSlot, SoftPromptWrapper
 
 __all__ = [
     "Overflow",
     "Placement",
+    "Prediction",
     "PromptFile",
     "PromptInit",
     "PromptSlot",
+    "PromptTrainer",
+    "PromptTrainingResult",
     "SoftPromptConfig",
     "SoftPromptWrapper",
+    "TextClassificationData",
     "__version__",
+    "build_compute_metrics",
+    "compute_classification_metrics",
+    "default_training_args",
+    "fit_temperature",
+    "load_metric",
+    "load_text_classification",
+    "predict",
+    "predict_logits",
     "read_prompt_file",
+    "tokenize_dataset",
+    "train_prompt",
 ]

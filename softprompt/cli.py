@@ -1,6 +1,6 @@
 """The ``softprompt`` command: a thin argparse layer over the public API.
 
-    softprompt inspect imdb.safetensors
+softprompt inspect imdb.safetensors
 """
 
 from __future__ import annotations
@@ -28,7 +28,10 @@ def _inspect(args: argparse.Namespace) -> int:
         "id2label": {str(k): v for k, v in pf.id2label.items()},
         "temperature": pf.temperature,
         "config": pf.config.to_dict(),
-        "tensors": {"prompt_embeddings": list(pf.prompt.shape), **{f"head.{k}": list(v.shape) for k, v in pf.head.items()}},
+        "tensors": {
+            "prompt_embeddings": list(pf.prompt.shape),
+            **{f"head.{k}": list(v.shape) for k, v in pf.head.items()},
+        },
         "trainable_parameters": pf.prompt.numel() + sum(v.numel() for v in pf.head.values()),
     }
     print(json.dumps(info, indent=2))
@@ -36,7 +39,9 @@ def _inspect(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="softprompt", description="Prompt tuning and fine-tuning for Hugging Face encoders.")
+    parser = argparse.ArgumentParser(
+        prog="softprompt", description="Prompt tuning and fine-tuning for Hugging Face encoders."
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("inspect", help="show a prompt file's metadata and tensor sizes as JSON")
     p.add_argument("file", help="a prompt .safetensors file written by softprompt")

@@ -87,20 +87,32 @@ class SoftPromptConfig:
 
     def __post_init__(self) -> None:
         if isinstance(self.num_virtual_tokens, bool) or not isinstance(self.num_virtual_tokens, int):
-            raise ValueError(f"SoftPromptConfig.num_virtual_tokens must be an int, got {self.num_virtual_tokens!r}")
+            raise ValueError(
+                f"SoftPromptConfig.num_virtual_tokens must be an int, got {self.num_virtual_tokens!r}"
+            )
         if self.num_virtual_tokens < 1:
-            raise ValueError(f"SoftPromptConfig.num_virtual_tokens must be >= 1, got {self.num_virtual_tokens}")
+            raise ValueError(
+                f"SoftPromptConfig.num_virtual_tokens must be >= 1, got {self.num_virtual_tokens}"
+            )
         self.init = _enum(PromptInit, self.init, "init")
         self.placement = _enum(Placement, self.placement, "placement")
         self.overflow = _enum(Overflow, self.overflow, "overflow")
         if self.init is PromptInit.TEXT and not (isinstance(self.init_text, str) and self.init_text.strip()):
-            raise ValueError("SoftPromptConfig(init='text') needs a non-empty init_text, e.g. init_text='classify the sentiment'")
+            raise ValueError(
+                "SoftPromptConfig(init='text') needs a non-empty init_text, e.g. init_text='classify the sentiment'"
+            )
         if self.label_words is not None:
-            if isinstance(self.label_words, str) or not all(isinstance(w, str) and w.strip() for w in self.label_words):
-                raise ValueError(f"SoftPromptConfig.label_words must be a list of non-empty strings, got {self.label_words!r}")
+            if isinstance(self.label_words, str) or not all(
+                isinstance(w, str) and w.strip() for w in self.label_words
+            ):
+                raise ValueError(
+                    f"SoftPromptConfig.label_words must be a list of non-empty strings, got {self.label_words!r}"
+                )
             self.label_words = list(self.label_words)
         if not isinstance(self.vocab_sample_size, int) or self.vocab_sample_size < 1:
-            raise ValueError(f"SoftPromptConfig.vocab_sample_size must be a positive int, got {self.vocab_sample_size!r}")
+            raise ValueError(
+                f"SoftPromptConfig.vocab_sample_size must be a positive int, got {self.vocab_sample_size!r}"
+            )
         if not isinstance(self.train_head, bool):
             raise ValueError(f"SoftPromptConfig.train_head must be True or False, got {self.train_head!r}")
         if isinstance(self.seed, bool) or not isinstance(self.seed, int):

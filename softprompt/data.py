@@ -15,7 +15,9 @@ from typing import TYPE_CHECKING, Any
 
 import datasets
 import numpy as np
+import pandas as pd
 import pyarrow as pa
+import pyarrow.parquet as pq
 
 if TYPE_CHECKING:
     from transformers import PreTrainedTokenizerBase
@@ -29,6 +31,7 @@ _BUILDERS = {".parquet": "parquet", ".csv": "csv", ".jsonl": "json", ".json": "j
 _SKIPPED_CLASS_DIRS = frozenset({"unsup"})  # aclImdb's unlabelled reviews are not a class
 _SENTINEL_MAX_LENGTH = 1_000_000  # above this, model_max_length is transformers' "not set" value (1e30)
 _DEFAULT_MAX_LENGTH = 512  # what BERT-family encoders have position embeddings for
+_FEATURES = datasets.Features({"text": datasets.Value("string"), "label": datasets.Value("int64")})
 _LAYOUTS = (
     "a folder of split files (train.parquet and test.parquet, or .csv, .jsonl, .json), one such file, "
     "or an aclImdb-style folder (<root>/train/<class>/*.txt)"
@@ -116,8 +119,9 @@ def load_text_classification(
     ``[0, num_labels)``.
 
     Class names come from, in order: the dataset's ``ClassLabel`` feature (or the aclImdb folder
-    names); the ``label_names`` argument; ``["neg", "pos"]`` when ``data`` names IMDb ("imdb" in it)
-    and the labels are 0/1; else ``["0", "1", ..., str(max label)]``.
+    names); the ``label_names`` argument; ``["neg", "pos"]`` when ``data`` names IMDb ("imdb" in
+    its last two path parts, e.g. ``data/imdb`` or ``imdb/train.parquet``) and the labels are 0/1;
+    else ``["0", "1", ..., str(max label)]``.
 
     Args:
         data: Folder, file or Hub dataset name, as above.
@@ -137,8 +141,10 @@ def load_text_classification(
         FileNotFoundError: ``data`` looks like a path but does not exist, or is neither a local
             path nor a dataset the Hub could serve (offline, every Hub name fails this way).
         ValueError: a requested split or column is missing (the message lists what there is), a
-            split is empty, a label is not an integer or is out of range (the message names it),
-            a size exceeds its split, or ``label_names`` disagrees with the dataset's own names.
+            split is empty or its file cannot be read, a text is missing, a label is missing, not
+            an integer or out of range (the message names it and its row), a size exceeds its
+            split, ``train_split == eval_split``, or ``label_names`` disagrees with the dataset's
+            own names.
 
     Example:
         >>> data = load_text_classification("../shared/data/imdb", train_size=5000, eval_size=1000)  # doctest: +SKIP
@@ -147,6 +153,11 @@ def load_text_classification(
     """
     if train_split is None and eval_split is None:
         raise ValueError("train_split and eval_split are both None; name at least one split to load")
+    if train_split is not None and train_split == eval_split:
+        raise ValueError(
+            f"train_split and eval_split are both {train_split!r}; scores on training rows say nothing about "
+            "new data. Pass another eval_split, or eval_split=None"
+        )
     if text_column == label_column:
         raise ValueError(
             f"text_column and label_column are both {text_column!r}; they must be different columns"
@@ -182,8 +193,8 @@ def load_text_classification(
             # Shuffling depends only on the row count and the seed, so these are the rows that
             # `raw_split.shuffle(seed=seed).select(range(size))` picks.
             ds = ds.shuffle(seed=seed).select(range(size))
-        if ds.features["label"] != datasets.Value("int64"):  # ClassLabel, int32, float 1.0, ...
-            ds = ds.cast_column("label", datasets.Value("int64"))  # after the cut: casting rewrites rows
+        if ds.features != _FEATURES:  # ClassLabel, int32 or 1.0 labels; large_string texts (pandas 3)
+            ds = ds.cast(_FEATURES)  # after the cut, as casting rewrites the rows
         kept[role] = ds
     result = TextClassificationData(train=kept["train"], eval=kept["eval"], label_names=names)
     logger.info(
@@ -318,8 +329,37 @@ def _load_splits(
         if item.is_dir():
             out[split] = _load_class_folders(item, classes, text_column, label_column)
         else:
-            out[split] = datasets.load_dataset(_builder(item), data_files={split: str(item)}, split=split)
+            out[split] = _read_file(item, split)
     return out
+
+
+def _read_file(path: Path, split: str) -> datasets.Dataset:
+    try:
+        return datasets.load_dataset(_builder(path), data_files={split: str(path)}, split=split)
+    except Exception as exc:
+        if _has_no_rows(path):  # the builders fail on files without rows; report an empty split instead
+            return datasets.Dataset.from_dict({})
+        detail = exc.__cause__ or exc  # DatasetGenerationError keeps the reader's message in __cause__
+        raise ValueError(
+            f"could not read split {split!r} from {str(path)!r}: {type(detail).__name__}: {detail}"
+        ) from exc
+
+
+def _has_no_rows(path: Path) -> bool:
+    suffix = path.suffix.lower()
+    if suffix == ".parquet":
+        try:
+            return pq.read_metadata(path).num_rows == 0
+        except pa.ArrowException:
+            return False
+    if suffix == ".csv":
+        try:
+            return pd.read_csv(path, nrows=1).empty
+        except pd.errors.EmptyDataError:
+            return True
+        except (ValueError, pd.errors.ParserError):
+            return False
+    return path.read_text(encoding="utf-8", errors="replace").strip() in ("", "[]")
 
 
 def _looks_like_path(source: str) -> bool:
@@ -410,13 +450,13 @@ def _check_split(
 ) -> np.ndarray:
     """Check one raw split's columns and label types; return its labels as int64."""
     where = f"split {split!r} of {source}"
+    if len(ds) == 0:
+        raise ValueError(f"{where} is empty; a split needs at least one row")
     for column, arg in ((text_column, "text_column"), (label_column, "label_column")):
         if column not in ds.column_names:
             raise ValueError(
                 f"{where} has no column {column!r}; its columns are {ds.column_names}. Pass {arg}= to name the right one"
             )
-    if len(ds) == 0:
-        raise ValueError(f"{where} is empty; a split needs at least one row")
     texts = ds.data.column(text_column)
     if not (pa.types.is_string(texts.type) or pa.types.is_large_string(texts.type)):
         raise ValueError(f"{where}: column {text_column!r} holds {texts.type}, not text; pass text_column=")
@@ -430,10 +470,7 @@ def _check_split(
         raise ValueError(
             f"{where}: column {label_column!r} has a missing label (None) at row {row}; drop or fill it"
         )
-    fix = (
-        "labels must be integer class ids 0..num_labels-1; map class names to ids first, "
-        f"e.g. dataset.class_encode_column({label_column!r})"
-    )
+    ids = "labels must be integer class ids 0..num_labels-1"
     if pa.types.is_integer(column.type):
         return column.to_numpy().astype(np.int64)
     if pa.types.is_floating(column.type):
@@ -442,12 +479,12 @@ def _check_split(
         if bad.size:
             row = int(bad[0])
             raise ValueError(
-                f"{where}: column {label_column!r} has non-integer label {values[row]!r} at row {row}; {fix}"
+                f"{where}: column {label_column!r} has non-integer label {float(values[row])!r} at row {row}; {ids}"
             )
         return values.astype(np.int64)
-    first = column[0].as_py()
     raise ValueError(
-        f"{where}: column {label_column!r} has non-integer label {first!r} (type {column.type}) at row 0; {fix}"
+        f"{where}: column {label_column!r} has non-integer label {column[0].as_py()!r} (type {column.type}) at "
+        f"row 0; {ids}: map class names to ids first, e.g. dataset.class_encode_column({label_column!r})"
     )
 
 
@@ -484,7 +521,8 @@ def _label_names(
     if dataset_names is not None:
         return dataset_names
     seen = np.unique(np.concatenate(list(labels.values())))
-    if "imdb" in source.lower() and set(seen.tolist()) <= {0, 1}:
+    named_imdb = any("imdb" in part.lower() for part in Path(source).parts[-2:])  # folder, file or Hub name
+    if named_imdb and set(seen.tolist()) <= {0, 1}:
         return ["neg", "pos"]
     names = [str(i) for i in range(max(int(seen.max()), 0) + 1)]
     if len(names) < 2:

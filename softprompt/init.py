@@ -53,7 +53,9 @@ def vocab_pool(
         if len(pool) == sample_size:
             break
     if not pool:
-        raise ValueError(f"no ordinary tokens left in a vocabulary of {vocab_size} after removing special tokens")
+        raise ValueError(
+            f"no ordinary tokens left in a vocabulary of {vocab_size} after removing special tokens"
+        )
     return torch.tensor(pool, dtype=torch.long)
 
 
@@ -64,7 +66,9 @@ def _word_ids(tokenizer: object, text: str) -> list[int]:
 
 def _need_tokenizer(tokenizer: object | None, init: PromptInit) -> None:
     if tokenizer is None:
-        raise ValueError(f"SoftPromptConfig(init={init.value!r}) needs a tokenizer: pass tokenizer=... to SoftPromptWrapper")
+        raise ValueError(
+            f"SoftPromptConfig(init={init.value!r}) needs a tokenizer: pass tokenizer=... to SoftPromptWrapper"
+        )
 
 
 def initial_prompt(
@@ -125,7 +129,9 @@ def initial_prompt(
     _need_tokenizer(tokenizer, config.init)
     words = list(config.label_words) if config.label_words else [id2label[i] for i in sorted(id2label or {})]
     if not words:
-        raise ValueError("init='labels' needs class names: set SoftPromptConfig.label_words or the model's id2label")
+        raise ValueError(
+            "init='labels' needs class names: set SoftPromptConfig.label_words or the model's id2label"
+        )
     rows: list[torch.Tensor] = []
     placeholders = [w for w in words if _PLACEHOLDER_LABEL.match(w)]
     if placeholders:

@@ -101,7 +101,9 @@ class PromptFile:
         return atomic_write_bytes(path, save(tensors, metadata=self.metadata()))
 
 
-def _check_tensors(where: str, prompt: torch.Tensor, head: dict[str, torch.Tensor], config: SoftPromptConfig) -> None:
+def _check_tensors(
+    where: str, prompt: torch.Tensor, head: dict[str, torch.Tensor], config: SoftPromptConfig
+) -> None:
     expected = config.num_virtual_tokens
     if prompt.dim() != 2 or prompt.shape[0] != expected:
         raise ValueError(
@@ -145,7 +147,9 @@ def read_prompt_file(path: str | os.PathLike[str]) -> PromptFile:
         raise ValueError(f"{where}: not a readable .safetensors file ({exc})") from exc
 
     if meta.get("format") != FORMAT_NAME:
-        raise ValueError(f"{where}: not a softprompt prompt file (metadata 'format' is {meta.get('format')!r})")
+        raise ValueError(
+            f"{where}: not a softprompt prompt file (metadata 'format' is {meta.get('format')!r})"
+        )
     if meta.get("format_version") != FORMAT_VERSION:
         raise ValueError(
             f"{where}: prompt file format version {meta.get('format_version')!r} is not supported by "
@@ -169,9 +173,13 @@ def read_prompt_file(path: str | os.PathLike[str]) -> PromptFile:
         raise ValueError(f"{where}: unexpected tensors {extra}")
     _check_tensors(where, prompt, head, config)
     if prompt.shape[1] != embedding_dim:
-        raise ValueError(f"{where}: {PROMPT_KEY} has dim {prompt.shape[1]} but metadata says embedding_dim {embedding_dim}")
+        raise ValueError(
+            f"{where}: {PROMPT_KEY} has dim {prompt.shape[1]} but metadata says embedding_dim {embedding_dim}"
+        )
     if config.train_head and num_labels is not None and not head:
-        raise ValueError(f"{where}: config has train_head=True and num_labels={num_labels} but no head.* tensors")
+        raise ValueError(
+            f"{where}: config has train_head=True and num_labels={num_labels} but no head.* tensors"
+        )
     return PromptFile(
         config=config,
         prompt=prompt.float(),

@@ -21,6 +21,7 @@ from torch.func import functional_call
 from softprompt import backbone, layout
 from softprompt.config import Overflow, Placement, SoftPromptConfig
 from softprompt.init import initial_prompt
+from softprompt.predict import Prediction, fit_temperature, predict, predict_logits
 from softprompt.prompt_file import PromptFile, read_prompt_file
 
 __all__ = ["PromptSlot", "SoftPromptWrapper"]
@@ -52,7 +53,10 @@ class PromptSlot(nn.Module):
         self.prompt = nn.Parameter(prompt.detach().clone().float())  # (N, E)
         self.head_names = list(head)
         self.head = nn.ParameterDict(
-            {_key(k): nn.Parameter(v.detach().clone().float(), requires_grad=config.train_head) for k, v in head.items()}
+            {
+                _key(k): nn.Parameter(v.detach().clone().float(), requires_grad=config.train_head)
+                for k, v in head.items()
+            }
         )
         self.id2label = {int(k): str(v) for k, v in (id2label or {}).items()}
         self.temperature = float(temperature)
@@ -102,7 +106,9 @@ class SoftPromptWrapper(nn.Module):
         if not isinstance(model, nn.Module) or not hasattr(model, "get_input_embeddings"):
             raise TypeError(f"SoftPromptWrapper needs a transformers model, got {type(model).__name__}")
         if model.get_input_embeddings() is None:
-            raise TypeError(f"{type(model).__name__} has no input embeddings (get_input_embeddings() is None)")
+            raise TypeError(
+                f"{type(model).__name__} has no input embeddings (get_input_embeddings() is None)"
+            )
         if config is not None and not isinstance(config, SoftPromptConfig):
             raise TypeError(f"config must be a SoftPromptConfig, got {type(config).__name__}")
         self.model = model.requires_grad_(False)
@@ -213,8 +219,12 @@ class SoftPromptWrapper(nn.Module):
         slot = self._slot(name)
         pf = read_prompt_file(path)
         new = _check_against_model(pf, self.model, strict_base_model=False)
-        if pf.config.num_virtual_tokens != slot.config.num_virtual_tokens or new.head_names != slot.head_names:
-            raise ValueError(f"{path}: prompt shape or head differ from slot {name or self.active_prompt!r}; use load_prompt")
+        if pf.config.num_virtual_tokens != slot.config.num_virtual_tokens or sorted(new.head_names) != sorted(
+            slot.head_names
+        ):
+            raise ValueError(
+                f"{path}: prompt shape or head differ from slot {name or self.active_prompt!r}; use load_prompt"
+            )
         with torch.no_grad():
             slot.prompt.copy_(new.prompt)
             for key, value in new.head_params().items():
@@ -236,7 +246,9 @@ class SoftPromptWrapper(nn.Module):
             config=slot.config,
             prompt=slot.prompt.detach(),
             head={k: v.detach() for k, v in slot.head_params().items()},
-            base_model=str(getattr(self.model.config, "_name_or_path", "") or getattr(self.model, "name_or_path", "")),
+            base_model=str(
+                getattr(self.model.config, "_name_or_path", "") or getattr(self.model, "name_or_path", "")
+            ),
             model_type=str(getattr(self.model.config, "model_type", "")),
             num_labels=backbone.num_labels(self.model),
             id2label=slot.id2label,
@@ -267,7 +279,9 @@ class SoftPromptWrapper(nn.Module):
     def remove_prompt(self, name: str) -> None:
         """Drop a slot (not the active one)."""
         if name == self.active_prompt:
-            raise ValueError(f"cannot remove the active prompt {name!r}; set_active_prompt(...) another one first")
+            raise ValueError(
+                f"cannot remove the active prompt {name!r}; set_active_prompt(...) another one first"
+            )
         self._slot(name)
         del self.prompts[name]
 
@@ -299,6 +313,55 @@ class SoftPromptWrapper(nn.Module):
     def backbone_dtype(self) -> torch.dtype:
         return self.model.get_input_embeddings().weight.dtype
 
+    # ---------------------------------------------------------------- inference
+
+    def predict(
+        self, texts: Sequence[str], *, batch_size: int = 32, max_length: int | None = None, bf16: bool = False
+    ) -> list[Prediction]:
+        """Label, label name and (calibrated) confidence per text, with the active prompt.
+
+        Batched and sorted by length internally, returned in input order; texts too long are
+        truncated. ``[]`` gives ``[]``; a non-string raises ``TypeError``.
+
+        Example:
+            >>> wrapper.predict(["This movie was absolutely fantastic! The acting was superb."])  # doctest: +SKIP
+            [Prediction(label=1, label_name='pos', confidence=0.93)]
+        """
+        slot = self._slot(None)
+        self._need_tokenizer("predict()")
+        return predict(
+            self, self.tokenizer, texts, batch_size=batch_size, max_length=max_length, bf16=bf16,
+            temperature=slot.temperature, id2label=slot.id2label or None,
+        )  # fmt: skip
+
+    def calibrate(
+        self,
+        texts: Sequence[str],
+        labels: Sequence[int] | torch.Tensor,
+        *,
+        batch_size: int = 32,
+        bf16: bool = False,
+    ) -> float:
+        """Fit the active prompt's softmax temperature on validation data; saved with the prompt.
+
+        Returns:
+            The temperature (also stored in the slot and written by :meth:`save_prompt`).
+        """
+        self._need_tokenizer("calibrate()")
+        labels = torch.as_tensor(labels)
+        if labels.shape != (len(texts),):
+            raise ValueError(
+                f"calibrate() needs one label per text: {len(texts)} texts, labels of shape {tuple(labels.shape)}"
+            )
+        logits = predict_logits(self, self.tokenizer, texts, batch_size=batch_size, bf16=bf16)
+        temperature = fit_temperature(logits, labels)
+        self._slot(None).temperature = temperature
+        return temperature
+
+    def _need_tokenizer(self, what: str) -> None:
+        if self.tokenizer is None:
+            raise ValueError(f"{what} needs a tokenizer: pass tokenizer=... to SoftPromptWrapper")
+
     # ---------------------------------------------------------------- tokenization
 
     def max_input_length(self, max_length: int | None = None) -> int:
@@ -310,7 +373,9 @@ class SoftPromptWrapper(nn.Module):
             raise ValueError("the model has no position limit: pass max_length=...")
         room = limit - self.prompt_config.num_virtual_tokens
         if room < 2:
-            raise ValueError(f"max length {limit} leaves no room for text after {self.prompt_config.num_virtual_tokens} virtual tokens")
+            raise ValueError(
+                f"max length {limit} leaves no room for text after {self.prompt_config.num_virtual_tokens} virtual tokens"
+            )
         return room
 
     def tokenize(self, texts: str | Sequence[str], max_length: int | None = None, **kwargs: Any) -> Any:
@@ -321,8 +386,7 @@ class SoftPromptWrapper(nn.Module):
             >>> wrapper(**batch).logits.shape  # doctest: +SKIP
             torch.Size([2, 2])
         """
-        if self.tokenizer is None:
-            raise ValueError("tokenize() needs a tokenizer: pass tokenizer=... to SoftPromptWrapper")
+        self._need_tokenizer("tokenize()")
         kwargs.setdefault("padding", True)
         kwargs.setdefault("return_tensors", "pt")
         return self.tokenizer(texts, truncation=True, max_length=self.max_input_length(max_length), **kwargs)
@@ -367,7 +431,12 @@ class SoftPromptWrapper(nn.Module):
         at = self._insert_at(input_ids, config.placement)
         if attention_mask is None:
             attention_mask = torch.ones(batch, seq_len, dtype=torch.long, device=inputs_embeds.device)
-        token_level = labels is not None and labels.dim() == 2 and not labels.is_floating_point() and labels.shape == (batch, seq_len)
+        token_level = (
+            labels is not None
+            and labels.dim() == 2
+            and not labels.is_floating_point()
+            and labels.shape == (batch, seq_len)
+        )
 
         seqs: dict[str, torch.Tensor | None] = {
             "inputs_embeds": inputs_embeds,
@@ -382,7 +451,9 @@ class SoftPromptWrapper(nn.Module):
         embeds = seqs["inputs_embeds"]
         model_inputs: dict[str, Any] = {
             "inputs_embeds": layout.insert(embeds, prompt.to(embeds.dtype), at),  # (B, T + N, E)
-            "attention_mask": layout.insert(seqs["attention_mask"], seqs["attention_mask"].new_ones(batch, n), at),
+            "attention_mask": layout.insert(
+                seqs["attention_mask"], seqs["attention_mask"].new_ones(batch, n), at
+            ),
         }
         if seqs["token_type_ids"] is not None:
             tt = seqs["token_type_ids"]
@@ -410,11 +481,16 @@ class SoftPromptWrapper(nn.Module):
         if prompt_names is None:
             return [(self.active_prompt, self._slot(None))] * batch
         if isinstance(prompt_names, str) or len(prompt_names) != batch:
-            raise ValueError(f"prompt_names must be a list with one name per example ({batch}), got {prompt_names!r}")
+            raise ValueError(
+                f"prompt_names must be a list with one name per example ({batch}), got {prompt_names!r}"
+            )
         slots = [(name, self._slot(name)) for name in prompt_names]
         first = slots[0][1].config
         for name, slot in slots:
-            if (slot.config.num_virtual_tokens, slot.config.placement) != (first.num_virtual_tokens, first.placement):
+            if (slot.config.num_virtual_tokens, slot.config.placement) != (
+                first.num_virtual_tokens,
+                first.placement,
+            ):
                 raise ValueError(
                     f"prompts mixed in one batch need the same num_virtual_tokens and placement: {prompt_names[0]!r} has "
                     f"({first.num_virtual_tokens}, {first.placement.value}), {name!r} has "
@@ -437,7 +513,9 @@ class SoftPromptWrapper(nn.Module):
             "(or use placement='prepend')"
         )
 
-    def _fit_length(self, seqs: dict[str, torch.Tensor | None], seq_len: int, n: int) -> dict[str, torch.Tensor | None]:
+    def _fit_length(
+        self, seqs: dict[str, torch.Tensor | None], seq_len: int, n: int
+    ) -> dict[str, torch.Tensor | None]:
         """Check (or, with ``overflow='truncate'``, enforce) seq_len + N <= the model's max positions."""
         limit = self._max_positions
         if limit is None or seq_len + n <= limit:
@@ -466,19 +544,26 @@ class SoftPromptWrapper(nn.Module):
             return slots[0][1].prompt.unsqueeze(0).expand(batch, -1, -1)  # (B, N, E), no copy
         return torch.stack([slot.prompt for _, slot in slots])  # (B, N, E)
 
-    def _run(self, inputs: dict[str, Any], slots: list[tuple[str, PromptSlot]], kwargs: dict[str, Any]) -> Any:
+    def _run(
+        self, inputs: dict[str, Any], slots: list[tuple[str, PromptSlot]], kwargs: dict[str, Any]
+    ) -> Any:
         """One backbone pass for the whole batch, then each prompt's head on its rows."""
         if not self._head_names:  # bare encoder: the model is its own backbone
             return self.model(**inputs, **kwargs)
         groups: dict[str, list[int]] = {}
         for i, (name, _) in enumerate(slots):
             groups.setdefault(name, []).append(i)
-        return _forward_heads(self.model, inputs, kwargs, [(self._slot(n), rows) for n, rows in groups.items()])
+        return _forward_heads(
+            self.model, inputs, kwargs, [(self._slot(n), rows) for n, rows in groups.items()]
+        )
 
 
 def _config_special_ids(model: nn.Module) -> set[int]:
     config = getattr(model, "config", None)
-    ids = {getattr(config, a, None) for a in ("pad_token_id", "cls_token_id", "sep_token_id", "bos_token_id", "eos_token_id")}
+    ids = {
+        getattr(config, a, None)
+        for a in ("pad_token_id", "cls_token_id", "sep_token_id", "bos_token_id", "eos_token_id")
+    }
     return {i for i in ids if isinstance(i, int)}
 
 
@@ -503,7 +588,12 @@ def _to_float32(output: Any) -> Any:
     return output
 
 
-def _forward_heads(model: nn.Module, inputs: dict[str, Any], kwargs: dict[str, Any], groups: list[tuple[PromptSlot, list[int]]]) -> Any:
+def _forward_heads(
+    model: nn.Module,
+    inputs: dict[str, Any],
+    kwargs: dict[str, Any],
+    groups: list[tuple[PromptSlot, list[int]]],
+) -> Any:
     """Run the shared backbone once, then each prompt's head (fp32) on its rows of the batch.
 
     The heads are computed by the model's own forward (so pooling and losses stay the model's),
@@ -512,7 +602,9 @@ def _forward_heads(model: nn.Module, inputs: dict[str, Any], kwargs: dict[str, A
     base = model.base_model
     batch = inputs["inputs_embeds"].shape[0]
     labels = inputs.get("labels")
-    shared = _to_float32(base(**{k: v for k, v in inputs.items() if k != "labels"}, **kwargs))  # one pass, B rows
+    shared = _to_float32(
+        base(**{k: v for k, v in inputs.items() if k != "labels"}, **kwargs)
+    )  # one pass, B rows
     per_group: list[tuple[torch.Tensor | None, Any]] = []
     for slot, rows in groups:
         if len(groups) == 1:
@@ -521,7 +613,9 @@ def _forward_heads(model: nn.Module, inputs: dict[str, Any], kwargs: dict[str, A
             index = torch.tensor(rows, device=inputs["inputs_embeds"].device)
             part = _slice_output(shared, index, batch)
             group_inputs = {k: v[index] for k, v in inputs.items() if isinstance(v, torch.Tensor)}
-        base.forward = lambda *a, _part=part, **k: _part  # answer the head's backbone call from the shared pass
+        base.forward = lambda *a, _part=part, **k: (
+            _part
+        )  # answer the head's backbone call from the shared pass
         try:
             out = functional_call(model, slot.head_params(), args=(), kwargs={**group_inputs, **kwargs})
         finally:
@@ -567,15 +661,25 @@ def _check_against_model(pf: PromptFile, model: nn.Module, *, strict_base_model:
     params = dict(model.named_parameters())
     names = backbone.head_parameter_names(model)
     if sorted(pf.head) != sorted(names):
-        raise ValueError(f"{where}: head tensors {sorted(pf.head)} do not match the model's head parameters {sorted(names)}")
+        raise ValueError(
+            f"{where}: head tensors {sorted(pf.head)} do not match the model's head parameters {sorted(names)}"
+        )
     for key, tensor in pf.head.items():
         if tuple(tensor.shape) != tuple(params[key].shape):
-            raise ValueError(f"{where}: head tensor {key!r} has shape {tuple(tensor.shape)}, the model's has {tuple(params[key].shape)}")
+            raise ValueError(
+                f"{where}: head tensor {key!r} has shape {tuple(tensor.shape)}, the model's has {tuple(params[key].shape)}"
+            )
     model_name = str(getattr(model.config, "_name_or_path", "") or "")
     if pf.base_model and model_name and Path(pf.base_model).name != Path(model_name).name:
-        message = f"{where}: prompt was trained on base model {pf.base_model!r} but this model is {model_name!r}"
+        message = (
+            f"{where}: prompt was trained on base model {pf.base_model!r} but this model is {model_name!r}"
+        )
         if strict_base_model:
             raise ValueError(message)
-        warnings.warn(message + " (pass strict_base_model=True to make this an error)", UserWarning, stacklevel=3)
+        warnings.warn(
+            message + " (pass strict_base_model=True to make this an error)", UserWarning, stacklevel=3
+        )
     head = {k: v.to(params[k].device) for k, v in pf.head.items()}
-    return PromptSlot(pf.config, pf.prompt.to(emb.device), head, id2label=pf.id2label, temperature=pf.temperature)
+    return PromptSlot(
+        pf.config, pf.prompt.to(emb.device), head, id2label=pf.id2label, temperature=pf.temperature
+    )

@@ -25,14 +25,52 @@ MAX_POS = 64
 NUM_LABELS = 2
 
 SPECIALS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
-WORDS = (
-    "the a an and of to is was it this that film movie great good bad dull boring superb fantastic awful acting "
-    "plot story negative positive i loved hated watch again never best worst ever really very not"
-).split()
+WORDS = [
+    "the",
+    "a",
+    "an",
+    "and",
+    "of",
+    "to",
+    "is",
+    "was",
+    "it",
+    "this",
+    "that",
+    "film",
+    "movie",
+    "great",
+    "good",
+    "bad",
+    "dull",
+    "boring",
+    "superb",
+    "fantastic",
+    "awful",
+    "acting",
+    "plot",
+    "story",
+    "negative",
+    "positive",
+    "i",
+    "loved",
+    "hated",
+    "watch",
+    "again",
+    "never",
+    "best",
+    "worst",
+    "ever",
+    "really",
+    "very",
+    "not",
+]
 VOCAB = SPECIALS + [f"[unused{i}]" for i in range(3)] + WORDS + [f"w{i}" for i in range(60)]
 PAD_ID, CLS_ID, SEP_ID = 0, 2, 3
 
-IMDB_DIR = Path(os.environ.get("SOFTPROMPT_IMDB_DIR", Path(__file__).resolve().parents[2] / "shared" / "data" / "imdb"))
+IMDB_DIR = Path(
+    os.environ.get("SOFTPROMPT_IMDB_DIR", Path(__file__).resolve().parents[2] / "shared" / "data" / "imdb")
+)
 
 
 def make_tokenizer() -> transformers.PreTrainedTokenizerBase:
@@ -74,16 +112,24 @@ def model_config(arch: str, num_labels: int = NUM_LABELS) -> transformers.Pretra
     if arch == "bert":
         return T.BertConfig(**_common(), **labels)
     if arch == "roberta":  # positions offset by padding_idx + 1, as in the real model
-        return T.RobertaConfig(**_common(max_position_embeddings=MAX_POS + PAD_ID + 1, bos_token_id=CLS_ID, eos_token_id=SEP_ID), **labels)
+        return T.RobertaConfig(
+            **_common(max_position_embeddings=MAX_POS + PAD_ID + 1, bos_token_id=CLS_ID, eos_token_id=SEP_ID),
+            **labels,
+        )
     if arch == "xlm-roberta":
-        return T.XLMRobertaConfig(**_common(max_position_embeddings=MAX_POS + PAD_ID + 1, bos_token_id=CLS_ID, eos_token_id=SEP_ID), **labels)
+        return T.XLMRobertaConfig(
+            **_common(max_position_embeddings=MAX_POS + PAD_ID + 1, bos_token_id=CLS_ID, eos_token_id=SEP_ID),
+            **labels,
+        )
     if arch == "distilbert":
         return T.DistilBertConfig(
             vocab_size=len(VOCAB), dim=HIDDEN, n_layers=LAYERS, n_heads=HEADS, hidden_dim=37, max_position_embeddings=MAX_POS,
             pad_token_id=PAD_ID, dropout=0.0, attention_dropout=0.0, seq_classif_dropout=0.0, **labels,
         )  # fmt: skip
     if arch == "albert":
-        return T.AlbertConfig(**_common(embedding_size=EMBED, hidden_dropout_prob=0.0, classifier_dropout_prob=0.0), **labels)
+        return T.AlbertConfig(
+            **_common(embedding_size=EMBED, hidden_dropout_prob=0.0, classifier_dropout_prob=0.0), **labels
+        )
     if arch == "electra":
         return T.ElectraConfig(**_common(embedding_size=EMBED), **labels)
     if arch == "deberta-v2":
@@ -92,8 +138,14 @@ def model_config(arch: str, num_labels: int = NUM_LABELS) -> transformers.Pretra
                       pooler_hidden_size=HIDDEN, pooler_dropout=0.0), **labels,
         )  # fmt: skip
     if arch == "mpnet":
-        return T.MPNetConfig(**_common(max_position_embeddings=MAX_POS + 2,  # MPNet fixes padding_idx=1
-            bos_token_id=CLS_ID, eos_token_id=SEP_ID), **labels)
+        return T.MPNetConfig(
+            **_common(
+                max_position_embeddings=MAX_POS + 2,  # MPNet fixes padding_idx=1
+                bos_token_id=CLS_ID,
+                eos_token_id=SEP_ID,
+            ),
+            **labels,
+        )
     if arch == "modernbert":
         return T.ModernBertConfig(
             vocab_size=len(VOCAB), hidden_size=HIDDEN, intermediate_size=48, num_hidden_layers=LAYERS, num_attention_heads=HEADS,
@@ -114,7 +166,9 @@ HEADS_BY_TASK = {
 }
 
 
-def make_model(arch: str = "bert", task: str = "seq", num_labels: int = NUM_LABELS, seed: int = 0) -> transformers.PreTrainedModel:
+def make_model(
+    arch: str = "bert", task: str = "seq", num_labels: int = NUM_LABELS, seed: int = 0
+) -> transformers.PreTrainedModel:
     """A tiny random model, in eval mode, with deterministic weights."""
     torch.manual_seed(seed)
     config = model_config(arch, num_labels)
@@ -127,6 +181,8 @@ def bert_seq() -> transformers.PreTrainedModel:
     return make_model("bert", "seq")
 
 
-def batch(tokenizer: transformers.PreTrainedTokenizerBase, texts: list[str] | None = None) -> dict[str, torch.Tensor]:
+def batch(
+    tokenizer: transformers.PreTrainedTokenizerBase, texts: list[str] | None = None
+) -> dict[str, torch.Tensor]:
     texts = texts or ["great film , superb acting", "dull", "the worst movie i ever watch really"]
     return dict(tokenizer(texts, return_tensors="pt", padding=True))

@@ -29,7 +29,9 @@ CHILD = textwrap.dedent(
 
 def _roundtrip(tokenizer, tmp_path, arch, head_param):
     model = make_model(arch, seed=123)
-    wrapper = SoftPromptWrapper(model, SoftPromptConfig(num_virtual_tokens=5, init="random"), tokenizer=tokenizer)
+    wrapper = SoftPromptWrapper(
+        model, SoftPromptConfig(num_virtual_tokens=5, init="random"), tokenizer=tokenizer
+    )
     opt = torch.optim.AdamW([p for p in wrapper.parameters() if p.requires_grad], lr=0.05)
     for _ in range(3):  # a few real training steps so prompt and head are not their initial values
         wrapper(**batch(tokenizer), labels=torch.tensor([1, 0, 1])).loss.backward()

@@ -25,19 +25,25 @@ def test_random_matches_embedding_statistics_not_unit_normal():
 
 @pytest.mark.parametrize("init", ["random", "vocab", "text", "labels"])
 def test_seeded_and_reproducible(tokenizer, init):
-    cfg = SoftPromptConfig(num_virtual_tokens=6, init=init, init_text="great film", label_words=["bad", "good"])
+    cfg = SoftPromptConfig(
+        num_virtual_tokens=6, init=init, init_text="great film", label_words=["bad", "good"]
+    )
     w = _weight()
     a = initial_prompt(cfg, w, tokenizer=tokenizer, special_ids=SPECIAL)
     b = initial_prompt(cfg, w, tokenizer=tokenizer, special_ids=SPECIAL)
     assert torch.equal(a, b)
     if init in ("random", "vocab"):
-        other = initial_prompt(SoftPromptConfig(num_virtual_tokens=6, init=init, seed=7), w, tokenizer=tokenizer)
+        other = initial_prompt(
+            SoftPromptConfig(num_virtual_tokens=6, init=init, seed=7), w, tokenizer=tokenizer
+        )
         assert not torch.equal(a, other)
 
 
 def test_vocab_rows_are_ordinary_tokens(tokenizer):
     w = _weight()
-    p = initial_prompt(SoftPromptConfig(num_virtual_tokens=30, init="vocab"), w, tokenizer=tokenizer, special_ids=SPECIAL)
+    p = initial_prompt(
+        SoftPromptConfig(num_virtual_tokens=30, init="vocab"), w, tokenizer=tokenizer, special_ids=SPECIAL
+    )
     for row in p:
         matches = (w == row).all(1).nonzero().flatten().tolist()
         assert matches, "every vocab-initialised vector is a row of the embedding matrix"
@@ -53,9 +59,13 @@ def test_vocab_pool_respects_sample_size(tokenizer):
 def test_text_is_tiled_and_cut(tokenizer):
     w = _weight()
     ids = tokenizer("great film", add_special_tokens=False)["input_ids"]
-    p = initial_prompt(SoftPromptConfig(num_virtual_tokens=5, init="text", init_text="great film"), w, tokenizer=tokenizer)
+    p = initial_prompt(
+        SoftPromptConfig(num_virtual_tokens=5, init="text", init_text="great film"), w, tokenizer=tokenizer
+    )
     assert torch.equal(p, w[torch.tensor([ids[0], ids[1], ids[0], ids[1], ids[0]])])
-    short = initial_prompt(SoftPromptConfig(num_virtual_tokens=1, init="text", init_text="great film"), w, tokenizer=tokenizer)
+    short = initial_prompt(
+        SoftPromptConfig(num_virtual_tokens=1, init="text", init_text="great film"), w, tokenizer=tokenizer
+    )
     assert torch.equal(short, w[ids[:1]])
 
 
@@ -88,7 +98,9 @@ def test_words_that_tokenize_to_nothing(tokenizer):
     with pytest.raises(ValueError, match="tokenizes to no tokens"):
         initial_prompt(SoftPromptConfig(init="text", init_text="\x00"), _weight(), tokenizer=tokenizer)
     with pytest.raises(ValueError, match="tokenizes to no tokens"):
-        initial_prompt(SoftPromptConfig(init="labels", label_words=["\x00", "good"]), _weight(), tokenizer=tokenizer)
+        initial_prompt(
+            SoftPromptConfig(init="labels", label_words=["\x00", "good"]), _weight(), tokenizer=tokenizer
+        )
 
 
 @pytest.mark.parametrize("arch", ["albert", "electra"])

@@ -9,7 +9,9 @@ from tests.conftest import batch, make_model
 
 def _trained_file(tokenizer, tmp_path, name, seed, num_labels=2, n=4, task="seq"):
     model = make_model("bert", task, num_labels=num_labels)
-    wrapper = SoftPromptWrapper(model, SoftPromptConfig(num_virtual_tokens=n, seed=seed, init="random"), tokenizer=tokenizer)
+    wrapper = SoftPromptWrapper(
+        model, SoftPromptConfig(num_virtual_tokens=n, seed=seed, init="random"), tokenizer=tokenizer
+    )
     with torch.no_grad():
         for p in wrapper.prompts["default"].head.parameters():
             p.normal_(generator=torch.Generator().manual_seed(seed))
@@ -57,7 +59,9 @@ def test_mixed_batch_equals_separate_runs(two_tasks, tokenizer):
 
 
 def test_mixed_batch_trains_each_prompt_and_head(two_tasks, tokenizer):
-    out = two_tasks(**batch(tokenizer), prompt_names=["topic", "sentiment", "topic"], labels=torch.tensor([1, 0, 0]))
+    out = two_tasks(
+        **batch(tokenizer), prompt_names=["topic", "sentiment", "topic"], labels=torch.tensor([1, 0, 0])
+    )
     out.loss.backward()
     for name in ("topic", "sentiment"):
         slot = two_tasks.prompts[name]
@@ -67,7 +71,9 @@ def test_mixed_batch_trains_each_prompt_and_head(two_tasks, tokenizer):
 
 def test_mixed_heads_with_different_class_counts(tokenizer, tmp_path):
     a = _trained_file(tokenizer, tmp_path, "two", seed=1, num_labels=2)
-    wrapper = SoftPromptWrapper.from_prompt(make_model("bert", num_labels=2), a, tokenizer=tokenizer, name="two")
+    wrapper = SoftPromptWrapper.from_prompt(
+        make_model("bert", num_labels=2), a, tokenizer=tokenizer, name="two"
+    )
     three = make_model("bert", num_labels=3)
     # a 3-class head cannot live on a 2-class model: the file is checked against the model
     path3 = SoftPromptWrapper(three, tokenizer=tokenizer).save_prompt(tmp_path / "three.safetensors")

@@ -15,7 +15,11 @@ from tests.conftest import batch, make_model
 
 @pytest.fixture
 def saved(tokenizer, bert_seq, tmp_path):
-    wrapper = SoftPromptWrapper(bert_seq, SoftPromptConfig(num_virtual_tokens=4, init="labels", label_words=["bad", "good"]), tokenizer=tokenizer)
+    wrapper = SoftPromptWrapper(
+        bert_seq,
+        SoftPromptConfig(num_virtual_tokens=4, init="labels", label_words=["bad", "good"]),
+        tokenizer=tokenizer,
+    )
     with torch.no_grad():
         wrapper.prompts["default"].prompt.add_(0.5)  # "trained"
         wrapper.prompts["default"].head["classifier__bias"].add_(1.0)
@@ -45,7 +49,9 @@ def test_size_for_20_tokens_bert_base_dims_2_classes(tmp_path, tokenizer):
     cfg = transformers.BertConfig(vocab_size=len(tokenizer), hidden_size=768, num_hidden_layers=1, num_attention_heads=12,
                                   intermediate_size=64, num_labels=2, name_or_path="bert-base-uncased")  # fmt: skip
     model = transformers.BertForSequenceClassification(cfg)
-    path = SoftPromptWrapper(model, SoftPromptConfig(num_virtual_tokens=20), tokenizer=tokenizer).save_prompt(tmp_path / "p.safetensors")
+    path = SoftPromptWrapper(model, SoftPromptConfig(num_virtual_tokens=20), tokenizer=tokenizer).save_prompt(
+        tmp_path / "p.safetensors"
+    )
     size = os.path.getsize(path)
     assert size <= 72 * 1024, size
     assert size >= 20 * 768 * 4 + 768 * 2 * 4  # the tensors themselves, fp32
@@ -53,7 +59,9 @@ def test_size_for_20_tokens_bert_base_dims_2_classes(tmp_path, tokenizer):
 
 def test_round_trip_restores_prompt_head_and_logits(saved, tokenizer):
     wrapper, path = saved
-    fresh = make_model("bert")  # same architecture, different head init would break logits if the head were not saved
+    fresh = make_model(
+        "bert"
+    )  # same architecture, different head init would break logits if the head were not saved
     torch.nn.init.normal_(fresh.classifier.weight)
     loaded = SoftPromptWrapper.from_prompt(fresh, path, tokenizer=tokenizer)
     assert loaded.prompt_config == wrapper.prompt_config
@@ -77,14 +85,20 @@ def _rewrite(path, tensors=None, metadata=None, drop=()):
     ("change", "needle"),
     [
         ({"tensors": {"prompt_embeddings": torch.full((4, 32), float("nan"))}}, "has 128 NaN/inf values"),
-        ({"tensors": {"head.classifier.bias": torch.tensor([float("inf"), 0.0])}}, "'head.classifier.bias' has 1 NaN/inf"),
+        (
+            {"tensors": {"head.classifier.bias": torch.tensor([float("inf"), 0.0])}},
+            "'head.classifier.bias' has 1 NaN/inf",
+        ),
         ({"drop": ["prompt_embeddings"]}, "missing tensor 'prompt_embeddings'"),
         ({"drop": ["head.classifier.weight", "head.classifier.bias"]}, "no head.\\* tensors"),
         ({"metadata": {"config": "{not json"}}, "unreadable prompt metadata"),
         ({"metadata": {"embedding_dim": "forty"}}, "unreadable prompt metadata"),
         ({"metadata": {"format": "other"}}, "not a softprompt prompt file"),
         ({"metadata": {"format_version": "99"}}, "format version '99' is not supported"),
-        ({"tensors": {"prompt_embeddings": torch.zeros(3, 32)}}, "shape \\(3, 32\\) but the config says 4 virtual tokens"),
+        (
+            {"tensors": {"prompt_embeddings": torch.zeros(3, 32)}},
+            "shape \\(3, 32\\) but the config says 4 virtual tokens",
+        ),
         ({"tensors": {"extra": torch.zeros(1)}}, "unexpected tensors \\['extra'\\]"),
     ],
 )
@@ -107,7 +121,9 @@ def test_not_a_safetensors_file_and_missing_file(tmp_path):
 
 def test_mismatched_models_are_rejected_before_anything_changes(saved, tokenizer):
     _, path = saved
-    with pytest.raises(ValueError, match="embedding dim 32 but AlbertForSequenceClassification's input embeddings have 16"):
+    with pytest.raises(
+        ValueError, match="embedding dim 32 but AlbertForSequenceClassification's input embeddings have 16"
+    ):
         SoftPromptWrapper.from_prompt(make_model("albert"), path, tokenizer=tokenizer)
     with pytest.raises(ValueError, match="num_labels=2 but the model has 3"):
         SoftPromptWrapper.from_prompt(make_model("bert", num_labels=3), path, tokenizer=tokenizer)
@@ -128,7 +144,9 @@ def test_other_base_model_warns_or_errors(tokenizer, tmp_path):
     path = SoftPromptWrapper(model, tokenizer=tokenizer).save_prompt(tmp_path / "a.safetensors")
     other = make_model("bert")
     other.config._name_or_path = "org/model-b"
-    with pytest.warns(UserWarning, match="trained on base model 'org/model-a' but this model is 'org/model-b'"):
+    with pytest.warns(
+        UserWarning, match="trained on base model 'org/model-a' but this model is 'org/model-b'"
+    ):
         SoftPromptWrapper.from_prompt(other, path, tokenizer=tokenizer)
     with pytest.raises(ValueError, match="trained on base model"):
         SoftPromptWrapper.from_prompt(other, path, tokenizer=tokenizer, strict_base_model=True)

@@ -37,7 +37,9 @@ def _by_hand(model, prompt, inputs, at, **extra):
 @pytest.mark.parametrize("arch", ARCHS)
 def test_prepend_parity_with_hand_built_inputs_embeds(tokenizer, arch):
     model = make_model(arch)
-    wrapper = SoftPromptWrapper(model, SoftPromptConfig(num_virtual_tokens=5, placement="prepend"), tokenizer=tokenizer)
+    wrapper = SoftPromptWrapper(
+        model, SoftPromptConfig(num_virtual_tokens=5, placement="prepend"), tokenizer=tokenizer
+    )
     inputs = _inputs(tokenizer, arch)
     with torch.no_grad():
         ours = wrapper(**inputs).logits
@@ -79,17 +81,24 @@ def test_mixed_cls_and_no_cls_batch_is_an_error(tokenizer, bert_seq):
 
 
 def test_after_cls_without_known_cls_id_needs_tokenizer(bert_seq):
-    with pytest.raises(ValueError, match="pass tokenizer=... to SoftPromptWrapper, or use SoftPromptConfig\\(placement='prepend'\\)"):
+    with pytest.raises(
+        ValueError,
+        match="pass tokenizer=... to SoftPromptWrapper, or use SoftPromptConfig\\(placement='prepend'\\)",
+    ):
         SoftPromptWrapper(bert_seq, SoftPromptConfig(num_virtual_tokens=3))
     SoftPromptWrapper(bert_seq, SoftPromptConfig(num_virtual_tokens=3, placement="prepend"))  # fine
 
 
 def test_token_type_ids_take_the_neighbouring_segment(tokenizer, bert_seq):
-    wrapper = SoftPromptWrapper(bert_seq, SoftPromptConfig(num_virtual_tokens=2, placement="prepend"), tokenizer=tokenizer)
+    wrapper = SoftPromptWrapper(
+        bert_seq, SoftPromptConfig(num_virtual_tokens=2, placement="prepend"), tokenizer=tokenizer
+    )
     pair = tokenizer(["great film"], ["dull plot"], return_tensors="pt")
     pair["token_type_ids"] = 1 - pair["token_type_ids"]  # first segment id 1: the prompt must copy it
     seen = {}
-    hook = bert_seq.bert.embeddings.register_forward_hook(lambda m, args, kw, out: seen.update(kw), with_kwargs=True)
+    hook = bert_seq.bert.embeddings.register_forward_hook(
+        lambda m, args, kw, out: seen.update(kw), with_kwargs=True
+    )
     try:
         wrapper(**pair)
     finally:
@@ -114,7 +123,11 @@ def test_position_ids_are_shifted(tokenizer, bert_seq):
 def test_only_prompt_and_head_train_pooler_frozen(tokenizer, bert_seq):
     wrapper = SoftPromptWrapper(bert_seq, SoftPromptConfig(num_virtual_tokens=4), tokenizer=tokenizer)
     trainable = {n for n, p in wrapper.named_parameters() if p.requires_grad}
-    assert trainable == {"prompts.default.prompt", "prompts.default.head.classifier__weight", "prompts.default.head.classifier__bias"}
+    assert trainable == {
+        "prompts.default.prompt",
+        "prompts.default.head.classifier__weight",
+        "prompts.default.head.classifier__bias",
+    }
     assert not any(p.requires_grad for p in bert_seq.parameters())
     before = {n: p.clone() for n, p in bert_seq.named_parameters()}
     opt = torch.optim.AdamW([p for p in wrapper.parameters() if p.requires_grad], lr=0.1)
@@ -126,7 +139,9 @@ def test_only_prompt_and_head_train_pooler_frozen(tokenizer, bert_seq):
 
 
 def test_train_head_false_freezes_but_still_saves_head(tokenizer, bert_seq, tmp_path):
-    wrapper = SoftPromptWrapper(bert_seq, SoftPromptConfig(num_virtual_tokens=4, train_head=False), tokenizer=tokenizer)
+    wrapper = SoftPromptWrapper(
+        bert_seq, SoftPromptConfig(num_virtual_tokens=4, train_head=False), tokenizer=tokenizer
+    )
     assert wrapper.num_trainable_parameters() == 4 * 32
     wrapper.save_prompt(tmp_path / "p.safetensors")
     from safetensors import safe_open
@@ -144,7 +159,9 @@ def test_token_classification_labels_and_logits_line_up(tokenizer, arch):
     labels[inputs["attention_mask"] == 0] = -100
     out = wrapper(**inputs, labels=labels)
     assert out.logits.shape[:2] == inputs["input_ids"].shape
-    expected = torch.nn.functional.cross_entropy(out.logits.reshape(-1, 2), labels.reshape(-1), ignore_index=-100)
+    expected = torch.nn.functional.cross_entropy(
+        out.logits.reshape(-1, 2), labels.reshape(-1), ignore_index=-100
+    )
     assert torch.allclose(out.loss, expected, atol=1e-6)  # virtual positions contributed nothing
     out.loss.backward()
     assert wrapper.prompts["default"].prompt.grad is not None
@@ -154,7 +171,9 @@ def test_token_classification_labels_and_logits_line_up(tokenizer, arch):
 @pytest.mark.parametrize("task", ["seq", "token", "base"])
 def test_every_family_and_head_trains(tokenizer, arch, task):
     model = make_model(arch, task)
-    wrapper = SoftPromptWrapper(model, SoftPromptConfig(num_virtual_tokens=4, init="vocab"), tokenizer=tokenizer)
+    wrapper = SoftPromptWrapper(
+        model, SoftPromptConfig(num_virtual_tokens=4, init="vocab"), tokenizer=tokenizer
+    )
     inputs = _inputs(tokenizer, arch)
     if task == "base":
         out = wrapper(**inputs)
@@ -173,13 +192,18 @@ def test_too_long_input_is_a_clear_error(tokenizer, bert_seq):
     wrapper = SoftPromptWrapper(bert_seq, SoftPromptConfig(num_virtual_tokens=10), tokenizer=tokenizer)
     ids = torch.full((1, MAX_POS - 5), 10)
     ids[0, 0], ids[0, -1] = CLS_ID, SEP_ID
-    with pytest.raises(ValueError, match=r"input of 59 tokens \+ 10 virtual tokens = 69 exceeds the model's 64 positions; tokenize with max_length=54"):
+    with pytest.raises(
+        ValueError,
+        match=r"input of 59 tokens \+ 10 virtual tokens = 69 exceeds the model's 64 positions; tokenize with max_length=54",
+    ):
         wrapper(input_ids=ids)
 
 
 def test_truncate_keeps_final_sep(tokenizer, bert_seq):
     n = 10
-    wrapper = SoftPromptWrapper(bert_seq, SoftPromptConfig(num_virtual_tokens=n, overflow="truncate"), tokenizer=tokenizer)
+    wrapper = SoftPromptWrapper(
+        bert_seq, SoftPromptConfig(num_virtual_tokens=n, overflow="truncate"), tokenizer=tokenizer
+    )
     long = torch.randint(10, 50, (2, MAX_POS))
     long[:, 0], long[:, -1] = CLS_ID, SEP_ID
     mask = torch.ones_like(long)
@@ -191,7 +215,12 @@ def test_truncate_keeps_final_sep(tokenizer, bert_seq):
     cut[1] = long[1, :keep]
     assert cut[0, -1] == SEP_ID
     with torch.no_grad():
-        ref = _by_hand(bert_seq, wrapper.prompts["default"].prompt, {"input_ids": cut, "attention_mask": mask[:, :keep]}, at=1)
+        ref = _by_hand(
+            bert_seq,
+            wrapper.prompts["default"].prompt,
+            {"input_ids": cut, "attention_mask": mask[:, :keep]},
+            at=1,
+        )
     assert torch.equal(out.logits, ref.logits)
 
 

@@ -1,0 +1,185 @@
+"""Batched inference for a prompt-tuned wrapper or a fine-tuned model: logits, predictions, temperature.
+
+Texts are tokenized once, sorted by length so each batch pads little, run under
+``torch.inference_mode``, and returned in input order.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import torch
+from torch import nn
+
+from softprompt import backbone
+
+__all__ = ["Prediction", "fit_temperature", "predict", "predict_logits", "validate_texts"]
+
+DEFAULT_MAX_LENGTH = 512  # when neither the caller nor the model sets a limit
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """One text's prediction: class id, class name and calibrated confidence (softmax probability)."""
+
+    label: int
+    label_name: str
+    confidence: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def validate_texts(texts: Any) -> list[str]:
+    """A list of strings, or a ``TypeError`` naming the first thing that is not one."""
+    if isinstance(texts, (str, bytes)) or not isinstance(texts, Sequence):
+        raise TypeError(
+            f"texts must be a list of strings, got {type(texts).__name__}; wrap a single text as [text]"
+        )
+    for i, text in enumerate(texts):
+        if not isinstance(text, str):
+            raise TypeError(f"texts[{i}] is {type(text).__name__} ({text!r:.40}), not a string")
+    return list(texts)
+
+
+def _input_limit(model: nn.Module, max_length: int | None) -> int:
+    if hasattr(model, "max_input_length"):  # SoftPromptWrapper: room left after the virtual tokens
+        return model.max_input_length(max_length)
+    limit = backbone.max_positions(model) or DEFAULT_MAX_LENGTH
+    return min(limit, max_length) if max_length else limit
+
+
+def _device(model: nn.Module) -> torch.device:
+    return next(model.parameters()).device
+
+
+def predict_logits(
+    model: nn.Module,
+    tokenizer: Any,
+    texts: Sequence[str],
+    *,
+    batch_size: int = 32,
+    max_length: int | None = None,
+    bf16: bool = False,
+    prompt_names: Sequence[str] | None = None,
+) -> torch.Tensor:
+    """Logits ``(len(texts), num_labels)`` in fp32, in input order.
+
+    Args:
+        model: A :class:`SoftPromptWrapper` or a ``transformers`` classification model.
+        tokenizer: Its tokenizer.
+        texts: The texts; each is truncated to fit (with the virtual tokens, for a wrapper).
+        batch_size: Texts per forward pass.
+        max_length: Cap on tokens per text (default: the model's limit).
+        bf16: Run under bf16 autocast.
+        prompt_names: For a wrapper, one prompt name per text (mixed-prompt batches).
+
+    Raises:
+        TypeError: ``texts`` is not a list of strings.
+        ValueError: ``batch_size`` < 1, or ``prompt_names`` of the wrong length.
+    """
+    texts = validate_texts(texts)
+    if not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
+    if prompt_names is not None and len(prompt_names) != len(texts):
+        raise ValueError(f"prompt_names has {len(prompt_names)} names for {len(texts)} texts")
+    if not texts:
+        return torch.empty(0, 0)
+    limit = _input_limit(model, max_length)
+    encoded = tokenizer(texts, truncation=True, max_length=limit)
+    lengths = [len(ids) for ids in encoded["input_ids"]]
+    order = sorted(range(len(texts)), key=lambda i: -lengths[i])  # longest first: memory peaks early
+    device = _device(model)
+    was_training = model.training
+    model.eval()
+    chunks: list[torch.Tensor] = []
+    try:
+        with torch.inference_mode(), torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
+            for start in range(0, len(order), batch_size):
+                rows = order[start : start + batch_size]
+                features = [{k: encoded[k][i] for k in encoded} for i in rows]
+                batch = {k: v.to(device) for k, v in tokenizer.pad(features, return_tensors="pt").items()}
+                if prompt_names is not None:
+                    batch["prompt_names"] = [prompt_names[i] for i in rows]
+                chunks.append(model(**batch).logits.float())  # (b, C)
+    finally:
+        model.train(was_training)
+    sorted_logits = torch.cat(chunks)  # (n, C) in length order
+    logits = torch.empty_like(sorted_logits)
+    logits[torch.tensor(order)] = sorted_logits
+    return logits
+
+
+def predict(
+    model: nn.Module,
+    tokenizer: Any,
+    texts: Sequence[str],
+    *,
+    batch_size: int = 32,
+    max_length: int | None = None,
+    bf16: bool = False,
+    temperature: float = 1.0,
+    id2label: dict[int, str] | None = None,
+) -> list[Prediction]:
+    """Predict a class per text (see :func:`predict_logits` for the arguments).
+
+    Args:
+        temperature: Softmax temperature; confidences are ``softmax(logits / temperature)``.
+        id2label: Class names (default: the model's ``config.id2label``).
+
+    Returns:
+        One :class:`Prediction` per text, in input order; ``[]`` for no texts.
+
+    Example:
+        >>> predict(model, tok, ["This movie was absolutely fantastic!"])  # doctest: +SKIP
+        [Prediction(label=1, label_name='pos', confidence=0.97)]
+    """
+    if not (isinstance(temperature, (int, float)) and math.isfinite(temperature) and temperature > 0):
+        raise ValueError(f"temperature must be a positive number, got {temperature!r}")
+    logits = predict_logits(model, tokenizer, texts, batch_size=batch_size, max_length=max_length, bf16=bf16)
+    if logits.numel() == 0:
+        return []
+    names = (
+        id2label if id2label is not None else getattr(getattr(model, "config", None), "id2label", None) or {}
+    )
+    probs = torch.softmax(logits / temperature, dim=-1)
+    confidence, label = probs.max(dim=-1)
+    return [
+        Prediction(int(y), str(names.get(int(y), int(y))), float(c))
+        for y, c in zip(label.tolist(), confidence.tolist())
+    ]
+
+
+def fit_temperature(logits: torch.Tensor, labels: torch.Tensor, *, max_iter: int = 200) -> float:
+    """Temperature ``T`` minimising the NLL of ``softmax(logits / T)`` on held-out data (Guo et al. 2017).
+
+    Args:
+        logits: ``(n, C)`` validation logits.
+        labels: ``(n,)`` true class ids.
+
+    Returns:
+        ``T > 0``; below 1 sharpens the confidences, above 1 softens them.
+
+    Example:
+        >>> fit_temperature(torch.tensor([[2.0, 0.0], [0.0, 2.0]]), torch.tensor([0, 1])) < 1
+        True
+    """
+    if logits.dim() != 2 or labels.shape != logits.shape[:1] or logits.shape[0] == 0:
+        raise ValueError(
+            f"need (n, C) logits and (n,) labels with n > 0, got {tuple(logits.shape)} and {tuple(labels.shape)}"
+        )
+    logits, labels = logits.detach().float(), labels.detach().long()
+    log_t = torch.zeros(1, requires_grad=True)  # optimise log T so T stays positive
+    opt = torch.optim.LBFGS([log_t], lr=0.1, max_iter=max_iter, line_search_fn="strong_wolfe")
+
+    def closure() -> torch.Tensor:
+        opt.zero_grad()
+        loss = nn.functional.cross_entropy(logits / log_t.exp(), labels)
+        loss.backward()
+        return loss
+
+    opt.step(closure)
+    return float(log_t.detach().exp().clamp(1e-2, 1e2))

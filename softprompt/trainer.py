@@ -1,0 +1,195 @@
+"""Where prompts are trained: `PromptTrainer` (a `transformers.Trainer`) and `train_prompt`.
+
+Checkpoints hold only what is trained (``prompt.safetensors``, a few KB) plus optimizer, scheduler
+and RNG state; never a copy of the frozen backbone.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import datasets
+import torch
+from transformers import Trainer, TrainingArguments
+
+from softprompt.atomic import atomic_write_text
+from softprompt.metrics import build_compute_metrics
+from softprompt.training_args import default_training_args, padding_collator
+from softprompt.wrapper import SoftPromptWrapper
+
+__all__ = ["PROMPT_FILE_NAME", "PromptTrainer", "PromptTrainingResult", "train_prompt"]
+
+logger = logging.getLogger(__name__)
+
+PROMPT_FILE_NAME = "prompt.safetensors"
+
+
+class PromptTrainer(Trainer):
+    """``Trainer`` for a :class:`SoftPromptWrapper`: small checkpoints, in-place best/resume restores.
+
+    The optimizer sees only trainable parameters (prompt and head). Everything else (mixed
+    precision, ``torchrun``/``accelerate``, logging) is ``Trainer``'s own.
+    """
+
+    def __init__(self, model: SoftPromptWrapper, *args: Any, **kwargs: Any) -> None:
+        if not isinstance(model, SoftPromptWrapper):
+            raise TypeError(f"PromptTrainer trains a SoftPromptWrapper, got {type(model).__name__}")
+        super().__init__(model, *args, **kwargs)
+
+    def _wrapper(self) -> SoftPromptWrapper:
+        return self.accelerator.unwrap_model(self.model, keep_torch_compile=False)
+
+    def _save(self, output_dir: str | None = None, state_dict: dict | None = None) -> None:
+        """Write only the prompt file (and the arguments as JSON: no pickled ``training_args.bin``)."""
+        if not self.args.should_save:
+            return
+        out = Path(output_dir or self.args.output_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        self._wrapper().save_prompt(out / PROMPT_FILE_NAME)
+        atomic_write_text(out / "training_args.json", self.args.to_json_string())
+
+    def _load_from_checkpoint(self, resume_from_checkpoint: str, model: Any = None) -> None:
+        path = Path(resume_from_checkpoint) / PROMPT_FILE_NAME
+        if not path.is_file():
+            raise FileNotFoundError(
+                f"{resume_from_checkpoint!r} is not a softprompt checkpoint: no {PROMPT_FILE_NAME}"
+            )
+        self._wrapper().reload_prompt(path)
+
+    def _load_best_model(self) -> None:
+        best = Path(self.state.best_model_checkpoint) / PROMPT_FILE_NAME
+        logger.info("restoring the best prompt from %s (%s)", best, self.state.best_metric)
+        self._wrapper().reload_prompt(best)
+
+
+@dataclass
+class PromptTrainingResult:
+    """What :func:`train_prompt` returns.
+
+    Attributes:
+        prompt_path: The final (best, if evaluated) prompt file.
+        train_metrics: ``Trainer.train`` metrics (loss, runtime, samples/s).
+        eval_metrics: Final evaluation of the kept prompt (``eval_accuracy``...), empty without eval data.
+        log_history: ``Trainer`` log entries, per step and per epoch.
+        best_checkpoint: Folder of the best checkpoint, if any.
+        seconds: Wall time of training.
+    """
+
+    prompt_path: Path
+    train_metrics: dict[str, float]
+    eval_metrics: dict[str, float] = field(default_factory=dict)
+    log_history: list[dict[str, Any]] = field(default_factory=list)
+    best_checkpoint: str | None = None
+    seconds: float = 0.0
+
+
+def _check_dataset(dataset: Any, name: str) -> None:
+    if dataset is None:
+        return
+    if not isinstance(dataset, datasets.Dataset):
+        raise TypeError(
+            f"{name} must be a datasets.Dataset (see softprompt.tokenize_dataset), got {type(dataset).__name__}"
+        )
+    if len(dataset) == 0:
+        raise ValueError(f"{name} is empty")
+    missing = {"input_ids", "labels"} - set(dataset.column_names)
+    if missing:
+        raise ValueError(
+            f"{name} lacks columns {sorted(missing)} (has {dataset.column_names}); tokenize it with softprompt.tokenize_dataset"
+        )
+
+
+def train_prompt(
+    wrapper: SoftPromptWrapper,
+    train_dataset: datasets.Dataset,
+    eval_dataset: datasets.Dataset | None = None,
+    *,
+    output_dir: str | os.PathLike[str],
+    num_train_epochs: float = 3,
+    learning_rate: float = 1e-2,
+    per_device_train_batch_size: int = 8,
+    bf16: bool = False,
+    seed: int = 42,
+    metric_for_best_model: str = "accuracy",
+    resume_from_checkpoint: str | bool | None = None,
+    callbacks: list[Any] | None = None,
+    training_args: TrainingArguments | None = None,
+    **overrides: Any,
+) -> PromptTrainingResult:
+    """Train the wrapper's active prompt (and head) with ``transformers.Trainer``.
+
+    Args:
+        wrapper: The :class:`SoftPromptWrapper`; needs a tokenizer (for padding).
+        train_dataset: Tokenized training data (``input_ids``, ``attention_mask``, ``labels``,
+            ``length``), as :func:`softprompt.tokenize_dataset` makes it.
+        eval_dataset: Tokenized evaluation data; evaluated every epoch, best prompt kept.
+        output_dir: Checkpoints and the final ``prompt.safetensors``.
+        num_train_epochs, learning_rate, per_device_train_batch_size, seed: the recipe (the
+            chapter's: 3 epochs, AdamW lr 1e-2).
+        bf16: Hold the frozen backbone in bf16 (prompt and head stay fp32 master weights). On CPU
+            bf16 matmuls are ~2.7x faster than fp32; unlike per-step autocast this casts once.
+        metric_for_best_model: ``"accuracy"`` or ``"f1"`` (macro).
+        resume_from_checkpoint: A checkpoint folder, or ``True`` for the latest in ``output_dir``.
+        callbacks: Extra ``TrainerCallback`` objects.
+        training_args: Full ``TrainingArguments`` to use instead of the defaults.
+        **overrides: ``TrainingArguments`` fields to change in the defaults.
+
+    Returns:
+        :class:`PromptTrainingResult`.
+
+    Raises:
+        TypeError, ValueError: bad wrapper or datasets, before any training starts.
+
+    Example:
+        >>> result = train_prompt(wrapper, train_ds, test_ds, output_dir="runs/imdb")  # doctest: +SKIP
+        >>> result.eval_metrics["eval_accuracy"]  # doctest: +SKIP
+    """
+    if not isinstance(wrapper, SoftPromptWrapper):
+        raise TypeError(f"train_prompt needs a SoftPromptWrapper, got {type(wrapper).__name__}")
+    if wrapper.tokenizer is None:
+        raise ValueError(
+            "train_prompt needs the wrapper's tokenizer for padding: SoftPromptWrapper(model, tokenizer=...)"
+        )
+    _check_dataset(train_dataset, "train_dataset")
+    _check_dataset(eval_dataset, "eval_dataset")
+    if bf16 and wrapper.backbone_dtype != torch.bfloat16:
+        wrapper.cast_backbone(torch.bfloat16)
+    args = training_args or default_training_args(
+        output_dir,
+        learning_rate=learning_rate,
+        num_train_epochs=num_train_epochs,
+        per_device_train_batch_size=per_device_train_batch_size,
+        seed=seed,
+        metric_for_best_model=metric_for_best_model,
+        has_eval=eval_dataset is not None,
+        **overrides,
+    )
+    trainer = PromptTrainer(
+        wrapper,
+        args=args,
+        train_dataset=train_dataset,
+        eval_dataset=eval_dataset,
+        processing_class=wrapper.tokenizer,
+        data_collator=padding_collator(wrapper.tokenizer),
+        compute_metrics=build_compute_metrics(),
+        callbacks=callbacks,
+    )
+    start = time.perf_counter()
+    train_out = trainer.train(resume_from_checkpoint=resume_from_checkpoint)
+    seconds = time.perf_counter() - start
+    eval_metrics = trainer.evaluate() if eval_dataset is not None else {}
+    prompt_path = Path(args.output_dir) / PROMPT_FILE_NAME
+    trainer.save_model(str(args.output_dir))  # the kept (best) prompt
+    return PromptTrainingResult(
+        prompt_path=prompt_path,
+        train_metrics=dict(train_out.metrics),
+        eval_metrics=dict(eval_metrics),
+        log_history=list(trainer.state.log_history),
+        best_checkpoint=trainer.state.best_model_checkpoint,
+        seconds=seconds,
+    )

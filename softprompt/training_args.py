@@ -1,0 +1,89 @@
+"""`TrainingArguments` with the defaults both prompt tuning and fine-tuning share (transformers 5.x names).
+
+Evaluate and save every epoch, keep the best model by a metric, length-grouped batches, no
+reporting service, no dataloader worker processes (these machines have 2 cores).
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import torch
+import transformers
+from transformers import DataCollatorWithPadding, TrainingArguments
+
+__all__ = ["default_training_args", "padding_collator"]
+
+
+def default_training_args(
+    output_dir: str | os.PathLike[str],
+    *,
+    learning_rate: float,
+    num_train_epochs: float = 3,
+    per_device_train_batch_size: int = 32,
+    per_device_eval_batch_size: int | None = None,
+    weight_decay: float = 0.0,
+    seed: int = 42,
+    metric_for_best_model: str = "accuracy",
+    has_eval: bool = True,
+    **overrides: Any,
+) -> TrainingArguments:
+    """Build ``TrainingArguments`` with the library's defaults; ``overrides`` win.
+
+    Args:
+        output_dir: Where checkpoints and the final artefact go.
+        learning_rate: Peak learning rate (1e-2 for prompts, 2e-5 for fine-tuning).
+        num_train_epochs, per_device_train_batch_size, weight_decay, seed: as in ``TrainingArguments``.
+        per_device_eval_batch_size: Defaults to twice the train batch size (no gradients to hold).
+        metric_for_best_model: Key of ``compute_metrics`` used to keep the best checkpoint.
+        has_eval: Without an eval set there is no per-epoch evaluation or best-model selection.
+        **overrides: Any other ``TrainingArguments`` field.
+
+    Raises:
+        ValueError: a non-positive learning rate, epoch count or batch size.
+
+    Example:
+        >>> args = default_training_args("out", learning_rate=2e-5)
+        >>> args.eval_strategy.value, args.train_sampling_strategy
+        ('epoch', 'group_by_length')
+    """
+    if not learning_rate > 0:
+        raise ValueError(f"learning_rate must be > 0, got {learning_rate!r}")
+    if not num_train_epochs > 0:
+        raise ValueError(f"num_train_epochs must be > 0, got {num_train_epochs!r}")
+    if not (isinstance(per_device_train_batch_size, int) and per_device_train_batch_size > 0):
+        raise ValueError(f"batch size must be a positive int, got {per_device_train_batch_size!r}")
+    strategy = "epoch" if has_eval else "no"
+    kwargs: dict[str, Any] = dict(
+        output_dir=str(output_dir),
+        learning_rate=learning_rate,
+        num_train_epochs=num_train_epochs,
+        per_device_train_batch_size=per_device_train_batch_size,
+        per_device_eval_batch_size=per_device_eval_batch_size or 2 * per_device_train_batch_size,
+        weight_decay=weight_decay,
+        seed=seed,
+        eval_strategy=strategy,
+        save_strategy="epoch",
+        logging_strategy="steps",
+        logging_steps=10,
+        load_best_model_at_end=has_eval,
+        metric_for_best_model=metric_for_best_model if has_eval else None,
+        greater_is_better=True,
+        save_total_limit=2 if has_eval else 1,
+        # batches of similar length: IMDb reviews run from 10 to 3,000 tokens, so random batches
+        # pad almost every batch to the maximum
+        train_sampling_strategy="group_by_length",
+        length_column_name="length",
+        dataloader_num_workers=0,
+        dataloader_pin_memory=torch.cuda.is_available(),
+        report_to="none",
+        disable_tqdm=False,
+    )
+    kwargs.update(overrides)
+    return TrainingArguments(**kwargs)
+
+
+def padding_collator(tokenizer: transformers.PreTrainedTokenizerBase) -> DataCollatorWithPadding:
+    """Pad each batch to its own longest example (dynamic padding), never to a fixed 512."""
+    return DataCollatorWithPadding(tokenizer, padding="longest")
