@@ -12,6 +12,7 @@ import torch
 from torch import nn
 
 __all__ = [
+    "cpu_has_fast_bf16",
     "embeddings_owner",
     "first_special_ids",
     "forward_accepts",
@@ -87,3 +88,15 @@ def model_device_dtype(model: nn.Module) -> tuple[torch.device, torch.dtype]:
     """Device and dtype of the input embedding matrix."""
     weight = model.get_input_embeddings().weight
     return weight.device, weight.dtype
+
+
+def cpu_has_fast_bf16() -> bool:
+    """Whether this CPU runs bf16 matmuls natively (oneDNN's check: AVX-512 BF16 or AMX class).
+
+    On AVX2-only CPUs bf16 matmuls are emulated: we measured 0.8 GFLOP/s against 62 in fp32 on a
+    2-core AMD EPYC, so bf16 there is ~75x slower, not faster.
+    """
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):
+        return False

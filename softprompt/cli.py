@@ -1,17 +1,236 @@
 """The ``softprompt`` command: a thin argparse layer over the public API.
 
-softprompt inspect imdb.safetensors
+softprompt train --model M --data D --output-dir runs/pt      # prompt tuning, writes results.json
+softprompt finetune --model M --data D --output-dir runs/ft   # full fine-tuning
+softprompt eval --prompt runs/pt/prompt.safetensors --model M --data D --eval-size 1000
+softprompt predict --prompt runs/pt/prompt.safetensors --model M "a great film"
+softprompt inspect runs/pt/prompt.safetensors
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import sys
 from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
 
-__all__ = ["main"]
+__all__ = ["add_run_flags", "build_parser", "main", "run_config_from_args"]
+
+PROMPT_DEFAULTS = {
+    "train_size": 5000,
+    "eval_size": 5000,
+    "lr": 1e-2,
+    "batch_size": 8,
+    "output_dir": "runs/imdb_prompt_tune",
+}
+FINETUNE_DEFAULTS = {
+    "train_size": None,
+    "eval_size": None,
+    "lr": 2e-5,
+    "batch_size": 32,
+    "output_dir": "runs/imdb_finetune",
+}
+
+
+def _size(text: str) -> int | None:
+    """``--train-size all`` or a positive int."""
+    if text.lower() in ("all", "none", "0"):
+        return None
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive number or 'all', got {text!r}")
+    return value
+
+
+def add_run_flags(parser: argparse.ArgumentParser, defaults: dict[str, Any]) -> argparse.ArgumentParser:
+    """The flags shared by ``softprompt train``, ``softprompt finetune`` and the examples."""
+    g = parser.add_argument_group("run")
+    g.add_argument(
+        "--model",
+        default="bert-base-uncased",
+        help="Hub id or local folder of the encoder (default: %(default)s)",
+    )
+    g.add_argument("--data", default="imdb", help="Hub dataset name, or a local folder of train/test parquet|csv|jsonl files "
+                   "or an aclImdb-style folder, e.g. ../shared/data/imdb (default: %(default)s)")  # fmt: skip
+    g.add_argument("--train-size", type=_size, default=defaults["train_size"],
+                   help="random training reviews to use, or 'all' (default: %(default)s)")  # fmt: skip
+    g.add_argument("--eval-size", type=_size, default=defaults["eval_size"],
+                   help="random test reviews to score, or 'all' (default: %(default)s)")  # fmt: skip
+    g.add_argument("--epochs", type=float, default=3, help="training epochs (default: %(default)s)")
+    g.add_argument(
+        "--max-length",
+        type=int,
+        default=512,
+        help="longest input in tokens, virtual tokens included (default: %(default)s)",
+    )
+    g.add_argument(
+        "--num-virtual-tokens",
+        type=int,
+        default=20,
+        help="soft prompt length; prompt tuning only (default: %(default)s)",
+    )
+    g.add_argument("--init", default="vocab", choices=["random", "vocab", "text", "labels"],
+                   help="prompt initialisation; prompt tuning only (default: %(default)s)")  # fmt: skip
+    g.add_argument(
+        "--lr", type=float, default=defaults["lr"], help="peak learning rate, AdamW (default: %(default)s)"
+    )
+    g.add_argument(
+        "--batch-size",
+        type=int,
+        default=defaults["batch_size"],
+        help="training batch size (default: %(default)s)",
+    )
+    g.add_argument(
+        "--eval-batch-size",
+        type=int,
+        default=64,
+        help="texts per forward pass when scoring (default: %(default)s)",
+    )
+    g.add_argument("--bf16", action="store_true", help="bf16: the frozen backbone held in bf16 (prompt tuning) or bf16 "
+                   "autocast (fine-tuning); ~2.7x faster matmuls on recent CPUs")  # fmt: skip
+    g.add_argument(
+        "--output-dir",
+        default=defaults["output_dir"],
+        help="artefact, checkpoints, results.json, curves.png (default: %(default)s)",
+    )
+    g.add_argument(
+        "--seed",
+        type=int,
+        default=42,
+        help="seed of the subsets, the initialisation and the batch order (default: %(default)s)",
+    )
+    return parser
+
+
+def run_config_from_args(args: argparse.Namespace) -> Any:
+    """A :class:`softprompt.runs.RunConfig` from parsed :func:`add_run_flags` flags."""
+    from softprompt.runs import RunConfig
+
+    return RunConfig(
+        model=args.model, data=args.data, train_size=args.train_size, eval_size=args.eval_size, epochs=args.epochs,
+        max_length=args.max_length, num_virtual_tokens=args.num_virtual_tokens, init=args.init, lr=args.lr,
+        batch_size=args.batch_size, bf16=args.bf16, output_dir=args.output_dir, seed=args.seed,
+        eval_batch_size=args.eval_batch_size,
+    )  # fmt: skip
+
+
+def _train(args: argparse.Namespace) -> int:
+    from softprompt.runs import run_prompt_tuning, summary
+
+    results = run_prompt_tuning(run_config_from_args(args))
+    if results:
+        print(summary(results))
+        print(
+            json.dumps(
+                {
+                    "eval_accuracy": results["eval_accuracy"],
+                    "results": str(Path(args.output_dir) / "results.json"),
+                }
+            )
+        )
+    return 0
+
+
+def _finetune(args: argparse.Namespace) -> int:
+    from softprompt.runs import run_finetune, summary
+
+    results = run_finetune(run_config_from_args(args))
+    if results:
+        print(summary(results))
+        print(
+            json.dumps(
+                {
+                    "eval_accuracy": results["eval_accuracy"],
+                    "results": str(Path(args.output_dir) / "results.json"),
+                }
+            )
+        )
+    return 0
+
+
+def _load_for_inference(args: argparse.Namespace) -> tuple[Any, Any]:
+    """A wrapper (``--prompt`` on ``--model``) or a fine-tuned model (``--model DIR`` alone)."""
+    import transformers
+
+    from softprompt.prompt_file import read_prompt_file
+    from softprompt.wrapper import SoftPromptWrapper
+
+    if args.prompt is None:
+        from softprompt.finetune import load_finetuned
+
+        return load_finetuned(args.model)
+    tokenizer = transformers.AutoTokenizer.from_pretrained(args.model)
+    pf = read_prompt_file(args.prompt)  # validated before the model is loaded
+    kwargs = {"num_labels": pf.num_labels, "id2label": pf.id2label} if pf.num_labels else {}
+    model = transformers.AutoModelForSequenceClassification.from_pretrained(args.model, **kwargs)
+    return SoftPromptWrapper.from_prompt(model, args.prompt, tokenizer=tokenizer), tokenizer
+
+
+def _eval(args: argparse.Namespace) -> int:
+    from softprompt.atomic import atomic_write_json
+    from softprompt.data import load_text_classification
+    from softprompt.evaluation import evaluate_classifier
+
+    data = load_text_classification(args.data, train_split=None, eval_size=args.eval_size, seed=args.seed)
+    model, tokenizer = _load_for_inference(args)
+    metrics = evaluate_classifier(model, tokenizer, data.eval, batch_size=args.batch_size, max_length=args.max_length,
+                                  bf16=args.bf16, progress=True)  # fmt: skip
+    result = {
+        **metrics,
+        "model": args.model,
+        "prompt": args.prompt,
+        "data": args.data,
+        "eval_size": args.eval_size,
+        "seed": args.seed,
+    }
+    if args.output_json:
+        atomic_write_json(args.output_json, result)
+    print(json.dumps(result, indent=2))
+    return 0
+
+
+def _predict(args: argparse.Namespace) -> int:
+    from softprompt.atomic import atomic_write_text
+    from softprompt.predict import predict
+
+    texts = list(args.texts)
+    if args.file:
+        texts += _read_texts(args.file)
+    if not texts:
+        raise ValueError("no texts: give them as arguments or with --file")
+    model, tokenizer = _load_for_inference(args)
+    if hasattr(model, "predict"):
+        preds = model.predict(texts, batch_size=args.batch_size, max_length=args.max_length, bf16=args.bf16)
+    else:
+        temperature = float(getattr(model.config, "softprompt_temperature", 1.0))
+        preds = predict(model, tokenizer, texts, batch_size=args.batch_size, max_length=args.max_length, bf16=args.bf16,
+                        temperature=temperature)  # fmt: skip
+    lines = "".join(json.dumps({"text": t, **p.to_dict()}) + "\n" for t, p in zip(texts, preds))
+    if args.output:
+        atomic_write_text(args.output, lines)
+    else:
+        sys.stdout.write(lines)
+    return 0
+
+
+def _read_texts(path: str) -> list[str]:
+    """One text per line, or JSON lines with a ``text`` field."""
+    texts = []
+    for i, line in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), 1):
+        if not line.strip():
+            continue
+        if line.lstrip().startswith("{"):
+            try:
+                texts.append(json.loads(line)["text"])
+            except (json.JSONDecodeError, KeyError) as exc:
+                raise ValueError(f"{path}:{i}: not a JSON object with a 'text' field ({exc})") from exc
+        else:
+            texts.append(line)
+    return texts
 
 
 def _inspect(args: argparse.Namespace) -> int:
@@ -38,11 +257,70 @@ def _inspect(args: argparse.Namespace) -> int:
     return 0
 
 
+def _inference_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--model",
+        required=True,
+        help="the base model (Hub id or folder); with no --prompt, a fine-tuned model folder",
+    )
+    p.add_argument("--prompt", help="a prompt .safetensors file; omit to use a fine-tuned --model folder")
+    p.add_argument(
+        "--max-length",
+        type=int,
+        default=512,
+        help="longest input in tokens, virtual tokens included (default: %(default)s)",
+    )
+    p.add_argument("--batch-size", type=int, default=64, help="texts per forward pass (default: %(default)s)")
+    p.add_argument(
+        "--bf16",
+        action="store_true",
+        help="bf16 inference (use the same setting as training to reproduce its numbers)",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="softprompt", description="Prompt tuning and fine-tuning for Hugging Face encoders."
     )
+    parser.add_argument("-v", "--verbose", action="store_true", help="log at INFO level")
     sub = parser.add_subparsers(dest="command", required=True)
+
+    p = add_run_flags(
+        sub.add_parser(
+            "train", help="prompt-tune a frozen encoder; writes prompt.safetensors and results.json"
+        ),
+        PROMPT_DEFAULTS,
+    )
+    p.set_defaults(func=_train)
+    p = add_run_flags(
+        sub.add_parser(
+            "finetune", help="fine-tune a whole encoder; writes the model folder and results.json"
+        ),
+        FINETUNE_DEFAULTS,
+    )
+    p.set_defaults(func=_finetune)
+
+    p = sub.add_parser(
+        "eval", help="score a prompt (or fine-tuned model) on the same test subset `train` used"
+    )
+    _inference_flags(p)
+    p.add_argument("--data", required=True, help="dataset, as for train")
+    p.add_argument(
+        "--eval-size", type=_size, default=None, help="random test reviews, as for train (default: all)"
+    )
+    p.add_argument(
+        "--seed", type=int, default=42, help="seed of the subset, as for train (default: %(default)s)"
+    )
+    p.add_argument("--output-json", help="also write the metrics to this JSON file")
+    p.set_defaults(func=_eval)
+
+    p = sub.add_parser("predict", help="predict labels for texts; JSON lines out")
+    _inference_flags(p)
+    p.add_argument("texts", nargs="*", help="texts to classify")
+    p.add_argument("--file", help="a file of texts: one per line, or JSON lines with a 'text' field")
+    p.add_argument("--output", help="write the JSON lines here instead of stdout")
+    p.set_defaults(func=_predict)
+
     p = sub.add_parser("inspect", help="show a prompt file's metadata and tensor sizes as JSON")
     p.add_argument("file", help="a prompt .safetensors file written by softprompt")
     p.set_defaults(func=_inspect)
@@ -52,9 +330,12 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``softprompt`` console script."""
     args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
+    )
     try:
         return int(args.func(args))
-    except (ValueError, FileNotFoundError, TypeError) as exc:
+    except (ValueError, FileNotFoundError, TypeError, KeyError) as exc:
         print(f"softprompt {args.command}: error: {exc}", file=sys.stderr)
         return 2
 

@@ -13,6 +13,7 @@ from typing import Any
 
 import torch
 from torch import nn
+from tqdm.auto import tqdm
 
 from softprompt import backbone
 
@@ -65,6 +66,7 @@ def predict_logits(
     max_length: int | None = None,
     bf16: bool = False,
     prompt_names: Sequence[str] | None = None,
+    progress: bool = False,
 ) -> torch.Tensor:
     """Logits ``(len(texts), num_labels)`` in fp32, in input order.
 
@@ -74,8 +76,10 @@ def predict_logits(
         texts: The texts; each is truncated to fit (with the virtual tokens, for a wrapper).
         batch_size: Texts per forward pass.
         max_length: Cap on tokens per text (default: the model's limit).
-        bf16: Run under bf16 autocast.
+        bf16: For a :class:`SoftPromptWrapper`, hold its frozen backbone in bf16 (cast once, as
+            ``train_prompt(bf16=True)`` does); for other models, run under bf16 autocast.
         prompt_names: For a wrapper, one prompt name per text (mixed-prompt batches).
+        progress: Show a progress bar over the batches.
 
     Raises:
         TypeError: ``texts`` is not a list of strings.
@@ -93,12 +97,18 @@ def predict_logits(
     lengths = [len(ids) for ids in encoded["input_ids"]]
     order = sorted(range(len(texts)), key=lambda i: -lengths[i])  # longest first: memory peaks early
     device = _device(model)
+    autocast = bf16
+    if bf16 and hasattr(model, "cast_backbone"):
+        if model.backbone_dtype != torch.bfloat16:
+            model.cast_backbone(torch.bfloat16)
+        autocast = False
     was_training = model.training
     model.eval()
     chunks: list[torch.Tensor] = []
     try:
-        with torch.inference_mode(), torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
-            for start in range(0, len(order), batch_size):
+        with torch.inference_mode(), torch.autocast(device.type, dtype=torch.bfloat16, enabled=autocast):
+            starts = range(0, len(order), batch_size)
+            for start in tqdm(starts, desc="predicting", unit="batch", disable=not progress):
                 rows = order[start : start + batch_size]
                 features = [{k: encoded[k][i] for k in encoded} for i in rows]
                 batch = {k: v.to(device) for k, v in tokenizer.pad(features, return_tensors="pt").items()}

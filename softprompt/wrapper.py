@@ -306,6 +306,14 @@ class SoftPromptWrapper(nn.Module):
         """
         if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point:
             raise ValueError(f"cast_backbone needs a floating torch.dtype, got {dtype!r}")
+        device, _ = backbone.model_device_dtype(self.model)
+        if dtype == torch.bfloat16 and device.type == "cpu" and not backbone.cpu_has_fast_bf16():
+            warnings.warn(
+                "this CPU has no native bf16 (no AVX-512 BF16/AMX): bf16 matmuls are emulated and much slower "
+                "than fp32 here; leave bf16 off on this machine",
+                UserWarning,
+                stacklevel=2,
+            )
         self.model.to(dtype)
         return self
 

@@ -84,6 +84,10 @@ def tokenizer() -> transformers.PreTrainedTokenizerBase:
     return make_tokenizer()
 
 
+# tiny models gain nothing from a second thread, and lose a lot when the other core is busy
+torch.set_num_threads(1)
+
+
 @pytest.fixture(autouse=True)
 def _seed() -> None:
     torch.manual_seed(0)

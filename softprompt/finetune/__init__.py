@@ -1,0 +1,12 @@
+"""Full fine-tuning with ``transformers.Trainer`` (the textbook recipe), the baseline prompt tuning is compared to.
+
+Example:
+    >>> from softprompt.finetune import finetune, load_finetuned
+    >>> result = finetune(model, tok, train_ds, test_ds, output_dir="runs/imdb-bert")  # doctest: +SKIP
+    >>> model, tok = load_finetuned(result.model_dir)  # doctest: +SKIP
+"""
+
+from softprompt.finetune.saving import calibrate_finetuned, load_finetuned, save_finetuned
+from softprompt.finetune.trainer import FinetuneResult, finetune
+
+__all__ = ["FinetuneResult", "calibrate_finetuned", "finetune", "load_finetuned", "save_finetuned"]

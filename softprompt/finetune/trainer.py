@@ -1,0 +1,234 @@
+"""Where models are fine-tuned: :func:`finetune`, the textbook recipe on ``transformers.Trainer``.
+
+Every weight is trained (AdamW, lr 2e-5, batch 32, 3 epochs, weight decay 0.01), evaluated and
+saved every epoch; the best epoch by accuracy is kept and saved as a ``save_pretrained`` folder.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import datasets
+import numpy as np
+import torch
+import transformers
+from transformers import Trainer, TrainingArguments
+from transformers.models.auto.modeling_auto import MODEL_FOR_SEQUENCE_CLASSIFICATION_MAPPING_NAMES
+from transformers.utils import is_torch_bf16_gpu_available
+
+from softprompt.finetune.saving import save_finetuned
+from softprompt.metrics import METRIC_NAMES, build_compute_metrics
+from softprompt.trainer import _check_dataset
+from softprompt.training_args import default_training_args, padding_collator
+
+__all__ = ["TRAINING_ARGS_FILE", "FinetuneResult", "finetune"]
+
+logger = logging.getLogger(__name__)
+
+TRAINING_ARGS_FILE = "training_args.json"  # the arguments, readable, next to the final model
+
+# Class names AutoModelForSequenceClassification maps to: what load_finetuned can rebuild.
+_SEQ_CLS_NAMES = frozenset(
+    name
+    for names in MODEL_FOR_SEQUENCE_CLASSIFICATION_MAPPING_NAMES.values()
+    for name in ((names,) if isinstance(names, str) else names)
+)
+
+
+@dataclass
+class FinetuneResult:
+    """What :func:`finetune` returns.
+
+    Attributes:
+        model_dir: The saved (best, if evaluated) model and tokenizer; load with :func:`load_finetuned`.
+        train_metrics: ``Trainer.train`` metrics (loss, runtime, samples/s).
+        eval_metrics: Final evaluation of the kept model (``eval_accuracy``...), empty without eval data.
+        log_history: ``Trainer`` log entries, per step and per epoch.
+        best_checkpoint: Folder of the best checkpoint, if any.
+        seconds: Wall time of training.
+    """
+
+    model_dir: Path
+    train_metrics: dict[str, float]
+    eval_metrics: dict[str, float] = field(default_factory=dict)
+    log_history: list[dict[str, Any]] = field(default_factory=list)
+    best_checkpoint: str | None = None
+    seconds: float = 0.0
+
+
+def finetune(
+    model: transformers.PreTrainedModel,
+    tokenizer: transformers.PreTrainedTokenizerBase,
+    train_dataset: datasets.Dataset,
+    eval_dataset: datasets.Dataset | None = None,
+    *,
+    output_dir: str | os.PathLike[str],
+    num_train_epochs: float = 3,
+    learning_rate: float = 2e-5,
+    per_device_train_batch_size: int = 32,
+    gradient_accumulation_steps: int = 1,
+    weight_decay: float = 0.01,
+    bf16: bool = False,
+    seed: int = 42,
+    metric_for_best_model: str = "accuracy",
+    resume_from_checkpoint: str | bool | None = None,
+    callbacks: list[transformers.TrainerCallback] | None = None,
+    training_args: TrainingArguments | None = None,
+    **overrides: Any,
+) -> FinetuneResult:
+    """Fine-tune every weight of a classification model with ``transformers.Trainer``.
+
+    The model is trained in place (and left in eval mode, holding the kept weights). Checkpoints
+    (``checkpoint-*``, full weights plus optimizer state) go to ``output_dir``; at the end the
+    kept model, its tokenizer and ``training_args.json`` are saved there with
+    :func:`save_finetuned`, so ``load_finetuned(output_dir)`` works in a new process.
+
+    Args:
+        model: An ``AutoModelForSequenceClassification`` model in float32; its config's ``id2label``
+            names the classes and is saved with it.
+        tokenizer: Its tokenizer (pads batches, saved with the model).
+        train_dataset: Tokenized training data (``input_ids``, ``attention_mask``, ``labels``,
+            ``length``), as :func:`softprompt.tokenize_dataset` makes it.
+        eval_dataset: Tokenized evaluation data; evaluated every epoch, best epoch kept.
+        output_dir: Checkpoints and the final model folder.
+        num_train_epochs, learning_rate, per_device_train_batch_size, gradient_accumulation_steps,
+            weight_decay, seed: the recipe (the chapter's: 3 epochs, AdamW lr 2e-5, batch 32,
+            weight decay 0.01).
+        bf16: bf16 autocast over fp32 master weights (``TrainingArguments(bf16=True)``); on a
+            machine without a bf16 GPU this trains on the CPU (``use_cpu=True``).
+        metric_for_best_model: ``"accuracy"`` or ``"f1"`` (macro).
+        resume_from_checkpoint: A checkpoint folder, or ``True`` for the latest in ``output_dir``.
+        callbacks: Extra ``TrainerCallback`` objects.
+        training_args: Full ``TrainingArguments`` to use instead of the recipe; the recipe
+            arguments above are then ignored, and ``output_dir`` still receives the final model.
+        **overrides: ``TrainingArguments`` fields to change in the recipe.
+
+    Returns:
+        :class:`FinetuneResult`.
+
+    Raises:
+        TypeError: ``model`` is not a sequence-classification ``PreTrainedModel``, the tokenizer or
+            a dataset has the wrong type, or both ``training_args`` and ``overrides`` are given.
+        ValueError: no tokenizer, weights not in float32, an empty dataset, missing columns,
+            labels outside ``[0, num_labels)``, an unknown ``metric_for_best_model`` or a bad
+            recipe value. All are raised before anything is written to ``output_dir``.
+
+    Example:
+        >>> model = AutoModelForSequenceClassification.from_pretrained(
+        ...     "bert-base-uncased", num_labels=2, id2label=data.id2label)  # doctest: +SKIP
+        >>> result = finetune(model, tok, train_ds, test_ds, output_dir="runs/imdb-bert")  # doctest: +SKIP
+        >>> result.eval_metrics["eval_accuracy"]  # doctest: +SKIP
+    """
+    _check_model(model)
+    if tokenizer is None:
+        raise ValueError("finetune needs the model's tokenizer (to pad batches and to save with the model)")
+    if not isinstance(tokenizer, transformers.PreTrainedTokenizerBase):
+        raise TypeError(f"tokenizer must be a transformers tokenizer, got {type(tokenizer).__name__}")
+    for dataset, name in ((train_dataset, "train_dataset"), (eval_dataset, "eval_dataset")):
+        _check_dataset(dataset, name)
+        _check_labels(dataset, name, model.config.num_labels)
+    if training_args is not None and overrides:
+        raise TypeError(
+            f"pass either training_args or TrainingArguments overrides, not both (got {sorted(overrides)})"
+        )
+    if training_args is None and eval_dataset is not None and metric_for_best_model not in METRIC_NAMES:
+        raise ValueError(
+            f"metric_for_best_model={metric_for_best_model!r} is not computed; choose one of {list(METRIC_NAMES)}"
+        )
+    if bf16 and "use_cpu" not in overrides and not is_torch_bf16_gpu_available() and not _has_accelerator():
+        overrides["use_cpu"] = True  # TrainingArguments refuses bf16 on a CPU-only machine otherwise
+    args = training_args or default_training_args(
+        output_dir,
+        learning_rate=learning_rate,
+        num_train_epochs=num_train_epochs,
+        per_device_train_batch_size=per_device_train_batch_size,
+        weight_decay=weight_decay,
+        seed=seed,
+        metric_for_best_model=metric_for_best_model,
+        has_eval=eval_dataset is not None,
+        gradient_accumulation_steps=gradient_accumulation_steps,
+        bf16=bf16,
+        **overrides,
+    )
+    trainer = Trainer(
+        model,
+        args=args,
+        train_dataset=train_dataset,
+        eval_dataset=eval_dataset,
+        processing_class=tokenizer,
+        data_collator=padding_collator(tokenizer),
+        compute_metrics=build_compute_metrics(),
+        callbacks=callbacks,
+    )
+    start = time.perf_counter()
+    train_out = trainer.train(resume_from_checkpoint=resume_from_checkpoint)
+    seconds = time.perf_counter() - start
+    eval_metrics = trainer.evaluate() if eval_dataset is not None else {}
+    kept = trainer.accelerator.unwrap_model(trainer.model, keep_torch_compile=False)
+    if args.should_save:  # the main process only, under torchrun
+        save_finetuned(kept, tokenizer, output_dir, extra_files={TRAINING_ARGS_FILE: args.to_json_string()})
+    model.eval()
+    return FinetuneResult(
+        model_dir=Path(output_dir),
+        train_metrics=dict(train_out.metrics),
+        eval_metrics=dict(eval_metrics),
+        log_history=list(trainer.state.log_history),
+        best_checkpoint=trainer.state.best_model_checkpoint,
+        seconds=seconds,
+    )
+
+
+def _check_model(model: Any) -> None:
+    if not isinstance(model, transformers.PreTrainedModel):
+        hint = " (for prompt tuning use train_prompt)" if hasattr(model, "prompt_config") else ""
+        raise TypeError(f"finetune needs a transformers PreTrainedModel, got {type(model).__name__}{hint}")
+    if type(model).__name__ not in _SEQ_CLS_NAMES:
+        raise TypeError(
+            f"finetune needs a model with a sequence-classification head, got {type(model).__name__}; load it with "
+            "AutoModelForSequenceClassification.from_pretrained(name, num_labels=..., id2label=...)"
+        )
+    low = sorted(
+        {str(p.dtype) for p in model.parameters() if p.is_floating_point() and p.dtype != torch.float32}
+    )
+    if low:
+        raise ValueError(
+            f"the model has {', '.join(low)} weights; fine-tuning needs float32 master weights (AdamW's 2e-5 "
+            "steps vanish in bf16). Load it in float32 (the default) and pass bf16=True for mixed precision"
+        )
+    names = list(model.config.id2label.values())
+    if names == [f"LABEL_{i}" for i in range(len(names))]:
+        logger.warning(
+            "the model's config has no class names (id2label %s); pass id2label= when loading it so "
+            "predictions are named",
+            model.config.id2label,
+        )
+
+
+def _check_labels(dataset: datasets.Dataset | None, name: str, num_labels: int) -> None:
+    """Labels are integer class ids in ``[0, num_labels)``: the head has a logit for each."""
+    if dataset is None:
+        return
+    labels = np.asarray(dataset.with_format("numpy")["labels"])
+    if labels.ndim != 1 or not np.issubdtype(labels.dtype, np.integer):
+        raise ValueError(
+            f"{name} labels must be integer class ids, got dtype {labels.dtype} and shape {labels.shape}"
+        )
+    low, high = int(labels.min()), int(labels.max())
+    if low < 0 or high >= num_labels:
+        raise ValueError(
+            f"{name} has labels {low}..{high} but the model has num_labels={num_labels} (ids 0..{num_labels - 1}); "
+            f"load the model with num_labels={max(high + 1, num_labels)} or fix the labels"
+        )
+
+
+def _has_accelerator() -> bool:
+    """A GPU-like device torch could train on (then a missing bf16 is an error, not a reason to use the CPU)."""
+    accelerator = getattr(torch, "accelerator", None)  # torch >= 2.6
+    if accelerator is not None:
+        return accelerator.is_available()
+    return torch.cuda.is_available() or torch.backends.mps.is_available()

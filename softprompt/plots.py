@@ -1,0 +1,71 @@
+"""`curves.png`: training loss and eval accuracy per epoch, with the chapter's published figures as marks.
+
+Needs ``matplotlib`` (``pip install softprompt[plots]``); without it the plot is skipped with a warning.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+__all__ = ["plot_curves"]
+
+logger = logging.getLogger(__name__)
+
+
+def plot_curves(
+    epochs: list[dict[str, Any]],
+    path: str | os.PathLike[str],
+    *,
+    title: str,
+    reference_accuracy: float | None = None,
+    reference_label: str = "chapter (bert-base, A100, full scale)",
+) -> Path | None:
+    """Draw loss and accuracy per epoch; returns the PNG path, or ``None`` without matplotlib.
+
+    Args:
+        epochs: One dict per epoch with ``epoch``, ``train_loss`` and ``eval_accuracy``.
+        path: Where to write the PNG (atomically).
+        title: Figure title.
+        reference_accuracy: The chapter's published final accuracy, drawn as a dashed line.
+        reference_label: Legend text for that line.
+    """
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        logger.warning("matplotlib is not installed: skipping %s (pip install matplotlib)", path)
+        return None
+    from softprompt.atomic import atomic_write_bytes
+
+    xs = [e["epoch"] for e in epochs]
+    fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(10, 3.8))
+    ax_loss.plot(xs, [e.get("train_loss") for e in epochs], marker="o", color="tab:blue")
+    ax_loss.set(xlabel="epoch", ylabel="training loss", title="training loss")
+    ax_acc.plot(
+        xs, [100 * e["eval_accuracy"] for e in epochs], marker="o", color="tab:green", label="this run"
+    )
+    if reference_accuracy is not None:
+        ax_acc.axhline(
+            100 * reference_accuracy,
+            ls="--",
+            color="tab:red",
+            label=f"{reference_label}: {100 * reference_accuracy:.1f} %",
+        )
+    ax_acc.set(xlabel="epoch", ylabel="test accuracy (%)", title="eval accuracy")
+    ax_acc.legend(loc="lower right", fontsize=8)
+    for ax in (ax_loss, ax_acc):
+        ax.set_xticks(xs)
+        ax.grid(alpha=0.3)
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    import io
+
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=100)
+    plt.close(fig)
+    return atomic_write_bytes(path, buf.getvalue())

@@ -1,0 +1,96 @@
+"""The `softprompt` command end to end on a tiny model saved to disk and a tiny parquet dataset."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from softprompt.cli import main
+from tests.test_trainer import learnable_wrapper, toy_sentiment
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def assets(tmp_path_factory, tokenizer):
+    """A tiny BERT folder (weights + tokenizer) and a data folder with train/test parquet."""
+    root = tmp_path_factory.mktemp("cli")
+    model_dir = root / "tiny-bert"
+    wrapper = learnable_wrapper(tokenizer)
+    wrapper.model.save_pretrained(model_dir)
+    tokenizer.save_pretrained(model_dir)
+    data_dir = root / "imdb"  # an IMDb-like folder: label names neg/pos
+    data_dir.mkdir()
+    toy_sentiment(48, seed=0).to_parquet(data_dir / "train.parquet")
+    toy_sentiment(24, seed=1).to_parquet(data_dir / "test.parquet")
+    return model_dir, data_dir
+
+
+def _run_flags(model_dir, data_dir, out, *extra):
+    return ["--model", str(model_dir), "--data", str(data_dir), "--train-size", "64", "--eval-size", "40",
+            "--epochs", "3", "--max-length", "32", "--num-virtual-tokens", "4", "--lr", "0.05", "--batch-size", "8",
+            "--output-dir", str(out), "--seed", "42", *extra]  # fmt: skip
+
+
+def test_train_then_eval_reproduces_accuracy_to_the_last_digit(assets, tmp_path, capsys):
+    model_dir, data_dir = assets
+    out = tmp_path / "pt"
+    assert main(["train", *_run_flags(model_dir, data_dir, out)]) == 0
+    results = json.loads((out / "results.json").read_text())
+    assert {"eval_accuracy", "epochs", "train_samples_per_second", "versions", "example_prediction"} <= set(
+        results
+    )
+    assert len(results["epochs"]) == 3 and results["eval_samples"] == 40
+    assert (out / "prompt.safetensors").is_file() and (out / "curves.png").stat().st_size > 1000
+    capsys.readouterr()
+
+    # a fresh process, as a user would run it
+    report = tmp_path / "eval.json"
+    cmd = [sys.executable, "-m", "softprompt.cli", "eval", "--prompt", str(out / "prompt.safetensors"), "--model", str(model_dir),
+           "--data", str(data_dir), "--eval-size", "40", "--seed", "42", "--max-length", "32", "--output-json", str(report)]  # fmt: skip
+    subprocess.run(cmd, cwd=REPO, check=True, capture_output=True, timeout=300)
+    assert json.loads(report.read_text())["eval_accuracy"] == results["eval_accuracy"]
+
+
+def test_predict_and_inspect(assets, tmp_path, capsys):
+    model_dir, data_dir = assets
+    out = tmp_path / "pt"
+    main(["train", *_run_flags(model_dir, data_dir, out, "--epochs", "1")])
+    capsys.readouterr()
+    texts = tmp_path / "texts.txt"
+    texts.write_text('great film\n{"text": "awful plot"}\n\n')
+    jsonl = tmp_path / "preds.jsonl"
+    prompt = str(out / "prompt.safetensors")
+    assert main(["predict", "--prompt", prompt, "--model", str(model_dir), "superb acting", "--file", str(texts),
+                 "--output", str(jsonl)]) == 0  # fmt: skip
+    rows = [json.loads(line) for line in jsonl.read_text().splitlines()]
+    assert [r["text"] for r in rows] == ["superb acting", "great film", "awful plot"]
+    assert all(r["label_name"] in ("neg", "pos") and 0.5 <= r["confidence"] <= 1 for r in rows)
+
+    assert main(["inspect", prompt]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["tensors"]["prompt_embeddings"] == [4, 32]
+    assert info["num_labels"] == 2 and info["id2label"] == {"0": "neg", "1": "pos"}
+
+
+def test_errors_are_one_line_and_exit_2(assets, tmp_path, capsys):
+    model_dir, data_dir = assets
+    assert main(["inspect", str(tmp_path / "missing.safetensors")]) == 2
+    assert "softprompt inspect: error:" in capsys.readouterr().err
+    assert main(["predict", "--prompt", str(tmp_path / "x.safetensors"), "--model", str(model_dir)]) == 2
+    assert "no texts" in capsys.readouterr().err
+    assert main(["train", *_run_flags(model_dir, tmp_path / "nodata", tmp_path / "o")]) == 2
+    with pytest.raises(SystemExit):
+        main(["train", "--train-size", "-3"])
+
+
+def test_every_flag_has_help():
+    from softprompt.cli import build_parser
+
+    parser = build_parser()
+    for action in parser._subparsers._group_actions[0].choices.values():
+        for flag in action._actions:
+            if flag.dest != "help":
+                assert flag.help, f"{action.prog} {flag.option_strings or flag.dest} has no help text"
