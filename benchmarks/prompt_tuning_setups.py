@@ -6,6 +6,7 @@ setup, so every setup starts from a fresh interpreter and has its own peak resid
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
@@ -16,23 +17,16 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+import datasets
 import torch
 import transformers
 from torch import nn
 from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-from softprompt import (
-    SoftPromptConfig,
-    SoftPromptWrapper,
-    TextClassificationData,
-    load_text_classification,
-    tokenize_dataset,
-    train_prompt,
-)
-
 # The chapter initialises its prompt with torch.randn scaled down; BERT's embedding LayerNorm
 # follows, so the scale matters little. Drawn after the model is loaded, from the shared seed.
 CHAPTER_INIT_STD = 0.5
+NUM_LABELS = 2  # IMDb: neg, pos
 
 
 @dataclass(frozen=True)
@@ -40,7 +34,7 @@ class BenchConfig:
     """What every setup shares: one model, one data subset, one recipe, one seed."""
 
     model: str  # folder of a transformers BERT-family model (config, weights, tokenizer)
-    data: str  # what softprompt.load_text_classification reads (folder with train/test files)
+    data: str  # folder with train.parquet and test.parquet (text, label columns)
     train_size: int
     test_size: int
     max_length: int  # prompted length, virtual tokens included (512: the chapter's)
@@ -77,17 +71,47 @@ def _trainable(params: Any) -> int:
     return sum(p.numel() for p in params if p.requires_grad)
 
 
-def _load(cfg: BenchConfig) -> tuple[TextClassificationData, Any, nn.Module]:
-    """The shared subset, the tokenizer, and the model with the same random head in every setup."""
-    data = load_text_classification(
-        cfg.data, train_size=cfg.train_size, eval_size=cfg.test_size, seed=cfg.seed
+def _subset(cfg: BenchConfig, *, via_softprompt: bool = False) -> tuple[datasets.Dataset, datasets.Dataset]:
+    """The shared train and test rows (``text``, ``label``): ``split.shuffle(seed).select(range(n))``.
+
+    That is what ``softprompt.load_text_classification`` picks; the softprompt setup calls it, the
+    others use ``datasets`` alone, so that they do not pay for importing softprompt. Every setup
+    records a digest of its rows, and the driver checks that they agree.
+    """
+    if via_softprompt:
+        from softprompt import load_text_classification
+
+        data = load_text_classification(
+            cfg.data, train_size=cfg.train_size, eval_size=cfg.test_size, seed=cfg.seed
+        )
+        return data.train, data.eval
+    files = {split: str(Path(cfg.data) / f"{split}.parquet") for split in ("train", "test")}
+    splits = datasets.load_dataset("parquet", data_files=files)
+    train, test = (splits[s].select_columns(["text", "label"]) for s in ("train", "test"))
+    return (
+        train.shuffle(seed=cfg.seed).select(range(cfg.train_size)),
+        test.shuffle(seed=cfg.seed).select(range(cfg.test_size)),
     )
+
+
+def _digest(*splits: datasets.Dataset) -> str:
+    h = hashlib.sha256()
+    for split in splits:
+        for text, label in zip(split["text"], split["label"]):
+            h.update(f"{int(label)}\t{text}\n".encode())
+    return h.hexdigest()[:16]
+
+
+def _load(
+    cfg: BenchConfig, out: dict[str, Any], *, via_softprompt: bool = False
+) -> tuple[datasets.Dataset, datasets.Dataset, Any, nn.Module]:
+    """The shared subset, the tokenizer, and the model with the same random head in every setup."""
+    train, test = _subset(cfg, via_softprompt=via_softprompt)
+    out["subset_sha256"] = _digest(train, test)
     tokenizer = AutoTokenizer.from_pretrained(cfg.model)
     transformers.set_seed(cfg.seed)  # the classifier (and any missing pooler) is drawn from this seed
-    model = AutoModelForSequenceClassification.from_pretrained(
-        cfg.model, num_labels=data.num_labels, id2label=data.id2label, label2id=data.label2id
-    )
-    return data, tokenizer, model
+    model = AutoModelForSequenceClassification.from_pretrained(cfg.model, num_labels=NUM_LABELS)
+    return train, test, tokenizer, model
 
 
 def _accuracy(predicted: list[int], labels: list[int]) -> float:
@@ -118,19 +142,19 @@ class ChapterPromptModel(nn.Module):
 
 
 def run_chapter(cfg: BenchConfig, out: dict[str, Any]) -> None:
-    data, tokenizer, model = _load(cfg)
+    train_rows, test_rows, tokenizer, model = _load(cfg, out)
     prompted = ChapterPromptModel(model, cfg.num_virtual_tokens)
 
     start = time.perf_counter()
     enc = tokenizer(
-        list(data.train["text"]),
+        list(train_rows["text"]),
         padding="max_length",
         truncation=True,
         max_length=cfg.text_length,
         return_tensors="pt",
     )  # every review padded to max_length - N
     train = torch.utils.data.TensorDataset(
-        enc["input_ids"], enc["attention_mask"], torch.tensor(list(data.train["label"]))
+        enc["input_ids"], enc["attention_mask"], torch.tensor(list(train_rows["label"]))
     )
     out["train"]["tokenize_seconds"] = time.perf_counter() - start
     out["peak_rss_mib"]["loaded"] = peak_rss_mib()
@@ -157,7 +181,7 @@ def run_chapter(cfg: BenchConfig, out: dict[str, Any]) -> None:
     out["peak_rss_mib"]["trained"] = peak_rss_mib()
 
     prompted.eval()
-    texts = list(data.eval["text"])
+    texts = list(test_rows["text"])
     start = time.perf_counter()
     predicted = []
     with torch.no_grad():
@@ -167,7 +191,7 @@ def run_chapter(cfg: BenchConfig, out: dict[str, Any]) -> None:
             )
             predicted.append(int(prompted(one["input_ids"], one["attention_mask"]).argmax(-1)))
     out["predict"]["seconds"] = time.perf_counter() - start
-    out["accuracy"] = _accuracy(predicted, list(data.eval["label"]))
+    out["accuracy"] = _accuracy(predicted, list(test_rows["label"]))
     out["peak_rss_mib"]["predicted"] = peak_rss_mib()
 
     out["trainable_parameters"] = _trainable(prompted.parameters())
@@ -182,7 +206,7 @@ def run_chapter(cfg: BenchConfig, out: dict[str, Any]) -> None:
 def run_peft(cfg: BenchConfig, out: dict[str, Any]) -> None:
     from peft import PromptTuningConfig, TaskType, get_peft_model
 
-    data, tokenizer, model = _load(cfg)
+    train_rows, test_rows, tokenizer, model = _load(cfg, out)
     peft_model = get_peft_model(
         model, PromptTuningConfig(task_type=TaskType.SEQ_CLS, num_virtual_tokens=cfg.num_virtual_tokens)
     )
@@ -191,7 +215,7 @@ def run_peft(cfg: BenchConfig, out: dict[str, Any]) -> None:
         return tokenizer(batch["text"], truncation=True, max_length=cfg.text_length)
 
     start = time.perf_counter()
-    train = data.train.map(encode, batched=True, remove_columns=["text"])
+    train = train_rows.map(encode, batched=True, remove_columns=["text"])
     out["train"]["tokenize_seconds"] = time.perf_counter() - start
     out["peak_rss_mib"]["loaded"] = peak_rss_mib()
 
@@ -222,12 +246,12 @@ def run_peft(cfg: BenchConfig, out: dict[str, Any]) -> None:
     out["peak_rss_mib"]["trained"] = peak_rss_mib()
 
     start = time.perf_counter()  # texts to labels: the test set must be tokenized first
-    test = data.eval.map(encode, batched=True, remove_columns=["text"])
+    test = test_rows.map(encode, batched=True, remove_columns=["text"])
     out["predict"]["tokenize_seconds"] = time.perf_counter() - start
     logits = trainer.predict(test).predictions
     logits = logits[0] if isinstance(logits, tuple) else logits  # (n, C)
     out["predict"]["seconds"] = time.perf_counter() - start
-    out["accuracy"] = _accuracy(logits.argmax(-1).tolist(), list(data.eval["label"]))
+    out["accuracy"] = _accuracy(logits.argmax(-1).tolist(), list(test_rows["label"]))
     out["peak_rss_mib"]["predicted"] = peak_rss_mib()
 
     out["trainable_parameters"] = _trainable(peft_model.parameters())
@@ -240,14 +264,16 @@ def run_peft(cfg: BenchConfig, out: dict[str, Any]) -> None:
 
 
 def run_softprompt(cfg: BenchConfig, out: dict[str, Any], *, bf16: bool = False) -> None:
-    data, tokenizer, model = _load(cfg)
+    from softprompt import SoftPromptConfig, SoftPromptWrapper, tokenize_dataset, train_prompt
+
+    train_rows, test_rows, tokenizer, model = _load(cfg, out, via_softprompt=True)
     wrapper = SoftPromptWrapper(
         model, SoftPromptConfig(num_virtual_tokens=cfg.num_virtual_tokens), tokenizer=tokenizer
     )
 
     start = time.perf_counter()
     train = tokenize_dataset(
-        data.train, tokenizer, max_length=cfg.max_length, num_virtual_tokens=cfg.num_virtual_tokens
+        train_rows, tokenizer, max_length=cfg.max_length, num_virtual_tokens=cfg.num_virtual_tokens
     )
     out["train"]["tokenize_seconds"] = time.perf_counter() - start
     out["peak_rss_mib"]["loaded"] = peak_rss_mib()
@@ -271,9 +297,9 @@ def run_softprompt(cfg: BenchConfig, out: dict[str, Any], *, bf16: bool = False)
     out["peak_rss_mib"]["trained"] = peak_rss_mib()
 
     start = time.perf_counter()
-    predictions = wrapper.predict(list(data.eval["text"]), max_length=cfg.max_length)
+    predictions = wrapper.predict(list(test_rows["text"]), max_length=cfg.max_length)
     out["predict"]["seconds"] = time.perf_counter() - start
-    out["accuracy"] = _accuracy([p.label for p in predictions], list(data.eval["label"]))
+    out["accuracy"] = _accuracy([p.label for p in predictions], list(test_rows["label"]))
     out["peak_rss_mib"]["predicted"] = peak_rss_mib()
 
     out["trainable_parameters"] = wrapper.num_trainable_parameters()
@@ -295,7 +321,8 @@ def run_setup(name: str, cfg: BenchConfig, result_file: str | os.PathLike[str]) 
     """Run one setup in this process and write its measurements to ``result_file`` as JSON."""
     os.makedirs(cfg.workdir, exist_ok=True)
     if name == "warmup":  # fill the datasets cache and the page cache; nothing measured
-        _load(cfg)
+        _load(cfg, {})
+        _subset(cfg, via_softprompt=True)
         Path(result_file).write_text("{}")
         return
     description, run = SETUPS[name]

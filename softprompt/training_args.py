@@ -77,6 +77,9 @@ def default_training_args(
         length_column_name="length",
         dataloader_num_workers=0,
         dataloader_pin_memory=torch.cuda.is_available(),
+        # on a machine without a GPU, say so: accelerate then runs torchrun workers as multi-CPU
+        # DDP (gloo) instead of independent copies, and Trainer allows bf16 autocast on the CPU
+        use_cpu=not torch.cuda.is_available(),
         report_to="none",
         disable_tqdm=False,
     )

@@ -321,6 +321,14 @@ class SoftPromptWrapper(nn.Module):
     def backbone_dtype(self) -> torch.dtype:
         return self.model.get_input_embeddings().weight.dtype
 
+    def train(self, mode: bool = True) -> SoftPromptWrapper:
+        """Training mode for the prompts and heads; the frozen backbone stays in eval mode (no
+        dropout) unless the active prompt's config has ``backbone_dropout=True``."""
+        super().train(mode)
+        if mode and not self.prompt_config.backbone_dropout:
+            self.model.eval()
+        return self
+
     # ---------------------------------------------------------------- inference
 
     def predict(

@@ -57,7 +57,13 @@ def report(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict, str]:
         "--epochs": 2, "--max-length": MAX_LENGTH, "--num-virtual-tokens": VIRTUAL, "--out": out, "--setups": SETUPS,
     }  # fmt: skip
     proc = subprocess.run(
-        [sys.executable, str(SCRIPT), "--quick", *(str(x) for kv in flags.items() for x in kv)],
+        [
+            sys.executable,
+            str(SCRIPT),
+            "--quick",
+            "--no-warmup",
+            *(str(x) for kv in flags.items() for x in kv),
+        ],
         capture_output=True,
         text=True,
         env=env,
@@ -85,6 +91,7 @@ def test_every_setup_measured_on_equal_terms(report):
     hidden = model_config("bert").hidden_size
     assert data["setups"]["chapter"]["trainable_parameters"] == VIRTUAL * hidden  # the head stays frozen
     assert data["setups"]["softprompt"]["trainable_parameters"] == VIRTUAL * hidden + hidden * 2 + 2
+    assert data["same_subset"] and len({r["subset_sha256"] for r in data["setups"].values()}) == 1
     assert data["machine"]["versions"]["torch"]
     assert data["ratios"]["softprompt"]["train_vs_chapter"] > 0
 

@@ -12,10 +12,10 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import evaluate
 import numpy as np
 
 if TYPE_CHECKING:
+    import evaluate
     from transformers import EvalPrediction
 
 __all__ = ["METRIC_NAMES", "build_compute_metrics", "compute_classification_metrics", "load_metric"]
@@ -52,6 +52,8 @@ def load_metric(name: str) -> evaluate.EvaluationModule:
         >>> load_metric("f1").compute(predictions=[0, 1, 1, 0], references=[0, 1, 0, 0])
         {'f1': 0.7333333333333334}
     """
+    import evaluate  # lazily: it pulls in transformers.pipelines (~10 s, ~30 MB) at import
+
     if name not in METRIC_NAMES:
         choices = ", ".join(repr(n) for n in METRIC_NAMES)
         raise ValueError(
