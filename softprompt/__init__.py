@@ -7,18 +7,43 @@ Example:
     >>> wrapper = SoftPromptWrapper(model, SoftPromptConfig(num_virtual_tokens=20), tokenizer=tok)  # doctest: +SKIP
 """
 
-from softprompt.config import Overflow, Placement, PromptInit, SoftPromptConfig
-from softprompt.data import TextClassificationData, load_text_classification, tokenize_dataset
-from softprompt.evaluation import evaluate_classifier
-from softprompt.metrics import build_compute_metrics, compute_classification_metrics, load_metric
-from softprompt.peft_interop import export_peft_adapter, import_peft_adapter, load_peft_adapter
-from softprompt.predict import Prediction, fit_temperature, predict, predict_logits
-from softprompt.prompt_file import PromptFile, read_prompt_file
-from softprompt.runs import RunConfig, run_finetune, run_prompt_tuning
-from softprompt.trainer import PromptTrainer, PromptTrainingResult, train_prompt
-from softprompt.training_args import default_training_args
+# Names are imported on first use (PEP 562), so `softprompt inspect` or `from softprompt import
+# SoftPromptConfig` does not pay for importing Trainer and evaluate.
+from typing import TYPE_CHECKING, Any
+
 from softprompt.version import __version__
-from softprompt.wrapper import PromptSlot, SoftPromptWrapper
+
+_EXPORTS = {
+    "Overflow": "softprompt.config",
+    "Placement": "softprompt.config",
+    "Prediction": "softprompt.inference",
+    "PromptFile": "softprompt.prompt_file",
+    "PromptInit": "softprompt.config",
+    "PromptSlot": "softprompt.wrapper",
+    "PromptTrainer": "softprompt.trainer",
+    "PromptTrainingResult": "softprompt.trainer",
+    "RunConfig": "softprompt.runs",
+    "SoftPromptConfig": "softprompt.config",
+    "SoftPromptWrapper": "softprompt.wrapper",
+    "TextClassificationData": "softprompt.data",
+    "build_compute_metrics": "softprompt.metrics",
+    "compute_classification_metrics": "softprompt.metrics",
+    "default_training_args": "softprompt.training_args",
+    "evaluate_classifier": "softprompt.evaluation",
+    "export_peft_adapter": "softprompt.peft_interop",
+    "fit_temperature": "softprompt.inference",
+    "import_peft_adapter": "softprompt.peft_interop",
+    "load_metric": "softprompt.metrics",
+    "load_peft_adapter": "softprompt.peft_interop",
+    "load_text_classification": "softprompt.data",
+    "predict": "softprompt.inference",
+    "predict_logits": "softprompt.inference",
+    "read_prompt_file": "softprompt.prompt_file",
+    "run_finetune": "softprompt.runs",
+    "run_prompt_tuning": "softprompt.runs",
+    "tokenize_dataset": "softprompt.data",
+    "train_prompt": "softprompt.trainer",
+}
 
 __all__ = [
     "Overflow",
@@ -52,3 +77,32 @@ __all__ = [
     "tokenize_dataset",
     "train_prompt",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'softprompt' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_EXPORTS])
+
+
+if TYPE_CHECKING:  # for type checkers and IDEs: the same names, imported eagerly
+    from softprompt.config import Overflow, Placement, PromptInit, SoftPromptConfig
+    from softprompt.data import TextClassificationData, load_text_classification, tokenize_dataset
+    from softprompt.evaluation import evaluate_classifier
+    from softprompt.inference import Prediction, fit_temperature, predict, predict_logits
+    from softprompt.metrics import build_compute_metrics, compute_classification_metrics, load_metric
+    from softprompt.peft_interop import export_peft_adapter, import_peft_adapter, load_peft_adapter
+    from softprompt.prompt_file import PromptFile, read_prompt_file
+    from softprompt.runs import RunConfig, run_finetune, run_prompt_tuning
+    from softprompt.trainer import PromptTrainer, PromptTrainingResult, train_prompt
+    from softprompt.training_args import default_training_args
+    from softprompt.wrapper import PromptSlot, SoftPromptWrapper

@@ -195,7 +195,7 @@ def _eval(args: argparse.Namespace) -> int:
 
 def _predict(args: argparse.Namespace) -> int:
     from softprompt.atomic import atomic_write_text
-    from softprompt.predict import predict
+    from softprompt.inference import predict
 
     texts = list(args.texts)
     if args.file:
@@ -249,9 +249,12 @@ def _inspect(args: argparse.Namespace) -> int:
         "config": pf.config.to_dict(),
         "tensors": {
             "prompt_embeddings": list(pf.prompt.shape),
+            **({"deep_prompts": list(pf.deep_prompts.shape)} if pf.deep_prompts is not None else {}),
             **{f"head.{k}": list(v.shape) for k, v in pf.head.items()},
         },
-        "trainable_parameters": pf.prompt.numel() + sum(v.numel() for v in pf.head.values()),
+        "trainable_parameters": sum(
+            t.numel() for t in (pf.prompt, pf.deep_prompts, *pf.head.values()) if t is not None
+        ),
     }
     print(json.dumps(info, indent=2))
     return 0

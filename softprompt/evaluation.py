@@ -13,8 +13,8 @@ import datasets
 import torch
 from torch import nn
 
+from softprompt.inference import predict_logits
 from softprompt.metrics import compute_classification_metrics
-from softprompt.predict import predict_logits
 
 __all__ = ["evaluate_classifier"]
 

@@ -4,9 +4,13 @@ Layout::
 
     prompt_embeddings   float32 (num_virtual_tokens, embedding_dim)
     head.<param name>   float32, the classifier head trained with the prompt (if any)
+    deep_prompts        float32 (num_layers - 1, num_virtual_tokens, hidden_size), deep prompts only:
+                        the vectors at the input of layers 1..L-1 (folded if reparameterised)
+    deep_reparam.<name> float32, deep prompts trained through an MLP only: its state, so training
+                        can resume exactly; loading ignores it
     __metadata__        str -> str: format, format_version, softprompt_version, config (JSON),
                         base_model, model_type, embedding_dim, num_virtual_tokens, num_labels,
-                        id2label (JSON), temperature
+                        id2label (JSON), temperature; num_layers, hidden_size (deep prompts only)
 
 Reading it needs nothing but ``safetensors``::
 
@@ -32,12 +36,23 @@ from softprompt.atomic import atomic_write_bytes
 from softprompt.config import SoftPromptConfig
 from softprompt.version import __version__
 
-__all__ = ["FORMAT_NAME", "FORMAT_VERSION", "HEAD_PREFIX", "PROMPT_KEY", "PromptFile", "read_prompt_file"]
+__all__ = [
+    "DEEP_KEY",
+    "DEEP_REPARAM_PREFIX",
+    "FORMAT_NAME",
+    "FORMAT_VERSION",
+    "HEAD_PREFIX",
+    "PROMPT_KEY",
+    "PromptFile",
+    "read_prompt_file",
+]
 
 FORMAT_NAME = "softprompt"
 FORMAT_VERSION = "1"
 PROMPT_KEY = "prompt_embeddings"
 HEAD_PREFIX = "head."
+DEEP_KEY = "deep_prompts"
+DEEP_REPARAM_PREFIX = "deep_reparam."
 
 
 @dataclass
@@ -53,6 +68,10 @@ class PromptFile:
         num_labels: Classes of the head, or ``None`` for a model without one.
         id2label: Class names by id.
         temperature: Softmax temperature for calibrated confidences (1.0 = uncalibrated).
+        deep_prompts: ``(num_layers - 1, num_virtual_tokens, hidden_size)`` fp32 vectors of a deep
+            prompt (``config.deep``), else ``None``.
+        deep_reparam: State of the MLP a deep prompt was trained through (see
+            ``SoftPromptConfig.deep_reparam_hidden``), for resuming training; ``{}`` otherwise.
         path: Where it was read from, if it was.
     """
 
@@ -64,15 +83,27 @@ class PromptFile:
     num_labels: int | None = None
     id2label: dict[int, str] = field(default_factory=dict)
     temperature: float = 1.0
+    deep_prompts: torch.Tensor | None = None
+    deep_reparam: dict[str, torch.Tensor] = field(default_factory=dict)
     path: str | None = None
 
     @property
     def embedding_dim(self) -> int:
         return int(self.prompt.shape[-1])
 
+    @property
+    def num_layers(self) -> int | None:
+        """Transformer layers of the model a deep prompt was made for (``None`` for a shallow prompt)."""
+        return None if self.deep_prompts is None else int(self.deep_prompts.shape[0]) + 1
+
+    @property
+    def hidden_size(self) -> int | None:
+        """Hidden size of the model a deep prompt was made for (``None`` for a shallow prompt)."""
+        return None if self.deep_prompts is None else int(self.deep_prompts.shape[-1])
+
     def metadata(self) -> dict[str, str]:
         """The string metadata written into the file header."""
-        return {
+        meta = {
             "format": FORMAT_NAME,
             "format_version": FORMAT_VERSION,
             "softprompt_version": __version__,
@@ -85,6 +116,10 @@ class PromptFile:
             "id2label": json.dumps({str(k): v for k, v in sorted(self.id2label.items())}),
             "temperature": repr(float(self.temperature)),
         }
+        if self.deep_prompts is not None:
+            meta["num_layers"] = str(self.num_layers)
+            meta["hidden_size"] = str(self.hidden_size)
+        return meta
 
     def save(self, path: str | os.PathLike[str]) -> Path:
         """Write the file atomically (temp file + rename). Returns the path.
@@ -92,17 +127,28 @@ class PromptFile:
         Raises:
             ValueError: non-finite values, or a prompt shape that disagrees with the config.
         """
-        _check_tensors(str(path), self.prompt, self.head, self.config)
+        _check_tensors(str(path), self.prompt, self.head, self.config, self.deep_prompts, self.deep_reparam)
         if not math.isfinite(self.temperature) or self.temperature <= 0:
             raise ValueError(f"temperature must be a positive finite number, got {self.temperature!r}")
         tensors = {PROMPT_KEY: self.prompt.detach().to("cpu", torch.float32).contiguous()}
         for name, tensor in self.head.items():
             tensors[HEAD_PREFIX + name] = tensor.detach().to("cpu", torch.float32).contiguous().clone()
+        if self.deep_prompts is not None:
+            tensors[DEEP_KEY] = self.deep_prompts.detach().to("cpu", torch.float32).contiguous().clone()
+        for name, tensor in self.deep_reparam.items():
+            tensors[DEEP_REPARAM_PREFIX + name] = (
+                tensor.detach().to("cpu", torch.float32).contiguous().clone()
+            )
         return atomic_write_bytes(path, save(tensors, metadata=self.metadata()))
 
 
 def _check_tensors(
-    where: str, prompt: torch.Tensor, head: dict[str, torch.Tensor], config: SoftPromptConfig
+    where: str,
+    prompt: torch.Tensor,
+    head: dict[str, torch.Tensor],
+    config: SoftPromptConfig,
+    deep_prompts: torch.Tensor | None = None,
+    deep_reparam: dict[str, torch.Tensor] | None = None,
 ) -> None:
     expected = config.num_virtual_tokens
     if prompt.dim() != 2 or prompt.shape[0] != expected:
@@ -110,7 +156,26 @@ def _check_tensors(
             f"{where}: {PROMPT_KEY} has shape {tuple(prompt.shape)} but the config says {expected} virtual tokens "
             "of shape (num_virtual_tokens, embedding_dim)"
         )
-    for name, tensor in {PROMPT_KEY: prompt, **{HEAD_PREFIX + k: v for k, v in head.items()}}.items():
+    if config.deep and deep_prompts is None:
+        raise ValueError(f"{where}: config has deep=True but there is no {DEEP_KEY!r} tensor")
+    if not config.deep and (deep_prompts is not None or deep_reparam):
+        raise ValueError(f"{where}: has deep prompt tensors but its config has deep=False")
+    if deep_reparam and config.deep_reparam_hidden is None:
+        raise ValueError(
+            f"{where}: has {DEEP_REPARAM_PREFIX}* tensors but its config has deep_reparam_hidden=None"
+        )
+    if deep_prompts is not None and (deep_prompts.dim() != 3 or deep_prompts.shape[1] != expected):
+        raise ValueError(
+            f"{where}: {DEEP_KEY} has shape {tuple(deep_prompts.shape)} but should be (num_layers - 1, "
+            f"{expected} virtual tokens, hidden_size)"
+        )
+    named = {
+        PROMPT_KEY: prompt,
+        **{HEAD_PREFIX + k: v for k, v in head.items()},
+        **({DEEP_KEY: deep_prompts} if deep_prompts is not None else {}),
+        **{DEEP_REPARAM_PREFIX + k: v for k, v in (deep_reparam or {}).items()},
+    }
+    for name, tensor in named.items():
         if not torch.isfinite(tensor).all():
             bad = int((~torch.isfinite(tensor)).sum())
             raise ValueError(f"{where}: tensor {name!r} has {bad} NaN/inf values; refusing to use it")
@@ -128,8 +193,9 @@ def read_prompt_file(path: str | os.PathLike[str]) -> PromptFile:
     Raises:
         FileNotFoundError: no such file.
         ValueError: not a safetensors file, not a softprompt file, unreadable metadata, missing
-            tensors, shapes that disagree with the metadata, or NaN/inf values. The message names
-            the file.
+            tensors (``deep_prompts`` when the config says ``deep``), shapes that disagree with the
+            metadata (a deep prompt's ``num_layers``/``hidden_size``), or NaN/inf values. The
+            message names the file.
 
     Example:
         >>> pf = read_prompt_file("imdb.safetensors")  # doctest: +SKIP
@@ -161,21 +227,36 @@ def read_prompt_file(path: str | os.PathLike[str]) -> PromptFile:
         num_labels = int(meta["num_labels"]) if meta.get("num_labels") else None
         id2label = {int(k): str(v) for k, v in json.loads(meta.get("id2label") or "{}").items()}
         temperature = float(meta.get("temperature", "1.0"))
+        deep_dims = (int(meta["num_layers"]), int(meta["hidden_size"])) if config.deep else None
     except (KeyError, ValueError, TypeError) as exc:
         raise ValueError(f"{where}: unreadable prompt metadata ({type(exc).__name__}: {exc})") from exc
 
     if PROMPT_KEY not in tensors:
         raise ValueError(f"{where}: missing tensor {PROMPT_KEY!r} (found {sorted(tensors)})")
     prompt = tensors.pop(PROMPT_KEY)
+    deep_prompts = tensors.pop(DEEP_KEY, None)
     head = {key[len(HEAD_PREFIX) :]: t for key, t in tensors.items() if key.startswith(HEAD_PREFIX)}
-    extra = sorted(key for key in tensors if not key.startswith(HEAD_PREFIX))
+    reparam = {
+        key[len(DEEP_REPARAM_PREFIX) :]: t
+        for key, t in tensors.items()
+        if key.startswith(DEEP_REPARAM_PREFIX)
+    }
+    extra = sorted(key for key in tensors if not key.startswith((HEAD_PREFIX, DEEP_REPARAM_PREFIX)))
     if extra:
         raise ValueError(f"{where}: unexpected tensors {extra}")
-    _check_tensors(where, prompt, head, config)
+    _check_tensors(where, prompt, head, config, deep_prompts, reparam)
     if prompt.shape[1] != embedding_dim:
         raise ValueError(
             f"{where}: {PROMPT_KEY} has dim {prompt.shape[1]} but metadata says embedding_dim {embedding_dim}"
         )
+    if deep_dims is not None and deep_prompts is not None:
+        layers, hidden = deep_dims
+        expected = (layers - 1, config.num_virtual_tokens, hidden)
+        if tuple(deep_prompts.shape) != expected:
+            raise ValueError(
+                f"{where}: {DEEP_KEY} has shape {tuple(deep_prompts.shape)} but metadata says num_layers={layers}, "
+                f"hidden_size={hidden}, so {expected}"
+            )
     if config.train_head and num_labels is not None and not head:
         raise ValueError(
             f"{where}: config has train_head=True and num_labels={num_labels} but no head.* tensors"
@@ -189,5 +270,7 @@ def read_prompt_file(path: str | os.PathLike[str]) -> PromptFile:
         num_labels=num_labels,
         id2label=id2label,
         temperature=temperature,
+        deep_prompts=None if deep_prompts is None else deep_prompts.float(),
+        deep_reparam={k: v.float() for k, v in reparam.items()},
         path=where,
     )

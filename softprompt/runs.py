@@ -230,7 +230,7 @@ def run_finetune(cfg: RunConfig) -> dict[str, Any]:
         max_length=cfg.max_length,
         bf16=cfg.bf16,
     )
-    from softprompt.predict import predict
+    from softprompt.inference import predict
 
     example = predict(reloaded, reloaded_tokenizer, [EXAMPLE_TEXT], max_length=cfg.max_length, bf16=cfg.bf16)[
         0

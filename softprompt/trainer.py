@@ -184,6 +184,9 @@ def train_prompt(
     seconds = time.perf_counter() - start
     eval_metrics = trainer.evaluate() if eval_dataset is not None else {}
     prompt_path = Path(args.output_dir) / PROMPT_FILE_NAME
+    slot = wrapper.prompts[wrapper.active_prompt]
+    if slot.deep is not None and slot.deep.reparam:
+        wrapper.fold_deep_reparam()  # the final file keeps plain per-layer tensors, not the MLP
     trainer.save_model(str(args.output_dir))  # the kept (best) prompt
     return PromptTrainingResult(
         prompt_path=prompt_path,

@@ -2,11 +2,13 @@
 
 The wrapped model is frozen. Each named prompt (a :class:`PromptSlot`) owns its prompt vectors and
 its own copy of the task head, which is substituted into the model per forward pass, so one
-backbone serves many tasks, even within one batch.
+backbone serves many tasks, even within one batch. A deep prompt (``SoftPromptConfig(deep=True)``) adds
+vectors at every layer's input through :mod:`softprompt.deep`.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import warnings
@@ -20,8 +22,23 @@ from torch.func import functional_call
 
 from softprompt import backbone, layout
 from softprompt.config import Overflow, Placement, SoftPromptConfig
+from softprompt.deep import (
+    DeepPrompt,
+    DeepPromptHooks,
+    LayerStack,
+    find_layer_stack,
+    initial_deep_prompt,
+    model_dims,
+)
+from softprompt.inference import (
+    Prediction,
+    ensemble_probabilities,
+    fit_temperature,
+    predict,
+    predict_logits,
+    to_predictions,
+)
 from softprompt.init import initial_prompt
-from softprompt.predict import Prediction, fit_temperature, predict, predict_logits
 from softprompt.prompt_file import PromptFile, read_prompt_file
 
 __all__ = ["PromptSlot", "SoftPromptWrapper"]
@@ -36,7 +53,11 @@ def _key(param_name: str) -> str:  # ParameterDict keys may not contain "."
 
 
 class PromptSlot(nn.Module):
-    """One named prompt: ``prompt`` ``(N, E)``, its head parameters, and what describes them."""
+    """One named prompt: ``prompt`` ``(N, E)``, its head parameters, and what describes them.
+
+    A deep prompt (``config.deep``) also has ``deep``, a :class:`~softprompt.deep.DeepPrompt` giving
+    the ``(L - 1, N, H)`` vectors for the inputs of layers 1..L-1.
+    """
 
     def __init__(
         self,
@@ -46,9 +67,15 @@ class PromptSlot(nn.Module):
         *,
         id2label: Mapping[int, str] | None = None,
         temperature: float = 1.0,
+        deep: DeepPrompt | None = None,
     ) -> None:
         super().__init__()
+        if config.deep != (deep is not None):
+            raise ValueError(
+                f"PromptSlot: config has deep={config.deep} but deep vectors were {'given' if deep is not None else 'not given'}"
+            )
         self.config = config
+        self.deep = deep
         # fp32 master copies, also when the frozen backbone is held in bf16
         self.prompt = nn.Parameter(prompt.detach().clone().float())  # (N, E)
         self.head_names = list(head)
@@ -118,6 +145,8 @@ class SoftPromptWrapper(nn.Module):
         self._special_ids = backbone.first_special_ids(model, tokenizer)
         self._max_positions = backbone.max_positions(model)
         self._accepts_token_types = backbone.forward_accepts(model, "token_type_ids")
+        self._layer_stack: LayerStack | None = None  # found on the first deep prompt
+        self._deep_hooks: DeepPromptHooks | None = None  # registered while a deep prompt is loaded
         self.active_prompt = name
         slot = _slot if _slot is not None else self._new_slot(config or SoftPromptConfig())
         self._add_slot(name, slot)
@@ -135,7 +164,16 @@ class SoftPromptWrapper(nn.Module):
         )
         params = dict(self.model.named_parameters())
         head = {n: params[n] for n in self._head_names}
-        return PromptSlot(config, prompt.to(weight.device), head, id2label=self._model_id2label())
+        deep = None
+        if config.deep:
+            vectors = initial_deep_prompt(config, self._stack())  # (L - 1, N, H)
+            deep = DeepPrompt(vectors, reparam_hidden=config.deep_reparam_hidden, seed=config.seed)
+        return PromptSlot(config, prompt.to(weight.device), head, id2label=self._model_id2label(), deep=deep)
+
+    def _stack(self) -> LayerStack:
+        if self._layer_stack is None:
+            self._layer_stack = find_layer_stack(self.model)
+        return self._layer_stack
 
     def _model_id2label(self) -> dict[int, str]:
         if not self._head_names:
@@ -150,8 +188,26 @@ class SoftPromptWrapper(nn.Module):
                 f"placement='after_cls' needs the [CLS]/<s> token id, and {type(self.model).__name__}'s config has "
                 "none: pass tokenizer=... to SoftPromptWrapper, or use SoftPromptConfig(placement='prepend')"
             )
+        if slot.deep is not None:
+            stack = self._stack()
+            expected = (stack.num_layers - 1, slot.config.num_virtual_tokens, stack.hidden_size)
+            if slot.deep.shape != expected:
+                raise ValueError(
+                    f"deep prompt {name!r} has vectors of shape {slot.deep.shape}, but {type(self.model).__name__} "
+                    f"needs {expected} (layers - 1, virtual tokens, hidden size)"
+                )
         device = self.model.get_input_embeddings().weight.device
         self.prompts[name] = slot.to(device)
+        self._sync_deep_hooks()
+
+    def _sync_deep_hooks(self) -> None:
+        """Hooks on the layers while some slot is deep, none otherwise (so nothing leaks onto the model)."""
+        wanted = any(slot.deep is not None for slot in self.prompts.values())
+        if wanted and self._deep_hooks is None:
+            self._deep_hooks = DeepPromptHooks(self._stack())
+        elif not wanted and self._deep_hooks is not None:
+            self._deep_hooks.remove()
+            self._deep_hooks = None
 
     @classmethod
     def from_prompt(
@@ -214,21 +270,43 @@ class SoftPromptWrapper(nn.Module):
         """Overwrite a slot's prompt and head values in place from ``path`` (validated first).
 
         Parameter objects are kept, so an optimizer holding them stays valid (checkpoint resume,
-        best-model restore).
+        best-model restore). A deep prompt trained through an MLP (``deep_reparam_hidden``) gets
+        the MLP's state back from the file's ``deep_reparam.*`` tensors.
+
+        Raises:
+            ValueError: the file's prompt shape, head, deep-ness or MLP differ from the slot's.
         """
         slot = self._slot(name)
+        label = name or self.active_prompt
         pf = read_prompt_file(path)
         new = _check_against_model(pf, self.model, strict_base_model=False)
-        if pf.config.num_virtual_tokens != slot.config.num_virtual_tokens or sorted(new.head_names) != sorted(
-            slot.head_names
+        if (
+            pf.config.num_virtual_tokens != slot.config.num_virtual_tokens
+            or sorted(new.head_names) != sorted(slot.head_names)
+            or pf.config.deep != slot.config.deep
         ):
             raise ValueError(
-                f"{path}: prompt shape or head differ from slot {name or self.active_prompt!r}; use load_prompt"
+                f"{path}: prompt shape, head or deep=... differ from slot {label!r}; use load_prompt"
             )
+        reparam: dict[str, torch.Tensor] = {}
+        if slot.deep is not None and slot.deep.reparam:
+            reparam = slot.deep.state_dict()
+            if sorted(pf.deep_reparam) != sorted(reparam) or any(
+                pf.deep_reparam[k].shape != v.shape for k, v in reparam.items()
+            ):
+                raise ValueError(
+                    f"{path}: slot {label!r} trains its deep prompt through an MLP, and the file does not hold that "
+                    "MLP's state (only the folded vectors); load it with load_prompt(..., replace=True) instead"
+                )
         with torch.no_grad():
             slot.prompt.copy_(new.prompt)
             for key, value in new.head_params().items():
                 slot.head[_key(key)].copy_(value)
+            if reparam:
+                for key, value in reparam.items():  # state_dict tensors share the parameters' storage
+                    value.copy_(pf.deep_reparam[key])
+            elif slot.deep is not None and new.deep is not None:
+                slot.deep.vectors.copy_(new.deep.vectors)
         slot.temperature = new.temperature
 
     def save_prompt(self, path: str | os.PathLike[str], name: str | None = None) -> Path:
@@ -240,8 +318,13 @@ class SoftPromptWrapper(nn.Module):
         return self.prompt_file(name).save(path)
 
     def prompt_file(self, name: str | None = None) -> PromptFile:
-        """The in-memory :class:`PromptFile` of a slot (what :meth:`save_prompt` writes)."""
+        """The in-memory :class:`PromptFile` of a slot (what :meth:`save_prompt` writes).
+
+        A deep prompt's vectors are stored folded (plain ``(L - 1, N, H)``), so the file runs
+        without the MLP they may be trained through; that MLP's state rides along for resuming.
+        """
         slot = self._slot(name)
+        deep = slot.deep
         return PromptFile(
             config=slot.config,
             prompt=slot.prompt.detach(),
@@ -253,7 +336,27 @@ class SoftPromptWrapper(nn.Module):
             num_labels=backbone.num_labels(self.model),
             id2label=slot.id2label,
             temperature=slot.temperature,
+            deep_prompts=None if deep is None else deep.folded(),
+            deep_reparam={k: v.detach() for k, v in deep.state_dict().items()}
+            if deep is not None and deep.reparam
+            else {},
         )
+
+    def fold_deep_reparam(self, name: str | None = None) -> None:
+        """Replace a deep prompt's MLP by the plain vectors it gives (done training through the MLP).
+
+        Saved files get smaller (no ``deep_reparam.*`` state) and further training updates the
+        vectors directly. The slot's deep parameters are new objects: build a new optimizer.
+
+        Raises:
+            ValueError: the slot has no reparameterised deep prompt.
+        """
+        slot = self._slot(name)
+        if slot.deep is None or not slot.deep.reparam:
+            raise ValueError(
+                f"prompt {name or self.active_prompt!r} has no deep prompt trained through an MLP to fold"
+            )
+        slot.deep = DeepPrompt(slot.deep.folded()).to(slot.prompt.device)
 
     # ---------------------------------------------------------------- slots
 
@@ -284,6 +387,7 @@ class SoftPromptWrapper(nn.Module):
             )
         self._slot(name)
         del self.prompts[name]
+        self._sync_deep_hooks()
 
     def _slot(self, name: str | None) -> PromptSlot:
         name = self.active_prompt if name is None else name
@@ -292,7 +396,7 @@ class SoftPromptWrapper(nn.Module):
         return self.prompts[name]
 
     def num_trainable_parameters(self, name: str | None = None) -> int:
-        """Trainable parameters of one slot (prompt plus head if ``train_head``)."""
+        """Trainable parameters of one slot: prompt, deep vectors (or their MLP), head if ``train_head``."""
         return sum(p.numel() for p in self._slot(name).parameters() if p.requires_grad)
 
     def cast_backbone(self, dtype: torch.dtype) -> SoftPromptWrapper:
@@ -332,23 +436,62 @@ class SoftPromptWrapper(nn.Module):
     # ---------------------------------------------------------------- inference
 
     def predict(
-        self, texts: Sequence[str], *, batch_size: int = 32, max_length: int | None = None, bf16: bool = False
+        self,
+        texts: Sequence[str],
+        *,
+        batch_size: int = 32,
+        max_length: int | None = None,
+        bf16: bool = False,
+        prompts: Sequence[str] | None = None,
     ) -> list[Prediction]:
-        """Label, label name and (calibrated) confidence per text, with the active prompt.
+        """Label, label name and (calibrated) confidence per text, with the active prompt or an ensemble.
 
         Batched and sorted by length internally, returned in input order; texts too long are
         truncated. ``[]`` gives ``[]``; a non-string raises ``TypeError``.
 
+        Args:
+            texts: The texts.
+            batch_size: Texts per forward pass (an ensemble runs ``batch_size * len(prompts)`` rows).
+            max_length: Cap on tokens per text.
+            bf16: Hold the frozen backbone in bf16.
+            prompts: Names of prompts to ensemble (Lester et al. 2021): every text runs once per
+                prompt in one mixed-prompt batch, and the softmax probabilities (each prompt with
+                its own temperature) are averaged. Default: the active prompt alone.
+
+        Raises:
+            KeyError: an unknown prompt name.
+            ValueError: an empty or repeated ``prompts`` list, or prompts that cannot share a batch
+                (different ``num_virtual_tokens`` or ``placement``) or disagree on ``id2label``.
+
         Example:
             >>> wrapper.predict(["This movie was absolutely fantastic! The acting was superb."])  # doctest: +SKIP
             [Prediction(label=1, label_name='pos', confidence=0.93)]
+            >>> wrapper.predict(["A superb film."], prompts=["imdb-a", "imdb-b", "imdb-c"])  # doctest: +SKIP
+            [Prediction(label=1, label_name='pos', confidence=0.95)]
         """
-        slot = self._slot(None)
         self._need_tokenizer("predict()")
-        return predict(
-            self, self.tokenizer, texts, batch_size=batch_size, max_length=max_length, bf16=bf16,
-            temperature=slot.temperature, id2label=slot.id2label or None,
+        if prompts is None:
+            slot = self._slot(None)
+            return predict(
+                self, self.tokenizer, texts, batch_size=batch_size, max_length=max_length, bf16=bf16,
+                temperature=slot.temperature, id2label=slot.id2label or None,
+            )  # fmt: skip
+        names = list(prompts) if not isinstance(prompts, str) else []
+        if not names or len(set(names)) != len(names):
+            raise ValueError(f"prompts must be a list of distinct prompt names, got {prompts!r}")
+        slots = self._batch_slots(names, len(names))  # unknown names, and whether they can share a batch
+        id2label = slots[0][1].id2label
+        for other, slot in slots[1:]:
+            if slot.id2label != id2label:
+                raise ValueError(
+                    f"prompts in an ensemble must share their labels: {names[0]!r} has id2label {id2label}, "
+                    f"{other!r} has {slot.id2label}"
+                )
+        probs = ensemble_probabilities(
+            self, self.tokenizer, texts, names, temperatures=[slot.temperature for _, slot in slots],
+            batch_size=batch_size, max_length=max_length, bf16=bf16,
         )  # fmt: skip
+        return to_predictions(probs, id2label or getattr(self.model.config, "id2label", None) or {})
 
     def calibrate(
         self,
@@ -380,18 +523,17 @@ class SoftPromptWrapper(nn.Module):
 
     # ---------------------------------------------------------------- tokenization
 
-    def max_input_length(self, max_length: int | None = None) -> int:
-        """Longest tokenized input that still fits with the virtual tokens."""
+    def max_input_length(self, max_length: int | None = None, name: str | None = None) -> int:
+        """Longest tokenized input that still fits with the virtual tokens of prompt ``name`` (default: active)."""
         limit = self._max_positions
         if max_length is not None:
             limit = max_length if limit is None else min(limit, max_length)
         if limit is None:
             raise ValueError("the model has no position limit: pass max_length=...")
-        room = limit - self.prompt_config.num_virtual_tokens
+        n = self._slot(name).config.num_virtual_tokens
+        room = limit - n
         if room < 2:
-            raise ValueError(
-                f"max length {limit} leaves no room for text after {self.prompt_config.num_virtual_tokens} virtual tokens"
-            )
+            raise ValueError(f"max length {limit} leaves no room for text after {n} virtual tokens")
         return room
 
     def tokenize(self, texts: str | Sequence[str], max_length: int | None = None, **kwargs: Any) -> Any:
@@ -432,7 +574,8 @@ class SoftPromptWrapper(nn.Module):
         Returns:
             The model's output. Token-level ``logits`` and ``last_hidden_state`` have the virtual
             positions removed, so they line up with ``input_ids``; ``hidden_states`` and
-            ``attentions`` (if asked for) keep them.
+            ``attentions`` (if asked for) keep them (for a deep prompt, ``hidden_states`` show the
+            virtual positions as each layer made them, before the next layer's vectors replace them).
         """
         if (input_ids is None) == (inputs_embeds is None):
             raise ValueError("pass exactly one of input_ids or inputs_embeds")
@@ -461,7 +604,7 @@ class SoftPromptWrapper(nn.Module):
             "position_ids": position_ids,
             "labels": labels if token_level else None,
         }
-        seqs = self._fit_length(seqs, seq_len, n)
+        seqs = self._fit_length(seqs, seq_len, n, config.overflow)
 
         prompt = self._stack_prompts(slots, batch)  # (B, N, E)
         embeds = seqs["inputs_embeds"]
@@ -484,8 +627,9 @@ class SoftPromptWrapper(nn.Module):
                 else labels
             )
         kwargs["return_dict"] = True
-        outputs = self._run(model_inputs, slots, kwargs)
         total = model_inputs["inputs_embeds"].shape[1]
+        with self._deep_context(slots, at=at, n=n, total=total):
+            outputs = self._run(model_inputs, slots, kwargs)
         for key in ("logits", "last_hidden_state"):
             value = outputs.get(key) if hasattr(outputs, "get") else None
             if isinstance(value, torch.Tensor) and value.dim() == 3 and value.shape[1] == total:
@@ -530,14 +674,14 @@ class SoftPromptWrapper(nn.Module):
         )
 
     def _fit_length(
-        self, seqs: dict[str, torch.Tensor | None], seq_len: int, n: int
+        self, seqs: dict[str, torch.Tensor | None], seq_len: int, n: int, overflow: Overflow
     ) -> dict[str, torch.Tensor | None]:
         """Check (or, with ``overflow='truncate'``, enforce) seq_len + N <= the model's max positions."""
         limit = self._max_positions
         if limit is None or seq_len + n <= limit:
             return seqs
         keep = limit - n
-        if self.prompt_config.overflow is Overflow.ERROR or keep < 2:
+        if overflow is Overflow.ERROR or keep < 2:
             raise ValueError(
                 f"input of {seq_len} tokens + {n} virtual tokens = {seq_len + n} exceeds the model's {limit} positions; "
                 f"tokenize with max_length={keep} (wrapper.tokenize() does this), or use "
@@ -559,6 +703,30 @@ class SoftPromptWrapper(nn.Module):
         if len(set(names)) == 1:
             return slots[0][1].prompt.unsqueeze(0).expand(batch, -1, -1)  # (B, N, E), no copy
         return torch.stack([slot.prompt for _, slot in slots])  # (B, N, E)
+
+    def _deep_context(
+        self, slots: list[tuple[str, PromptSlot]], *, at: int, n: int, total: int
+    ) -> contextlib.AbstractContextManager[None]:
+        """While open, each layer's input gets the batch's deep vectors (a no-op without deep prompts)."""
+        index: dict[str, int] = {}  # distinct deep slots in the batch -> row of `vectors`
+        for name, slot in slots:
+            if slot.deep is not None and name not in index:
+                index[name] = len(index)
+        if not index:
+            return contextlib.nullcontext()
+        assert self._deep_hooks is not None  # registered by _add_slot with the first deep slot
+        per_slot = [self.prompts[name].deep() for name in index]  # each (L - 1, N, H), MLP run once
+        vectors = (
+            per_slot[0].unsqueeze(0) if len(per_slot) == 1 else torch.stack(per_slot)
+        )  # (S, L - 1, N, H)
+        rows = keep = None
+        if len(index) > 1 or len(index) != len({name for name, _ in slots}):  # several prompts in the batch
+            device = vectors.device
+            rows = torch.tensor([index.get(name, 0) for name, _ in slots], device=device)  # (B,)
+            keep = torch.tensor([name in index for name, _ in slots], device=device).view(
+                -1, 1, 1
+            )  # (B, 1, 1)
+        return self._deep_hooks.inject(vectors, rows, keep, at=at, n=n, batch=len(slots), total=total)
 
     def _run(
         self, inputs: dict[str, Any], slots: list[tuple[str, PromptSlot]], kwargs: dict[str, Any]
@@ -674,6 +842,21 @@ def _check_against_model(pf: PromptFile, model: nn.Module, *, strict_base_model:
             f"{where}: prompt file has num_labels={pf.num_labels} but the model has {model_labels}; load the model with "
             f"num_labels={pf.num_labels} (e.g. AutoModelForSequenceClassification.from_pretrained(..., num_labels={pf.num_labels}))"
         )
+    deep = None
+    if pf.deep_prompts is not None:
+        layers, hidden = model_dims(model)
+        trained_on = f"it was trained on {pf.base_model or 'another model'!r} ({pf.model_type})"
+        if pf.num_layers != layers:
+            raise ValueError(
+                f"{where}: deep prompt has vectors for {pf.num_layers} layers but {type(model).__name__} has {layers} "
+                f"(config.num_hidden_layers); {trained_on}"
+            )
+        if pf.hidden_size != hidden:
+            raise ValueError(
+                f"{where}: deep prompt has hidden size {pf.hidden_size} but {type(model).__name__}'s hidden size is "
+                f"{hidden}; {trained_on}"
+            )
+        deep = DeepPrompt(pf.deep_prompts.to(emb.device))  # plain vectors: a file holds them folded
     params = dict(model.named_parameters())
     names = backbone.head_parameter_names(model)
     if sorted(pf.head) != sorted(names):
@@ -697,5 +880,5 @@ def _check_against_model(pf: PromptFile, model: nn.Module, *, strict_base_model:
         )
     head = {k: v.to(params[k].device) for k, v in pf.head.items()}
     return PromptSlot(
-        pf.config, pf.prompt.to(emb.device), head, id2label=pf.id2label, temperature=pf.temperature
+        pf.config, pf.prompt.to(emb.device), head, id2label=pf.id2label, temperature=pf.temperature, deep=deep
     )

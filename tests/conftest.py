@@ -93,11 +93,11 @@ def _seed() -> None:
     torch.manual_seed(0)
 
 
-def _common(**extra: object) -> dict:
+def _common(num_layers: int = LAYERS, **extra: object) -> dict:
     base = dict(
         vocab_size=len(VOCAB),
         hidden_size=HIDDEN,
-        num_hidden_layers=LAYERS,
+        num_hidden_layers=num_layers,
         num_attention_heads=HEADS,
         intermediate_size=37,
         max_position_embeddings=MAX_POS,
@@ -109,41 +109,55 @@ def _common(**extra: object) -> dict:
     return base
 
 
-def model_config(arch: str, num_labels: int = NUM_LABELS) -> transformers.PretrainedConfig:
+def model_config(
+    arch: str, num_labels: int = NUM_LABELS, num_layers: int = LAYERS
+) -> transformers.PretrainedConfig:
     """A tiny config of ``arch`` (a key of ARCHS)."""
     T = transformers
     labels = {"num_labels": num_labels}
     if arch == "bert":
-        return T.BertConfig(**_common(), **labels)
+        return T.BertConfig(**_common(num_layers), **labels)
     if arch == "roberta":  # positions offset by padding_idx + 1, as in the real model
         return T.RobertaConfig(
-            **_common(max_position_embeddings=MAX_POS + PAD_ID + 1, bos_token_id=CLS_ID, eos_token_id=SEP_ID),
+            **_common(
+                num_layers,
+                max_position_embeddings=MAX_POS + PAD_ID + 1,
+                bos_token_id=CLS_ID,
+                eos_token_id=SEP_ID,
+            ),
             **labels,
         )
     if arch == "xlm-roberta":
         return T.XLMRobertaConfig(
-            **_common(max_position_embeddings=MAX_POS + PAD_ID + 1, bos_token_id=CLS_ID, eos_token_id=SEP_ID),
+            **_common(
+                num_layers,
+                max_position_embeddings=MAX_POS + PAD_ID + 1,
+                bos_token_id=CLS_ID,
+                eos_token_id=SEP_ID,
+            ),
             **labels,
         )
     if arch == "distilbert":
         return T.DistilBertConfig(
-            vocab_size=len(VOCAB), dim=HIDDEN, n_layers=LAYERS, n_heads=HEADS, hidden_dim=37, max_position_embeddings=MAX_POS,
+            vocab_size=len(VOCAB), dim=HIDDEN, n_layers=num_layers, n_heads=HEADS, hidden_dim=37, max_position_embeddings=MAX_POS,
             pad_token_id=PAD_ID, dropout=0.0, attention_dropout=0.0, seq_classif_dropout=0.0, **labels,
         )  # fmt: skip
     if arch == "albert":
         return T.AlbertConfig(
-            **_common(embedding_size=EMBED, hidden_dropout_prob=0.0, classifier_dropout_prob=0.0), **labels
+            **_common(num_layers, embedding_size=EMBED, hidden_dropout_prob=0.0, classifier_dropout_prob=0.0),
+            **labels,
         )
     if arch == "electra":
-        return T.ElectraConfig(**_common(embedding_size=EMBED), **labels)
+        return T.ElectraConfig(**_common(num_layers, embedding_size=EMBED), **labels)
     if arch == "deberta-v2":
         return T.DebertaV2Config(
-            **_common(relative_attention=True, position_biased_input=False, pos_att_type=["p2c", "c2p"], max_relative_positions=-1,
+            **_common(num_layers, relative_attention=True, position_biased_input=False, pos_att_type=["p2c", "c2p"], max_relative_positions=-1,
                       pooler_hidden_size=HIDDEN, pooler_dropout=0.0), **labels,
         )  # fmt: skip
     if arch == "mpnet":
         return T.MPNetConfig(
             **_common(
+                num_layers,
                 max_position_embeddings=MAX_POS + 2,  # MPNet fixes padding_idx=1
                 bos_token_id=CLS_ID,
                 eos_token_id=SEP_ID,
@@ -152,7 +166,7 @@ def model_config(arch: str, num_labels: int = NUM_LABELS) -> transformers.Pretra
         )
     if arch == "modernbert":
         return T.ModernBertConfig(
-            vocab_size=len(VOCAB), hidden_size=HIDDEN, intermediate_size=48, num_hidden_layers=LAYERS, num_attention_heads=HEADS,
+            vocab_size=len(VOCAB), hidden_size=HIDDEN, intermediate_size=48, num_hidden_layers=num_layers, num_attention_heads=HEADS,
             max_position_embeddings=MAX_POS, pad_token_id=PAD_ID, cls_token_id=CLS_ID, bos_token_id=CLS_ID, sep_token_id=SEP_ID,
             eos_token_id=SEP_ID, local_attention=16, **labels,
         )  # fmt: skip
@@ -171,11 +185,15 @@ HEADS_BY_TASK = {
 
 
 def make_model(
-    arch: str = "bert", task: str = "seq", num_labels: int = NUM_LABELS, seed: int = 0
+    arch: str = "bert",
+    task: str = "seq",
+    num_labels: int = NUM_LABELS,
+    seed: int = 0,
+    num_layers: int = LAYERS,
 ) -> transformers.PreTrainedModel:
     """A tiny random model, in eval mode, with deterministic weights."""
     torch.manual_seed(seed)
-    config = model_config(arch, num_labels)
+    config = model_config(arch, num_labels, num_layers)
     model = HEADS_BY_TASK[task].from_config(config)
     return model.eval()
 

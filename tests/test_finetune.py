@@ -12,7 +12,7 @@ from safetensors.torch import load_file
 from softprompt import SoftPromptConfig, SoftPromptWrapper, tokenize_dataset
 from softprompt.finetune import FinetuneResult, calibrate_finetuned, finetune, load_finetuned, save_finetuned
 from softprompt.finetune import saving as saving_module
-from softprompt.predict import predict
+from softprompt.inference import predict
 from tests.conftest import batch, make_model, model_config
 from tests.test_trainer import toy_sentiment
 

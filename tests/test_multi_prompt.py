@@ -117,3 +117,58 @@ def test_each_slot_saves_its_own_head(two_tasks, tmp_path):
     s, t = read_prompt_file(tmp_path / "s.safetensors"), read_prompt_file(tmp_path / "t.safetensors")
     assert not torch.equal(s.head["classifier.weight"], t.head["classifier.weight"])
     assert torch.equal(s.head["classifier.weight"], two_tasks.prompts["sentiment"].head["classifier__weight"])
+
+
+# ---------------------------------------------------------------- ensembles (Lester et al. 2021)
+
+TEXTS = ["great film", "dull", "the worst movie i ever watch really", "superb acting , great plot", "bad"]
+
+
+def test_ensemble_probabilities_are_the_mean_of_each_prompts(two_tasks, tokenizer):
+    from softprompt.inference import ensemble_probabilities, predict_logits
+
+    two_tasks.prompts["sentiment"].temperature = 0.5
+    two_tasks.prompts["topic"].temperature = 2.0
+    singles = []
+    for name in ("sentiment", "topic"):
+        two_tasks.set_active_prompt(name)
+        logits = predict_logits(two_tasks, tokenizer, TEXTS)
+        singles.append(torch.softmax(logits / two_tasks.prompts[name].temperature, dim=-1))
+    mean = torch.stack(singles).mean(0)  # (n, C)
+    probs = ensemble_probabilities(
+        two_tasks, tokenizer, TEXTS, ["sentiment", "topic"], temperatures=[0.5, 2.0], batch_size=2
+    )
+    assert torch.allclose(probs, mean, atol=1e-6)
+    preds = two_tasks.predict(TEXTS, prompts=["sentiment", "topic"])
+    assert [p.label for p in preds] == mean.argmax(-1).tolist()
+    assert torch.allclose(torch.tensor([p.confidence for p in preds]), mean.max(-1).values, atol=1e-6)
+    assert [p.label_name for p in preds] == [f"LABEL_{p.label}" for p in preds]
+    assert two_tasks.predict([], prompts=["topic"]) == []
+
+
+@pytest.mark.parametrize(("batch_size", "calls"), [(32, [10]), (2, [4, 4, 2])])
+def test_ensemble_runs_the_backbone_once_per_batch(two_tasks, tokenizer, batch_size, calls):
+    rows = []
+    # the first layer sees every real backbone pass (the heads' calls are answered from the shared one)
+    hook = two_tasks.model.bert.encoder.layer[0].register_forward_pre_hook(
+        lambda m, args: rows.append(args[0].shape[0])
+    )
+    try:
+        two_tasks.predict(TEXTS, prompts=["sentiment", "topic"], batch_size=batch_size)
+    finally:
+        hook.remove()
+    assert rows == calls  # every text's two copies share one pass
+
+
+def test_ensemble_errors(two_tasks, tokenizer, tmp_path):
+    with pytest.raises(KeyError, match="no prompt named 'nope'"):
+        two_tasks.predict(TEXTS, prompts=["topic", "nope"])
+    for bad in ([], "topic", ["topic", "topic"]):
+        with pytest.raises(ValueError, match="distinct prompt names"):
+            two_tasks.predict(TEXTS, prompts=bad)
+    two_tasks.load_prompt(_trained_file(tokenizer, tmp_path, "longer", seed=3, n=6))
+    with pytest.raises(ValueError, match="same num_virtual_tokens and placement"):
+        two_tasks.predict(TEXTS, prompts=["topic", "longer"])
+    two_tasks.prompts["topic"].id2label = {0: "sports", 1: "politics"}
+    with pytest.raises(ValueError, match="must share their labels"):
+        two_tasks.predict(TEXTS, prompts=["sentiment", "topic"])

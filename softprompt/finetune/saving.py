@@ -20,7 +20,7 @@ import transformers
 from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
 from softprompt.atomic import atomic_write_text
-from softprompt.predict import fit_temperature, predict_logits
+from softprompt.inference import fit_temperature, predict_logits
 
 __all__ = ["CONFIG_NAME", "TEMPERATURE_KEY", "calibrate_finetuned", "load_finetuned", "save_finetuned"]
 
@@ -153,7 +153,7 @@ def calibrate_finetuned(
         texts: Validation texts (not the training data: there the model is overconfident).
         labels: Their class ids.
         model_dir: A saved model folder whose ``config.json`` gets the temperature (atomically).
-        batch_size, max_length, bf16: As in :func:`softprompt.predict.predict_logits`.
+        batch_size, max_length, bf16: As in :func:`softprompt.inference.predict_logits`.
 
     Returns:
         The temperature, also set on ``model.config``.

@@ -1,4 +1,4 @@
-"""Batched inference for a prompt-tuned wrapper or a fine-tuned model: logits, predictions, temperature.
+"""Batched inference for a prompt-tuned wrapper or a fine-tuned model: logits, predictions, ensembles, temperature.
 
 Texts are tokenized once, sorted by length so each batch pads little, run under
 ``torch.inference_mode``, and returned in input order.
@@ -17,7 +17,15 @@ from tqdm.auto import tqdm
 
 from softprompt import backbone
 
-__all__ = ["Prediction", "fit_temperature", "predict", "predict_logits", "validate_texts"]
+__all__ = [
+    "Prediction",
+    "ensemble_probabilities",
+    "fit_temperature",
+    "predict",
+    "predict_logits",
+    "to_predictions",
+    "validate_texts",
+]
 
 DEFAULT_MAX_LENGTH = 512  # when neither the caller nor the model sets a limit
 
@@ -46,9 +54,9 @@ def validate_texts(texts: Any) -> list[str]:
     return list(texts)
 
 
-def _input_limit(model: nn.Module, max_length: int | None) -> int:
+def _input_limit(model: nn.Module, max_length: int | None, prompt_name: str | None = None) -> int:
     if hasattr(model, "max_input_length"):  # SoftPromptWrapper: room left after the virtual tokens
-        return model.max_input_length(max_length)
+        return model.max_input_length(max_length, name=prompt_name)
     limit = backbone.max_positions(model) or DEFAULT_MAX_LENGTH
     return min(limit, max_length) if max_length else limit
 
@@ -92,7 +100,8 @@ def predict_logits(
         raise ValueError(f"prompt_names has {len(prompt_names)} names for {len(texts)} texts")
     if not texts:
         return torch.empty(0, 0)
-    limit = _input_limit(model, max_length)
+    # prompts mixed in one batch share num_virtual_tokens, so the first one's room fits them all
+    limit = _input_limit(model, max_length, prompt_names[0] if prompt_names else None)
     encoded = tokenizer(texts, truncation=True, max_length=limit)
     lengths = [len(ids) for ids in encoded["input_ids"]]
     order = sorted(range(len(texts)), key=lambda i: -lengths[i])  # longest first: memory peaks early
@@ -155,12 +164,81 @@ def predict(
     names = (
         id2label if id2label is not None else getattr(getattr(model, "config", None), "id2label", None) or {}
     )
-    probs = torch.softmax(logits / temperature, dim=-1)
+    return to_predictions(torch.softmax(logits / temperature, dim=-1), names)
+
+
+def to_predictions(probs: torch.Tensor, id2label: dict[int, str]) -> list[Prediction]:
+    """One :class:`Prediction` per row of ``(n, C)`` probabilities: the most probable class and its probability.
+
+    Example:
+        >>> to_predictions(torch.tensor([[0.2, 0.8]]), {0: "neg", 1: "pos"})
+        [Prediction(label=1, label_name='pos', confidence=0.800000011920929)]
+    """
+    if probs.shape[0] == 0:
+        return []
     confidence, label = probs.max(dim=-1)
     return [
-        Prediction(int(y), str(names.get(int(y), int(y))), float(c))
+        Prediction(int(y), str(id2label.get(int(y), int(y))), float(c))
         for y, c in zip(label.tolist(), confidence.tolist())
     ]
+
+
+def ensemble_probabilities(
+    model: nn.Module,
+    tokenizer: Any,
+    texts: Sequence[str],
+    prompt_names: Sequence[str],
+    *,
+    temperatures: Sequence[float] | None = None,
+    batch_size: int = 32,
+    max_length: int | None = None,
+    bf16: bool = False,
+) -> torch.Tensor:
+    """Mean of several prompts' softmax probabilities per text, ``(len(texts), num_labels)`` fp32.
+
+    Each text is repeated once per prompt and the copies run in the same mixed-prompt batch
+    (``prompt_names`` per row), so the backbone runs once per batch of ``batch_size`` texts
+    (``batch_size * len(prompt_names)`` rows). Lester et al. (2021) ensemble prompts this way.
+
+    Args:
+        model: A :class:`SoftPromptWrapper` holding every prompt in ``prompt_names``.
+        tokenizer: Its tokenizer.
+        texts: The texts.
+        prompt_names: The prompts to average; they must be able to share a batch.
+        temperatures: One softmax temperature per prompt (default: all 1.0).
+        batch_size, max_length, bf16: as for :func:`predict_logits`.
+
+    Raises:
+        TypeError: ``texts`` is not a list of strings.
+        ValueError: no prompt names, or temperatures of the wrong length or not positive.
+
+    Example:
+        >>> ensemble_probabilities(wrapper, tok, ["great film"], ["a", "b"], temperatures=[1.0, 0.7])  # doctest: +SKIP
+        tensor([[0.1200, 0.8800]])
+    """
+    texts = validate_texts(texts)
+    names = list(prompt_names)
+    if not names or isinstance(prompt_names, str):
+        raise ValueError(f"prompt_names must be a non-empty list of prompt names, got {prompt_names!r}")
+    temps = torch.tensor(
+        [1.0] * len(names) if temperatures is None else list(temperatures), dtype=torch.float32
+    )
+    if temps.shape != (len(names),) or not bool((temps > 0).all() and torch.isfinite(temps).all()):
+        raise ValueError(f"need one positive temperature per prompt ({len(names)}), got {temperatures!r}")
+    if not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
+    if not texts:
+        return torch.empty(0, 0)
+    k = len(names)
+    # text-major: a text's k copies have one length, so the (stable) length sort keeps them together
+    # and a batch of batch_size * k rows holds whole texts
+    repeated = [text for text in texts for _ in range(k)]
+    logits = predict_logits(
+        model, tokenizer, repeated, batch_size=batch_size * k, max_length=max_length, bf16=bf16,
+        prompt_names=names * len(texts),
+    )  # fmt: skip
+    logits = logits.view(len(texts), k, -1)  # (n, k, C)
+    return torch.softmax(logits / temps.view(1, k, 1), dim=-1).mean(1)  # (n, C)
 
 
 def fit_temperature(logits: torch.Tensor, labels: torch.Tensor, *, max_iter: int = 200) -> float:
