@@ -91,7 +91,9 @@ def add_run_flags(parser: argparse.ArgumentParser, defaults: dict[str, Any]) -> 
         help="texts per forward pass when scoring (default: %(default)s)",
     )
     g.add_argument("--bf16", action="store_true", help="bf16: the frozen backbone held in bf16 (prompt tuning) or bf16 "
-                   "autocast (fine-tuning); ~2.7x faster matmuls on recent CPUs")  # fmt: skip
+                   "autocast (fine-tuning); only where bf16 is native (GPUs, AVX-512 BF16/AMX CPUs): on AVX2-only "
+                   "CPUs it is far slower than fp32")  # fmt: skip
+    g.add_argument("--deep", action="store_true", help="deep prompts: learned vectors at every layer's input; prompt tuning only")
     g.add_argument(
         "--output-dir",
         default=defaults["output_dir"],
@@ -114,7 +116,7 @@ def run_config_from_args(args: argparse.Namespace) -> Any:
         model=args.model, data=args.data, train_size=args.train_size, eval_size=args.eval_size, epochs=args.epochs,
         max_length=args.max_length, num_virtual_tokens=args.num_virtual_tokens, init=args.init, lr=args.lr,
         batch_size=args.batch_size, bf16=args.bf16, output_dir=args.output_dir, seed=args.seed,
-        eval_batch_size=args.eval_batch_size,
+        eval_batch_size=args.eval_batch_size, deep=args.deep,
     )  # fmt: skip
 
 

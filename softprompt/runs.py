@@ -52,6 +52,7 @@ class RunConfig:
         output_dir: Where the artefact, checkpoints, ``results.json`` and ``curves.png`` go.
         seed: Seed of the subsets, the initialisation and the training order.
         eval_batch_size: Texts per forward pass when scoring.
+        deep: Deep prompts: vectors at every layer's input, not only the first (prompt tuning only).
     """
 
     model: str = "bert-base-uncased"
@@ -68,6 +69,7 @@ class RunConfig:
     output_dir: str = "runs/imdb_prompt_tune"
     seed: int = 42
     eval_batch_size: int = 64
+    deep: bool = False
 
     def __post_init__(self) -> None:
         for name in ("train_size", "eval_size"):
@@ -149,7 +151,7 @@ def run_prompt_tuning(cfg: RunConfig) -> dict[str, Any]:
     wall = time.perf_counter()
     out = Path(cfg.output_dir)
     data, tokenizer, model = _load(cfg)
-    prompt_config = SoftPromptConfig(num_virtual_tokens=cfg.num_virtual_tokens, init=cfg.init, seed=cfg.seed)
+    prompt_config = SoftPromptConfig(num_virtual_tokens=cfg.num_virtual_tokens, init=cfg.init, seed=cfg.seed, deep=cfg.deep)
     wrapper = SoftPromptWrapper(model, prompt_config, tokenizer=tokenizer)
     n = cfg.num_virtual_tokens
     train = tokenize_dataset(data.train, tokenizer, max_length=cfg.max_length, num_virtual_tokens=n)
