@@ -93,7 +93,11 @@ def add_run_flags(parser: argparse.ArgumentParser, defaults: dict[str, Any]) -> 
     g.add_argument("--bf16", action="store_true", help="bf16: the frozen backbone held in bf16 (prompt tuning) or bf16 "
                    "autocast (fine-tuning); only where bf16 is native (GPUs, AVX-512 BF16/AMX CPUs): on AVX2-only "
                    "CPUs it is far slower than fp32")  # fmt: skip
-    g.add_argument("--deep", action="store_true", help="deep prompts: learned vectors at every layer's input; prompt tuning only")
+    g.add_argument(
+        "--deep",
+        action="store_true",
+        help="deep prompts: learned vectors at every layer's input; prompt tuning only",
+    )
     g.add_argument(
         "--output-dir",
         default=defaults["output_dir"],

@@ -151,7 +151,9 @@ def run_prompt_tuning(cfg: RunConfig) -> dict[str, Any]:
     wall = time.perf_counter()
     out = Path(cfg.output_dir)
     data, tokenizer, model = _load(cfg)
-    prompt_config = SoftPromptConfig(num_virtual_tokens=cfg.num_virtual_tokens, init=cfg.init, seed=cfg.seed, deep=cfg.deep)
+    prompt_config = SoftPromptConfig(
+        num_virtual_tokens=cfg.num_virtual_tokens, init=cfg.init, seed=cfg.seed, deep=cfg.deep
+    )
     wrapper = SoftPromptWrapper(model, prompt_config, tokenizer=tokenizer)
     n = cfg.num_virtual_tokens
     train = tokenize_dataset(data.train, tokenizer, max_length=cfg.max_length, num_virtual_tokens=n)
