@@ -19,7 +19,7 @@ _EXPORTS = {
     "Prediction": "softprompt.inference",
     "PromptFile": "softprompt.prompt_file",
     "PromptInit": "softprompt.config",
-    "PromptSlot": "softprompt.wrapper",
+    "PromptSlot": "softprompt.slot",
     "PromptTrainer": "softprompt.trainer",
     "PromptTrainingResult": "softprompt.trainer",
     "RunConfig": "softprompt.runs",
@@ -103,6 +103,7 @@ if TYPE_CHECKING:  # for type checkers and IDEs: the same names, imported eagerl
     from softprompt.peft_interop import export_peft_adapter, import_peft_adapter, load_peft_adapter
     from softprompt.prompt_file import PromptFile, read_prompt_file
     from softprompt.runs import RunConfig, run_finetune, run_prompt_tuning
+    from softprompt.slot import PromptSlot
     from softprompt.trainer import PromptTrainer, PromptTrainingResult, train_prompt
     from softprompt.training_args import default_training_args
-    from softprompt.wrapper import PromptSlot, SoftPromptWrapper
+    from softprompt.wrapper import SoftPromptWrapper

@@ -31,8 +31,9 @@ from torch import nn
 from softprompt import backbone
 from softprompt.atomic import atomic_write_bytes, atomic_write_json
 from softprompt.config import Placement, PromptInit, SoftPromptConfig
+from softprompt.slot import PromptSlot
 from softprompt.version import __version__
-from softprompt.wrapper import DEFAULT_NAME, PromptSlot, SoftPromptWrapper
+from softprompt.wrapper import DEFAULT_NAME, SoftPromptWrapper
 
 __all__ = ["export_peft_adapter", "import_peft_adapter", "load_peft_adapter"]
 

@@ -128,12 +128,18 @@ def _load(cfg: RunConfig) -> tuple[Any, Any, Any]:
     return data, tokenizer, model
 
 
+def _short_name(path_or_id: str) -> str:
+    """``bert-base-uncased``, or a local folder's name (its parent's when it is a generic ``model``)."""
+    path = Path(path_or_id)
+    return path.parent.name if path.name in ("model", "models") and path.parent.name else path.name
+
+
 def _finish(cfg: RunConfig, kind: str, results: dict[str, Any], out: Path) -> dict[str, Any]:
     results["curves"] = None
     png = plot_curves(
         results["epochs"],
         out / "curves.png",
-        title=f"{kind.replace('_', ' ')}: {Path(cfg.model).name} on {Path(cfg.data).name}, "
+        title=f"{kind.replace('_', ' ')}: {_short_name(cfg.model)} on {_short_name(cfg.data)}, "
         f"{results['train_samples']} train / {results['eval_samples']} test reviews, max length {cfg.max_length}",
         reference_accuracy=CHAPTER[kind],
     )

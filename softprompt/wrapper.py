@@ -12,13 +12,12 @@ import contextlib
 import logging
 import os
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
-from torch.func import functional_call
 
 from softprompt import backbone, layout
 from softprompt.config import Overflow, Placement, SoftPromptConfig
@@ -28,8 +27,8 @@ from softprompt.deep import (
     LayerStack,
     find_layer_stack,
     initial_deep_prompt,
-    model_dims,
 )
+from softprompt.heads import forward_heads
 from softprompt.inference import (
     Prediction,
     ensemble_probabilities,
@@ -40,57 +39,13 @@ from softprompt.inference import (
 )
 from softprompt.init import initial_prompt
 from softprompt.prompt_file import PromptFile, read_prompt_file
+from softprompt.slot import PromptSlot, param_key, slot_from_file
 
-__all__ = ["PromptSlot", "SoftPromptWrapper"]
+__all__ = ["SoftPromptWrapper"]
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_NAME = "default"
-
-
-def _key(param_name: str) -> str:  # ParameterDict keys may not contain "."
-    return param_name.replace(".", "__")
-
-
-class PromptSlot(nn.Module):
-    """One named prompt: ``prompt`` ``(N, E)``, its head parameters, and what describes them.
-
-    A deep prompt (``config.deep``) also has ``deep``, a :class:`~softprompt.deep.DeepPrompt` giving
-    the ``(L - 1, N, H)`` vectors for the inputs of layers 1..L-1.
-    """
-
-    def __init__(
-        self,
-        config: SoftPromptConfig,
-        prompt: torch.Tensor,
-        head: Mapping[str, torch.Tensor],
-        *,
-        id2label: Mapping[int, str] | None = None,
-        temperature: float = 1.0,
-        deep: DeepPrompt | None = None,
-    ) -> None:
-        super().__init__()
-        if config.deep != (deep is not None):
-            raise ValueError(
-                f"PromptSlot: config has deep={config.deep} but deep vectors were {'given' if deep is not None else 'not given'}"
-            )
-        self.config = config
-        self.deep = deep
-        # fp32 master copies, also when the frozen backbone is held in bf16
-        self.prompt = nn.Parameter(prompt.detach().clone().float())  # (N, E)
-        self.head_names = list(head)
-        self.head = nn.ParameterDict(
-            {
-                _key(k): nn.Parameter(v.detach().clone().float(), requires_grad=config.train_head)
-                for k, v in head.items()
-            }
-        )
-        self.id2label = {int(k): str(v) for k, v in (id2label or {}).items()}
-        self.temperature = float(temperature)
-
-    def head_params(self) -> dict[str, torch.Tensor]:
-        """Head parameters keyed by their name in the model, for ``functional_call``."""
-        return {name: self.head[_key(name)] for name in self.head_names}
 
 
 class SoftPromptWrapper(nn.Module):
@@ -230,7 +185,7 @@ class SoftPromptWrapper(nn.Module):
             >>> wrapper = SoftPromptWrapper.from_prompt(model, "imdb.safetensors", tokenizer=tok)  # doctest: +SKIP
         """
         pf = read_prompt_file(path)
-        slot = _check_against_model(pf, model, strict_base_model=strict_base_model)
+        slot = slot_from_file(pf, model, strict_base_model=strict_base_model)
         return cls(model, pf.config, tokenizer=tokenizer, name=name, _slot=slot)
 
     def load_prompt(
@@ -261,7 +216,7 @@ class SoftPromptWrapper(nn.Module):
         if name in self.prompts and not replace:
             raise ValueError(f"a prompt named {name!r} is loaded already; pass replace=True or another name")
         pf = read_prompt_file(path)
-        self._add_slot(name, _check_against_model(pf, self.model, strict_base_model=strict_base_model))
+        self._add_slot(name, slot_from_file(pf, self.model, strict_base_model=strict_base_model))
         if activate:
             self.set_active_prompt(name)
         return name
@@ -279,7 +234,7 @@ class SoftPromptWrapper(nn.Module):
         slot = self._slot(name)
         label = name or self.active_prompt
         pf = read_prompt_file(path)
-        new = _check_against_model(pf, self.model, strict_base_model=False)
+        new = slot_from_file(pf, self.model, strict_base_model=False)
         if (
             pf.config.num_virtual_tokens != slot.config.num_virtual_tokens
             or sorted(new.head_names) != sorted(slot.head_names)
@@ -301,7 +256,7 @@ class SoftPromptWrapper(nn.Module):
         with torch.no_grad():
             slot.prompt.copy_(new.prompt)
             for key, value in new.head_params().items():
-                slot.head[_key(key)].copy_(value)
+                slot.head[param_key(key)].copy_(value)
             if reparam:
                 for key, value in reparam.items():  # state_dict tensors share the parameters' storage
                     value.copy_(pf.deep_reparam[key])
@@ -737,7 +692,7 @@ class SoftPromptWrapper(nn.Module):
         groups: dict[str, list[int]] = {}
         for i, (name, _) in enumerate(slots):
             groups.setdefault(name, []).append(i)
-        return _forward_heads(
+        return forward_heads(
             self.model, inputs, kwargs, [(self._slot(n), rows) for n, rows in groups.items()]
         )
 
@@ -749,136 +704,3 @@ def _config_special_ids(model: nn.Module) -> set[int]:
         for a in ("pad_token_id", "cls_token_id", "sep_token_id", "bos_token_id", "eos_token_id")
     }
     return {i for i in ids if isinstance(i, int)}
-
-
-def _slice_output(output: Any, index: torch.Tensor, batch: int) -> Any:
-    """Rows ``index`` of every batch-first tensor in a ``ModelOutput``."""
-    sliced = {}
-    for key, value in output.items():
-        if isinstance(value, torch.Tensor) and value.dim() > 0 and value.shape[0] == batch:
-            sliced[key] = value[index]
-        elif isinstance(value, tuple) and all(isinstance(v, torch.Tensor) for v in value):
-            sliced[key] = tuple(v[index] for v in value)
-        else:
-            sliced[key] = value
-    return type(output)(**sliced)
-
-
-def _to_float32(output: Any) -> Any:
-    """Cast a backbone output's floating tensors to fp32 (no-op for an fp32 backbone)."""
-    for key, value in output.items():
-        if isinstance(value, torch.Tensor) and value.is_floating_point() and value.dtype != torch.float32:
-            output[key] = value.float()
-    return output
-
-
-def _forward_heads(
-    model: nn.Module,
-    inputs: dict[str, Any],
-    kwargs: dict[str, Any],
-    groups: list[tuple[PromptSlot, list[int]]],
-) -> Any:
-    """Run the shared backbone once, then each prompt's head (fp32) on its rows of the batch.
-
-    The heads are computed by the model's own forward (so pooling and losses stay the model's),
-    with the slot's head parameters substituted and its backbone call answered from the shared pass.
-    """
-    base = model.base_model
-    batch = inputs["inputs_embeds"].shape[0]
-    labels = inputs.get("labels")
-    shared = _to_float32(
-        base(**{k: v for k, v in inputs.items() if k != "labels"}, **kwargs)
-    )  # one pass, B rows
-    per_group: list[tuple[torch.Tensor | None, Any]] = []
-    for slot, rows in groups:
-        if len(groups) == 1:
-            index, part, group_inputs = None, shared, inputs
-        else:
-            index = torch.tensor(rows, device=inputs["inputs_embeds"].device)
-            part = _slice_output(shared, index, batch)
-            group_inputs = {k: v[index] for k, v in inputs.items() if isinstance(v, torch.Tensor)}
-        base.forward = lambda *a, _part=part, **k: (
-            _part
-        )  # answer the head's backbone call from the shared pass
-        try:
-            out = functional_call(model, slot.head_params(), args=(), kwargs={**group_inputs, **kwargs})
-        finally:
-            del base.forward
-        per_group.append((index, out))
-    if len(per_group) == 1:
-        return per_group[0][1]
-
-    merged = type(per_group[0][1])()
-    # every slot's head was checked against the model's, so all logits have the same shape
-    first = per_group[0][1].logits
-    merged_logits = first.new_empty((batch, *first.shape[1:]))
-    for index, out in per_group:
-        merged_logits[index] = out.logits
-    merged["logits"] = merged_logits
-    if labels is not None:
-        # each head's loss is a mean over its labelled elements; weight by them for the batch mean
-        counts = [(labels[index] != layout.IGNORE_INDEX).sum() for index, _ in per_group]
-        total = sum(counts)
-        merged["loss"] = sum(out.loss * c for (_, out), c in zip(per_group, counts)) / total.clamp(min=1)
-    if kwargs.get("output_hidden_states"):
-        merged["hidden_states"] = shared.hidden_states
-    if kwargs.get("output_attentions"):
-        merged["attentions"] = shared.attentions
-    return merged
-
-
-def _check_against_model(pf: PromptFile, model: nn.Module, *, strict_base_model: bool) -> PromptSlot:
-    """Validate a prompt file against ``model`` before touching it; build its slot."""
-    where = pf.path or "prompt file"
-    emb = model.get_input_embeddings().weight
-    if pf.embedding_dim != emb.shape[1]:
-        raise ValueError(
-            f"{where}: prompt has embedding dim {pf.embedding_dim} but {type(model).__name__}'s input embeddings have "
-            f"{emb.shape[1]}; it was trained on {pf.base_model or 'another model'!r} ({pf.model_type})"
-        )
-    model_labels = backbone.num_labels(model)
-    if pf.num_labels != model_labels:
-        raise ValueError(
-            f"{where}: prompt file has num_labels={pf.num_labels} but the model has {model_labels}; load the model with "
-            f"num_labels={pf.num_labels} (e.g. AutoModelForSequenceClassification.from_pretrained(..., num_labels={pf.num_labels}))"
-        )
-    deep = None
-    if pf.deep_prompts is not None:
-        layers, hidden = model_dims(model)
-        trained_on = f"it was trained on {pf.base_model or 'another model'!r} ({pf.model_type})"
-        if pf.num_layers != layers:
-            raise ValueError(
-                f"{where}: deep prompt has vectors for {pf.num_layers} layers but {type(model).__name__} has {layers} "
-                f"(config.num_hidden_layers); {trained_on}"
-            )
-        if pf.hidden_size != hidden:
-            raise ValueError(
-                f"{where}: deep prompt has hidden size {pf.hidden_size} but {type(model).__name__}'s hidden size is "
-                f"{hidden}; {trained_on}"
-            )
-        deep = DeepPrompt(pf.deep_prompts.to(emb.device))  # plain vectors: a file holds them folded
-    params = dict(model.named_parameters())
-    names = backbone.head_parameter_names(model)
-    if sorted(pf.head) != sorted(names):
-        raise ValueError(
-            f"{where}: head tensors {sorted(pf.head)} do not match the model's head parameters {sorted(names)}"
-        )
-    for key, tensor in pf.head.items():
-        if tuple(tensor.shape) != tuple(params[key].shape):
-            raise ValueError(
-                f"{where}: head tensor {key!r} has shape {tuple(tensor.shape)}, the model's has {tuple(params[key].shape)}"
-            )
-    model_name = str(getattr(model.config, "_name_or_path", "") or "")
-    if pf.base_model and model_name and Path(pf.base_model).name != Path(model_name).name:
-        message = (
-            f"{where}: prompt was trained on base model {pf.base_model!r} but this model is {model_name!r}"
-        )
-        if strict_base_model:
-            raise ValueError(message)
-        warnings.warn(
-            message + " (pass strict_base_model=True to make this an error)", UserWarning, stacklevel=3
-        )
-    head = {k: v.to(params[k].device) for k, v in pf.head.items()}
-    return PromptSlot(
-        pf.config, pf.prompt.to(emb.device), head, id2label=pf.id2label, temperature=pf.temperature, deep=deep
-    )
