@@ -124,28 +124,13 @@ def run_config_from_args(args: argparse.Namespace) -> Any:
     )  # fmt: skip
 
 
-def _train(args: argparse.Namespace) -> int:
-    from softprompt.runs import run_prompt_tuning, summary
+def _run(args: argparse.Namespace) -> int:
+    """``softprompt train`` and ``softprompt finetune``: one run, a summary, and where results.json is."""
+    from softprompt.runs import run_finetune, run_prompt_tuning, summary
 
-    results = run_prompt_tuning(run_config_from_args(args))
-    if results:
-        print(summary(results))
-        print(
-            json.dumps(
-                {
-                    "eval_accuracy": results["eval_accuracy"],
-                    "results": str(Path(args.output_dir) / "results.json"),
-                }
-            )
-        )
-    return 0
-
-
-def _finetune(args: argparse.Namespace) -> int:
-    from softprompt.runs import run_finetune, summary
-
-    results = run_finetune(run_config_from_args(args))
-    if results:
+    run = run_finetune if args.command == "finetune" else run_prompt_tuning
+    results = run(run_config_from_args(args))
+    if results:  # rank 0 under torchrun
         print(summary(results))
         print(
             json.dumps(
@@ -300,14 +285,14 @@ def build_parser() -> argparse.ArgumentParser:
         ),
         PROMPT_DEFAULTS,
     )
-    p.set_defaults(func=_train)
+    p.set_defaults(func=_run)
     p = add_run_flags(
         sub.add_parser(
             "finetune", help="fine-tune a whole encoder; writes the model folder and results.json"
         ),
         FINETUNE_DEFAULTS,
     )
-    p.set_defaults(func=_finetune)
+    p.set_defaults(func=_run)
 
     p = sub.add_parser(
         "eval", help="score a prompt (or fine-tuned model) on the same test subset `train` used"

@@ -134,6 +134,34 @@ def _short_name(path_or_id: str) -> str:
     return path.parent.name if path.name in ("model", "models") and path.parent.name else path.name
 
 
+def _results(
+    cfg: RunConfig, kind: str, trained: Any, final: dict[str, float], example: Any, *, train_samples: int,
+    eval_samples: int, wall: float, trainable_parameters: int, artefact: Path, artefact_bytes: int,
+) -> dict[str, Any]:  # fmt: skip
+    """What both kinds of run record in ``results.json``."""
+    return {
+        "kind": kind,
+        "config": dataclasses.asdict(cfg),
+        "eval_accuracy": final["eval_accuracy"],
+        "eval_f1": final["eval_f1"],
+        "epochs": _per_epoch(trained.log_history),
+        "train_samples": train_samples,
+        "eval_samples": eval_samples,
+        # Trainer's wall time and samples/s include the per-epoch evaluations
+        "train_seconds": trained.seconds,
+        "seconds_per_epoch": trained.seconds / cfg.epochs,
+        "train_samples_per_second": trained.train_metrics.get("train_samples_per_second"),
+        "eval_samples_per_second": final["eval_samples_per_second"],
+        "trainable_parameters": trainable_parameters,
+        "artefact": str(artefact),
+        "artefact_bytes": artefact_bytes,
+        "best_checkpoint": trained.best_checkpoint,
+        "example_prediction": {"text": EXAMPLE_TEXT, **example.to_dict()},
+        "versions": _versions(),
+        "wall_seconds": time.perf_counter() - wall,
+    }
+
+
 def _finish(cfg: RunConfig, kind: str, results: dict[str, Any], out: Path) -> dict[str, Any]:
     results["curves"] = None
     png = plot_curves(
@@ -185,28 +213,13 @@ def run_prompt_tuning(cfg: RunConfig) -> dict[str, Any]:
     reloaded = SoftPromptWrapper.from_prompt(wrapper.model, trained.prompt_path, tokenizer=tokenizer)
     example = reloaded.predict([EXAMPLE_TEXT], max_length=cfg.max_length)[0]
 
-    results = {
-        "kind": "prompt_tuning",
-        "config": dataclasses.asdict(cfg),
-        "prompt_config": prompt_config.to_dict(),
-        "eval_accuracy": final["eval_accuracy"],
-        "eval_f1": final["eval_f1"],
-        "epochs": _per_epoch(trained.log_history),
-        "train_samples": len(train),
-        "eval_samples": len(test),
-        "train_seconds": trained.seconds,
-        "seconds_per_epoch": trained.seconds / cfg.epochs,
-        "train_samples_per_second": trained.train_metrics.get("train_samples_per_second"),
-        "eval_samples_per_second": final["eval_samples_per_second"],
-        "trainable_parameters": wrapper.num_trainable_parameters(),
-        "backbone_parameters": sum(p.numel() for p in wrapper.model.parameters()),
-        "artefact": str(trained.prompt_path),
-        "artefact_bytes": trained.prompt_path.stat().st_size,
-        "best_checkpoint": trained.best_checkpoint,
-        "example_prediction": {"text": EXAMPLE_TEXT, **example.to_dict()},
-        "versions": _versions(),
-        "wall_seconds": time.perf_counter() - wall,
-    }
+    results = _results(
+        cfg, "prompt_tuning", trained, final, example, train_samples=len(train), eval_samples=len(test), wall=wall,
+        trainable_parameters=wrapper.num_trainable_parameters(), artefact=trained.prompt_path,
+        artefact_bytes=trained.prompt_path.stat().st_size,
+    )  # fmt: skip
+    results["prompt_config"] = prompt_config.to_dict()
+    results["backbone_parameters"] = sum(p.numel() for p in wrapper.model.parameters())
     return _finish(cfg, "prompt_tuning", results, out)
 
 
@@ -246,26 +259,11 @@ def run_finetune(cfg: RunConfig) -> dict[str, Any]:
         0
     ]
     weights = sorted(Path(trained.model_dir).glob("*.safetensors"))
-    results = {
-        "kind": "finetune",
-        "config": dataclasses.asdict(cfg),
-        "eval_accuracy": final["eval_accuracy"],
-        "eval_f1": final["eval_f1"],
-        "epochs": _per_epoch(trained.log_history),
-        "train_samples": len(train),
-        "eval_samples": len(test),
-        "train_seconds": trained.seconds,
-        "seconds_per_epoch": trained.seconds / cfg.epochs,
-        "train_samples_per_second": trained.train_metrics.get("train_samples_per_second"),
-        "eval_samples_per_second": final["eval_samples_per_second"],
-        "trainable_parameters": sum(p.numel() for p in model.parameters() if p.requires_grad),
-        "artefact": str(trained.model_dir),
-        "artefact_bytes": sum(p.stat().st_size for p in weights),
-        "best_checkpoint": trained.best_checkpoint,
-        "example_prediction": {"text": EXAMPLE_TEXT, **example.to_dict()},
-        "versions": _versions(),
-        "wall_seconds": time.perf_counter() - wall,
-    }
+    results = _results(
+        cfg, "finetune", trained, final, example, train_samples=len(train), eval_samples=len(test), wall=wall,
+        trainable_parameters=sum(p.numel() for p in model.parameters() if p.requires_grad),
+        artefact=trained.model_dir, artefact_bytes=sum(p.stat().st_size for p in weights),
+    )  # fmt: skip
     return _finish(cfg, "finetune", results, out)
 
 
