@@ -26,6 +26,8 @@ _EXPORTS = {
     "SoftPromptConfig": "softprompt.config",
     "SoftPromptWrapper": "softprompt.wrapper",
     "TextClassificationData": "softprompt.data",
+    "TrainingResult": "softprompt.training_args",
+    "check_tokenized": "softprompt.data",
     "build_compute_metrics": "softprompt.metrics",
     "compute_classification_metrics": "softprompt.metrics",
     "default_training_args": "softprompt.training_args",
@@ -58,8 +60,10 @@ __all__ = [
     "SoftPromptConfig",
     "SoftPromptWrapper",
     "TextClassificationData",
+    "TrainingResult",
     "__version__",
     "build_compute_metrics",
+    "check_tokenized",
     "compute_classification_metrics",
     "default_training_args",
     "evaluate_classifier",
@@ -96,7 +100,12 @@ def __dir__() -> list[str]:
 
 if TYPE_CHECKING:  # for type checkers and IDEs: the same names, imported eagerly
     from softprompt.config import Overflow, Placement, PromptInit, SoftPromptConfig
-    from softprompt.data import TextClassificationData, load_text_classification, tokenize_dataset
+    from softprompt.data import (
+        TextClassificationData,
+        check_tokenized,
+        load_text_classification,
+        tokenize_dataset,
+    )
     from softprompt.evaluation import evaluate_classifier
     from softprompt.inference import Prediction, fit_temperature, predict, predict_logits
     from softprompt.metrics import build_compute_metrics, compute_classification_metrics, load_metric
@@ -105,5 +114,5 @@ if TYPE_CHECKING:  # for type checkers and IDEs: the same names, imported eagerl
     from softprompt.runs import RunConfig, run_finetune, run_prompt_tuning
     from softprompt.slot import PromptSlot
     from softprompt.trainer import PromptTrainer, PromptTrainingResult, train_prompt
-    from softprompt.training_args import default_training_args
+    from softprompt.training_args import TrainingResult, default_training_args
     from softprompt.wrapper import SoftPromptWrapper

@@ -22,7 +22,7 @@ import pyarrow.parquet as pq
 if TYPE_CHECKING:
     from transformers import PreTrainedTokenizerBase
 
-__all__ = ["TextClassificationData", "load_text_classification", "tokenize_dataset"]
+__all__ = ["TextClassificationData", "check_tokenized", "load_text_classification", "tokenize_dataset"]
 
 logger = logging.getLogger(__name__)
 
@@ -545,4 +545,27 @@ def _check_range(values: np.ndarray, names: list[str], split: str, source: str, 
             f"split {split!r} of {source}: column {label_column!r} has label {int(values[row])} at row {row}, outside "
             f"[0, {len(names)}) for the {len(names)} classes {names}{hint}; fix the labels or pass label_names= "
             "with one name per class"
+        )
+
+
+def check_tokenized(dataset: Any, name: str) -> None:
+    """Check a tokenized split before training: a non-empty ``Dataset`` with ``input_ids`` and ``labels``.
+
+    ``None`` passes (no evaluation data). Raises ``TypeError``/``ValueError`` naming ``name``.
+
+    Example:
+        >>> check_tokenized(None, "eval_dataset")
+    """
+    if dataset is None:
+        return
+    if not isinstance(dataset, datasets.Dataset):
+        raise TypeError(
+            f"{name} must be a datasets.Dataset (see softprompt.tokenize_dataset), got {type(dataset).__name__}"
+        )
+    if len(dataset) == 0:
+        raise ValueError(f"{name} is empty")
+    missing = {"input_ids", "labels"} - set(dataset.column_names)
+    if missing:
+        raise ValueError(
+            f"{name} lacks columns {sorted(missing)} (has {dataset.column_names}); tokenize it with softprompt.tokenize_dataset"
         )

@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import os
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -18,8 +18,9 @@ import torch
 from transformers import Trainer, TrainingArguments
 
 from softprompt.atomic import atomic_write_text
+from softprompt.data import check_tokenized
 from softprompt.metrics import build_compute_metrics
-from softprompt.training_args import default_training_args, padding_collator
+from softprompt.training_args import TrainingResult, default_training_args, padding_collator
 from softprompt.wrapper import SoftPromptWrapper
 
 __all__ = ["PROMPT_FILE_NAME", "PromptTrainer", "PromptTrainingResult", "train_prompt"]
@@ -67,41 +68,12 @@ class PromptTrainer(Trainer):
         self._wrapper().reload_prompt(best)
 
 
-@dataclass
-class PromptTrainingResult:
-    """What :func:`train_prompt` returns.
-
-    Attributes:
-        prompt_path: The final (best, if evaluated) prompt file.
-        train_metrics: ``Trainer.train`` metrics (loss, runtime, samples/s).
-        eval_metrics: Final evaluation of the kept prompt (``eval_accuracy``...), empty without eval data.
-        log_history: ``Trainer`` log entries, per step and per epoch.
-        best_checkpoint: Folder of the best checkpoint, if any.
-        seconds: Wall time of training.
-    """
+@dataclass(kw_only=True)
+class PromptTrainingResult(TrainingResult):
+    """What :func:`train_prompt` returns: :class:`TrainingResult` plus ``prompt_path``, the final
+    (best, if evaluated) prompt file."""
 
     prompt_path: Path
-    train_metrics: dict[str, float]
-    eval_metrics: dict[str, float] = field(default_factory=dict)
-    log_history: list[dict[str, Any]] = field(default_factory=list)
-    best_checkpoint: str | None = None
-    seconds: float = 0.0
-
-
-def _check_dataset(dataset: Any, name: str) -> None:
-    if dataset is None:
-        return
-    if not isinstance(dataset, datasets.Dataset):
-        raise TypeError(
-            f"{name} must be a datasets.Dataset (see softprompt.tokenize_dataset), got {type(dataset).__name__}"
-        )
-    if len(dataset) == 0:
-        raise ValueError(f"{name} is empty")
-    missing = {"input_ids", "labels"} - set(dataset.column_names)
-    if missing:
-        raise ValueError(
-            f"{name} lacks columns {sorted(missing)} (has {dataset.column_names}); tokenize it with softprompt.tokenize_dataset"
-        )
 
 
 def train_prompt(
@@ -155,8 +127,8 @@ def train_prompt(
         raise ValueError(
             "train_prompt needs the wrapper's tokenizer for padding: SoftPromptWrapper(model, tokenizer=...)"
         )
-    _check_dataset(train_dataset, "train_dataset")
-    _check_dataset(eval_dataset, "eval_dataset")
+    check_tokenized(train_dataset, "train_dataset")
+    check_tokenized(eval_dataset, "eval_dataset")
     if bf16 and wrapper.backbone_dtype != torch.bfloat16:
         wrapper.cast_backbone(torch.bfloat16)
     args = training_args or default_training_args(

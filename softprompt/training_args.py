@@ -7,13 +7,14 @@ reporting service, no dataloader worker processes (these machines have 2 cores).
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
 import transformers
 from transformers import DataCollatorWithPadding, TrainingArguments
 
-__all__ = ["default_training_args", "padding_collator"]
+__all__ = ["TrainingResult", "default_training_args", "has_accelerator", "padding_collator"]
 
 
 def default_training_args(
@@ -76,15 +77,42 @@ def default_training_args(
         train_sampling_strategy="group_by_length",
         length_column_name="length",
         dataloader_num_workers=0,
-        dataloader_pin_memory=torch.cuda.is_available(),
+        dataloader_pin_memory=has_accelerator(),
         # on a machine without a GPU, say so: accelerate then runs torchrun workers as multi-CPU
         # DDP (gloo) instead of independent copies, and Trainer allows bf16 autocast on the CPU
-        use_cpu=not torch.cuda.is_available(),
+        use_cpu=not has_accelerator(),
         report_to="none",
         disable_tqdm=False,
     )
     kwargs.update(overrides)
     return TrainingArguments(**kwargs)
+
+
+def has_accelerator() -> bool:
+    """Whether torch has a GPU-like device to train on (CUDA, MPS, XPU...)."""
+    accelerator = getattr(torch, "accelerator", None)  # torch >= 2.6
+    if accelerator is not None:
+        return bool(accelerator.is_available())
+    return torch.cuda.is_available() or torch.backends.mps.is_available()
+
+
+@dataclass(kw_only=True)
+class TrainingResult:
+    """What a training run returns (:func:`softprompt.train_prompt`, :func:`softprompt.finetune.finetune`).
+
+    Attributes:
+        train_metrics: ``Trainer.train`` metrics (loss, runtime, samples/s; evaluations included).
+        eval_metrics: Final evaluation of the kept artefact (``eval_accuracy``...), empty without eval data.
+        log_history: ``Trainer`` log entries, per step and per epoch.
+        best_checkpoint: Folder of the best checkpoint, if any.
+        seconds: Wall time of ``Trainer.train``.
+    """
+
+    train_metrics: dict[str, float]
+    eval_metrics: dict[str, float] = field(default_factory=dict)
+    log_history: list[dict[str, Any]] = field(default_factory=list)
+    best_checkpoint: str | None = None
+    seconds: float = 0.0
 
 
 def padding_collator(tokenizer: transformers.PreTrainedTokenizerBase) -> DataCollatorWithPadding:

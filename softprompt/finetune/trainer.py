@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import os
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -19,12 +19,11 @@ import torch
 import transformers
 from transformers import Trainer, TrainingArguments
 from transformers.models.auto.modeling_auto import MODEL_FOR_SEQUENCE_CLASSIFICATION_MAPPING_NAMES
-from transformers.utils import is_torch_bf16_gpu_available
 
+from softprompt.data import check_tokenized
 from softprompt.finetune.saving import save_finetuned
 from softprompt.metrics import METRIC_NAMES, build_compute_metrics
-from softprompt.trainer import _check_dataset
-from softprompt.training_args import default_training_args, padding_collator
+from softprompt.training_args import TrainingResult, default_training_args, padding_collator
 
 __all__ = ["TRAINING_ARGS_FILE", "FinetuneResult", "finetune"]
 
@@ -40,25 +39,12 @@ _SEQ_CLS_NAMES = frozenset(
 )
 
 
-@dataclass
-class FinetuneResult:
-    """What :func:`finetune` returns.
-
-    Attributes:
-        model_dir: The saved (best, if evaluated) model and tokenizer; load with :func:`load_finetuned`.
-        train_metrics: ``Trainer.train`` metrics (loss, runtime, samples/s).
-        eval_metrics: Final evaluation of the kept model (``eval_accuracy``...), empty without eval data.
-        log_history: ``Trainer`` log entries, per step and per epoch.
-        best_checkpoint: Folder of the best checkpoint, if any.
-        seconds: Wall time of training.
-    """
+@dataclass(kw_only=True)
+class FinetuneResult(TrainingResult):
+    """What :func:`finetune` returns: :class:`~softprompt.training_args.TrainingResult` plus
+    ``model_dir``, the saved (best, if evaluated) model and tokenizer; load it with :func:`load_finetuned`."""
 
     model_dir: Path
-    train_metrics: dict[str, float]
-    eval_metrics: dict[str, float] = field(default_factory=dict)
-    log_history: list[dict[str, Any]] = field(default_factory=list)
-    best_checkpoint: str | None = None
-    seconds: float = 0.0
 
 
 def finetune(
@@ -130,7 +116,7 @@ def finetune(
     if not isinstance(tokenizer, transformers.PreTrainedTokenizerBase):
         raise TypeError(f"tokenizer must be a transformers tokenizer, got {type(tokenizer).__name__}")
     for dataset, name in ((train_dataset, "train_dataset"), (eval_dataset, "eval_dataset")):
-        _check_dataset(dataset, name)
+        check_tokenized(dataset, name)
         _check_labels(dataset, name, model.config.num_labels)
     if training_args is not None and overrides:
         raise TypeError(
@@ -140,8 +126,6 @@ def finetune(
         raise ValueError(
             f"metric_for_best_model={metric_for_best_model!r} is not computed; choose one of {list(METRIC_NAMES)}"
         )
-    if bf16 and "use_cpu" not in overrides and not is_torch_bf16_gpu_available() and not _has_accelerator():
-        overrides["use_cpu"] = True  # TrainingArguments refuses bf16 on a CPU-only machine otherwise
     args = training_args or default_training_args(
         output_dir,
         learning_rate=learning_rate,
@@ -224,11 +208,3 @@ def _check_labels(dataset: datasets.Dataset | None, name: str, num_labels: int) 
             f"{name} has labels {low}..{high} but the model has num_labels={num_labels} (ids 0..{num_labels - 1}); "
             f"load the model with num_labels={max(high + 1, num_labels)} or fix the labels"
         )
-
-
-def _has_accelerator() -> bool:
-    """A GPU-like device torch could train on (then a missing bf16 is an error, not a reason to use the CPU)."""
-    accelerator = getattr(torch, "accelerator", None)  # torch >= 2.6
-    if accelerator is not None:
-        return accelerator.is_available()
-    return torch.cuda.is_available() or torch.backends.mps.is_available()
