@@ -29,7 +29,7 @@ from typing import Any
 
 HERE = Path(__file__).resolve().parent
 DEFAULT_DATA = HERE.parents[1] / "shared" / "data" / "imdb"
-SETUP_NAMES = ("chapter", "peft", "softprompt", "softprompt-bf16")
+SETUP_NAMES = ("chapter", "peft", "softprompt", "softprompt-bf16", "softprompt-int8")
 # the reported run: the chapter's length, at least 512 train and 1,000 test reviews
 FULL = {"train_size": 512, "test_size": 1000, "max_length": 512, "epochs": 1}
 QUICK = {"train_size": 16, "test_size": 16, "max_length": 128, "epochs": 1}

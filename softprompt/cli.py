@@ -148,17 +148,24 @@ def _load_for_inference(args: argparse.Namespace) -> tuple[Any, Any]:
     import transformers
 
     from softprompt.prompt_file import read_prompt_file
+    from softprompt.quantize import quantize_linear_int8
     from softprompt.wrapper import SoftPromptWrapper
 
+    if args.int8 and args.bf16:
+        raise ValueError("--int8 and --bf16 exclude each other: pick one backbone precision")
     if args.prompt is None:
         from softprompt.finetune import load_finetuned
 
-        return load_finetuned(args.model)
+        model, tokenizer = load_finetuned(args.model)
+        if args.int8:
+            quantize_linear_int8(model.base_model)  # the head stays fp32
+        return model, tokenizer
     tokenizer = transformers.AutoTokenizer.from_pretrained(args.model)
     pf = read_prompt_file(args.prompt)  # validated before the model is loaded
     kwargs = {"num_labels": pf.num_labels, "id2label": pf.id2label} if pf.num_labels else {}
     model = transformers.AutoModelForSequenceClassification.from_pretrained(args.model, **kwargs)
-    return SoftPromptWrapper.from_prompt(model, args.prompt, tokenizer=tokenizer), tokenizer
+    wrapper = SoftPromptWrapper.from_prompt(model, args.prompt, tokenizer=tokenizer)
+    return (wrapper.quantize_backbone() if args.int8 else wrapper), tokenizer
 
 
 def _eval(args: argparse.Namespace) -> int:
@@ -177,6 +184,7 @@ def _eval(args: argparse.Namespace) -> int:
         "data": args.data,
         "eval_size": args.eval_size,
         "seed": args.seed,
+        "int8": args.int8,
     }
     if args.output_json:
         atomic_write_json(args.output_json, result)
@@ -269,6 +277,12 @@ def _inference_flags(p: argparse.ArgumentParser) -> None:
         "--bf16",
         action="store_true",
         help="bf16 inference (use the same setting as training to reproduce its numbers)",
+    )
+    p.add_argument(
+        "--int8",
+        action="store_true",
+        help="CPU only: run the backbone's linear layers in int8 (dynamic quantization); faster, "
+        "slightly approximate, so check the accuracy with `softprompt eval --int8`",
     )
 
 

@@ -28,6 +28,7 @@ def evaluate_classifier(
     max_length: int | None = None,
     bf16: bool = False,
     progress: bool = False,
+    max_batch_tokens: int | str | None = "auto",
 ) -> dict[str, float]:
     """Accuracy and macro-F1 of ``model`` on a ``text``/``label`` dataset.
 
@@ -35,7 +36,7 @@ def evaluate_classifier(
         model: A :class:`SoftPromptWrapper` or a ``transformers`` classification model.
         tokenizer: Its tokenizer.
         dataset: Untokenized rows with ``text`` and ``label`` (``load_text_classification(...).eval``).
-        batch_size, max_length, bf16: as for :func:`softprompt.predict_logits`.
+        batch_size, max_length, bf16, max_batch_tokens: as for :func:`softprompt.predict_logits`.
         progress: Show a progress bar.
 
     Returns:
@@ -63,6 +64,7 @@ def evaluate_classifier(
         max_length=max_length,
         bf16=bf16,
         progress=progress,
+        max_batch_tokens=max_batch_tokens,
     )
     seconds = time.perf_counter() - start
     metrics = compute_classification_metrics(

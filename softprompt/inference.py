@@ -28,6 +28,10 @@ __all__ = [
 ]
 
 DEFAULT_MAX_LENGTH = 512  # when neither the caller nor the model sets a limit
+# On a CPU, a batch's activations should stay cache-sized: (rows x padded length) tokens above a
+# few thousand spill the FFN's (tokens, 4H) intermediate out of cache and each token gets slower
+# (docs/benchmarks.md measures this). Accelerators want big batches: no token cap there.
+CPU_MAX_BATCH_TOKENS = 4096
 
 
 @dataclass(frozen=True)
@@ -65,6 +69,42 @@ def _device(model: nn.Module) -> torch.device:
     return next(model.parameters()).device
 
 
+def _token_cap(max_batch_tokens: int | str | None, device: torch.device) -> int | None:
+    if max_batch_tokens == "auto":
+        return CPU_MAX_BATCH_TOKENS if device.type == "cpu" else None
+    if max_batch_tokens is None or (
+        isinstance(max_batch_tokens, int) and not isinstance(max_batch_tokens, bool) and max_batch_tokens >= 1
+    ):
+        return max_batch_tokens
+    raise ValueError(f"max_batch_tokens must be a positive int, 'auto' or None, got {max_batch_tokens!r}")
+
+
+def length_batches(lengths: Sequence[int], batch_size: int, max_tokens: int | None = None) -> list[list[int]]:
+    """Row indices grouped into batches, longest rows first, for padding-to-the-longest.
+
+    A batch holds at most ``batch_size`` rows and, with ``max_tokens``, at most ``max_tokens``
+    padded tokens (rows x its longest row); a single row longer than ``max_tokens`` is a batch alone.
+
+    Example:
+        >>> length_batches([3, 9, 5, 9], batch_size=3, max_tokens=20)
+        [[1, 3], [2, 0]]
+    """
+    order = sorted(range(len(lengths)), key=lambda i: -lengths[i])  # stable: ties keep input order
+    batches: list[list[int]] = []
+    for i in order:
+        batch = batches[-1] if batches else None
+        # rows arrive longest first, so the batch's padded length is its first row's
+        if (
+            batch
+            and len(batch) < batch_size
+            and (max_tokens is None or (len(batch) + 1) * lengths[batch[0]] <= max_tokens)
+        ):
+            batch.append(i)
+        else:
+            batches.append([i])
+    return batches
+
+
 def predict_logits(
     model: nn.Module,
     tokenizer: Any,
@@ -75,6 +115,7 @@ def predict_logits(
     bf16: bool = False,
     prompt_names: Sequence[str] | None = None,
     progress: bool = False,
+    max_batch_tokens: int | str | None = "auto",
 ) -> torch.Tensor:
     """Logits ``(len(texts), num_labels)`` in fp32, in input order.
 
@@ -82,8 +123,11 @@ def predict_logits(
         model: A :class:`SoftPromptWrapper` or a ``transformers`` classification model.
         tokenizer: Its tokenizer.
         texts: The texts; each is truncated to fit (with the virtual tokens, for a wrapper).
-        batch_size: Texts per forward pass.
+        batch_size: Most texts per forward pass.
         max_length: Cap on tokens per text (default: the model's limit).
+        max_batch_tokens: Most padded tokens per forward pass (rows x longest row); ``"auto"``
+            caps CPU batches at :data:`CPU_MAX_BATCH_TOKENS` and leaves accelerators uncapped;
+            ``None``: no cap. Batching changes only float rounding, never which texts are scored.
         bf16: For a :class:`SoftPromptWrapper`, hold its frozen backbone in bf16 (cast once, as
             ``train_prompt(bf16=True)`` does); for other models, run under bf16 autocast.
         prompt_names: For a wrapper, one prompt name per text (mixed-prompt batches).
@@ -91,11 +135,14 @@ def predict_logits(
 
     Raises:
         TypeError: ``texts`` is not a list of strings.
-        ValueError: ``batch_size`` < 1, or ``prompt_names`` of the wrong length.
+        ValueError: ``batch_size`` < 1, ``max_batch_tokens`` invalid, or ``prompt_names`` of the
+            wrong length.
     """
     texts = validate_texts(texts)
     if not isinstance(batch_size, int) or batch_size < 1:
         raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
+    device = _device(model)
+    max_tokens = _token_cap(max_batch_tokens, device)
     if prompt_names is not None and len(prompt_names) != len(texts):
         raise ValueError(f"prompt_names has {len(prompt_names)} names for {len(texts)} texts")
     if not texts:
@@ -104,8 +151,7 @@ def predict_logits(
     limit = _input_limit(model, max_length, prompt_names[0] if prompt_names else None)
     encoded = tokenizer(texts, truncation=True, max_length=limit)
     lengths = [len(ids) for ids in encoded["input_ids"]]
-    order = sorted(range(len(texts)), key=lambda i: -lengths[i])  # longest first: memory peaks early
-    device = _device(model)
+    batches = length_batches(lengths, batch_size, max_tokens)  # longest first: memory peaks early
     autocast = bf16
     if bf16 and hasattr(model, "cast_backbone"):
         if model.backbone_dtype != torch.bfloat16:
@@ -116,9 +162,7 @@ def predict_logits(
     chunks: list[torch.Tensor] = []
     try:
         with torch.inference_mode(), torch.autocast(device.type, dtype=torch.bfloat16, enabled=autocast):
-            starts = range(0, len(order), batch_size)
-            for start in tqdm(starts, desc="predicting", unit="batch", disable=not progress):
-                rows = order[start : start + batch_size]
+            for rows in tqdm(batches, desc="predicting", unit="batch", disable=not progress):
                 features = [{k: encoded[k][i] for k in encoded} for i in rows]
                 batch = {k: v.to(device) for k, v in tokenizer.pad(features, return_tensors="pt").items()}
                 if prompt_names is not None:
@@ -128,7 +172,7 @@ def predict_logits(
         model.train(was_training)
     sorted_logits = torch.cat(chunks)  # (n, C) in length order
     logits = torch.empty_like(sorted_logits)
-    logits[torch.tensor(order)] = sorted_logits
+    logits[torch.tensor([i for rows in batches for i in rows])] = sorted_logits
     return logits
 
 
@@ -142,6 +186,7 @@ def predict(
     bf16: bool = False,
     temperature: float = 1.0,
     id2label: dict[int, str] | None = None,
+    max_batch_tokens: int | str | None = "auto",
 ) -> list[Prediction]:
     """Predict a class per text (see :func:`predict_logits` for the arguments).
 
@@ -158,7 +203,10 @@ def predict(
     """
     if not (isinstance(temperature, (int, float)) and math.isfinite(temperature) and temperature > 0):
         raise ValueError(f"temperature must be a positive number, got {temperature!r}")
-    logits = predict_logits(model, tokenizer, texts, batch_size=batch_size, max_length=max_length, bf16=bf16)
+    logits = predict_logits(
+        model, tokenizer, texts, batch_size=batch_size, max_length=max_length, bf16=bf16,
+        max_batch_tokens=max_batch_tokens,
+    )  # fmt: skip
     if logits.numel() == 0:
         return []
     names = (
@@ -193,6 +241,7 @@ def ensemble_probabilities(
     batch_size: int = 32,
     max_length: int | None = None,
     bf16: bool = False,
+    max_batch_tokens: int | str | None = "auto",
 ) -> torch.Tensor:
     """Mean of several prompts' softmax probabilities per text, ``(len(texts), num_labels)`` fp32.
 
@@ -206,7 +255,8 @@ def ensemble_probabilities(
         texts: The texts.
         prompt_names: The prompts to average; they must be able to share a batch.
         temperatures: One softmax temperature per prompt (default: all 1.0).
-        batch_size, max_length, bf16: as for :func:`predict_logits`.
+        batch_size, max_length, bf16, max_batch_tokens: as for :func:`predict_logits`
+            (``max_batch_tokens`` counts rows, so a token-capped batch holds fewer texts).
 
     Raises:
         TypeError: ``texts`` is not a list of strings.
@@ -231,11 +281,10 @@ def ensemble_probabilities(
         return torch.empty(0, 0)
     k = len(names)
     # text-major: a text's k copies have one length, so the (stable) length sort keeps them together
-    # and a batch of batch_size * k rows holds whole texts
     repeated = [text for text in texts for _ in range(k)]
     logits = predict_logits(
         model, tokenizer, repeated, batch_size=batch_size * k, max_length=max_length, bf16=bf16,
-        prompt_names=names * len(texts),
+        prompt_names=names * len(texts), max_batch_tokens=max_batch_tokens,
     )  # fmt: skip
     logits = logits.view(len(texts), k, -1)  # (n, k, C)
     return torch.softmax(logits / temps.view(1, k, 1), dim=-1).mean(1)  # (n, C)

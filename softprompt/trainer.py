@@ -127,6 +127,10 @@ def train_prompt(
         raise ValueError(
             "train_prompt needs the wrapper's tokenizer for padding: SoftPromptWrapper(model, tokenizer=...)"
         )
+    if wrapper.backbone_quantized:
+        raise ValueError(
+            "this wrapper's backbone was quantized to int8 (inference only); train on a fresh fp32 model"
+        )
     check_tokenized(train_dataset, "train_dataset")
     check_tokenized(eval_dataset, "eval_dataset")
     if bf16 and wrapper.backbone_dtype != torch.bfloat16:

@@ -39,6 +39,7 @@ from softprompt.inference import (
 )
 from softprompt.init import initial_prompt
 from softprompt.prompt_file import PromptFile, read_prompt_file
+from softprompt.quantize import quantize_linear_int8
 from softprompt.slot import PromptSlot, param_key, slot_from_file
 
 __all__ = ["SoftPromptWrapper"]
@@ -102,6 +103,7 @@ class SoftPromptWrapper(nn.Module):
         self._accepts_token_types = backbone.forward_accepts(model, "token_type_ids")
         self._layer_stack: LayerStack | None = None  # found on the first deep prompt
         self._deep_hooks: DeepPromptHooks | None = None  # registered while a deep prompt is loaded
+        self._quantized = False  # quantize_backbone() makes the backbone int8, inference-only
         self.active_prompt = name
         slot = _slot if _slot is not None else self._new_slot(config or SoftPromptConfig())
         self._add_slot(name, slot)
@@ -365,6 +367,8 @@ class SoftPromptWrapper(nn.Module):
         """
         if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point:
             raise ValueError(f"cast_backbone needs a floating torch.dtype, got {dtype!r}")
+        if self.backbone_quantized:
+            raise ValueError("this backbone was quantized to int8; load a fresh model to cast it")
         device, _ = backbone.model_device_dtype(self.model)
         if dtype == torch.bfloat16 and device.type == "cpu" and not backbone.cpu_has_fast_bf16():
             warnings.warn(
@@ -375,6 +379,28 @@ class SoftPromptWrapper(nn.Module):
             )
         self.model.to(dtype)
         return self
+
+    def quantize_backbone(self) -> SoftPromptWrapper:
+        """Run the frozen backbone's linear layers in int8 on the CPU: faster, slightly approximate.
+
+        Inference only: weights are quantized per output channel once, activations per batch
+        (PyTorch dynamic quantization; see :mod:`softprompt.quantize`). Prompts, heads,
+        embeddings, LayerNorms and attention stay fp32. Logits move slightly, so measure the
+        accuracy you get (``softprompt eval --int8``). Irreversible: load a fresh model to train.
+
+        Example:
+            >>> wrapper.quantize_backbone().predict(["A superb film."])  # doctest: +SKIP
+            [Prediction(label=1, label_name='pos', confidence=0.94)]
+        """
+        if not self.backbone_quantized:
+            quantize_linear_int8(self.model.base_model)
+            self._quantized = True
+        return self
+
+    @property
+    def backbone_quantized(self) -> bool:
+        """Whether :meth:`quantize_backbone` turned the backbone's linear layers into int8 ones."""
+        return self._quantized
 
     @property
     def backbone_dtype(self) -> torch.dtype:
@@ -398,6 +424,7 @@ class SoftPromptWrapper(nn.Module):
         max_length: int | None = None,
         bf16: bool = False,
         prompts: Sequence[str] | None = None,
+        max_batch_tokens: int | str | None = "auto",
     ) -> list[Prediction]:
         """Label, label name and (calibrated) confidence per text, with the active prompt or an ensemble.
 
@@ -406,12 +433,14 @@ class SoftPromptWrapper(nn.Module):
 
         Args:
             texts: The texts.
-            batch_size: Texts per forward pass (an ensemble runs ``batch_size * len(prompts)`` rows).
+            batch_size: Most texts per forward pass (an ensemble runs ``batch_size * len(prompts)`` rows).
             max_length: Cap on tokens per text.
             bf16: Hold the frozen backbone in bf16.
             prompts: Names of prompts to ensemble (Lester et al. 2021): every text runs once per
                 prompt in one mixed-prompt batch, and the softmax probabilities (each prompt with
                 its own temperature) are averaged. Default: the active prompt alone.
+            max_batch_tokens: Most padded tokens per forward pass; ``"auto"`` keeps CPU batches
+                cache-sized (see :func:`softprompt.predict_logits`).
 
         Raises:
             KeyError: an unknown prompt name.
@@ -429,7 +458,7 @@ class SoftPromptWrapper(nn.Module):
             slot = self._slot(None)
             return predict(
                 self, self.tokenizer, texts, batch_size=batch_size, max_length=max_length, bf16=bf16,
-                temperature=slot.temperature, id2label=slot.id2label or None,
+                temperature=slot.temperature, id2label=slot.id2label or None, max_batch_tokens=max_batch_tokens,
             )  # fmt: skip
         names = list(prompts) if not isinstance(prompts, str) else []
         if not names or len(set(names)) != len(names):
@@ -444,7 +473,7 @@ class SoftPromptWrapper(nn.Module):
                 )
         probs = ensemble_probabilities(
             self, self.tokenizer, texts, names, temperatures=[slot.temperature for _, slot in slots],
-            batch_size=batch_size, max_length=max_length, bf16=bf16,
+            batch_size=batch_size, max_length=max_length, bf16=bf16, max_batch_tokens=max_batch_tokens,
         )  # fmt: skip
         return to_predictions(probs, id2label or getattr(self.model.config, "id2label", None) or {})
 

@@ -21,7 +21,7 @@ from tests.conftest import WORDS, make_tokenizer, model_config
 
 # spawns one interpreter per setup; each pays ~5-10 s of imports (torch, transformers, evaluate) on 2 cores
 pytestmark = pytest.mark.slow
-SETUPS = "chapter,peft,softprompt"  # softprompt-bf16 is softprompt's code with bf16=True: left out for time
+SETUPS = "chapter,peft,softprompt,softprompt-int8"  # softprompt-bf16 (bf16=True) left out for time
 
 SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "prompt_tuning.py"
 HAS_PEFT = importlib.util.find_spec("peft") is not None
@@ -78,7 +78,7 @@ def test_every_setup_measured_on_equal_terms(report):
     data, _ = report
     steps = 2 * TRAIN // BATCH
     assert data["config"]["steps"] == steps
-    expected = {"chapter", "softprompt"} | ({"peft"} if HAS_PEFT else set())  # no peft: skipped, not failed
+    expected = {"chapter", "softprompt", "softprompt-int8"} | ({"peft"} if HAS_PEFT else set())  # no peft: skipped, not failed
     assert set(data["setups"]) == expected
     for name, r in data["setups"].items():
         assert "error" not in r, name
@@ -94,6 +94,7 @@ def test_every_setup_measured_on_equal_terms(report):
     assert data["same_subset"] and len({r["subset_sha256"] for r in data["setups"].values()}) == 1
     assert data["machine"]["versions"]["torch"]
     assert data["ratios"]["softprompt"]["train_vs_chapter"] > 0
+    assert set(data["targets"]) >= {"softprompt", "softprompt-int8"}  # every softprompt row is judged
 
 
 def test_table_has_a_row_per_setup(report):

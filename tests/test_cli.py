@@ -69,6 +69,17 @@ def test_predict_and_inspect(assets, tmp_path, capsys):
     assert [r["text"] for r in rows] == ["superb acting", "great film", "awful plot"]
     assert all(r["label_name"] in ("neg", "pos") and 0.5 <= r["confidence"] <= 1 for r in rows)
 
+    int8 = tmp_path / "int8.jsonl"  # the int8 backbone: same texts, same labels, close confidences
+    assert main(["predict", "--prompt", prompt, "--model", str(model_dir), "superb acting", "--file", str(texts),
+                 "--output", str(int8), "--int8"]) == 0  # fmt: skip
+    rows8 = [json.loads(line) for line in int8.read_text().splitlines()]
+    assert [r["text"] for r in rows8] == [r["text"] for r in rows]
+    assert all(
+        abs(a["confidence"] - b["confidence"]) < 0.05 for a, b in zip(rows, rows8) if a["label"] == b["label"]
+    )
+    assert main(["predict", "--prompt", prompt, "--model", str(model_dir), "x", "--int8", "--bf16"]) == 2
+    assert "exclude each other" in capsys.readouterr().err
+
     assert main(["inspect", prompt]) == 0
     info = json.loads(capsys.readouterr().out)
     assert info["tensors"]["prompt_embeddings"] == [4, 32]

@@ -13,6 +13,7 @@ from softprompt import (
     predict_logits,
     read_prompt_file,
 )
+from softprompt.inference import length_batches
 from tests.conftest import make_model
 
 TEXTS = [
@@ -38,6 +39,27 @@ def test_batched_sorted_results_come_back_in_input_order(wrapper, tokenizer):
     preds = wrapper.predict(TEXTS, batch_size=2)
     assert [p.label for p in preds] == one_by_one.argmax(-1).tolist()
     assert all(p.label_name in ("neg", "pos") and 0.5 <= p.confidence <= 1 for p in preds)
+
+
+def test_length_batches_cap_rows_and_padded_tokens():
+    lengths = [3, 9, 5, 9, 1, 30]
+    batches = length_batches(lengths, batch_size=3, max_tokens=20)
+    assert sorted(i for b in batches for i in b) == list(range(6))  # every row exactly once
+    assert batches == [[5], [1, 3], [2, 0, 4]]  # 30 > 20 alone; then 2 x 9; then 3 x 5
+    for batch in batches:
+        longest = max(lengths[i] for i in batch)
+        assert lengths[batch[0]] == longest and (len(batch) == 1 or len(batch) * longest <= 20)
+    assert length_batches(lengths, batch_size=2) == [[5, 1], [3, 2], [0, 4]]  # no token cap
+    assert length_batches([], batch_size=4, max_tokens=8) == []
+
+
+def test_token_capped_batches_give_the_same_predictions(wrapper, tokenizer):
+    capped = predict_logits(wrapper, tokenizer, TEXTS, batch_size=4, max_batch_tokens=16)
+    uncapped = predict_logits(wrapper, tokenizer, TEXTS, batch_size=4, max_batch_tokens=None)
+    assert torch.allclose(capped, uncapped, atol=1e-5)
+    for bad in (0, -3, 2.5, "big", True):
+        with pytest.raises(ValueError, match="max_batch_tokens"):
+            predict_logits(wrapper, tokenizer, TEXTS, max_batch_tokens=bad)
 
 
 def test_odd_inputs(wrapper):
