@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import logging
 import os
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,8 +18,7 @@ from transformers import Trainer, TrainingArguments
 
 from softprompt.atomic import atomic_write_text
 from softprompt.data import check_tokenized
-from softprompt.metrics import build_compute_metrics
-from softprompt.training_args import TrainingResult, default_training_args, padding_collator
+from softprompt.training_args import TrainingResult, default_training_args, run_trainer
 from softprompt.wrapper import SoftPromptWrapper
 
 __all__ = ["PROMPT_FILE_NAME", "PromptTrainer", "PromptTrainingResult", "train_prompt"]
@@ -145,20 +143,10 @@ def train_prompt(
         has_eval=eval_dataset is not None,
         **overrides,
     )
-    trainer = PromptTrainer(
-        wrapper,
-        args=args,
-        train_dataset=train_dataset,
-        eval_dataset=eval_dataset,
-        processing_class=wrapper.tokenizer,
-        data_collator=padding_collator(wrapper.tokenizer),
-        compute_metrics=build_compute_metrics(),
-        callbacks=callbacks,
-    )
-    start = time.perf_counter()
-    train_out = trainer.train(resume_from_checkpoint=resume_from_checkpoint)
-    seconds = time.perf_counter() - start
-    eval_metrics = trainer.evaluate() if eval_dataset is not None else {}
+    trainer, train_out, seconds, eval_metrics = run_trainer(
+        PromptTrainer, wrapper, wrapper.tokenizer, args, train_dataset, eval_dataset,
+        callbacks=callbacks, resume_from_checkpoint=resume_from_checkpoint,
+    )  # fmt: skip
     prompt_path = Path(args.output_dir) / PROMPT_FILE_NAME
     slot = wrapper.prompts[wrapper.active_prompt]
     if slot.deep is not None and slot.deep.reparam:

@@ -7,14 +7,19 @@ reporting service, no dataloader worker processes (these machines have 2 cores).
 from __future__ import annotations
 
 import os
+import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 import transformers
 from transformers import DataCollatorWithPadding, TrainingArguments
 
-__all__ = ["TrainingResult", "default_training_args", "has_accelerator", "padding_collator"]
+if TYPE_CHECKING:  # annotations only: importing Trainer is slow and the CLI does not need it
+    import datasets
+    from transformers import Trainer
+
+__all__ = ["TrainingResult", "default_training_args", "has_accelerator", "padding_collator", "run_trainer"]
 
 
 def default_training_args(
@@ -118,3 +123,40 @@ class TrainingResult:
 def padding_collator(tokenizer: transformers.PreTrainedTokenizerBase) -> DataCollatorWithPadding:
     """Pad each batch to its own longest example (dynamic padding), never to a fixed 512."""
     return DataCollatorWithPadding(tokenizer, padding="longest")
+
+
+def run_trainer(
+    trainer_class: type[Trainer],
+    model: torch.nn.Module,
+    tokenizer: transformers.PreTrainedTokenizerBase,
+    args: TrainingArguments,
+    train_dataset: datasets.Dataset,
+    eval_dataset: datasets.Dataset | None,
+    *,
+    callbacks: list[transformers.TrainerCallback] | None = None,
+    resume_from_checkpoint: str | bool | None = None,
+) -> tuple[Trainer, Any, float, dict[str, float]]:
+    """Build ``trainer_class`` with dynamic padding and the offline metrics, train, and score the kept model.
+
+    The one place prompt tuning and fine-tuning meet ``Trainer``.
+
+    Returns:
+        ``(trainer, train output, wall seconds of Trainer.train, final eval metrics or {})``.
+    """
+    from softprompt.metrics import build_compute_metrics  # evaluate is imported only when training
+
+    trainer = trainer_class(
+        model,
+        args=args,
+        train_dataset=train_dataset,
+        eval_dataset=eval_dataset,
+        processing_class=tokenizer,
+        data_collator=padding_collator(tokenizer),
+        compute_metrics=build_compute_metrics(),
+        callbacks=callbacks,
+    )
+    start = time.perf_counter()
+    train_out = trainer.train(resume_from_checkpoint=resume_from_checkpoint)
+    seconds = time.perf_counter() - start
+    eval_metrics = trainer.evaluate() if eval_dataset is not None else {}
+    return trainer, train_out, seconds, eval_metrics

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import logging
 import os
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,8 +21,8 @@ from transformers.models.auto.modeling_auto import MODEL_FOR_SEQUENCE_CLASSIFICA
 
 from softprompt.data import check_tokenized
 from softprompt.finetune.saving import save_finetuned
-from softprompt.metrics import METRIC_NAMES, build_compute_metrics
-from softprompt.training_args import TrainingResult, default_training_args, padding_collator
+from softprompt.metrics import METRIC_NAMES
+from softprompt.training_args import TrainingResult, default_training_args, run_trainer
 
 __all__ = ["TRAINING_ARGS_FILE", "FinetuneResult", "finetune"]
 
@@ -139,20 +138,10 @@ def finetune(
         bf16=bf16,
         **overrides,
     )
-    trainer = Trainer(
-        model,
-        args=args,
-        train_dataset=train_dataset,
-        eval_dataset=eval_dataset,
-        processing_class=tokenizer,
-        data_collator=padding_collator(tokenizer),
-        compute_metrics=build_compute_metrics(),
-        callbacks=callbacks,
-    )
-    start = time.perf_counter()
-    train_out = trainer.train(resume_from_checkpoint=resume_from_checkpoint)
-    seconds = time.perf_counter() - start
-    eval_metrics = trainer.evaluate() if eval_dataset is not None else {}
+    trainer, train_out, seconds, eval_metrics = run_trainer(
+        Trainer, model, tokenizer, args, train_dataset, eval_dataset,
+        callbacks=callbacks, resume_from_checkpoint=resume_from_checkpoint,
+    )  # fmt: skip
     kept = trainer.accelerator.unwrap_model(trainer.model, keep_torch_compile=False)
     if args.should_save:  # the main process only, under torchrun
         save_finetuned(kept, tokenizer, output_dir, extra_files={TRAINING_ARGS_FILE: args.to_json_string()})
