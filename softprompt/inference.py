@@ -28,10 +28,11 @@ __all__ = [
 ]
 
 DEFAULT_MAX_LENGTH = 512  # when neither the caller nor the model sets a limit
-# On a CPU, a batch's activations should stay cache-sized: (rows x padded length) tokens above a
-# few thousand spill the FFN's (tokens, 4H) intermediate out of cache and each token gets slower
-# (docs/benchmarks.md measures this). Accelerators want big batches: no token cap there.
-CPU_MAX_BATCH_TOKENS = 4096
+# On a CPU, a batch's activations should stay cache-sized: past ~1-2k (rows x padded length) tokens
+# the FFN's (tokens, 4H) intermediate leaves the cache and every token gets slower. MiniLM on 2 cores:
+# batches of 32 uncapped ~11 reviews/s, capped at 1024 tokens ~15 (docs/benchmarks.md).
+# Accelerators want big batches: no token cap there.
+CPU_MAX_BATCH_TOKENS = 1024
 
 
 @dataclass(frozen=True)
