@@ -17,7 +17,7 @@ import warnings
 import torch
 from torch import nn
 
-__all__ = ["is_quantized", "quantize_linear_int8"]
+__all__ = ["int8_candidates", "is_quantized", "quantize_linear_int8"]
 
 
 def _dynamic_quantization() -> tuple[type[nn.Module], object, object]:
@@ -35,6 +35,18 @@ def _dynamic_quantization() -> tuple[type[nn.Module], object, object]:
     return DynamicLinear, quantize_dynamic, per_channel_dynamic_qconfig
 
 
+def int8_candidates(module: nn.Module) -> list[str]:
+    """Names (in ``module.named_modules()``) of the linear layers :func:`quantize_linear_int8` converts.
+
+    Every ``nn.Linear`` except down-projections (``in_features > out_features``), found by shape.
+    """
+    return [
+        name
+        for name, m in module.named_modules()
+        if isinstance(m, nn.Linear) and m.in_features <= m.out_features
+    ]
+
+
 def is_quantized(module: nn.Module) -> bool:
     """Whether ``module`` holds any dynamic-int8 linear layer."""
     dynamic_linear, _, _ = _dynamic_quantization()
@@ -42,7 +54,9 @@ def is_quantized(module: nn.Module) -> bool:
 
 
 def quantize_linear_int8(module: nn.Module) -> int:
-    """Replace every ``nn.Linear`` inside ``module`` by a dynamic-int8 one, in place (CPU only).
+    """Replace the ``nn.Linear`` layers inside ``module`` (but down-projections) by dynamic-int8 ones, in place.
+
+    CPU only; see :func:`int8_candidates` for which layers.
 
     Args:
         module: The frozen backbone (``model.base_model``), in fp32 on the CPU.
@@ -56,21 +70,23 @@ def quantize_linear_int8(module: nn.Module) -> int:
 
     Example:
         >>> quantize_linear_int8(model.base_model)  # doctest: +SKIP
-        36
+        31
     """
     params = list(module.parameters())
     if any(p.device.type != "cpu" for p in params):
         raise ValueError("an int8 backbone runs on the CPU only; move the model to the CPU first")
     if any(p.is_floating_point() and p.dtype != torch.float32 for p in params):
         raise ValueError("quantize an fp32 backbone (this one was cast to another dtype)")
-    linears = sum(isinstance(m, nn.Linear) for m in module.modules())
-    if linears == 0:
-        raise ValueError(f"{type(module).__name__} has no nn.Linear layer to quantize")
+    names = int8_candidates(module)
+    if not names:
+        raise ValueError(
+            f"{type(module).__name__} has no nn.Linear layer to quantize (down-projections stay fp32)"
+        )
     engines = torch.backends.quantized.supported_engines
     if not any(e in engines for e in ("x86", "fbgemm", "qnnpack", "onednn")):
         raise RuntimeError(f"this torch build has no quantized CPU engine (supported: {engines})")
     _, quantize_dynamic, per_channel = _dynamic_quantization()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # deprecation notices from torch.ao, not the user's concern here
-        quantize_dynamic(module, {nn.Linear: per_channel}, dtype=torch.qint8, inplace=True)
-    return linears
+        quantize_dynamic(module, dict.fromkeys(names, per_channel), dtype=torch.qint8, inplace=True)
+    return len(names)

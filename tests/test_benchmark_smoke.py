@@ -78,7 +78,9 @@ def test_every_setup_measured_on_equal_terms(report):
     data, _ = report
     steps = 2 * TRAIN // BATCH
     assert data["config"]["steps"] == steps
-    expected = {"chapter", "softprompt", "softprompt-int8"} | ({"peft"} if HAS_PEFT else set())  # no peft: skipped, not failed
+    expected = {"chapter", "softprompt", "softprompt-int8"} | (
+        {"peft"} if HAS_PEFT else set()
+    )  # no peft: skipped, not failed
     assert set(data["setups"]) == expected
     for name, r in data["setups"].items():
         assert "error" not in r, name

@@ -23,8 +23,9 @@ def test_backbone_linears_become_int8_and_the_head_stays_fp32(wrapper):
     assert not wrapper.backbone_quantized and not is_quantized(wrapper.model)
     assert wrapper.quantize_backbone() is wrapper
     assert wrapper.backbone_quantized and is_quantized(wrapper.model.base_model)
-    assert not any(isinstance(m, nn.Linear) for m in wrapper.model.base_model.modules())
-    assert n_linear > 0 and isinstance(wrapper.model.classifier, nn.Linear)  # the head is untouched
+    kept = [m for m in wrapper.model.base_model.modules() if isinstance(m, nn.Linear)]
+    assert kept and all(m.in_features > m.out_features for m in kept)  # only down-projections stay fp32
+    assert n_linear > len(kept) and isinstance(wrapper.model.classifier, nn.Linear)  # the head is untouched
     assert wrapper.model.classifier.weight.dtype == torch.float32
     wrapper.quantize_backbone()  # a second call is a no-op
     assert wrapper.backbone_quantized
@@ -62,5 +63,7 @@ def test_quantized_backbone_refuses_training_and_casting(wrapper, tokenizer, tmp
 def test_quantize_refuses_what_it_cannot_convert():
     with pytest.raises(ValueError, match="no nn.Linear"):
         quantize_linear_int8(nn.Sequential(nn.LayerNorm(4)))
+    with pytest.raises(ValueError, match="no nn.Linear"):
+        quantize_linear_int8(nn.Sequential(nn.Linear(8, 4)))  # a down-projection stays fp32
     with pytest.raises(ValueError, match="fp32"):
         quantize_linear_int8(nn.Sequential(nn.Linear(4, 4)).to(torch.bfloat16))
