@@ -4,7 +4,8 @@ Two ways to get the prompts:
 
 * ``--prompt FILE`` (repeatable): ensemble prompt files you trained (for example the input-only
   and deep prompts of docs/results.md);
-* ``--train-seeds 1 2 3``: train one input-only prompt per seed here first (small runs).
+* ``--train-seeds 1 2 3 [--deep]``: train one prompt per seed here first, the same way but for the
+  seed (initialisation and batch order): the setting of Lester et al. (small runs).
 
 Every test review runs once per prompt in the same mixed-prompt batches (one backbone pass per
 batch, ``softprompt.predict_logits(..., prompt_names=...)``). Each single prompt's accuracy and the
@@ -45,7 +46,8 @@ def _train(args: argparse.Namespace, model: torch.nn.Module, tok: object) -> lis
     train = tokenize_dataset(data.train, tok, max_length=args.max_length, num_virtual_tokens=20)
     paths = []
     for seed in args.train_seeds:
-        wrapper = SoftPromptWrapper(model, SoftPromptConfig(num_virtual_tokens=20, seed=seed), tokenizer=tok)
+        config = SoftPromptConfig(num_virtual_tokens=20, seed=seed, deep=args.deep)
+        wrapper = SoftPromptWrapper(model, config, tokenizer=tok)
         result = train_prompt(
             wrapper, train, output_dir=Path(args.workdir) / f"seed{seed}", num_train_epochs=args.epochs,
             seed=seed, disable_tqdm=True,
@@ -62,6 +64,7 @@ def main() -> None:
     p.add_argument("--train-seeds", type=int, nargs="*", default=[], help="train one prompt per seed first")
     p.add_argument("--train-size", type=int, default=500, help="training reviews for --train-seeds")
     p.add_argument("--epochs", type=float, default=3, help="epochs for --train-seeds")
+    p.add_argument("--deep", action="store_true", help="--train-seeds trains deep prompts")
     p.add_argument("--eval-size", type=int, default=1000, help="random test reviews (subset seed: --seed)")
     p.add_argument("--max-length", type=int, default=256, help="tokens per review, virtual tokens included")
     p.add_argument("--seed", type=int, default=42, help="seed of the data subsets, as for `softprompt train`")
