@@ -144,6 +144,10 @@ class ChapterPromptModel(nn.Module):
 def run_chapter(cfg: BenchConfig, out: dict[str, Any]) -> None:
     train_rows, test_rows, tokenizer, model = _load(cfg, out)
     prompted = ChapterPromptModel(model, cfg.num_virtual_tokens)
+    device = torch.device(
+        "cuda" if torch.cuda.is_available() else "cpu"
+    )  # where Trainer would run the others
+    prompted.to(device)
 
     start = time.perf_counter()
     enc = tokenizer(
@@ -168,7 +172,8 @@ def run_chapter(cfg: BenchConfig, out: dict[str, Any]) -> None:
     losses: list[float] = []
     while len(losses) < cfg.steps:
         for input_ids, attention_mask, labels in loader:
-            loss = nn.functional.cross_entropy(prompted(input_ids, attention_mask), labels)
+            logits = prompted(input_ids.to(device), attention_mask.to(device))
+            loss = nn.functional.cross_entropy(logits, labels.to(device))
             loss.backward()
             optimizer.step()
             optimizer.zero_grad()
@@ -189,14 +194,15 @@ def run_chapter(cfg: BenchConfig, out: dict[str, Any]) -> None:
             one = tokenizer(
                 text, padding="max_length", truncation=True, max_length=cfg.text_length, return_tensors="pt"
             )
-            predicted.append(int(prompted(one["input_ids"], one["attention_mask"]).argmax(-1)))
+            logits = prompted(one["input_ids"].to(device), one["attention_mask"].to(device))
+            predicted.append(int(logits.argmax(-1)))
     out["predict"]["seconds"] = time.perf_counter() - start
     out["accuracy"] = _accuracy(predicted, list(test_rows["label"]))
     out["peak_rss_mib"]["predicted"] = peak_rss_mib()
 
     out["trainable_parameters"] = _trainable(prompted.parameters())
     path = Path(cfg.workdir) / "chapter_prompt.pt"
-    torch.save(prompted.soft_prompt.detach(), path)  # the chapter saves the prompt tensor alone
+    torch.save(prompted.soft_prompt.detach().cpu(), path)  # the chapter saves the prompt tensor alone
     out["artefact"] = _files_size([path])
 
 
@@ -345,6 +351,9 @@ def run_setup(name: str, cfg: BenchConfig, result_file: str | os.PathLike[str]) 
     start = time.perf_counter()
     run(cfg, out)
     out["total_seconds"] = time.perf_counter() - start
+    if torch.cuda.is_available():
+        out["device"] = torch.cuda.get_device_name()
+        out["peak_cuda_mib"] = torch.cuda.max_memory_allocated() / 2**20
     for phase in ("train", "predict"):
         out[phase]["samples_per_s"] = out[phase]["samples"] / out[phase]["seconds"]
     Path(result_file).write_text(json.dumps(out, indent=2))

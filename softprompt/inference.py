@@ -162,7 +162,11 @@ def predict_logits(
     model.eval()
     chunks: list[torch.Tensor] = []
     try:
-        with torch.inference_mode(), torch.autocast(device.type, dtype=torch.bfloat16, enabled=autocast):
+        with (
+            torch.inference_mode(),
+            torch.autocast(device.type, dtype=torch.bfloat16, enabled=autocast),
+            backbone.attention_kernels(device),  # fine-tuned models too: no per-length cuDNN plans
+        ):
             for rows in tqdm(batches, desc="predicting", unit="batch", disable=not progress):
                 features = [{k: encoded[k][i] for k in encoded} for i in rows]
                 batch = {k: v.to(device) for k, v in tokenizer.pad(features, return_tensors="pt").items()}

@@ -612,7 +612,8 @@ class SoftPromptWrapper(nn.Module):
             )
         kwargs["return_dict"] = True
         total = model_inputs["inputs_embeds"].shape[1]
-        with self._deep_context(slots, at=at, n=n, total=total):
+        attention = backbone.attention_kernels(inputs_embeds.device)  # no per-length cuDNN plans
+        with attention, self._deep_context(slots, at=at, n=n, total=total):
             outputs = self._run(model_inputs, slots, kwargs)
         for key in ("logits", "last_hidden_state"):
             value = outputs.get(key) if hasattr(outputs, "get") else None
