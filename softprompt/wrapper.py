@@ -39,7 +39,7 @@ from softprompt.inference import (
 )
 from softprompt.init import initial_prompt
 from softprompt.prompt_file import PromptFile, read_prompt_file
-from softprompt.quantize import quantize_linear_int8
+from softprompt.quantize import is_quantized, quantize_linear_int8
 from softprompt.slot import PromptSlot, param_key, slot_from_file
 
 __all__ = ["SoftPromptWrapper"]
@@ -103,7 +103,6 @@ class SoftPromptWrapper(nn.Module):
         self._accepts_token_types = backbone.forward_accepts(model, "token_type_ids")
         self._layer_stack: LayerStack | None = None  # found on the first deep prompt
         self._deep_hooks: DeepPromptHooks | None = None  # registered while a deep prompt is loaded
-        self._quantized = False  # quantize_backbone() makes the backbone int8, inference-only
         self.active_prompt = name
         slot = _slot if _slot is not None else self._new_slot(config or SoftPromptConfig())
         self._add_slot(name, slot)
@@ -394,13 +393,12 @@ class SoftPromptWrapper(nn.Module):
         """
         if not self.backbone_quantized:
             quantize_linear_int8(self.model.base_model)
-            self._quantized = True
         return self
 
     @property
     def backbone_quantized(self) -> bool:
         """Whether :meth:`quantize_backbone` turned the backbone's linear layers into int8 ones."""
-        return self._quantized
+        return is_quantized(self.model.base_model)
 
     @property
     def backbone_dtype(self) -> torch.dtype:
