@@ -14,32 +14,40 @@ from typing import TYPE_CHECKING, Any
 from softprompt.version import __version__
 
 _EXPORTS = {
+    "MultiLabelPrediction": "softprompt.predictions",
     "Overflow": "softprompt.config",
     "Placement": "softprompt.config",
-    "Prediction": "softprompt.inference",
+    "Prediction": "softprompt.predictions",
     "PromptFile": "softprompt.prompt_file",
     "PromptInit": "softprompt.config",
     "PromptSlot": "softprompt.slot",
     "PromptTrainer": "softprompt.trainer",
     "PromptTrainingResult": "softprompt.trainer",
+    "RegressionPrediction": "softprompt.predictions",
     "RunConfig": "softprompt.runs",
     "SoftPromptConfig": "softprompt.config",
     "SoftPromptWrapper": "softprompt.wrapper",
+    "Task": "softprompt.task",
+    "TaskType": "softprompt.task",
     "TextClassificationData": "softprompt.data",
     "TrainingResult": "softprompt.training_args",
-    "check_tokenized": "softprompt.data",
     "build_compute_metrics": "softprompt.metrics",
+    "calibrate": "softprompt.calibration",
+    "check_tokenized": "softprompt.data",
     "compute_classification_metrics": "softprompt.metrics",
+    "compute_task_metrics": "softprompt.metrics",
+    "decode": "softprompt.predictions",
     "default_training_args": "softprompt.training_args",
     "evaluate_classifier": "softprompt.evaluation",
     "export_peft_adapter": "softprompt.peft_interop",
-    "fit_temperature": "softprompt.inference",
+    "fit_temperature": "softprompt.calibration",
     "import_peft_adapter": "softprompt.peft_interop",
     "load_metric": "softprompt.metrics",
     "load_peft_adapter": "softprompt.peft_interop",
     "load_text_classification": "softprompt.data",
     "predict": "softprompt.inference",
     "predict_logits": "softprompt.inference",
+    "predict_with_wrapper": "softprompt.inference",
     "read_prompt_file": "softprompt.prompt_file",
     "run_finetune": "softprompt.runs",
     "run_prompt_tuning": "softprompt.runs",
@@ -48,6 +56,7 @@ _EXPORTS = {
 }
 
 __all__ = [
+    "MultiLabelPrediction",
     "Overflow",
     "Placement",
     "Prediction",
@@ -56,15 +65,21 @@ __all__ = [
     "PromptSlot",
     "PromptTrainer",
     "PromptTrainingResult",
+    "RegressionPrediction",
     "RunConfig",
     "SoftPromptConfig",
     "SoftPromptWrapper",
+    "Task",
+    "TaskType",
     "TextClassificationData",
     "TrainingResult",
     "__version__",
     "build_compute_metrics",
+    "calibrate",
     "check_tokenized",
     "compute_classification_metrics",
+    "compute_task_metrics",
+    "decode",
     "default_training_args",
     "evaluate_classifier",
     "export_peft_adapter",
@@ -75,6 +90,7 @@ __all__ = [
     "load_text_classification",
     "predict",
     "predict_logits",
+    "predict_with_wrapper",
     "read_prompt_file",
     "run_finetune",
     "run_prompt_tuning",
@@ -99,20 +115,18 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:  # for type checkers and IDEs: the same names, imported eagerly
+    from softprompt.calibration import calibrate, fit_temperature
     from softprompt.config import Overflow, Placement, PromptInit, SoftPromptConfig
-    from softprompt.data import (
-        TextClassificationData,
-        check_tokenized,
-        load_text_classification,
-        tokenize_dataset,
-    )
+    from softprompt.data import TextClassificationData, check_tokenized, load_text_classification, tokenize_dataset
     from softprompt.evaluation import evaluate_classifier
-    from softprompt.inference import Prediction, fit_temperature, predict, predict_logits
-    from softprompt.metrics import build_compute_metrics, compute_classification_metrics, load_metric
+    from softprompt.inference import predict, predict_logits, predict_with_wrapper
+    from softprompt.metrics import build_compute_metrics, compute_classification_metrics, compute_task_metrics, load_metric
     from softprompt.peft_interop import export_peft_adapter, import_peft_adapter, load_peft_adapter
+    from softprompt.predictions import MultiLabelPrediction, Prediction, RegressionPrediction, decode
     from softprompt.prompt_file import PromptFile, read_prompt_file
     from softprompt.runs import RunConfig, run_finetune, run_prompt_tuning
     from softprompt.slot import PromptSlot
+    from softprompt.task import Task, TaskType
     from softprompt.trainer import PromptTrainer, PromptTrainingResult, train_prompt
     from softprompt.training_args import TrainingResult, default_training_args
     from softprompt.wrapper import SoftPromptWrapper

@@ -12,8 +12,11 @@ import inspect
 import torch
 from torch import nn
 
+from softprompt.task import Task
+
 __all__ = [
     "attention_kernels",
+    "config_special_ids",
     "cpu_has_fast_bf16",
     "embeddings_owner",
     "first_special_ids",
@@ -21,6 +24,7 @@ __all__ = [
     "head_parameter_names",
     "max_positions",
     "num_labels",
+    "sequence_task",
 ]
 
 
@@ -42,6 +46,17 @@ def num_labels(model: nn.Module) -> int | None:
     if not head_parameter_names(model):
         return None
     return int(getattr(model.config, "num_labels", 0)) or None
+
+
+def sequence_task(model: nn.Module) -> Task | None:
+    """The :class:`~softprompt.Task` of a ``*ForSequenceClassification`` model, ``None`` for other heads.
+
+    Read from ``config.problem_type`` (and ``num_labels``) the way the model itself picks its loss.
+    """
+    if not type(model).__name__.endswith("ForSequenceClassification"):
+        return None
+    config = model.config
+    return Task.from_problem_type(getattr(config, "problem_type", None), getattr(config, "num_labels", None))
 
 
 def embeddings_owner(model: nn.Module) -> nn.Module | None:
@@ -78,6 +93,16 @@ def first_special_ids(model: nn.Module, tokenizer: object | None) -> set[int]:
             if isinstance(value, int):
                 ids.add(value)
     return ids
+
+
+def config_special_ids(model: nn.Module) -> set[int]:
+    """Every special token id the model's config names (pad, cls, sep, bos, eos)."""
+    config = getattr(model, "config", None)
+    ids = {
+        getattr(config, a, None)
+        for a in ("pad_token_id", "cls_token_id", "sep_token_id", "bos_token_id", "eos_token_id")
+    }
+    return {i for i in ids if isinstance(i, int)}
 
 
 def forward_accepts(model: nn.Module, argument: str) -> bool:

@@ -1,94 +1,114 @@
-"""Where task heads run: one backbone pass for a batch, then each prompt's head (fp32) on its rows.
+"""Where task heads run: each prompt's own head, through the model's own ``forward``, with nothing patched.
 
-Heads are computed by the model's own ``forward`` (so pooling and losses stay the model's), with a
-slot's head parameters substituted by ``torch.func.functional_call`` and the model's call of its
-backbone answered from the shared pass. No module names are involved.
+A prompt slot owns copies of the model's head modules (the children outside ``base_model``:
+``classifier``, ``pre_classifier``, ``score``...). :func:`head_view` builds, once per slot, a shallow
+copy of the task model whose backbone child is the *same* frozen module and whose head children
+are the slot's copies, with its own ``config`` (the slot's labels and ``problem_type``). Calling
+the view runs the model's own forward (pooling, dropout, loss), so no module names are involved,
+no method is ever reassigned (two threads with different prompts see their own heads), and
+``torch.compile`` traces plain module calls.
+
+A batch that mixes prompts runs the backbone once per prompt on that prompt's rows (the same
+arithmetic as one pass over the whole batch) and merges the outputs in batch order.
 """
 
 from __future__ import annotations
 
+import copy
+from collections import OrderedDict
 from typing import Any
 
 import torch
 from torch import nn
-from torch.func import functional_call
 
-from softprompt import layout
-from softprompt.slot import PromptSlot
+from softprompt.layout import IGNORE_INDEX
 
-__all__ = ["forward_heads", "slice_output", "to_float32"]
+__all__ = ["copy_head_modules", "head_children", "head_view", "merge_outputs"]
 
 
-def slice_output(output: Any, index: torch.Tensor, batch: int) -> Any:
-    """Rows ``index`` of every batch-first tensor in a ``ModelOutput``."""
-    sliced = {}
-    for key, value in output.items():
-        if isinstance(value, torch.Tensor) and value.dim() > 0 and value.shape[0] == batch:
-            sliced[key] = value[index]
-        elif isinstance(value, tuple) and all(isinstance(v, torch.Tensor) for v in value):
-            sliced[key] = tuple(v[index] for v in value)
-        else:
-            sliced[key] = value
-    return type(output)(**sliced)
+def head_children(model: nn.Module) -> list[str]:
+    """Names of ``model``'s direct children that hold head parameters (outside ``base_model``).
 
-
-def to_float32(output: Any) -> Any:
-    """Cast a backbone output's floating tensors to fp32 (no-op for an fp32 backbone)."""
-    for key, value in output.items():
-        if isinstance(value, torch.Tensor) and value.is_floating_point() and value.dtype != torch.float32:
-            output[key] = value.float()
-    return output
-
-
-def forward_heads(
-    model: nn.Module,
-    inputs: dict[str, Any],
-    kwargs: dict[str, Any],
-    groups: list[tuple[PromptSlot, list[int]]],
-) -> Any:
-    """Run the shared backbone once, then each prompt's head (fp32) on its rows of the batch.
-
-    The heads are computed by the model's own forward (so pooling and losses stay the model's),
-    with the slot's head parameters substituted and its backbone call answered from the shared pass.
+    ``BertForSequenceClassification`` gives ``["classifier"]`` (its pooler is inside the backbone),
+    ``DistilBertForSequenceClassification`` ``["pre_classifier", "classifier"]``, a bare model ``[]``.
     """
-    base = model.base_model
-    batch = inputs["inputs_embeds"].shape[0]
-    labels = inputs.get("labels")
-    shared = to_float32(
-        base(**{k: v for k, v in inputs.items() if k != "labels"}, **kwargs)
-    )  # one pass, B rows
-    per_group: list[tuple[torch.Tensor | None, Any]] = []
-    for slot, rows in groups:
-        if len(groups) == 1:
-            index, part, group_inputs = None, shared, inputs
-        else:
-            index = torch.tensor(rows, device=inputs["inputs_embeds"].device)
-            part = slice_output(shared, index, batch)
-            group_inputs = {k: v[index] for k, v in inputs.items() if isinstance(v, torch.Tensor)}
-        # answer the head's call of the backbone from the shared pass
-        base.forward = lambda *a, _part=part, **k: _part
-        try:
-            out = functional_call(model, slot.head_params(), args=(), kwargs={**group_inputs, **kwargs})
-        finally:
-            del base.forward
-        per_group.append((index, out))
-    if len(per_group) == 1:
-        return per_group[0][1]
+    base = getattr(model, "base_model", model)
+    if base is model:
+        return []
+    base_ids = {id(p) for p in base.parameters()}
+    return [
+        name
+        for name, child in model.named_children()
+        if child is not base and any(id(p) not in base_ids for p in child.parameters())
+    ]
 
-    merged = type(per_group[0][1])()
-    # every slot's head was checked against the model's, so all logits have the same shape
-    first = per_group[0][1].logits
-    merged_logits = first.new_empty((batch, *first.shape[1:]))
-    for index, out in per_group:
-        merged_logits[index] = out.logits
-    merged["logits"] = merged_logits
-    if labels is not None:
-        # each head's loss is a mean over its labelled elements; weight by them for the batch mean
-        counts = [(labels[index] != layout.IGNORE_INDEX).sum() for index, _ in per_group]
+
+def copy_head_modules(model: nn.Module) -> dict[str, nn.Module]:
+    """Deep copies of the head children; parameters shared with the backbone (tied weights) stay shared."""
+    base = model.base_model
+    memo: dict[int, Any] = {id(p): p for p in base.parameters()}  # deepcopy keeps these objects
+    memo.update({id(b): b for b in base.buffers()})
+    return {name: copy.deepcopy(getattr(model, name), memo) for name in head_children(model)}
+
+
+def head_view(
+    model: nn.Module, heads: nn.ModuleDict | dict[str, nn.Module], direct: dict[str, nn.Parameter], config: Any
+) -> nn.Module:
+    """A shallow copy of ``model`` that shares its backbone and uses ``heads``, ``direct`` and ``config``.
+
+    ``direct`` replaces head parameters the model holds itself rather than in a child module.
+
+    The view is built once (per prompt slot) and never registered as a submodule, so the
+    wrapper's parameters and ``state_dict`` hold the backbone once.
+    """
+    view = copy.copy(model)  # a new object whose attribute dicts are still the model's...
+    # ...so give it its own registries before swapping children in (the model keeps its own head)
+    view.__dict__["_modules"] = OrderedDict(model._modules)
+    view.__dict__["_parameters"] = OrderedDict(model._parameters)
+    view.__dict__["_buffers"] = OrderedDict(model._buffers)
+    for name, module in heads.items():
+        view._modules[name] = module
+    for name, param in direct.items():
+        view._parameters[name] = param
+    view.__dict__["config"] = config
+    if hasattr(model, "num_labels"):  # *ForSequenceClassification keep it as an attribute too
+        view.__dict__["num_labels"] = config.num_labels
+    return view
+
+
+def merge_outputs(parts: list[tuple[torch.Tensor, Any]], batch: int, labels: torch.Tensor | None) -> Any:
+    """Merge per-prompt outputs (``(rows, output)``) back into one batch-ordered ``ModelOutput``.
+
+    Every batch-first tensor (and tuple of them) is scattered to its rows; losses are averaged
+    weighted by each part's labelled elements, as one loss over the whole batch would be.
+    """
+    first = parts[0][1]
+    merged = type(first)()
+    for key, value in first.items():
+        if key == "loss":
+            continue
+        if isinstance(value, torch.Tensor) and value.dim() > 0:
+            merged[key] = _scatter([(rows, out[key]) for rows, out in parts], batch)
+        elif isinstance(value, tuple) and all(isinstance(v, torch.Tensor) for v in value):
+            merged[key] = tuple(
+                _scatter([(rows, out[key][i]) for rows, out in parts], batch) for i in range(len(value))
+            )
+    if labels is not None and first.get("loss") is not None:
+        counts = [_labelled(labels[rows]) for rows, _ in parts]
         total = sum(counts)
-        merged["loss"] = sum(out.loss * c for (_, out), c in zip(per_group, counts)) / total.clamp(min=1)
-    if kwargs.get("output_hidden_states"):
-        merged["hidden_states"] = shared.hidden_states
-    if kwargs.get("output_attentions"):
-        merged["attentions"] = shared.attentions
+        merged["loss"] = sum(out["loss"] * c for (_, out), c in zip(parts, counts)) / max(total, 1)
     return merged
+
+
+def _scatter(parts: list[tuple[torch.Tensor, torch.Tensor]], batch: int) -> torch.Tensor:
+    template = parts[0][1]  # every part has the batch's padded length, so only dim 0 differs
+    out = template.new_zeros((batch, *template.shape[1:]))
+    for rows, tensor in parts:
+        out[rows] = tensor
+    return out
+
+
+def _labelled(labels: torch.Tensor) -> int:
+    if labels.is_floating_point():  # regression / multi-label: every row counts
+        return int(labels.shape[0])
+    return int((labels != IGNORE_INDEX).sum())

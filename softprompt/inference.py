@@ -1,14 +1,12 @@
-"""Batched inference for a prompt-tuned wrapper or a fine-tuned model: logits, predictions, ensembles, temperature.
+"""Batched inference for a prompt-tuned wrapper or a fine-tuned model: logits, predictions, ensembles.
 
-Texts are tokenized once, sorted by length so each batch pads little, run under
-``torch.inference_mode``, and returned in input order.
+Texts (or ``(text, text_pair)`` pairs) are tokenized once, sorted by length so each batch pads
+little, run under ``torch.inference_mode``, and returned in input order.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
 from typing import Any
 
 import torch
@@ -16,14 +14,15 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from softprompt import backbone
+from softprompt.predictions import Prediction, decode, to_predictions
+from softprompt.task import Task
 
 __all__ = [
-    "Prediction",
     "ensemble_probabilities",
-    "fit_temperature",
+    "length_batches",
     "predict",
     "predict_logits",
-    "to_predictions",
+    "predict_with_wrapper",
     "validate_texts",
 ]
 
@@ -35,28 +34,36 @@ DEFAULT_MAX_LENGTH = 512  # when neither the caller nor the model sets a limit
 CPU_MAX_BATCH_TOKENS = 1024
 
 
-@dataclass(frozen=True)
-class Prediction:
-    """One text's prediction: class id, class name and calibrated confidence (softmax probability)."""
+def validate_texts(texts: Any) -> tuple[list[str], list[str] | None]:
+    """Split inputs into ``(texts, text_pairs or None)``: all strings, or all ``(text, text_pair)`` pairs.
 
-    label: int
-    label_name: str
-    confidence: float
+    Raises:
+        TypeError: not a list, an item that is neither a string nor a pair of strings, or a mix.
 
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-def validate_texts(texts: Any) -> list[str]:
-    """A list of strings, or a ``TypeError`` naming the first thing that is not one."""
-    if isinstance(texts, (str, bytes)) or not isinstance(texts, Sequence):
+    Example:
+        >>> validate_texts([("a man sings", "a person sings")])
+        (['a man sings'], ['a person sings'])
+    """
+    if isinstance(texts, (str, bytes, tuple)) or not isinstance(texts, Sequence):
         raise TypeError(
-            f"texts must be a list of strings, got {type(texts).__name__}; wrap a single text as [text]"
+            f"texts must be a list of strings or of (text, text_pair) tuples, got {type(texts).__name__}; "
+            "wrap a single input as [text] or [(text, text_pair)]"
         )
-    for i, text in enumerate(texts):
-        if not isinstance(text, str):
-            raise TypeError(f"texts[{i}] is {type(text).__name__} ({text!r:.40}), not a string")
-    return list(texts)
+    firsts: list[str] = []
+    seconds: list[str] = []
+    for i, item in enumerate(texts):
+        if isinstance(item, str):
+            firsts.append(item)
+        elif isinstance(item, (tuple, list)) and len(item) == 2 and all(isinstance(t, str) for t in item):
+            firsts.append(item[0])
+            seconds.append(item[1])
+        else:
+            raise TypeError(
+                f"texts[{i}] is {type(item).__name__} ({item!r:.60}), not a string or a (text, text_pair) tuple of strings"
+            )
+        if seconds and len(seconds) != len(firsts):
+            raise TypeError(f"texts mixes single texts and (text, text_pair) pairs (first mix at texts[{i}])")
+    return firsts, (seconds or None)
 
 
 def _input_limit(model: nn.Module, max_length: int | None, prompt_name: str | None = None) -> int:
@@ -123,7 +130,8 @@ def predict_logits(
     Args:
         model: A :class:`SoftPromptWrapper` or a ``transformers`` classification model.
         tokenizer: Its tokenizer.
-        texts: The texts; each is truncated to fit (with the virtual tokens, for a wrapper).
+        texts: Strings, or ``(text, text_pair)`` tuples tokenized as pairs; each input is
+            truncated to fit (with the virtual tokens, for a wrapper; pairs longest-first).
         batch_size: Most texts per forward pass.
         max_length: Cap on tokens per text (default: the model's limit).
         max_batch_tokens: Most padded tokens per forward pass (rows x longest row); ``"auto"``
@@ -139,7 +147,7 @@ def predict_logits(
         ValueError: ``batch_size`` < 1, ``max_batch_tokens`` invalid, or ``prompt_names`` of the
             wrong length.
     """
-    texts = validate_texts(texts)
+    texts, pairs = validate_texts(texts)
     if not isinstance(batch_size, int) or batch_size < 1:
         raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
     device = _device(model)
@@ -150,7 +158,7 @@ def predict_logits(
         return torch.empty(0, 0)
     # prompts mixed in one batch share num_virtual_tokens, so the first one's room fits them all
     limit = _input_limit(model, max_length, prompt_names[0] if prompt_names else None)
-    encoded = tokenizer(texts, truncation=True, max_length=limit)
+    encoded = tokenizer(texts, pairs, truncation=True, max_length=limit)
     lengths = [len(ids) for ids in encoded["input_ids"]]
     batches = length_batches(lengths, batch_size, max_tokens)  # longest first: memory peaks early
     autocast = bf16
@@ -184,30 +192,34 @@ def predict_logits(
 def predict(
     model: nn.Module,
     tokenizer: Any,
-    texts: Sequence[str],
+    texts: Sequence[Any],
     *,
     batch_size: int = 32,
     max_length: int | None = None,
     bf16: bool = False,
     temperature: float = 1.0,
     id2label: dict[int, str] | None = None,
+    task: Task | None = None,
     max_batch_tokens: int | str | None = "auto",
-) -> list[Prediction]:
-    """Predict a class per text (see :func:`predict_logits` for the arguments).
+) -> list[Any]:
+    """Predict per text (or pair) with a fine-tuned model or a wrapper (see :func:`predict_logits`).
 
     Args:
-        temperature: Softmax temperature; confidences are ``softmax(logits / temperature)``.
+        temperature: Softmax temperature (classification); confidences are ``softmax(logits / T)``.
         id2label: Class names (default: the model's ``config.id2label``).
+        task: The :class:`~softprompt.Task` (default: the wrapper's, or the one the model's
+            ``config.problem_type`` and ``num_labels`` describe).
 
     Returns:
-        One :class:`Prediction` per text, in input order; ``[]`` for no texts.
+        One prediction per input, in input order (see :func:`softprompt.predictions.decode`);
+        ``[]`` for no inputs.
 
     Example:
         >>> predict(model, tok, ["This movie was absolutely fantastic!"])  # doctest: +SKIP
         [Prediction(label=1, label_name='pos', confidence=0.97)]
     """
-    if not (isinstance(temperature, (int, float)) and math.isfinite(temperature) and temperature > 0):
-        raise ValueError(f"temperature must be a positive number, got {temperature!r}")
+    if task is None:
+        task = getattr(model, "task", None) if hasattr(model, "prompt_config") else backbone.sequence_task(model)
     logits = predict_logits(
         model, tokenizer, texts, batch_size=batch_size, max_length=max_length, bf16=bf16,
         max_batch_tokens=max_batch_tokens,
@@ -217,23 +229,68 @@ def predict(
     names = (
         id2label if id2label is not None else getattr(getattr(model, "config", None), "id2label", None) or {}
     )
-    return to_predictions(torch.softmax(logits / temperature, dim=-1), names)
+    return decode(logits, task, names, temperature=temperature)
 
 
-def to_predictions(probs: torch.Tensor, id2label: dict[int, str]) -> list[Prediction]:
-    """One :class:`Prediction` per row of ``(n, C)`` probabilities: the most probable class and its probability.
+def predict_with_wrapper(
+    wrapper: nn.Module,
+    texts: Sequence[Any],
+    *,
+    prompt: str | None = None,
+    prompts: Sequence[str] | None = None,
+    batch_size: int = 32,
+    max_length: int | None = None,
+    bf16: bool = False,
+    max_batch_tokens: int | str | None = "auto",
+) -> list[Any]:
+    """What :meth:`SoftPromptWrapper.predict` does: one prompt, or an ensemble of several.
 
-    Example:
-        >>> to_predictions(torch.tensor([[0.2, 0.8]]), {0: "neg", 1: "pos"})
-        [Prediction(label=1, label_name='pos', confidence=0.800000011920929)]
+    Args:
+        wrapper: The :class:`~softprompt.SoftPromptWrapper` (with its tokenizer).
+        texts: Strings, or ``(text, text_pair)`` tuples.
+        prompt: The prompt to use (default: the active one). Passing it, rather than switching
+            the active prompt, is safe when several threads predict with different prompts.
+        prompts: Names of single-label classification prompts to ensemble (Lester et al. 2021):
+            the softmax probabilities (each with its prompt's temperature) are averaged.
+        batch_size, max_length, bf16, max_batch_tokens: as for :func:`predict_logits`.
+
+    Raises:
+        KeyError: an unknown prompt name.
+        ValueError: no tokenizer; ``prompt`` and ``prompts`` both given; an empty or repeated
+            ``prompts`` list, prompts that cannot share a batch, disagree on labels, or are not
+            single-label classifiers.
     """
-    if probs.shape[0] == 0:
-        return []
-    confidence, label = probs.max(dim=-1)
-    return [
-        Prediction(int(y), str(id2label.get(int(y), int(y))), float(c))
-        for y, c in zip(label.tolist(), confidence.tolist())
-    ]
+    if wrapper.tokenizer is None:
+        raise ValueError("predict() needs a tokenizer: pass tokenizer=... to SoftPromptWrapper")
+    common = {"batch_size": batch_size, "max_length": max_length, "bf16": bf16, "max_batch_tokens": max_batch_tokens}
+    if prompts is None:
+        slot = wrapper._slot(prompt)
+        firsts, _ = validate_texts(texts)
+        names = None if prompt is None else [prompt] * len(firsts)
+        logits = predict_logits(wrapper, wrapper.tokenizer, texts, prompt_names=names, **common)
+        if logits.numel() == 0:
+            return []
+        return decode(logits, slot.task, slot.id2label or None, temperature=slot.temperature)
+    if prompt is not None:
+        raise ValueError("pass prompt= (one prompt) or prompts= (an ensemble), not both")
+    names = list(prompts) if not isinstance(prompts, str) else []
+    if not names or len(set(names)) != len(names):
+        raise ValueError(f"prompts must be a list of distinct prompt names, got {prompts!r}")
+    slots = [(name, wrapper._slot(name)) for name in names]
+    id2label = slots[0][1].id2label
+    for other, slot in slots:
+        if slot.task is not None and not slot.task.is_classification:
+            raise ValueError(f"only single-label classification prompts can be ensembled; {other!r} is {slot.task.type.value}")
+        if slot.id2label != id2label:
+            raise ValueError(
+                f"prompts in an ensemble must share their labels: {names[0]!r} has id2label {id2label}, "
+                f"{other!r} has {slot.id2label}"
+            )
+    wrapper._batch_slots(names, len(names))  # can they share a batch?
+    probs = ensemble_probabilities(
+        wrapper, wrapper.tokenizer, texts, names, temperatures=[slot.temperature for _, slot in slots], **common
+    )
+    return to_predictions(probs, id2label or getattr(wrapper.config, "id2label", None) or {})
 
 
 def ensemble_probabilities(
@@ -271,7 +328,7 @@ def ensemble_probabilities(
         >>> ensemble_probabilities(wrapper, tok, ["great film"], ["a", "b"], temperatures=[1.0, 0.7])  # doctest: +SKIP
         tensor([[0.1200, 0.8800]])
     """
-    texts = validate_texts(texts)
+    firsts, pairs = validate_texts(texts)
     names = list(prompt_names)
     if not names or isinstance(prompt_names, str):
         raise ValueError(f"prompt_names must be a non-empty list of prompt names, got {prompt_names!r}")
@@ -282,46 +339,15 @@ def ensemble_probabilities(
         raise ValueError(f"need one positive temperature per prompt ({len(names)}), got {temperatures!r}")
     if not isinstance(batch_size, int) or batch_size < 1:
         raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
-    if not texts:
+    if not firsts:
         return torch.empty(0, 0)
     k = len(names)
     # text-major: a text's k copies have one length, so the (stable) length sort keeps them together
-    repeated = [text for text in texts for _ in range(k)]
+    items = firsts if pairs is None else list(zip(firsts, pairs))
+    repeated = [item for item in items for _ in range(k)]
     logits = predict_logits(
         model, tokenizer, repeated, batch_size=batch_size * k, max_length=max_length, bf16=bf16,
         prompt_names=names * len(texts), max_batch_tokens=max_batch_tokens,
     )  # fmt: skip
-    logits = logits.view(len(texts), k, -1)  # (n, k, C)
+    logits = logits.view(len(firsts), k, -1)  # (n, k, C)
     return torch.softmax(logits / temps.view(1, k, 1), dim=-1).mean(1)  # (n, C)
-
-
-def fit_temperature(logits: torch.Tensor, labels: torch.Tensor, *, max_iter: int = 200) -> float:
-    """Temperature ``T`` minimising the NLL of ``softmax(logits / T)`` on held-out data (Guo et al. 2017).
-
-    Args:
-        logits: ``(n, C)`` validation logits.
-        labels: ``(n,)`` true class ids.
-
-    Returns:
-        ``T > 0``; below 1 sharpens the confidences, above 1 softens them.
-
-    Example:
-        >>> fit_temperature(torch.tensor([[2.0, 0.0], [0.0, 2.0]]), torch.tensor([0, 1])) < 1
-        True
-    """
-    if logits.dim() != 2 or labels.shape != logits.shape[:1] or logits.shape[0] == 0:
-        raise ValueError(
-            f"need (n, C) logits and (n,) labels with n > 0, got {tuple(logits.shape)} and {tuple(labels.shape)}"
-        )
-    logits, labels = logits.detach().float(), labels.detach().long()
-    log_t = torch.zeros(1, requires_grad=True)  # optimise log T so T stays positive
-    opt = torch.optim.LBFGS([log_t], lr=0.1, max_iter=max_iter, line_search_fn="strong_wolfe")
-
-    def closure() -> torch.Tensor:
-        opt.zero_grad()
-        loss = nn.functional.cross_entropy(logits / log_t.exp(), labels)
-        loss.backward()
-        return loss
-
-    opt.step(closure)
-    return float(log_t.detach().exp().clamp(1e-2, 1e2))

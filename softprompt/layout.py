@@ -8,7 +8,16 @@ from __future__ import annotations
 
 import torch
 
-__all__ = ["insert", "insert_position_ids", "keep_rows_index", "remove_virtual"]
+__all__ = [
+    "IGNORE_INDEX",
+    "fit_length",
+    "insert",
+    "insert_at",
+    "insert_position_ids",
+    "keep_rows_index",
+    "remove_virtual",
+    "splice",
+]
 
 IGNORE_INDEX = -100  # what HF losses skip; virtual positions never carry a token label
 
@@ -56,3 +65,73 @@ def keep_rows_index(lengths: torch.Tensor, total: int, keep: int) -> torch.Tenso
 def remove_virtual(x: torch.Tensor, num_virtual: int, at: int) -> torch.Tensor:
     """Inverse of :func:`insert` along dim 1: ``(B, T + N, ...)`` -> ``(B, T, ...)``."""
     return torch.cat([x[:, :at], x[:, at + num_virtual :]], dim=1)
+
+
+def insert_at(input_ids: torch.Tensor | None, special_ids: set[int], after_cls: bool) -> int:
+    """Where the virtual tokens go: 0 (before everything), or 1 (after a leading [CLS]/<s>).
+
+    With ``after_cls``, rows that start with one of ``special_ids`` get the prompt after it; a batch
+    where no row does gets it first; a batch that mixes both is refused.
+    """
+    if not after_cls:
+        return 0
+    if input_ids is None:  # embeddings given: assume they start with [CLS], as a tokenizer makes them
+        return 1
+    starts = torch.isin(input_ids[:, 0], torch.tensor(sorted(special_ids), device=input_ids.device))
+    if bool(starts.all()):
+        return 1
+    if not bool(starts.any()):
+        return 0
+    raise ValueError(
+        "some inputs start with a [CLS]/<s> token and some do not; tokenize the whole batch the same way "
+        "(or use placement='prepend')"
+    )
+
+
+def fit_length(
+    seqs: dict[str, torch.Tensor | None], seq_len: int, n: int, limit: int | None, truncate: bool
+) -> dict[str, torch.Tensor | None]:
+    """Check (or, with ``truncate``, enforce) ``seq_len + n <= limit`` on every ``(B, T, ...)`` tensor."""
+    if limit is None or seq_len + n <= limit:
+        return seqs
+    keep = limit - n
+    if not truncate or keep < 2:
+        raise ValueError(
+            f"input of {seq_len} tokens + {n} virtual tokens = {seq_len + n} exceeds the model's {limit} positions; "
+            f"tokenize with max_length={keep} (wrapper.tokenize() does this), or use "
+            "SoftPromptConfig(overflow='truncate') to cut inputs (keeping the final [SEP])"
+        )
+    index = keep_rows_index(seqs["attention_mask"].sum(1), seq_len, keep)  # (B, keep)
+    out: dict[str, torch.Tensor | None] = {}
+    for key, value in seqs.items():
+        if value is None:
+            out[key] = None
+            continue
+        idx = index if value.dim() == 2 else index.unsqueeze(-1).expand(-1, -1, value.shape[-1])
+        out[key] = value.gather(1, idx)
+    return out
+
+
+def splice(seqs: dict[str, torch.Tensor | None], prompt: torch.Tensor, at: int) -> dict[str, torch.Tensor]:
+    """The model's inputs with ``prompt`` ``(B, N, E)`` spliced in at ``at``.
+
+    ``seqs`` holds ``inputs_embeds`` ``(B, T, E)``, ``attention_mask`` ``(B, T)`` and optionally
+    ``token_type_ids``, ``position_ids`` and token-level ``labels`` ``(B, T)``. Virtual tokens are
+    attended to, take the segment of their left neighbour (segment A, after [CLS]), the positions
+    after it, and the label ``IGNORE_INDEX``.
+    """
+    embeds, mask = seqs["inputs_embeds"], seqs["attention_mask"]
+    batch, n = embeds.shape[0], prompt.shape[1]
+    out = {
+        "inputs_embeds": insert(embeds, prompt.to(embeds.dtype), at),  # (B, T + N, E)
+        "attention_mask": insert(mask, mask.new_ones(batch, n), at),  # (B, T + N)
+    }
+    tt = seqs.get("token_type_ids")
+    if tt is not None:
+        neighbour = tt[:, at - 1 : at] if at > 0 else tt[:, :1]  # (B, 1) segment of the neighbour
+        out["token_type_ids"] = insert(tt, neighbour.expand(batch, n), at)
+    if seqs.get("position_ids") is not None:
+        out["position_ids"] = insert_position_ids(seqs["position_ids"], n, at)
+    if seqs.get("labels") is not None:
+        out["labels"] = insert(seqs["labels"], seqs["labels"].new_full((batch, n), IGNORE_INDEX), at)
+    return out

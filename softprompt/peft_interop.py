@@ -402,7 +402,10 @@ def _slot_from_adapter(model: nn.Module, folder: str | os.PathLike[str]) -> Prom
     if not math.isfinite(temperature) or temperature <= 0:
         temperature = 1.0
     config = _slot_config(peft_config, header, has_head=bool(head_names))
-    return PromptSlot(config, prompt.float().to(emb.device), head, id2label=id2label, temperature=temperature)
+    return PromptSlot(
+        config, prompt.float().to(emb.device), model, head=head, task=backbone.sequence_task(model),
+        id2label=id2label, temperature=temperature,
+    )  # fmt: skip
 
 
 def import_peft_adapter(

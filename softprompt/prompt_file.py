@@ -10,7 +10,9 @@ Layout::
                         can resume exactly; loading ignores it
     __metadata__        str -> str: format, format_version, softprompt_version, config (JSON),
                         base_model, model_type, embedding_dim, num_virtual_tokens, num_labels,
-                        id2label (JSON), temperature; num_layers, hidden_size (deep prompts only)
+                        id2label (JSON), task (JSON: {"type": "classification" | "multi-label" |
+                        "regression"}, empty for a model without a sequence head), temperature;
+                        num_layers, hidden_size (deep prompts only)
 
 Reading it needs nothing but ``safetensors``::
 
@@ -34,6 +36,7 @@ from safetensors.torch import save
 
 from softprompt.atomic import atomic_write_bytes
 from softprompt.config import SoftPromptConfig
+from softprompt.task import Task, TaskType
 from softprompt.version import __version__
 
 __all__ = [
@@ -67,6 +70,8 @@ class PromptFile:
         model_type: ``config.model_type`` of that model (``"bert"``).
         num_labels: Classes of the head, or ``None`` for a model without one.
         id2label: Class names by id.
+        task: The :class:`~softprompt.Task` the head was trained for; ``None`` without a
+            sequence-level head (a bare encoder or a token-classification head).
         temperature: Softmax temperature for calibrated confidences (1.0 = uncalibrated).
         deep_prompts: ``(num_layers - 1, num_virtual_tokens, hidden_size)`` fp32 vectors of a deep
             prompt (``config.deep``), else ``None``.
@@ -82,6 +87,7 @@ class PromptFile:
     model_type: str = ""
     num_labels: int | None = None
     id2label: dict[int, str] = field(default_factory=dict)
+    task: Task | None = None
     temperature: float = 1.0
     deep_prompts: torch.Tensor | None = None
     deep_reparam: dict[str, torch.Tensor] = field(default_factory=dict)
@@ -114,6 +120,7 @@ class PromptFile:
             "num_virtual_tokens": str(self.config.num_virtual_tokens),
             "num_labels": "" if self.num_labels is None else str(self.num_labels),
             "id2label": json.dumps({str(k): v for k, v in sorted(self.id2label.items())}),
+            "task": "" if self.task is None else json.dumps(self.task.to_dict(), sort_keys=True),
             "temperature": repr(float(self.temperature)),
         }
         if self.deep_prompts is not None:
@@ -128,6 +135,7 @@ class PromptFile:
             ValueError: non-finite values, or a prompt shape that disagrees with the config.
         """
         _check_tensors(str(path), self.prompt, self.head, self.config, self.deep_prompts, self.deep_reparam)
+        _check_task(str(path), self.task, self.num_labels)
         if not math.isfinite(self.temperature) or self.temperature <= 0:
             raise ValueError(f"temperature must be a positive finite number, got {self.temperature!r}")
         tensors = {PROMPT_KEY: self.prompt.detach().to("cpu", torch.float32).contiguous()}
@@ -140,6 +148,19 @@ class PromptFile:
                 tensor.detach().to("cpu", torch.float32).contiguous().clone()
             )
         return atomic_write_bytes(path, save(tensors, metadata=self.metadata()))
+
+
+def _check_task(where: str, task: Task | None, num_labels: int | None) -> None:
+    """A regression head has one output; a classification or multi-label head at least two."""
+    if task is None:
+        return
+    if num_labels is None:
+        raise ValueError(f"{where}: task {task.type.value!r} needs a head, but num_labels is not set")
+    if (task.type is TaskType.REGRESSION) != (num_labels == 1):
+        raise ValueError(
+            f"{where}: task {task.type.value!r} does not fit num_labels={num_labels} "
+            "(regression has 1 output, classification and multi-label at least 2)"
+        )
 
 
 def _check_tensors(
@@ -227,6 +248,7 @@ def read_prompt_file(path: str | os.PathLike[str]) -> PromptFile:
         num_labels = int(meta["num_labels"]) if meta.get("num_labels") else None
         id2label = {int(k): str(v) for k, v in json.loads(meta.get("id2label") or "{}").items()}
         temperature = float(meta.get("temperature", "1.0"))
+        task = Task.from_dict(json.loads(meta["task"])) if meta.get("task") else None
         deep_dims = (int(meta["num_layers"]), int(meta["hidden_size"])) if config.deep else None
     except (KeyError, ValueError, TypeError) as exc:
         raise ValueError(f"{where}: unreadable prompt metadata ({type(exc).__name__}: {exc})") from exc
@@ -257,6 +279,7 @@ def read_prompt_file(path: str | os.PathLike[str]) -> PromptFile:
                 f"{where}: {DEEP_KEY} has shape {tuple(deep_prompts.shape)} but metadata says num_layers={layers}, "
                 f"hidden_size={hidden}, so {expected}"
             )
+    _check_task(where, task, num_labels)
     if config.train_head and num_labels is not None and not head:
         raise ValueError(
             f"{where}: config has train_head=True and num_labels={num_labels} but no head.* tensors"
@@ -269,6 +292,7 @@ def read_prompt_file(path: str | os.PathLike[str]) -> PromptFile:
         model_type=meta.get("model_type", ""),
         num_labels=num_labels,
         id2label=id2label,
+        task=task,
         temperature=temperature,
         deep_prompts=None if deep_prompts is None else deep_prompts.float(),
         deep_reparam={k: v.float() for k, v in reparam.items()},

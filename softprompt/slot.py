@@ -1,43 +1,55 @@
-"""`PromptSlot`: one named prompt with its own head; and building one from a prompt file for a model.
+"""`PromptSlot`: one named prompt with its own head and task; and building one from a prompt file for a model.
 
 A slot's prompt, head and deep vectors are fp32 master weights, also when the frozen backbone is
-held in bf16.
+held in bf16. The head is a set of copies of the model's head modules (see :mod:`softprompt.heads`).
 """
 
 from __future__ import annotations
 
+import copy
 import warnings
 from collections.abc import Mapping
 from pathlib import Path
-
 import torch
 from torch import nn
 
 from softprompt import backbone
 from softprompt.config import SoftPromptConfig
 from softprompt.deep import DeepPrompt, model_dims
+from softprompt.heads import copy_head_modules, head_view
 from softprompt.prompt_file import PromptFile
+from softprompt.task import Task
 
-__all__ = ["PromptSlot", "param_key", "slot_from_file"]
-
-
-def param_key(param_name: str) -> str:  # ParameterDict keys may not contain "."
-    return param_name.replace(".", "__")
+__all__ = ["PromptSlot", "slot_from_file"]
 
 
 class PromptSlot(nn.Module):
-    """One named prompt: ``prompt`` ``(N, E)``, its head parameters, and what describes them.
+    """One named prompt: ``prompt`` ``(N, E)``, its head modules, its task, and what describes them.
 
     A deep prompt (``config.deep``) also has ``deep``, a :class:`~softprompt.deep.DeepPrompt` giving
     the ``(L - 1, N, H)`` vectors for the inputs of layers 1..L-1.
+
+    Args:
+        config: The prompt's :class:`SoftPromptConfig`.
+        prompt: ``(N, E)`` initial vectors.
+        model: The wrapped model: the slot copies its head modules (then overwrites them with
+            ``head`` values, if given) and builds a view of it that runs this slot's head.
+        head: Head values by parameter name in the model (``"classifier.weight"``); default: the
+            model's current head.
+        task: What the head predicts (``None`` for a bare encoder or a token-level head).
+        id2label: Class names by id.
+        temperature: Softmax temperature of calibrated confidences.
+        deep: The deep vectors, for ``config.deep``.
     """
 
     def __init__(
         self,
         config: SoftPromptConfig,
         prompt: torch.Tensor,
-        head: Mapping[str, torch.Tensor],
+        model: nn.Module,
         *,
+        head: Mapping[str, torch.Tensor] | None = None,
+        task: Task | None = None,
         id2label: Mapping[int, str] | None = None,
         temperature: float = 1.0,
         deep: DeepPrompt | None = None,
@@ -49,21 +61,39 @@ class PromptSlot(nn.Module):
             )
         self.config = config
         self.deep = deep
+        self.task = task
         # fp32 master copies, also when the frozen backbone is held in bf16
         self.prompt = nn.Parameter(prompt.detach().clone().float())  # (N, E)
-        self.head_names = list(head)
-        self.head = nn.ParameterDict(
-            {
-                param_key(k): nn.Parameter(v.detach().clone().float(), requires_grad=config.train_head)
-                for k, v in head.items()
-            }
+        self.head_names = backbone.head_parameter_names(model)  # owned head parameters, by model name
+        self.heads = nn.ModuleDict(copy_head_modules(model))
+        own_params = dict(model.named_parameters(recurse=False))  # head parameters held by the model itself
+        self.direct = nn.ParameterDict(
+            {n: nn.Parameter(own_params[n].detach().clone()) for n in self.head_names if "." not in n}
         )
+        owned = self.head_params()
+        with torch.no_grad():
+            for name, param in owned.items():
+                value = head[name] if head is not None else param
+                param.data = value.detach().to(param.device).float().clone()
+                param.requires_grad_(config.train_head)
         self.id2label = {int(k): str(v) for k, v in (id2label or {}).items()}
         self.temperature = float(temperature)
+        view_config = copy.copy(model.config)  # the slot's labels and loss; the model's config is untouched
+        if task is not None:
+            view_config.problem_type = task.problem_type
+        if self.id2label:
+            view_config.id2label = dict(self.id2label)
+            view_config.label2id = {v: k for k, v in self.id2label.items()}
+        # a plain attribute, not a submodule: the view shares the (registered) backbone
+        self.__dict__["view"] = head_view(model, self.heads, dict(self.direct.items()), view_config)
 
     def head_params(self) -> dict[str, torch.Tensor]:
-        """Head parameters keyed by their name in the model, for ``functional_call``."""
-        return {name: self.head[param_key(name)] for name in self.head_names}
+        """The slot's head parameters keyed by their name in the model (``"classifier.weight"``)."""
+        out = {}
+        for name in self.head_names:
+            child, _, rest = name.partition(".")
+            out[name] = self.heads[child].get_parameter(rest) if rest else self.direct[name]
+        return out
 
 
 def slot_from_file(pf: PromptFile, model: nn.Module, *, strict_base_model: bool) -> PromptSlot:
@@ -80,6 +110,16 @@ def slot_from_file(pf: PromptFile, model: nn.Module, *, strict_base_model: bool)
         raise ValueError(
             f"{where}: prompt file has num_labels={pf.num_labels} but the model has {model_labels}; load the model with "
             f"num_labels={pf.num_labels} (e.g. AutoModelForSequenceClassification.from_pretrained(..., num_labels={pf.num_labels}))"
+        )
+    model_task = backbone.sequence_task(model)
+    task = pf.task
+    if task is None and model_task is not None and pf.num_labels:
+        task = model_task  # files written before tasks were recorded: the model's own reading
+    if (task is None) != (model_task is None):
+        raise ValueError(
+            f"{where}: the prompt was trained for {'no sequence task' if task is None else repr(task.type.value)}, but "
+            f"{type(model).__name__} {'has no sequence-classification head' if model_task is None else 'has one'}; "
+            "load the model class the prompt was trained with"
         )
     deep = None
     if pf.deep_prompts is not None:
@@ -117,7 +157,8 @@ def slot_from_file(pf: PromptFile, model: nn.Module, *, strict_base_model: bool)
         warnings.warn(
             message + " (pass strict_base_model=True to make this an error)", UserWarning, stacklevel=3
         )
-    head = {k: v.to(params[k].device) for k, v in pf.head.items()}
     return PromptSlot(
-        pf.config, pf.prompt.to(emb.device), head, id2label=pf.id2label, temperature=pf.temperature, deep=deep
-    )
+        pf.config, pf.prompt.to(emb.device), model, head=pf.head, task=task, id2label=pf.id2label,
+        temperature=pf.temperature, deep=deep,
+    )  # fmt: skip
+

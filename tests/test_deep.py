@@ -142,7 +142,7 @@ def test_every_family_trains_every_layer(tokenizer, arch):
     assert slot.prompt.grad.abs().sum() > 0
     assert all(p.grad is None for p in model.parameters())
     assert wrapper.num_trainable_parameters() == slot.prompt.numel() + (LAYERS - 1) * N * HIDDEN + sum(
-        p.numel() for p in slot.head.parameters()
+        p.numel() for p in slot.heads.parameters()
     )
 
 
@@ -279,7 +279,7 @@ def test_reparam_trains_folds_on_save_and_resumes_exactly(tokenizer, tmp_path):
     slot = wrapper.prompts["default"]
     assert slot.deep.reparam
     mlp = N * HIDDEN + (HIDDEN * width + width) + (width * (LAYERS - 1) * HIDDEN + (LAYERS - 1) * HIDDEN)
-    head = sum(p.numel() for p in slot.head.parameters())
+    head = sum(p.numel() for p in slot.heads.parameters())
     assert wrapper.num_trainable_parameters() == slot.prompt.numel() + mlp + head
     wrapper(**batch(tokenizer), labels=torch.tensor([1, 0, 1])).loss.backward()
     assert slot.deep.base.grad.abs().sum() > 0  # gradients go through the MLP to its base

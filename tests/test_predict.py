@@ -69,7 +69,7 @@ def test_odd_inputs(wrapper):
     assert len(preds) == 2
     with pytest.raises(TypeError, match=r"texts\[1\] is int"):
         wrapper.predict(["ok", 3])
-    with pytest.raises(TypeError, match="wrap a single text as \\[text\\]"):
+    with pytest.raises(TypeError, match="wrap a single input as \\[text\\]"):
         wrapper.predict("a single string")
     with pytest.raises(ValueError, match="batch_size must be a positive int"):
         wrapper.predict(["x"], batch_size=0)

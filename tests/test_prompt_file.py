@@ -22,7 +22,7 @@ def saved(tokenizer, bert_seq, tmp_path):
     )
     with torch.no_grad():
         wrapper.prompts["default"].prompt.add_(0.5)  # "trained"
-        wrapper.prompts["default"].head["classifier__bias"].add_(1.0)
+        wrapper.prompts["default"].head_params()["classifier.bias"].add_(1.0)
     path = wrapper.save_prompt(tmp_path / "imdb.safetensors")
     return wrapper, path
 

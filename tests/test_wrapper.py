@@ -125,8 +125,8 @@ def test_only_prompt_and_head_train_pooler_frozen(tokenizer, bert_seq):
     trainable = {n for n, p in wrapper.named_parameters() if p.requires_grad}
     assert trainable == {
         "prompts.default.prompt",
-        "prompts.default.head.classifier__weight",
-        "prompts.default.head.classifier__bias",
+        "prompts.default.heads.classifier.weight",
+        "prompts.default.heads.classifier.bias",
     }
     assert not any(p.requires_grad for p in bert_seq.parameters())
     before = {n: p.clone() for n, p in bert_seq.named_parameters()}
@@ -184,7 +184,7 @@ def test_every_family_and_head_trains(tokenizer, arch, task):
     loss.backward()
     slot = wrapper.prompts["default"]
     assert slot.prompt.grad is not None and slot.prompt.grad.abs().sum() > 0
-    assert all(p.grad is not None for p in slot.head.parameters())
+    assert all(p.grad is not None for p in slot.heads.parameters())
     assert all(p.grad is None for p in model.parameters())
 
 
@@ -275,6 +275,6 @@ def test_bf16_backbone_keeps_fp32_master_prompt_and_head(tokenizer, arch):
     out.loss.backward()
     slot = wrapper.prompts["default"]
     assert slot.prompt.dtype == torch.float32 and slot.prompt.grad.dtype == torch.float32
-    assert all(p.dtype == torch.float32 and p.grad is not None for p in slot.head.parameters())
+    assert all(p.dtype == torch.float32 and p.grad is not None for p in slot.heads.parameters())
     with pytest.raises(ValueError, match="floating torch.dtype"):
         wrapper.cast_backbone(torch.int8)

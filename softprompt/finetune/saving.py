@@ -20,14 +20,13 @@ import transformers
 from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
 from softprompt.atomic import atomic_write_text
-from softprompt.inference import fit_temperature, predict_logits
+from softprompt.calibration import TEMPERATURE_KEY, calibrate
 
 __all__ = ["CONFIG_NAME", "TEMPERATURE_KEY", "calibrate_finetuned", "load_finetuned", "save_finetuned"]
 
 logger = logging.getLogger(__name__)
 
 CONFIG_NAME = "config.json"  # written last: its presence marks a complete model folder
-TEMPERATURE_KEY = "softprompt_temperature"  # config attribute; the CLI's `predict` reads it too
 # Files of an earlier save that `from_pretrained` could pick up next to the new ones (shards of a
 # bigger model, a tokenizer of another kind); removed unless the new save rewrites them.
 _STALE_PATTERNS = (
@@ -170,14 +169,7 @@ def calibrate_finetuned(
         raise FileNotFoundError(
             f"{str(model_dir)!r} has no {CONFIG_NAME}; pass a folder written by finetune()"
         )
-    labels = torch.as_tensor(labels)
-    if labels.shape != (len(texts),):
-        raise ValueError(
-            f"calibrate_finetuned() needs one label per text: {len(texts)} texts, labels of shape {tuple(labels.shape)}"
-        )
-    logits = predict_logits(model, tokenizer, texts, batch_size=batch_size, max_length=max_length, bf16=bf16)
-    temperature = fit_temperature(logits, labels)
-    setattr(model.config, TEMPERATURE_KEY, temperature)
+    temperature = calibrate(model, tokenizer, texts, labels, batch_size=batch_size, max_length=max_length, bf16=bf16)
     if model_dir is not None:
         atomic_write_text(Path(model_dir) / CONFIG_NAME, model.config.to_json_string())
     logger.info("fitted temperature %.3f on %d texts", temperature, len(texts))

@@ -14,18 +14,27 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from softprompt.metrics.scores import multi_label_scores, regression_scores
+from softprompt.task import Task, TaskType
+
 if TYPE_CHECKING:
     import evaluate
     from transformers import EvalPrediction
 
-__all__ = ["METRIC_NAMES", "build_compute_metrics", "compute_classification_metrics", "load_metric"]
+__all__ = [
+    "METRIC_NAMES",
+    "build_compute_metrics",
+    "compute_classification_metrics",
+    "compute_task_metrics",
+    "load_metric",
+]
 
 logger = logging.getLogger(__name__)
 
 METRIC_NAMES: tuple[str, ...] = ("accuracy", "f1")
 """Names :func:`load_metric` accepts; each is a script at ``softprompt/metrics/<name>/<name>.py``."""
 
-IGNORE_INDEX = -100  # the label PyTorch's cross-entropy and HF's token-classification collators skip
+from softprompt.layout import IGNORE_INDEX  # noqa: E402  (one definition, in layout)
 
 _METRICS_DIR = Path(__file__).resolve().parent
 # Arguments each metric gets when scored here: F1 is the macro average (every class counts equally).
@@ -142,10 +151,42 @@ def _load_all(metrics: Sequence[str]) -> dict[str, evaluate.EvaluationModule]:
     return {name: load_metric(name) for name in dict.fromkeys(metrics)}  # dedupe, keep order
 
 
+def compute_task_metrics(task: Task, predictions: Any, references: Any) -> dict[str, float]:
+    """Score a sequence head's raw outputs for ``task``: see :attr:`Task.metric_names`.
+
+    Args:
+        task: The :class:`~softprompt.Task`.
+        predictions: Logits ``(N, C)`` (``(N, 1)`` or ``(N,)`` for regression).
+        references: Class ids ``(N,)``; 0/1 ``(N, C)`` for multi-label; values ``(N,)`` for regression.
+
+    Example:
+        >>> compute_task_metrics(Task("regression"), [[0.9], [2.1], [2.9]], [1.0, 2.0, 3.0])["spearman"]
+        1.0
+    """
+    if not isinstance(task, Task):
+        raise TypeError(f"task must be a softprompt.Task, got {type(task).__name__}")
+    if task.type is TaskType.REGRESSION:
+        return regression_scores(predictions, references)
+    if task.type is TaskType.MULTI_LABEL:
+        if isinstance(predictions, tuple):
+            predictions = predictions[0]
+        logits = np.asarray(predictions, dtype=np.float64)
+        # sigmoid(z) >= t  <=>  z >= log(t / (1 - t)): no overflow for large logits
+        decisions = (logits >= np.log(task.threshold / (1 - task.threshold))).astype(np.int64)
+        refs = references[0] if isinstance(references, tuple) else references
+        return multi_label_scores(decisions, np.rint(np.asarray(refs, dtype=np.float64)).astype(np.int64))
+    return compute_classification_metrics(predictions, references)
+
+
 def build_compute_metrics(
     metrics: Sequence[str] = ("accuracy", "f1"),
+    *,
+    task: Task | None = None,
 ) -> Callable[[EvalPrediction], dict[str, float]]:
     """Build a ``compute_metrics`` function for ``transformers.Trainer``.
+
+    With a multi-label or regression ``task``, the function reports that task's metrics
+    (:func:`compute_task_metrics`) and ``metrics`` is not used. Otherwise:
 
     The metric modules are loaded once, here, so a bad name fails before training starts.
     The returned function argmaxes ``predictions`` over the last axis (taking the first element
@@ -173,6 +214,12 @@ def build_compute_metrics(
         >>> compute_metrics(EvalPrediction(predictions=logits, label_ids=np.array([0, 1, 0, 0])))
         {'accuracy': 0.75, 'f1': 0.7333333333333334}
     """
+    if task is not None and not task.is_classification:
+
+        def compute_task(eval_pred: EvalPrediction) -> dict[str, float]:
+            return compute_task_metrics(task, eval_pred.predictions, eval_pred.label_ids)
+
+        return compute_task
     modules = _load_all(metrics)
 
     def compute_metrics(eval_pred: EvalPrediction) -> dict[str, float]:

@@ -1,0 +1,113 @@
+"""Scores for multi-label and regression heads: micro/macro-F1 and exact match; Pearson r, Spearman rho, MSE.
+
+Plain numpy, checked against scipy and scikit-learn in the tests; single-label classification uses
+the ``evaluate`` modules beside this file.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+__all__ = ["multi_label_scores", "regression_scores"]
+
+
+def _two(predictions: Any, references: Any, what: str) -> tuple[np.ndarray, np.ndarray]:
+    if isinstance(predictions, tuple):  # models that also return hidden states or attentions
+        predictions = predictions[0]
+    if isinstance(references, tuple):
+        if len(references) != 1:
+            raise ValueError(f"got {len(references)} label arrays; {what} metrics need exactly one")
+        references = references[0]
+    preds, refs = np.asarray(predictions), np.asarray(references)
+    if refs.size == 0:
+        raise ValueError("no examples to score")
+    return preds, refs
+
+
+def regression_scores(predictions: Any, references: Any) -> dict[str, float]:
+    """Pearson r, Spearman rho (ties averaged) and mean squared error.
+
+    Args:
+        predictions: ``(N,)`` or ``(N, 1)`` predicted values.
+        references: ``(N,)`` or ``(N, 1)`` true values.
+
+    Raises:
+        ValueError: shapes that are not one value per example, or non-finite values.
+
+    Example:
+        >>> regression_scores([1.0, 2.0, 3.5], [1.0, 2.0, 3.0])
+        {'pearson': 0.9933992677987828, 'spearman': 1.0, 'mse': 0.08333333333333333}
+    """
+    preds, refs = _two(predictions, references, "regression")
+    preds = preds.astype(np.float64).reshape(preds.shape[0], -1) if preds.ndim else preds
+    refs = refs.astype(np.float64).reshape(refs.shape[0], -1) if refs.ndim else refs
+    if preds.ndim != 2 or refs.ndim != 2 or preds.shape[1] != 1 or refs.shape[1] != 1 or len(preds) != len(refs):
+        raise ValueError(
+            f"regression scores need one value per example: predictions {np.shape(predictions)}, "
+            f"references {np.shape(references)}"
+        )
+    p, r = preds[:, 0], refs[:, 0]
+    if not (np.isfinite(p).all() and np.isfinite(r).all()):
+        raise ValueError("regression predictions or references contain NaN or inf")
+    return {"pearson": _pearson(p, r), "spearman": _pearson(_ranks(p), _ranks(r)), "mse": float(np.mean((p - r) ** 2))}
+
+
+def _pearson(x: np.ndarray, y: np.ndarray) -> float:
+    dx, dy = x - x.mean(), y - y.mean()
+    denom = np.sqrt((dx * dx).sum() * (dy * dy).sum())
+    return float((dx * dy).sum() / denom) if denom > 0 else float("nan")  # a constant has no correlation
+
+
+def _ranks(x: np.ndarray) -> np.ndarray:
+    """Ranks 1..N with tied values sharing their mean rank (as scipy.stats.rankdata)."""
+    order = np.argsort(x, kind="mergesort")
+    sorted_x = x[order]
+    starts = np.r_[True, sorted_x[1:] != sorted_x[:-1]]  # (N,) first of each run of ties
+    group = np.cumsum(starts) - 1
+    first = np.flatnonzero(starts)
+    counts = np.diff(np.r_[first, len(x)])
+    mean_rank = first + (counts + 1) / 2.0  # 1-based mean rank of each tie group
+    ranks = np.empty(len(x), dtype=np.float64)
+    ranks[order] = mean_rank[group]
+    return ranks
+
+
+def multi_label_scores(predictions: Any, references: Any) -> dict[str, float]:
+    """Micro-F1, macro-F1 and exact match (every class of a text right).
+
+    A class with no true and no predicted members scores F1 0 in the macro mean, as scikit-learn's
+    default ``zero_division`` does.
+
+    Args:
+        predictions: ``(N, C)`` 0/1 decisions.
+        references: ``(N, C)`` 0/1 true classes.
+
+    Raises:
+        ValueError: shapes differ or values are not 0/1.
+
+    Example:
+        >>> multi_label_scores([[1, 0], [1, 1]], [[1, 0], [0, 1]])
+        {'f1_micro': 0.8, 'f1_macro': 0.8333333333333333, 'exact_match': 0.5}
+    """
+    preds, refs = _two(predictions, references, "multi-label")
+    if preds.shape != refs.shape or refs.ndim != 2:
+        raise ValueError(
+            f"multi-label scores need (N, C) decisions and references of one shape, got {preds.shape} and {refs.shape}"
+        )
+    for name, arr in (("predictions", preds), ("references", refs)):
+        if not np.isin(arr, (0, 1)).all():
+            raise ValueError(f"multi-label {name} must be 0/1 per class")
+    p, r = preds.astype(bool), refs.astype(bool)
+    tp = (p & r).sum(0).astype(np.float64)  # (C,)
+    fp = (p & ~r).sum(0).astype(np.float64)
+    fn = (~p & r).sum(0).astype(np.float64)
+    denom = 2 * tp + fp + fn
+    per_class = np.divide(2 * tp, denom, out=np.zeros_like(tp), where=denom > 0)
+    micro_denom = 2 * tp.sum() + fp.sum() + fn.sum()
+    return {
+        "f1_micro": float(2 * tp.sum() / micro_denom) if micro_denom > 0 else 0.0,
+        "f1_macro": float(per_class.mean()),
+        "exact_match": float((p == r).all(1).mean()),
+    }

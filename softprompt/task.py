@@ -1,0 +1,175 @@
+"""`Task`: what a sequence head predicts (one class, several classes, a number), and everything that follows from it.
+
+One object decides the labels' form, the loss (through the model's ``config.problem_type``), the
+metrics, the metric a run keeps its best checkpoint by, and what ``predict`` returns. Prompt files
+record it, so a reloaded prompt scores and predicts the way it was trained.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from enum import Enum
+from typing import Any
+
+__all__ = ["Task", "TaskType"]
+
+
+class TaskType(str, Enum):
+    """The sequence tasks; each value is also the CLI's ``--task`` choice."""
+
+    CLASSIFICATION = "classification"  # one class of 2..N per text: cross-entropy
+    MULTI_LABEL = "multi-label"  # any subset of N classes per text: per-class sigmoid + BCE
+    REGRESSION = "regression"  # one real number per text: MSE on a single output
+
+
+# transformers' names for the same thing (``PretrainedConfig.problem_type``): the models compute
+# their loss from it, and pipelines pick softmax / sigmoid / identity from it.
+_PROBLEM_TYPES = {
+    TaskType.CLASSIFICATION: "single_label_classification",
+    TaskType.MULTI_LABEL: "multi_label_classification",
+    TaskType.REGRESSION: "regression",
+}
+# what a run keeps its best checkpoint by, and whether higher is better
+_BEST_METRIC = {
+    TaskType.CLASSIFICATION: ("accuracy", True),
+    TaskType.MULTI_LABEL: ("f1_micro", True),
+    TaskType.REGRESSION: ("pearson", True),
+}
+_METRICS = {
+    TaskType.CLASSIFICATION: ("accuracy", "f1"),
+    TaskType.MULTI_LABEL: ("f1_micro", "f1_macro", "exact_match"),
+    TaskType.REGRESSION: ("pearson", "spearman", "mse"),
+}
+
+
+@dataclass(frozen=True)
+class Task:
+    """A sequence task: its type and, for multi-label, the probability above which a class is predicted.
+
+    Args:
+        type: ``"classification"``, ``"multi-label"`` or ``"regression"`` (see :class:`TaskType`).
+        threshold: Multi-label only: a class is predicted when its sigmoid probability is at
+            least this (0.5, the usual choice, unless you tune it on validation data).
+
+    Raises:
+        ValueError: an unknown type, or a threshold outside (0, 1).
+
+    Example:
+        >>> task = Task("regression")
+        >>> task.problem_type, task.metric_names, task.best_metric
+        ('regression', ('pearson', 'spearman', 'mse'), 'pearson')
+        >>> Task.from_dict(Task("multi-label", threshold=0.3).to_dict())
+        Task(type=<TaskType.MULTI_LABEL: 'multi-label'>, threshold=0.3)
+    """
+
+    type: TaskType = TaskType.CLASSIFICATION
+    threshold: float = 0.5
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "type", _task_type(self.type))
+        threshold = self.threshold
+        if isinstance(threshold, bool) or not isinstance(threshold, (int, float)):
+            raise TypeError(f"Task.threshold must be a number, got {type(threshold).__name__}")
+        if not (math.isfinite(threshold) and 0 < threshold < 1):
+            raise ValueError(f"Task.threshold must be strictly between 0 and 1, got {threshold!r}")
+        object.__setattr__(self, "threshold", float(threshold))
+
+    @property
+    def problem_type(self) -> str:
+        """transformers' ``config.problem_type`` for this task (decides the model's loss)."""
+        return _PROBLEM_TYPES[self.type]
+
+    @property
+    def metric_names(self) -> tuple[str, ...]:
+        """Metrics reported for this task, in order."""
+        return _METRICS[self.type]
+
+    @property
+    def best_metric(self) -> str:
+        """The metric a run keeps its best checkpoint by."""
+        return _BEST_METRIC[self.type][0]
+
+    @property
+    def greater_is_better(self) -> bool:
+        return _BEST_METRIC[self.type][1]
+
+    @property
+    def is_classification(self) -> bool:
+        """True for single-label classification (softmax over classes, temperature calibration)."""
+        return self.type is TaskType.CLASSIFICATION
+
+    def num_labels(self, label_names: list[str] | None) -> int:
+        """Outputs of the head: 1 for regression, else one per class.
+
+        Raises:
+            ValueError: classification or multi-label without class names, or one class only.
+        """
+        if self.type is TaskType.REGRESSION:
+            return 1
+        if not label_names or len(label_names) < 2:
+            raise ValueError(
+                f"a {self.type.value} task needs at least 2 classes, got {label_names!r}; "
+                "for a numeric target use task='regression'"
+            )
+        return len(label_names)
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"type": self.type.value}
+        if self.type is TaskType.MULTI_LABEL:
+            out["threshold"] = self.threshold
+        return out
+
+    @classmethod
+    def from_dict(cls, data: Any) -> Task:
+        """Inverse of :meth:`to_dict`.
+
+        Raises:
+            ValueError: not a dict, unknown keys or bad values.
+        """
+        if not isinstance(data, dict):
+            raise ValueError(f"a task must be a JSON object like {{'type': 'classification'}}, got {data!r:.80}")
+        unknown = sorted(set(data) - {"type", "threshold"})
+        if unknown:
+            raise ValueError(f"unknown task fields {unknown}; known: ['threshold', 'type']")
+        if "type" not in data:
+            raise ValueError("a task needs a 'type'")
+        return cls(data["type"], data.get("threshold", 0.5))
+
+    @classmethod
+    def from_problem_type(cls, problem_type: str | None, num_labels: int | None) -> Task:
+        """The task a ``transformers`` config describes, the way its models decide their loss.
+
+        ``problem_type`` wins; without it one output means regression and more mean
+        classification (as ``*ForSequenceClassification`` models infer it). Multi-label must be
+        asked for explicitly (``problem_type="multi_label_classification"``).
+
+        Example:
+            >>> Task.from_problem_type(None, 1).type.value, Task.from_problem_type(None, 3).type.value
+            ('regression', 'classification')
+        """
+        if problem_type:
+            for task_type, name in _PROBLEM_TYPES.items():
+                if name == problem_type:
+                    return cls(task_type)
+            raise ValueError(f"unknown config.problem_type {problem_type!r}; known: {sorted(_PROBLEM_TYPES.values())}")
+        return cls(TaskType.REGRESSION if num_labels == 1 else TaskType.CLASSIFICATION)
+
+
+def _task_type(value: Any) -> TaskType:
+    if isinstance(value, TaskType):
+        return value
+    if isinstance(value, str):
+        normalised = value.strip().lower().replace("_", "-")
+        aliases = {
+            "single-label": "classification",
+            "single-label-classification": "classification",
+            "multi-label-classification": "multi-label",
+            "multilabel": "multi-label",
+        }
+        try:
+            return TaskType(aliases.get(normalised, normalised))
+        except ValueError:
+            pass
+    choices = ", ".join(repr(t.value) for t in TaskType)
+    raise ValueError(f"task {value!r} is not one of {choices}")
