@@ -117,10 +117,20 @@ def __dir__() -> list[str]:
 if TYPE_CHECKING:  # for type checkers and IDEs: the same names, imported eagerly
     from softprompt.calibration import calibrate, fit_temperature
     from softprompt.config import Overflow, Placement, PromptInit, SoftPromptConfig
-    from softprompt.data import TextClassificationData, check_tokenized, load_text_classification, tokenize_dataset
+    from softprompt.data import (
+        TextClassificationData,
+        check_tokenized,
+        load_text_classification,
+        tokenize_dataset,
+    )
     from softprompt.evaluation import evaluate_classifier
     from softprompt.inference import predict, predict_logits, predict_with_wrapper
-    from softprompt.metrics import build_compute_metrics, compute_classification_metrics, compute_task_metrics, load_metric
+    from softprompt.metrics import (
+        build_compute_metrics,
+        compute_classification_metrics,
+        compute_task_metrics,
+        load_metric,
+    )
     from softprompt.peft_interop import export_peft_adapter, import_peft_adapter, load_peft_adapter
     from softprompt.predictions import MultiLabelPrediction, Prediction, RegressionPrediction, decode
     from softprompt.prompt_file import PromptFile, read_prompt_file

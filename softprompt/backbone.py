@@ -14,7 +14,10 @@ from torch import nn
 
 from softprompt.task import Task
 
+DEFAULT_MAX_LENGTH = 512  # when neither the caller nor the model sets a limit (BERT-family encoders)
+
 __all__ = [
+    "DEFAULT_MAX_LENGTH",
     "attention_kernels",
     "config_special_ids",
     "cpu_has_fast_bf16",

@@ -90,7 +90,9 @@ def calibrate(
     task = model.task if is_wrapper else backbone.sequence_task(model)
     if task is None or not task.is_classification:
         what = "no sequence head" if task is None else f"a {task.type.value} head"
-        raise ValueError(f"calibrate() fits a softmax temperature for single-label classification; this model has {what}")
+        raise ValueError(
+            f"calibrate() fits a softmax temperature for single-label classification; this model has {what}"
+        )
     firsts, _ = validate_texts(texts)
     labels = torch.as_tensor(labels)
     if labels.shape != (len(firsts),) or not firsts:

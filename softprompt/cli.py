@@ -21,18 +21,22 @@ from typing import Any
 __all__ = ["add_run_flags", "build_parser", "main", "run_config_from_args"]
 
 PROMPT_DEFAULTS = {
-    "train_size": 5000,
-    "eval_size": 5000,
+    "model": None,
+    "data": None,
+    "train_size": None,
+    "eval_size": None,
     "lr": 1e-2,
     "batch_size": 8,
-    "output_dir": "runs/imdb_prompt_tune",
+    "output_dir": "runs/prompt_tune",
 }
 FINETUNE_DEFAULTS = {
+    "model": None,
+    "data": None,
     "train_size": None,
     "eval_size": None,
     "lr": 2e-5,
     "batch_size": 32,
-    "output_dir": "runs/imdb_finetune",
+    "output_dir": "runs/finetune",
 }
 
 
@@ -49,17 +53,13 @@ def _size(text: str) -> int | None:
 def add_run_flags(parser: argparse.ArgumentParser, defaults: dict[str, Any]) -> argparse.ArgumentParser:
     """The flags shared by ``softprompt train``, ``softprompt finetune`` and the examples."""
     g = parser.add_argument_group("run")
-    g.add_argument(
-        "--model",
-        default="bert-base-uncased",
-        help="Hub id or local folder of the encoder (default: %(default)s)",
-    )
-    g.add_argument("--data", default="imdb", help="Hub dataset name, or a local folder of train/test parquet|csv|jsonl files "
-                   "or an aclImdb-style folder, e.g. ../shared/data/imdb (default: %(default)s)")  # fmt: skip
+    g.add_argument("--model", default=defaults["model"], required=defaults["model"] is None,
+                   help="Hub id or local folder of the encoder")  # fmt: skip
+    _data_flags(parser, defaults)
     g.add_argument("--train-size", type=_size, default=defaults["train_size"],
-                   help="random training reviews to use, or 'all' (default: %(default)s)")  # fmt: skip
+                   help="random training rows to use, or 'all' (default: %(default)s = all)")  # fmt: skip
     g.add_argument("--eval-size", type=_size, default=defaults["eval_size"],
-                   help="random test reviews to score, or 'all' (default: %(default)s)")  # fmt: skip
+                   help="random evaluation rows to score, or 'all' (default: %(default)s = all)")  # fmt: skip
     g.add_argument("--epochs", type=float, default=3, help="training epochs (default: %(default)s)")
     g.add_argument(
         "--max-length",
@@ -112,15 +112,40 @@ def add_run_flags(parser: argparse.ArgumentParser, defaults: dict[str, Any]) -> 
     return parser
 
 
+def _data_flags(parser: argparse.ArgumentParser, defaults: dict[str, Any]) -> None:
+    """Where the data is and which columns and splits to use (train, finetune, eval)."""
+    g = parser.add_argument_group("data")
+    g.add_argument("--data", default=defaults.get("data"), required=defaults.get("data") is None,
+                   help="a folder of split files (train.parquet, validation.csv, test.jsonl...), one such file, an "
+                   "aclImdb-style folder, or a Hub dataset name")  # fmt: skip
+    g.add_argument(
+        "--data-config", help="the Hub dataset's configuration, e.g. --data glue --data-config mrpc"
+    )
+    g.add_argument("--text-column", default="text", help="column of the (first) texts (default: %(default)s)")
+    g.add_argument("--text-pair-column", help="column of the second texts: makes it a sentence-pair task")
+    g.add_argument("--label-column", default="label", help="column of the labels (default: %(default)s)")
+    g.add_argument("--task", choices=["classification", "multi-label", "regression"],
+                   help="the task; default: inferred from the label column (and printed)")  # fmt: skip
+    g.add_argument(
+        "--label-names", nargs="+", help="class names in id order, for integer labels without names"
+    )
+    g.add_argument("--train-split", default="train", help="training split (default: %(default)s)")
+    g.add_argument("--eval-split", default="auto",
+                   help="evaluation split; 'auto' = validation if there is one, else test (default: %(default)s)")  # fmt: skip
+
+
 def run_config_from_args(args: argparse.Namespace) -> Any:
     """A :class:`softprompt.runs.RunConfig` from parsed :func:`add_run_flags` flags."""
     from softprompt.runs import RunConfig
 
     return RunConfig(
-        model=args.model, data=args.data, train_size=args.train_size, eval_size=args.eval_size, epochs=args.epochs,
-        max_length=args.max_length, num_virtual_tokens=args.num_virtual_tokens, init=args.init, lr=args.lr,
-        batch_size=args.batch_size, bf16=args.bf16, output_dir=args.output_dir, seed=args.seed,
-        eval_batch_size=args.eval_batch_size, deep=args.deep,
+        model=args.model, data=args.data, text_column=args.text_column, text_pair_column=args.text_pair_column,
+        label_column=args.label_column, task=args.task, label_names=args.label_names, train_split=args.train_split,
+        eval_split=args.eval_split, data_config=args.data_config, train_size=args.train_size,
+        eval_size=args.eval_size, epochs=args.epochs, max_length=args.max_length,
+        num_virtual_tokens=args.num_virtual_tokens, init=args.init, lr=args.lr, batch_size=args.batch_size,
+        bf16=args.bf16, output_dir=args.output_dir, seed=args.seed, eval_batch_size=args.eval_batch_size,
+        deep=args.deep,
     )  # fmt: skip
 
 
@@ -132,14 +157,8 @@ def _run(args: argparse.Namespace) -> int:
     results = run(run_config_from_args(args))
     if results:  # rank 0 under torchrun
         print(summary(results))
-        print(
-            json.dumps(
-                {
-                    "eval_accuracy": results["eval_accuracy"],
-                    "results": str(Path(args.output_dir) / "results.json"),
-                }
-            )
-        )
+        metric = f"eval_{results['metric']}"
+        print(json.dumps({metric: results[metric], "results": str(Path(args.output_dir) / "results.json")}))
     return 0
 
 
@@ -162,7 +181,9 @@ def _load_for_inference(args: argparse.Namespace) -> tuple[Any, Any]:
         return model, tokenizer
     tokenizer = transformers.AutoTokenizer.from_pretrained(args.model)
     pf = read_prompt_file(args.prompt)  # validated before the model is loaded
-    kwargs = {"num_labels": pf.num_labels, "id2label": pf.id2label} if pf.num_labels else {}
+    kwargs: dict[str, Any] = {"num_labels": pf.num_labels, "id2label": pf.id2label} if pf.num_labels else {}
+    if pf.task is not None:
+        kwargs["problem_type"] = pf.task.problem_type
     model = transformers.AutoModelForSequenceClassification.from_pretrained(args.model, **kwargs)
     wrapper = SoftPromptWrapper.from_prompt(model, args.prompt, tokenizer=tokenizer)
     return (wrapper.quantize_backbone() if args.int8 else wrapper), tokenizer
@@ -170,18 +191,23 @@ def _load_for_inference(args: argparse.Namespace) -> tuple[Any, Any]:
 
 def _eval(args: argparse.Namespace) -> int:
     from softprompt.atomic import atomic_write_json
-    from softprompt.data import load_text_classification
-    from softprompt.evaluation import evaluate_classifier
+    from softprompt.data import load_data
+    from softprompt.evaluation import evaluate_model
 
-    data = load_text_classification(args.data, train_split=None, eval_size=args.eval_size, seed=args.seed)
+    data = load_data(
+        args.data, text_column=args.text_column, text_pair_column=args.text_pair_column,
+        label_column=args.label_column, task=args.task, label_names=args.label_names, train_split=None,
+        eval_split=args.eval_split, eval_size=args.eval_size, seed=args.seed, config_name=args.data_config,
+    )  # fmt: skip
     model, tokenizer = _load_for_inference(args)
-    metrics = evaluate_classifier(model, tokenizer, data.eval, batch_size=args.batch_size, max_length=args.max_length,
-                                  bf16=args.bf16, progress=True)  # fmt: skip
+    metrics = evaluate_model(model, tokenizer, data.eval, batch_size=args.batch_size, max_length=args.max_length,
+                             bf16=args.bf16, progress=True)  # fmt: skip
     result = {
         **metrics,
         "model": args.model,
         "prompt": args.prompt,
         "data": args.data,
+        "eval_split": data.eval_split,
         "eval_size": args.eval_size,
         "seed": args.seed,
         "int8": args.int8,
@@ -205,10 +231,14 @@ def _predict(args: argparse.Namespace) -> int:
     if hasattr(model, "predict"):
         preds = model.predict(texts, batch_size=args.batch_size, max_length=args.max_length, bf16=args.bf16)
     else:
-        temperature = float(getattr(model.config, "softprompt_temperature", 1.0))
+        temperature = float(getattr(model.config, "softprompt_temperature", 1.0) or 1.0)
         preds = predict(model, tokenizer, texts, batch_size=args.batch_size, max_length=args.max_length, bf16=args.bf16,
                         temperature=temperature)  # fmt: skip
-    lines = "".join(json.dumps({"text": t, **p.to_dict()}) + "\n" for t, p in zip(texts, preds))
+
+    def shown(t: Any) -> dict[str, str]:
+        return {"text": t[0], "text_pair": t[1]} if isinstance(t, tuple) else {"text": t}
+
+    lines = "".join(json.dumps({**shown(t), **p.to_dict()}) + "\n" for t, p in zip(texts, preds))
     if args.output:
         atomic_write_text(args.output, lines)
     else:
@@ -216,15 +246,16 @@ def _predict(args: argparse.Namespace) -> int:
     return 0
 
 
-def _read_texts(path: str) -> list[str]:
-    """One text per line, or JSON lines with a ``text`` field."""
-    texts = []
+def _read_texts(path: str) -> list[Any]:
+    """One text per line, or JSON lines with a ``text`` field (and ``text_pair`` for pair tasks)."""
+    texts: list[Any] = []
     for i, line in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), 1):
         if not line.strip():
             continue
         if line.lstrip().startswith("{"):
             try:
-                texts.append(json.loads(line)["text"])
+                row = json.loads(line)
+                texts.append((row["text"], row["text_pair"]) if "text_pair" in row else row["text"])
             except (json.JSONDecodeError, KeyError) as exc:
                 raise ValueError(f"{path}:{i}: not a JSON object with a 'text' field ({exc})") from exc
         else:
@@ -312,9 +343,9 @@ def build_parser() -> argparse.ArgumentParser:
         "eval", help="score a prompt (or fine-tuned model) on the same test subset `train` used"
     )
     _inference_flags(p)
-    p.add_argument("--data", required=True, help="dataset, as for train")
+    _data_flags(p, {})
     p.add_argument(
-        "--eval-size", type=_size, default=None, help="random test reviews, as for train (default: all)"
+        "--eval-size", type=_size, default=None, help="random evaluation rows, as for train (default: all)"
     )
     p.add_argument(
         "--seed", type=int, default=42, help="seed of the subset, as for train (default: %(default)s)"
@@ -324,8 +355,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("predict", help="predict labels for texts; JSON lines out")
     _inference_flags(p)
-    p.add_argument("texts", nargs="*", help="texts to classify")
-    p.add_argument("--file", help="a file of texts: one per line, or JSON lines with a 'text' field")
+    p.add_argument("texts", nargs="*", help="texts to predict for")
+    p.add_argument(
+        "--file", help="a file of texts: one per line, or JSON lines with a 'text' (and 'text_pair') field"
+    )
     p.add_argument("--output", help="write the JSON lines here instead of stdout")
     p.set_defaults(func=_predict)
 

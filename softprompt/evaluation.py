@@ -1,4 +1,4 @@
-"""Where a trained prompt or fine-tuned model is scored: accuracy and macro-F1 on a text dataset.
+"""Where a trained prompt or fine-tuned model is scored: the task's metrics on a text (or text-pair) dataset.
 
 The same function scores the end of a training run and ``softprompt eval``, with the same
 batching, so a reloaded prompt reproduces the run's accuracy to the last digit.
@@ -13,41 +13,46 @@ import datasets
 import torch
 from torch import nn
 
+from softprompt import backbone
 from softprompt.inference import predict_logits
-from softprompt.metrics import compute_classification_metrics
+from softprompt.metrics import compute_task_metrics
+from softprompt.task import Task
 
-__all__ = ["evaluate_classifier"]
+__all__ = ["evaluate_classifier", "evaluate_model"]
 
 
-def evaluate_classifier(
+def evaluate_model(
     model: nn.Module,
     tokenizer: Any,
     dataset: datasets.Dataset,
     *,
+    task: Task | None = None,
     batch_size: int = 64,
     max_length: int | None = None,
     bf16: bool = False,
     progress: bool = False,
     max_batch_tokens: int | str | None = "auto",
 ) -> dict[str, float]:
-    """Accuracy and macro-F1 of ``model`` on a ``text``/``label`` dataset.
+    """The task's metrics (:attr:`Task.metric_names`) of ``model`` on a ``text`` [``text_pair``] ``label`` dataset.
 
     Args:
-        model: A :class:`SoftPromptWrapper` or a ``transformers`` classification model.
+        model: A :class:`SoftPromptWrapper` or a ``transformers`` sequence-classification model.
         tokenizer: Its tokenizer.
-        dataset: Untokenized rows with ``text`` and ``label`` (``load_text_classification(...).eval``).
+        dataset: Untokenized rows with ``text``, ``label`` and, for pairs, ``text_pair``
+            (``load_data(...).eval``).
+        task: The :class:`~softprompt.Task` (default: the wrapper's, or the model config's).
         batch_size, max_length, bf16, max_batch_tokens: as for :func:`softprompt.predict_logits`.
         progress: Show a progress bar.
 
     Returns:
-        ``eval_accuracy``, ``eval_f1``, ``eval_samples``, ``eval_runtime`` (s) and
-        ``eval_samples_per_second``.
+        ``eval_<metric>`` for each of the task's metrics (``eval_accuracy``, ``eval_f1`` for
+        classification), ``eval_samples``, ``eval_runtime`` (s) and ``eval_samples_per_second``.
 
     Raises:
         ValueError: the dataset lacks ``text`` or ``label`` columns, or is empty.
 
     Example:
-        >>> evaluate_classifier(wrapper, tok, data.eval)["eval_accuracy"]  # doctest: +SKIP
+        >>> evaluate_model(wrapper, tok, data.eval)["eval_accuracy"]  # doctest: +SKIP
         0.874
     """
     missing = {"text", "label"} - set(dataset.column_names)
@@ -55,11 +60,20 @@ def evaluate_classifier(
         raise ValueError(f"evaluation data lacks columns {sorted(missing)} (has {dataset.column_names})")
     if len(dataset) == 0:
         raise ValueError("evaluation data is empty")
+    if task is None:
+        task = model.task if hasattr(model, "prompt_config") else backbone.sequence_task(model)
+    if task is None:
+        raise ValueError(f"{type(model).__name__} has no sequence-level head to score")
+    inputs = (
+        dataset["text"]
+        if "text_pair" not in dataset.column_names
+        else list(zip(dataset["text"], dataset["text_pair"]))
+    )
     start = time.perf_counter()
     logits = predict_logits(
         model,
         tokenizer,
-        dataset["text"],
+        inputs,
         batch_size=batch_size,
         max_length=max_length,
         bf16=bf16,
@@ -67,11 +81,12 @@ def evaluate_classifier(
         max_batch_tokens=max_batch_tokens,
     )
     seconds = time.perf_counter() - start
-    metrics = compute_classification_metrics(
-        logits.argmax(-1).numpy(), torch.as_tensor(dataset["label"]).numpy()
-    )
+    metrics = compute_task_metrics(task, logits.numpy(), torch.as_tensor(dataset["label"]).numpy())
     out = {f"eval_{k}": float(v) for k, v in metrics.items()}
     out.update(
         eval_samples=len(dataset), eval_runtime=seconds, eval_samples_per_second=len(dataset) / seconds
     )
     return out
+
+
+evaluate_classifier = evaluate_model  # the 0.x name

@@ -52,7 +52,10 @@ def copy_head_modules(model: nn.Module) -> dict[str, nn.Module]:
 
 
 def head_view(
-    model: nn.Module, heads: nn.ModuleDict | dict[str, nn.Module], direct: dict[str, nn.Parameter], config: Any
+    model: nn.Module,
+    heads: nn.ModuleDict | dict[str, nn.Module],
+    direct: dict[str, nn.Parameter],
+    config: Any,
 ) -> nn.Module:
     """A shallow copy of ``model`` that shares its backbone and uses ``heads``, ``direct`` and ``config``.
 

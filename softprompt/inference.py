@@ -14,7 +14,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from softprompt import backbone
-from softprompt.predictions import Prediction, decode, to_predictions
+from softprompt.predictions import decode, to_predictions
 from softprompt.task import Task
 
 __all__ = [
@@ -26,7 +26,6 @@ __all__ = [
     "validate_texts",
 ]
 
-DEFAULT_MAX_LENGTH = 512  # when neither the caller nor the model sets a limit
 # On a CPU, a batch's activations should stay cache-sized: past ~1-2k (rows x padded length) tokens
 # the FFN's (tokens, 4H) intermediate leaves the cache and every token gets slower. MiniLM on 2 cores:
 # batches of 32 uncapped ~11 reviews/s, capped at 1024 tokens ~15 (docs/benchmarks.md).
@@ -69,7 +68,7 @@ def validate_texts(texts: Any) -> tuple[list[str], list[str] | None]:
 def _input_limit(model: nn.Module, max_length: int | None, prompt_name: str | None = None) -> int:
     if hasattr(model, "max_input_length"):  # SoftPromptWrapper: room left after the virtual tokens
         return model.max_input_length(max_length, name=prompt_name)
-    limit = backbone.max_positions(model) or DEFAULT_MAX_LENGTH
+    limit = backbone.max_positions(model) or backbone.DEFAULT_MAX_LENGTH
     return min(limit, max_length) if max_length else limit
 
 
@@ -219,7 +218,9 @@ def predict(
         [Prediction(label=1, label_name='pos', confidence=0.97)]
     """
     if task is None:
-        task = getattr(model, "task", None) if hasattr(model, "prompt_config") else backbone.sequence_task(model)
+        task = (
+            getattr(model, "task", None) if hasattr(model, "prompt_config") else backbone.sequence_task(model)
+        )
     logits = predict_logits(
         model, tokenizer, texts, batch_size=batch_size, max_length=max_length, bf16=bf16,
         max_batch_tokens=max_batch_tokens,
@@ -262,7 +263,12 @@ def predict_with_wrapper(
     """
     if wrapper.tokenizer is None:
         raise ValueError("predict() needs a tokenizer: pass tokenizer=... to SoftPromptWrapper")
-    common = {"batch_size": batch_size, "max_length": max_length, "bf16": bf16, "max_batch_tokens": max_batch_tokens}
+    common = {
+        "batch_size": batch_size,
+        "max_length": max_length,
+        "bf16": bf16,
+        "max_batch_tokens": max_batch_tokens,
+    }
     if prompts is None:
         slot = wrapper._slot(prompt)
         firsts, _ = validate_texts(texts)
@@ -280,7 +286,9 @@ def predict_with_wrapper(
     id2label = slots[0][1].id2label
     for other, slot in slots:
         if slot.task is not None and not slot.task.is_classification:
-            raise ValueError(f"only single-label classification prompts can be ensembled; {other!r} is {slot.task.type.value}")
+            raise ValueError(
+                f"only single-label classification prompts can be ensembled; {other!r} is {slot.task.type.value}"
+            )
         if slot.id2label != id2label:
             raise ValueError(
                 f"prompts in an ensemble must share their labels: {names[0]!r} has id2label {id2label}, "
@@ -288,7 +296,12 @@ def predict_with_wrapper(
             )
     wrapper._batch_slots(names, len(names))  # can they share a batch?
     probs = ensemble_probabilities(
-        wrapper, wrapper.tokenizer, texts, names, temperatures=[slot.temperature for _, slot in slots], **common
+        wrapper,
+        wrapper.tokenizer,
+        texts,
+        names,
+        temperatures=[slot.temperature for _, slot in slots],
+        **common,
     )
     return to_predictions(probs, id2label or getattr(wrapper.config, "id2label", None) or {})
 

@@ -1,4 +1,4 @@
-"""`curves.png`: training loss and eval accuracy per epoch, with the chapter's published figures as marks.
+"""`curves.png`: training loss and the task's main eval metric per epoch, with an optional reference line.
 
 Needs ``matplotlib`` (``pip install softprompt[plots]``); without it the plot is skipped with a warning.
 """
@@ -20,16 +20,19 @@ def plot_curves(
     path: str | os.PathLike[str],
     *,
     title: str,
-    reference_accuracy: float | None = None,
-    reference_label: str = "chapter (bert-base, A100, full scale)",
+    metric: str = "accuracy",
+    reference: float | None = None,
+    reference_label: str = "reference",
 ) -> Path | None:
-    """Draw loss and accuracy per epoch; returns the PNG path, or ``None`` without matplotlib.
+    """Draw loss and ``eval_<metric>`` per epoch; returns the PNG path, or ``None`` without matplotlib.
 
     Args:
-        epochs: One dict per epoch with ``epoch``, ``train_loss`` and ``eval_accuracy``.
+        epochs: One dict per epoch with ``epoch``, ``train_loss`` and ``eval_<metric>``.
         path: Where to write the PNG (atomically).
         title: Figure title.
-        reference_accuracy: The chapter's published final accuracy, drawn as a dashed line.
+        metric: The metric to draw (``accuracy``, ``pearson``, ``f1_micro``...).
+        reference: A published figure for the same metric, drawn as a dashed line (e.g. the
+            IMDb example's chapter result); ``None`` draws none.
         reference_label: Legend text for that line.
     """
     try:
@@ -46,17 +49,20 @@ def plot_curves(
     fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(10, 3.8))
     ax_loss.plot(xs, [e.get("train_loss") for e in epochs], marker="o", color="tab:blue")
     ax_loss.set(xlabel="epoch", ylabel="training loss", title="training loss")
-    ax_acc.plot(
-        xs, [100 * e["eval_accuracy"] for e in epochs], marker="o", color="tab:green", label="this run"
+    scale, unit = (
+        (100, " (%)") if metric in ("accuracy", "f1", "f1_micro", "f1_macro", "exact_match") else (1, "")
     )
-    if reference_accuracy is not None:
+    ax_acc.plot(
+        xs, [scale * e[f"eval_{metric}"] for e in epochs], marker="o", color="tab:green", label="this run"
+    )
+    if reference is not None:
         ax_acc.axhline(
-            100 * reference_accuracy,
+            scale * reference,
             ls="--",
             color="tab:red",
-            label=f"{reference_label}: {100 * reference_accuracy:.1f} %",
+            label=f"{reference_label}: {scale * reference:.3g}{unit.strip(' ()')}",
         )
-    ax_acc.set(xlabel="epoch", ylabel="test accuracy (%)", title="eval accuracy")
+    ax_acc.set(xlabel="epoch", ylabel=f"eval {metric}{unit}", title=f"eval {metric}")
     ax_acc.legend(loc="lower right", fontsize=8)
     for ax in (ax_loss, ax_acc):
         ax.set_xticks(xs)

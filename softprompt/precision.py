@@ -36,7 +36,9 @@ def _outputs_to_float32(module: nn.Module, args: Any, output: Any) -> Any:
     return to_float32(output)
 
 
-def cast_backbone(model: nn.Module, dtype: torch.dtype, hook: RemovableHandle | None) -> RemovableHandle | None:
+def cast_backbone(
+    model: nn.Module, dtype: torch.dtype, hook: RemovableHandle | None
+) -> RemovableHandle | None:
     """Hold ``model.base_model`` in ``dtype``; returns the fp32-output hook (``None`` back in fp32).
 
     Raises:

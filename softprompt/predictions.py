@@ -73,7 +73,11 @@ def to_predictions(probs: torch.Tensor, id2label: dict[int, str]) -> list[Predic
 
 
 def decode(
-    logits: torch.Tensor, task: Task | None, id2label: dict[int, str] | None = None, *, temperature: float = 1.0
+    logits: torch.Tensor,
+    task: Task | None,
+    id2label: dict[int, str] | None = None,
+    *,
+    temperature: float = 1.0,
 ) -> list[Prediction] | list[MultiLabelPrediction] | list[RegressionPrediction]:
     """Predictions from ``(n, C)`` logits for ``task`` (``None`` reads as single-label classification).
 
@@ -98,7 +102,9 @@ def decode(
     task = task or Task()
     names = id2label or {}
     logits = logits.float()
-    if logits.dim() != 2 or (logits.shape[0] and (logits.shape[1] == 1) != (task.type is TaskType.REGRESSION)):
+    if logits.dim() != 2 or (
+        logits.shape[0] and (logits.shape[1] == 1) != (task.type is TaskType.REGRESSION)
+    ):
         raise ValueError(f"logits of shape {tuple(logits.shape)} do not fit a {task.type.value} head")
     if task.type is TaskType.REGRESSION:
         return [RegressionPrediction(float(v)) for v in logits[:, 0].tolist()]

@@ -247,4 +247,3 @@ class PromptRegistry(nn.Module):
     def num_trainable_parameters(self, name: str | None = None) -> int:
         """Trainable parameters of one slot: prompt, deep vectors (or their MLP), head if ``train_head``."""
         return sum(p.numel() for p in self._slot(name).parameters() if p.requires_grad)
-

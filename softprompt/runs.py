@@ -1,13 +1,12 @@
-"""End-to-end runs on a text-classification dataset: what ``softprompt train|finetune`` and the examples do.
+"""End-to-end runs on any sequence-task dataset: what ``softprompt train|finetune`` and the examples do.
 
-Each run: load and subsample the data, load the model, train, score the kept artefact, reload it
-from disk and predict a sentence with it, then write ``results.json`` and ``curves.png``.
+Each run: load and check the data, load the model for its task, train, score the kept artefact,
+reload it from disk and score it again, then write ``results.json`` and ``curves.png``.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
 import os
 import platform
@@ -21,44 +20,54 @@ import transformers
 
 from softprompt.atomic import atomic_write_json
 from softprompt.config import SoftPromptConfig
-from softprompt.data import load_text_classification, tokenize_dataset
-from softprompt.evaluation import evaluate_classifier
+from softprompt.data import TaskData, load_data, tokenize_dataset
+from softprompt.evaluation import evaluate_model
 from softprompt.plots import plot_curves
 from softprompt.trainer import train_prompt
 from softprompt.version import __version__
 from softprompt.wrapper import SoftPromptWrapper
 
-__all__ = ["CHAPTER", "RunConfig", "run_finetune", "run_prompt_tuning", "summary"]
+__all__ = ["RunConfig", "run_finetune", "run_prompt_tuning", "summary"]
 
 logger = logging.getLogger(__name__)
-
-# The textbook chapter's published results (bert-base-uncased, full IMDb test set, one A100).
-CHAPTER = {"prompt_tuning": 0.874, "finetune": 0.936}
-EXAMPLE_TEXT = "This movie was absolutely fantastic! The acting was superb."
 
 
 @dataclass
 class RunConfig:
-    """One run's settings; the defaults are the chapter's prompt-tuning setup.
+    """One run's settings.
 
     Attributes:
         model: Hub id or local folder of the encoder.
-        data: Hub dataset name or local folder (see :func:`softprompt.load_text_classification`).
+        data: Hub dataset name (with ``data_config``), local folder or file (see :func:`softprompt.load_data`).
+        text_column, text_pair_column, label_column: Columns of the data (a pair column makes a pair task).
+        task: ``classification``, ``multi-label`` or ``regression``; ``None`` infers it from the labels.
+        label_names: Class names in id order, for class ids without names.
+        train_split, eval_split: Splits (``eval_split="auto"``: validation, else test).
+        data_config: A Hub dataset's configuration (``glue`` + ``mrpc``).
         train_size, eval_size: Random subsets (``None`` = the whole split), picked with ``seed``.
         epochs, lr, batch_size: the recipe; ``batch_size`` is the effective batch.
         max_length: Longest input in tokens, virtual tokens included.
-        num_virtual_tokens, init: the prompt (prompt tuning only).
+        num_virtual_tokens, init, deep: the prompt (prompt tuning only).
         bf16: Prompt tuning: frozen backbone held in bf16. Fine-tuning: bf16 autocast.
         output_dir: Where the artefact, checkpoints, ``results.json`` and ``curves.png`` go.
         seed: Seed of the subsets, the initialisation and the training order.
         eval_batch_size: Texts per forward pass when scoring.
-        deep: Deep prompts: vectors at every layer's input, not only the first (prompt tuning only).
+        reference, reference_label: A published figure of the task's main metric to draw on
+            ``curves.png`` (the IMDb examples pass the chapter's); ``None`` draws none.
     """
 
-    model: str = "bert-base-uncased"
-    data: str = "imdb"
-    train_size: int | None = 5000
-    eval_size: int | None = 5000
+    model: str
+    data: str
+    text_column: str = "text"
+    text_pair_column: str | None = None
+    label_column: str = "label"
+    task: str | None = None
+    label_names: list[str] | None = None
+    train_split: str = "train"
+    eval_split: str = "auto"
+    data_config: str | None = None
+    train_size: int | None = None
+    eval_size: int | None = None
     epochs: float = 3
     max_length: int = 512
     num_virtual_tokens: int = 20
@@ -66,12 +75,17 @@ class RunConfig:
     lr: float = 1e-2
     batch_size: int = 8
     bf16: bool = False
-    output_dir: str = "runs/imdb_prompt_tune"
+    output_dir: str = "runs/prompt_tune"
     seed: int = 42
     eval_batch_size: int = 64
     deep: bool = False
+    reference: float | None = None
+    reference_label: str = "reference"
 
     def __post_init__(self) -> None:
+        for name in ("model", "data"):
+            if not isinstance(getattr(self, name), str) or not getattr(self, name):
+                raise ValueError(f"RunConfig.{name} must be a non-empty string, got {getattr(self, name)!r}")
         for name in ("train_size", "eval_size"):
             value = getattr(self, name)
             if value is not None and (not isinstance(value, int) or value < 1):
@@ -83,6 +97,16 @@ class RunConfig:
         if not self.epochs > 0 or not self.lr > 0:
             raise ValueError(f"epochs and lr must be > 0, got epochs={self.epochs!r}, lr={self.lr!r}")
 
+    def load_data(self, *, with_train: bool = True) -> TaskData:
+        """The run's data, as :func:`softprompt.load_data` checks it (``with_train=False``: eval split only)."""
+        return load_data(
+            self.data, text_column=self.text_column, text_pair_column=self.text_pair_column,
+            label_column=self.label_column, task=self.task, label_names=self.label_names,
+            train_split=self.train_split if with_train else None, eval_split=self.eval_split,
+            train_size=self.train_size if with_train else None, eval_size=self.eval_size, seed=self.seed,
+            config_name=self.data_config,
+        )  # fmt: skip
+
 
 def _versions() -> dict[str, str]:
     return {
@@ -91,25 +115,25 @@ def _versions() -> dict[str, str]:
         "transformers": transformers.__version__,
         "python": platform.python_version(),
         "machine": f"{platform.machine()} {platform.processor() or ''}".strip(),
+        "cpu_capability": str(torch.backends.cpu.get_cpu_capability()),
         "threads": str(torch.get_num_threads()),
         "device": "cuda:" + torch.cuda.get_device_name(0) if torch.cuda.is_available() else "cpu",
     }
 
 
-def _per_epoch(log_history: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def _per_epoch(log_history: list[dict[str, Any]], metric: str) -> list[dict[str, Any]]:
     """Training loss (mean over the epoch) and eval metrics, one row per epoch."""
     rows: dict[int, dict[str, Any]] = {}
     for entry in log_history:
         if "epoch" not in entry:
             continue
-        epoch = round(entry["epoch"])
-        row = rows.setdefault(epoch, {"epoch": epoch})
+        row = rows.setdefault(round(entry["epoch"]), {"epoch": round(entry["epoch"])})
         if "loss" in entry:
             row["train_loss"] = entry["loss"]
-        for key in ("eval_accuracy", "eval_f1", "eval_loss"):
-            if key in entry and key not in row:
-                row[key] = entry[key]
-    return [rows[k] for k in sorted(rows) if "eval_accuracy" in rows[k]]
+        for key, value in entry.items():
+            if key.startswith("eval_") and key not in row and not key.endswith(("runtime", "per_second")):
+                row[key] = value
+    return [rows[k] for k in sorted(rows) if f"eval_{metric}" in rows[k]]
 
 
 def _is_main_process() -> bool:
@@ -117,14 +141,11 @@ def _is_main_process() -> bool:
     return int(os.environ.get("RANK", "0")) == 0
 
 
-def _load(cfg: RunConfig) -> tuple[Any, Any, Any]:
-    data = load_text_classification(
-        cfg.data, train_size=cfg.train_size, eval_size=cfg.eval_size, seed=cfg.seed
-    )
+def _load(cfg: RunConfig) -> tuple[TaskData, Any, Any]:
+    data = cfg.load_data()
+    logger.info("task: %s%s", data.task.type.value, " (text pairs)" if data.is_pair else "")
     tokenizer = transformers.AutoTokenizer.from_pretrained(cfg.model)
-    model = transformers.AutoModelForSequenceClassification.from_pretrained(
-        cfg.model, num_labels=data.num_labels, id2label=data.id2label, label2id=data.label2id
-    )
+    model = transformers.AutoModelForSequenceClassification.from_pretrained(cfg.model, **data.model_kwargs())
     return data, tokenizer, model
 
 
@@ -135,18 +156,25 @@ def _short_name(path_or_id: str) -> str:
 
 
 def _results(
-    cfg: RunConfig, kind: str, trained: Any, final: dict[str, float], example: Any, *, train_samples: int,
-    eval_samples: int, wall: float, trainable_parameters: int, artefact: Path, artefact_bytes: int,
+    cfg: RunConfig, kind: str, data: TaskData, trained: Any, final: dict[str, float], reloaded: dict[str, float],
+    *, wall: float, trainable_parameters: int, artefact: Path, artefact_bytes: int,
 ) -> dict[str, Any]:  # fmt: skip
     """What both kinds of run record in ``results.json``."""
+    metric = data.task.best_metric
     return {
         "kind": kind,
         "config": dataclasses.asdict(cfg),
-        "eval_accuracy": final["eval_accuracy"],
-        "eval_f1": final["eval_f1"],
-        "epochs": _per_epoch(trained.log_history),
-        "train_samples": train_samples,
-        "eval_samples": eval_samples,
+        "task": data.task.to_dict(),
+        "is_pair": data.is_pair,
+        "label_names": data.label_names,
+        "eval_split": data.eval_split,
+        "metric": metric,
+        f"eval_{metric}": final[f"eval_{metric}"],
+        "eval_metrics": final,
+        "reloaded_eval_metrics": reloaded,
+        "epochs": _per_epoch(trained.log_history, metric),
+        "train_samples": len(data.train),
+        "eval_samples": len(data.eval),
         # Trainer's wall time and samples/s include the per-epoch evaluations
         "train_seconds": trained.seconds,
         "seconds_per_epoch": trained.seconds / cfg.epochs,
@@ -156,20 +184,21 @@ def _results(
         "artefact": str(artefact),
         "artefact_bytes": artefact_bytes,
         "best_checkpoint": trained.best_checkpoint,
-        "example_prediction": {"text": EXAMPLE_TEXT, **example.to_dict()},
         "versions": _versions(),
         "wall_seconds": time.perf_counter() - wall,
     }
 
 
 def _finish(cfg: RunConfig, kind: str, results: dict[str, Any], out: Path) -> dict[str, Any]:
-    results["curves"] = None
+    what = "pairs" if results["is_pair"] else "texts"
     png = plot_curves(
         results["epochs"],
         out / "curves.png",
-        title=f"{kind.replace('_', ' ')}: {_short_name(cfg.model)} on {_short_name(cfg.data)}, "
-        f"{results['train_samples']} train / {results['eval_samples']} test reviews, max length {cfg.max_length}",
-        reference_accuracy=CHAPTER[kind],
+        title=f"{kind.replace('_', ' ')}: {_short_name(cfg.model)} on {_short_name(cfg.data)} ({results['task']['type']}), "
+        f"{results['train_samples']} train / {results['eval_samples']} eval {what}, max length {cfg.max_length}",
+        metric=results["metric"],
+        reference=cfg.reference,
+        reference_label=cfg.reference_label,
     )
     results["curves"] = str(png) if png else None
     atomic_write_json(out / "results.json", results)
@@ -180,10 +209,12 @@ def run_prompt_tuning(cfg: RunConfig) -> dict[str, Any]:
     """Prompt-tune ``cfg.model`` on ``cfg.data``; returns (and writes) ``results.json``'s content.
 
     Example:
-        >>> run_prompt_tuning(RunConfig(model=minilm, data="../shared/data/imdb", train_size=2000))  # doctest: +SKIP
+        >>> run_prompt_tuning(RunConfig(model=minilm, data="../shared/data/sick", text_column="sentence_a",
+        ...                             text_pair_column="sentence_b"))  # doctest: +SKIP
     """
     wall = time.perf_counter()
     out = Path(cfg.output_dir)
+    transformers.set_seed(cfg.seed)  # a head the checkpoint lacks is initialised from this seed
     data, tokenizer, model = _load(cfg)
     prompt_config = SoftPromptConfig(
         num_virtual_tokens=cfg.num_virtual_tokens, init=cfg.init, seed=cfg.seed, deep=cfg.deep
@@ -200,21 +231,13 @@ def run_prompt_tuning(cfg: RunConfig) -> dict[str, Any]:
     )  # fmt: skip
     if not _is_main_process():
         return {}
-    final = evaluate_classifier(
-        wrapper,
-        tokenizer,
-        data.eval,
-        batch_size=cfg.eval_batch_size,
-        max_length=cfg.max_length,
-        bf16=cfg.bf16,
-    )
-
+    score = {"batch_size": cfg.eval_batch_size, "max_length": cfg.max_length, "bf16": cfg.bf16}
+    final = evaluate_model(wrapper, tokenizer, data.eval, **score)
     # the artefact as a user gets it: the prompt file, loaded onto the frozen backbone
     reloaded = SoftPromptWrapper.from_prompt(wrapper.model, trained.prompt_path, tokenizer=tokenizer)
-    example = reloaded.predict([EXAMPLE_TEXT], max_length=cfg.max_length)[0]
-
+    again = evaluate_model(reloaded, tokenizer, data.eval, **score)
     results = _results(
-        cfg, "prompt_tuning", trained, final, example, train_samples=len(train), eval_samples=len(test), wall=wall,
+        cfg, "prompt_tuning", data, trained, final, again, wall=wall,
         trainable_parameters=wrapper.num_trainable_parameters(), artefact=trained.prompt_path,
         artefact_bytes=trained.prompt_path.stat().st_size,
     )  # fmt: skip
@@ -224,7 +247,7 @@ def run_prompt_tuning(cfg: RunConfig) -> dict[str, Any]:
 
 
 def run_finetune(cfg: RunConfig) -> dict[str, Any]:
-    """Fine-tune all of ``cfg.model`` on ``cfg.data`` (``num_virtual_tokens``/``init`` unused).
+    """Fine-tune all of ``cfg.model`` on ``cfg.data`` (``num_virtual_tokens``/``init``/``deep`` unused).
 
     Example:
         >>> run_finetune(RunConfig(model=minilm, data="../shared/data/imdb", lr=2e-5, batch_size=32))  # doctest: +SKIP
@@ -233,6 +256,7 @@ def run_finetune(cfg: RunConfig) -> dict[str, Any]:
 
     wall = time.perf_counter()
     out = Path(cfg.output_dir)
+    transformers.set_seed(cfg.seed)  # the new head's initialisation
     data, tokenizer, model = _load(cfg)
     train = tokenize_dataset(data.train, tokenizer, max_length=cfg.max_length)
     test = tokenize_dataset(data.eval, tokenizer, max_length=cfg.max_length)
@@ -244,23 +268,13 @@ def run_finetune(cfg: RunConfig) -> dict[str, Any]:
     )  # fmt: skip
     if not _is_main_process():
         return {}
+    score = {"batch_size": cfg.eval_batch_size, "max_length": cfg.max_length, "bf16": cfg.bf16}
+    final = evaluate_model(model, tokenizer, data.eval, **score)
     reloaded, reloaded_tokenizer = load_finetuned(trained.model_dir)
-    final = evaluate_classifier(
-        reloaded,
-        reloaded_tokenizer,
-        data.eval,
-        batch_size=cfg.eval_batch_size,
-        max_length=cfg.max_length,
-        bf16=cfg.bf16,
-    )
-    from softprompt.inference import predict
-
-    example = predict(reloaded, reloaded_tokenizer, [EXAMPLE_TEXT], max_length=cfg.max_length, bf16=cfg.bf16)[
-        0
-    ]
+    again = evaluate_model(reloaded, reloaded_tokenizer, data.eval, **score)
     weights = sorted(Path(trained.model_dir).glob("*.safetensors"))
     results = _results(
-        cfg, "finetune", trained, final, example, train_samples=len(train), eval_samples=len(test), wall=wall,
+        cfg, "finetune", data, trained, final, again, wall=wall,
         trainable_parameters=sum(p.numel() for p in model.parameters() if p.requires_grad),
         artefact=trained.model_dir, artefact_bytes=sum(p.stat().st_size for p in weights),
     )  # fmt: skip
@@ -269,15 +283,20 @@ def run_finetune(cfg: RunConfig) -> dict[str, Any]:
 
 def summary(results: dict[str, Any]) -> str:
     """A few lines for a terminal."""
-    ex = results["example_prediction"]
+    metrics = " ".join(
+        f"{k}={v:.4f}"
+        for k, v in results["eval_metrics"].items()
+        if not k.endswith(("runtime", "per_second", "samples"))
+    )
+    what = "pairs" if results["is_pair"] else "texts"
     return "\n".join(
         [
-            f"{results['kind']}: eval_accuracy={results['eval_accuracy']:.4f} eval_f1={results['eval_f1']:.4f} "
-            f"({results['eval_samples']} texts)",
+            f"{results['kind']} ({results['task']['type']}): {metrics} ({results['eval_samples']} {what}, split "
+            f"{results['eval_split']!r})",
             f"train: {results['seconds_per_epoch']:.1f} s/epoch, {results['train_samples_per_second']:.2f} samples/s; "
             f"eval: {results['eval_samples_per_second']:.1f} samples/s",
             f"trainable parameters: {results['trainable_parameters']:,}; artefact: {results['artefact']} "
             f"({results['artefact_bytes']:,} bytes)",
-            f"reloaded artefact on {json.dumps(ex['text'])}: {ex['label_name']} ({ex['confidence']:.3f})",
+            f"reloaded artefact: {results['metric']}={results['reloaded_eval_metrics']['eval_' + results['metric']]:.6f}",
         ]
     )

@@ -161,4 +161,3 @@ def slot_from_file(pf: PromptFile, model: nn.Module, *, strict_base_model: bool)
         pf.config, pf.prompt.to(emb.device), model, head=pf.head, task=task, id2label=pf.id2label,
         temperature=pf.temperature, deep=deep,
     )  # fmt: skip
-

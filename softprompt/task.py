@@ -128,7 +128,9 @@ class Task:
             ValueError: not a dict, unknown keys or bad values.
         """
         if not isinstance(data, dict):
-            raise ValueError(f"a task must be a JSON object like {{'type': 'classification'}}, got {data!r:.80}")
+            raise ValueError(
+                f"a task must be a JSON object like {{'type': 'classification'}}, got {data!r:.80}"
+            )
         unknown = sorted(set(data) - {"type", "threshold"})
         if unknown:
             raise ValueError(f"unknown task fields {unknown}; known: ['threshold', 'type']")
@@ -152,7 +154,9 @@ class Task:
             for task_type, name in _PROBLEM_TYPES.items():
                 if name == problem_type:
                     return cls(task_type)
-            raise ValueError(f"unknown config.problem_type {problem_type!r}; known: {sorted(_PROBLEM_TYPES.values())}")
+            raise ValueError(
+                f"unknown config.problem_type {problem_type!r}; known: {sorted(_PROBLEM_TYPES.values())}"
+            )
         return cls(TaskType.REGRESSION if num_labels == 1 else TaskType.CLASSIFICATION)
 
 

@@ -17,8 +17,15 @@ import torch
 from transformers import Trainer, TrainingArguments
 
 from softprompt.atomic import atomic_write_text
+from softprompt import backbone
 from softprompt.data import check_tokenized
-from softprompt.training_args import TrainingResult, default_training_args, run_trainer
+from softprompt.training_args import (
+    TrainingResult,
+    best_model_args,
+    check_labels,
+    default_training_args,
+    run_trainer,
+)
 from softprompt.wrapper import SoftPromptWrapper
 
 __all__ = ["PROMPT_FILE_NAME", "PromptTrainer", "PromptTrainingResult", "train_prompt"]
@@ -85,9 +92,11 @@ def train_prompt(
     per_device_train_batch_size: int = 8,
     bf16: bool = False,
     seed: int = 42,
-    metric_for_best_model: str = "accuracy",
+    metric_for_best_model: str | None = None,
     resume_from_checkpoint: str | bool | None = None,
     callbacks: list[Any] | None = None,
+    compute_metrics: Any | None = None,
+    data_collator: Any | None = None,
     training_args: TrainingArguments | None = None,
     **overrides: Any,
 ) -> PromptTrainingResult:
@@ -103,9 +112,12 @@ def train_prompt(
             chapter's: 3 epochs, AdamW lr 1e-2).
         bf16: Hold the frozen backbone in bf16 (prompt and head stay fp32 master weights). On CPU
             bf16 matmuls are ~2.7x faster than fp32; unlike per-step autocast this casts once.
-        metric_for_best_model: ``"accuracy"`` or ``"f1"`` (macro).
+        metric_for_best_model: Metric that picks the kept prompt; default: the task's
+            (``accuracy``, ``f1_micro`` for multi-label, ``pearson`` for regression).
         resume_from_checkpoint: A checkpoint folder, or ``True`` for the latest in ``output_dir``.
         callbacks: Extra ``TrainerCallback`` objects.
+        compute_metrics: Replaces the task's metrics (a ``Trainer`` ``compute_metrics``).
+        data_collator: Replaces the padding collator (e.g. ``DataCollatorForTokenClassification``).
         training_args: Full ``TrainingArguments`` to use instead of the defaults.
         **overrides: ``TrainingArguments`` fields to change in the defaults.
 
@@ -129,8 +141,10 @@ def train_prompt(
         raise ValueError(
             "this wrapper's backbone was quantized to int8 (inference only); train on a fresh fp32 model"
         )
-    check_tokenized(train_dataset, "train_dataset")
-    check_tokenized(eval_dataset, "eval_dataset")
+    task = wrapper.task
+    for dataset, name in ((train_dataset, "train_dataset"), (eval_dataset, "eval_dataset")):
+        check_tokenized(dataset, name)
+        check_labels(dataset, name, task, backbone.num_labels(wrapper.model))
     if bf16 and wrapper.backbone_dtype != torch.bfloat16:
         wrapper.cast_backbone(torch.bfloat16)
     args = training_args or default_training_args(
@@ -139,13 +153,14 @@ def train_prompt(
         num_train_epochs=num_train_epochs,
         per_device_train_batch_size=per_device_train_batch_size,
         seed=seed,
-        metric_for_best_model=metric_for_best_model,
+        **best_model_args(task, metric_for_best_model),
         has_eval=eval_dataset is not None,
         **overrides,
     )
     trainer, train_out, seconds, eval_metrics = run_trainer(
-        PromptTrainer, wrapper, wrapper.tokenizer, args, train_dataset, eval_dataset,
-        callbacks=callbacks, resume_from_checkpoint=resume_from_checkpoint,
+        PromptTrainer, wrapper, wrapper.tokenizer, args, train_dataset, eval_dataset, task=task,
+        compute_metrics=compute_metrics, data_collator=data_collator, callbacks=callbacks,
+        resume_from_checkpoint=resume_from_checkpoint,
     )  # fmt: skip
     prompt_path = Path(args.output_dir) / PROMPT_FILE_NAME
     slot = wrapper.prompts[wrapper.active_prompt]

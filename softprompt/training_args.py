@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import time
 from dataclasses import dataclass, field
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import torch
@@ -19,7 +20,17 @@ if TYPE_CHECKING:  # annotations only: importing Trainer is slow and the CLI doe
     import datasets
     from transformers import Trainer
 
-__all__ = ["TrainingResult", "default_training_args", "has_accelerator", "padding_collator", "run_trainer"]
+    from softprompt.task import Task
+
+__all__ = [
+    "TrainingResult",
+    "best_model_args",
+    "check_labels",
+    "default_training_args",
+    "has_accelerator",
+    "padding_collator",
+    "run_trainer",
+]
 
 
 def default_training_args(
@@ -32,6 +43,7 @@ def default_training_args(
     weight_decay: float = 0.0,
     seed: int = 42,
     metric_for_best_model: str = "accuracy",
+    greater_is_better: bool = True,
     has_eval: bool = True,
     **overrides: Any,
 ) -> TrainingArguments:
@@ -43,6 +55,7 @@ def default_training_args(
         num_train_epochs, per_device_train_batch_size, weight_decay, seed: as in ``TrainingArguments``.
         per_device_eval_batch_size: Defaults to twice the train batch size (no gradients to hold).
         metric_for_best_model: Key of ``compute_metrics`` used to keep the best checkpoint.
+        greater_is_better: Whether a higher ``metric_for_best_model`` is better (``False`` for ``mse``).
         has_eval: Without an eval set there is no per-epoch evaluation or best-model selection.
         **overrides: Any other ``TrainingArguments`` field.
 
@@ -75,7 +88,7 @@ def default_training_args(
         logging_steps=10,
         load_best_model_at_end=has_eval,
         metric_for_best_model=metric_for_best_model if has_eval else None,
-        greater_is_better=True,
+        greater_is_better=greater_is_better,
         save_total_limit=2 if has_eval else 1,
         # batches of similar length: IMDb reviews run from 10 to 3,000 tokens, so random batches
         # pad almost every batch to the maximum
@@ -133,12 +146,16 @@ def run_trainer(
     train_dataset: datasets.Dataset,
     eval_dataset: datasets.Dataset | None,
     *,
+    task: Task | None = None,
+    compute_metrics: Callable[[Any], dict[str, float]] | None = None,
+    data_collator: Callable[[list[dict[str, Any]]], dict[str, Any]] | None = None,
     callbacks: list[transformers.TrainerCallback] | None = None,
     resume_from_checkpoint: str | bool | None = None,
 ) -> tuple[Trainer, Any, float, dict[str, float]]:
-    """Build ``trainer_class`` with dynamic padding and the offline metrics, train, and score the kept model.
+    """Build ``trainer_class`` with dynamic padding and the task's metrics, train, and score the kept model.
 
-    The one place prompt tuning and fine-tuning meet ``Trainer``.
+    The one place prompt tuning and fine-tuning meet ``Trainer``. ``compute_metrics`` and
+    ``data_collator`` replace the defaults (the task's metrics; padding to the batch's longest row).
 
     Returns:
         ``(trainer, train output, wall seconds of Trainer.train, final eval metrics or {})``.
@@ -151,8 +168,8 @@ def run_trainer(
         train_dataset=train_dataset,
         eval_dataset=eval_dataset,
         processing_class=tokenizer,
-        data_collator=padding_collator(tokenizer),
-        compute_metrics=build_compute_metrics(),
+        data_collator=data_collator or padding_collator(tokenizer),
+        compute_metrics=compute_metrics or build_compute_metrics(task=task),
         callbacks=callbacks,
     )
     start = time.perf_counter()
@@ -160,3 +177,65 @@ def run_trainer(
     seconds = time.perf_counter() - start
     eval_metrics = trainer.evaluate() if eval_dataset is not None else {}
     return trainer, train_out, seconds, eval_metrics
+
+
+def check_labels(
+    dataset: datasets.Dataset | None, name: str, task: Task | None, num_labels: int | None
+) -> None:
+    """Labels fit the head before training: class ids in ``[0, num_labels)``, 0/1 vectors of
+    ``num_labels`` entries (multi-label) or one finite value per row (regression).
+
+    Raises:
+        ValueError: the first misfit, naming ``name`` and the fix.
+    """
+    import numpy as np
+
+    from softprompt.task import TaskType
+
+    if dataset is None or task is None or "labels" not in dataset.column_names:
+        return
+    labels = np.asarray(dataset.with_format("numpy")["labels"])
+    if task.type is TaskType.REGRESSION:
+        if labels.ndim != 1 or not np.issubdtype(labels.dtype, np.floating) or not np.isfinite(labels).all():
+            raise ValueError(
+                f"{name}: a regression head needs one finite float per row, got dtype {labels.dtype} and shape "
+                f"{labels.shape}; load the data with task='regression'"
+            )
+        return
+    if task.type is TaskType.MULTI_LABEL:
+        if labels.ndim != 2 or labels.shape[1] != num_labels or not np.isin(labels, (0, 1)).all():
+            raise ValueError(
+                f"{name}: a multi-label head with {num_labels} classes needs 0/1 vectors of {num_labels} floats per row, "
+                f"got shape {labels.shape}"
+            )
+        return
+    if labels.ndim != 1 or not np.issubdtype(labels.dtype, np.integer):
+        raise ValueError(
+            f"{name} labels must be integer class ids, got dtype {labels.dtype} and shape {labels.shape}"
+        )
+    low, high = int(labels.min()), int(labels.max())
+    if low < 0 or high >= (num_labels or 0):
+        raise ValueError(
+            f"{name} has labels {low}..{high} but the model has num_labels={num_labels} (ids 0..{(num_labels or 1) - 1}); "
+            f"load the model with num_labels={max(high + 1, num_labels or 0)} or fix the labels"
+        )
+
+
+def best_model_args(task: Task | None, metric: str | None) -> dict[str, Any]:
+    """``metric_for_best_model`` and ``greater_is_better`` for ``task`` (``metric`` overrides the task's).
+
+    Example:
+        >>> from softprompt.task import Task
+        >>> best_model_args(Task("regression"), None)
+        {'metric_for_best_model': 'pearson', 'greater_is_better': True}
+    """
+    from softprompt.task import Task
+
+    task = task or Task()
+    metric = metric or task.best_metric
+    if metric not in (*task.metric_names, "loss"):
+        raise ValueError(
+            f"metric_for_best_model={metric!r} is not computed for a {task.type.value} task; choose one of "
+            f"{list(task.metric_names)}"
+        )
+    return {"metric_for_best_model": metric, "greater_is_better": metric not in ("mse", "loss")}

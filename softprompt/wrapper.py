@@ -107,7 +107,9 @@ class SoftPromptWrapper(PromptRegistry):
         has_head = bool(backbone.head_parameter_names(self.model))
         id2label = getattr(self.model.config, "id2label", None) if has_head else None
         task = backbone.sequence_task(self.model)
-        return PromptSlot(config, prompt.to(weight.device), self.model, task=task, id2label=id2label, deep=deep)
+        return PromptSlot(
+            config, prompt.to(weight.device), self.model, task=task, id2label=id2label, deep=deep
+        )
 
     @classmethod
     def from_prompt(
@@ -336,7 +338,10 @@ class SoftPromptWrapper(PromptRegistry):
         slots = [(name, self._slot(name)) for name in prompt_names]
         first = slots[0][1].config
         for name, slot in slots:
-            if (slot.config.num_virtual_tokens, slot.config.placement) != (first.num_virtual_tokens, first.placement):
+            if (slot.config.num_virtual_tokens, slot.config.placement) != (
+                first.num_virtual_tokens,
+                first.placement,
+            ):
                 raise ValueError(
                     f"prompts mixed in one batch need the same num_virtual_tokens and placement: {prompt_names[0]!r} has "
                     f"({first.num_virtual_tokens}, {first.placement.value}), {name!r} has "
@@ -358,7 +363,11 @@ class SoftPromptWrapper(PromptRegistry):
         return self._deep_hooks.inject(vectors, None, None, at=at, n=n, batch=rows, total=total)
 
     def _run(
-        self, inputs: dict[str, Any], slots: list[tuple[str, PromptSlot]], kwargs: dict[str, Any], **where: int
+        self,
+        inputs: dict[str, Any],
+        slots: list[tuple[str, PromptSlot]],
+        kwargs: dict[str, Any],
+        **where: int,
     ) -> Any:
         """Each prompt's rows through its own view of the model (the backbone shared), merged in batch order."""
         groups: dict[str, list[int]] = {}

@@ -31,7 +31,7 @@ def assets(tmp_path_factory, tokenizer):
 def _run_flags(model_dir, data_dir, out, *extra):
     return ["--model", str(model_dir), "--data", str(data_dir), "--train-size", "64", "--eval-size", "40",
             "--epochs", "3", "--max-length", "32", "--num-virtual-tokens", "4", "--lr", "0.05", "--batch-size", "8",
-            "--output-dir", str(out), "--seed", "42", *extra]  # fmt: skip
+            "--output-dir", str(out), "--seed", "42", "--label-names", "neg", "pos", *extra]  # fmt: skip
 
 
 def test_train_then_eval_reproduces_accuracy_to_the_last_digit(assets, tmp_path, capsys):
@@ -39,9 +39,15 @@ def test_train_then_eval_reproduces_accuracy_to_the_last_digit(assets, tmp_path,
     out = tmp_path / "pt"
     assert main(["train", *_run_flags(model_dir, data_dir, out)]) == 0
     results = json.loads((out / "results.json").read_text())
-    assert {"eval_accuracy", "epochs", "train_samples_per_second", "versions", "example_prediction"} <= set(
-        results
-    )
+    assert {
+        "eval_accuracy",
+        "epochs",
+        "train_samples_per_second",
+        "versions",
+        "reloaded_eval_metrics",
+    } <= set(results)
+    assert results["task"] == {"type": "classification"} and results["metric"] == "accuracy"
+    assert results["reloaded_eval_metrics"]["eval_accuracy"] == results["eval_accuracy"]
     assert len(results["epochs"]) == 3 and results["eval_samples"] == 40
     assert (out / "prompt.safetensors").is_file() and (out / "curves.png").stat().st_size > 1000
     capsys.readouterr()

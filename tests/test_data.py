@@ -13,7 +13,13 @@ import pandas as pd
 import pytest
 import transformers
 
-from softprompt.data import TextClassificationData, load_text_classification, tokenize_dataset
+from softprompt.data import (
+    TaskData,
+    TextClassificationData,
+    load_data,
+    load_text_classification,
+    tokenize_dataset,
+)
 
 WORDS = [
     "the",
@@ -102,7 +108,7 @@ def _class_folders(root: Path, counts: dict[str, dict[str, int]]) -> Path:
 @pytest.mark.parametrize("suffix", [".parquet", ".csv", ".jsonl", ".json"])
 def test_split_files(tmp_path: Path, suffix: str) -> None:
     root = _split_folder(tmp_path / "data", suffix)
-    data = load_text_classification(root)
+    data = load_data(root)
     assert len(data.train) == N_TRAIN and len(data.eval) == N_TEST
     for ds in (data.train, data.eval):
         assert ds.column_names == ["text", "label"]
@@ -115,27 +121,25 @@ def test_split_files(tmp_path: Path, suffix: str) -> None:
 
 def test_path_object_and_custom_split_names(tmp_path: Path) -> None:
     root = _split_folder(tmp_path / "data", ".csv", training=_frame(6), validation=_frame(4), test=_frame(3))
-    data = load_text_classification(root, train_split="training", eval_split="validation")
+    data = load_data(root, train_split="training", eval_split="validation")
     assert (len(data.train), len(data.eval)) == (6, 4)
-    only_eval = load_text_classification(str(root), train_split=None, eval_split="test")
+    only_eval = load_data(str(root), train_split=None, eval_split="test")
     assert only_eval.train is None and len(only_eval.eval) == 3
 
 
 def test_single_file_is_the_train_split(tmp_path: Path) -> None:
     path = _write(_frame(N_TRAIN), tmp_path / "reviews.jsonl")
-    data = load_text_classification(path, eval_split=None)
+    data = load_data(path, eval_split=None)
     assert len(data.train) == N_TRAIN and data.eval is None
-    as_eval = load_text_classification(path, train_split=None, eval_split="train")
+    as_eval = load_data(path, train_split=None, eval_split="train")
     assert len(as_eval.eval) == N_TRAIN
-    with pytest.raises(
-        ValueError, match=r"split 'test' not found.*available splits: \['train'\].*single file"
-    ):
-        load_text_classification(path)
+    with pytest.raises(ValueError, match=r"no validation or test split.*\['train'\].*single file"):
+        load_data(path)
 
 
 def test_aclimdb_style_folders(tmp_path: Path) -> None:
     counts = {"train": {"pos": 3, "neg": 4, "unsup": 5}, "test": {"neg": 2, "pos": 2}}
-    data = load_text_classification(_class_folders(tmp_path / "aclImdb", counts))
+    data = load_data(_class_folders(tmp_path / "aclImdb", counts))
     assert data.label_names == ["neg", "pos"]  # sorted; unsup skipped
     assert data.id2label == {0: "neg", 1: "pos"}
     assert (len(data.train), len(data.eval)) == (7, 4)
@@ -148,7 +152,7 @@ def test_aclimdb_style_folders(tmp_path: Path) -> None:
 
 def test_class_folders_generalise_to_any_classes(tmp_path: Path) -> None:
     counts = {"train": {"sports": 2, "arts": 2, "news": 1}, "test": {"news": 1, "arts": 1}}
-    data = load_text_classification(_class_folders(tmp_path / "topics", counts))
+    data = load_data(_class_folders(tmp_path / "topics", counts))
     assert data.label_names == ["arts", "news", "sports"]
     assert data.eval["label"] == [0, 1]
 
@@ -157,7 +161,7 @@ def test_renamed_columns_and_extra_columns_dropped(tmp_path: Path) -> None:
     df = _frame(N_TRAIN).rename(columns={"text": "review", "label": "sentiment"})
     df["text"] = "a different column that happens to be called text"
     path = _write(df, tmp_path / "train.parquet")
-    data = load_text_classification(path, text_column="review", label_column="sentiment", eval_split=None)
+    data = load_data(path, text_column="review", label_column="sentiment", eval_split=None)
     assert data.train.column_names == ["text", "label"]
     assert data.train["text"] == df["review"].tolist()
 
@@ -177,15 +181,15 @@ def test_hub_dataset_is_loaded_with_load_dataset(monkeypatch: pytest.MonkeyPatch
     )
     calls = []
     monkeypatch.setattr(datasets, "load_dataset", lambda name: calls.append(name) or hub)
-    data = load_text_classification("stanfordnlp/imdb")
+    data = load_data("stanfordnlp/imdb")
     assert calls == ["stanfordnlp/imdb"]
     assert data.label_names == ["neg", "pos"] and data.train["label"] == [1, 0]
     with pytest.raises(
         ValueError, match=r"split 'validation' not found in Hub dataset.*\['test', 'train', 'unsup"
     ):
-        load_text_classification("stanfordnlp/imdb", eval_split="validation")
+        load_data("stanfordnlp/imdb", eval_split="validation")
     with pytest.raises(ValueError, match=r"label -1 at row 0.*GLUE"):
-        load_text_classification("stanfordnlp/imdb", eval_split="unsupervised")
+        load_data("stanfordnlp/imdb", eval_split="unsupervised")
 
 
 def test_hub_failure_suggests_a_local_folder(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -196,25 +200,25 @@ def test_hub_failure_suggests_a_local_folder(monkeypatch: pytest.MonkeyPatch) ->
     with pytest.raises(
         FileNotFoundError, match=r"could not load 'imdb'.*ConnectionError.*train.parquet"
     ) as err:
-        load_text_classification("imdb")
+        load_data("imdb")
     assert isinstance(err.value.__cause__, ConnectionError)
 
 
 def test_missing_local_path(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError, match="no such file or folder"):
-        load_text_classification(tmp_path / "nowhere")
+        load_data(tmp_path / "nowhere")
     with pytest.raises(FileNotFoundError, match="no such file or folder"):
-        load_text_classification("./data/train.parquet")
+        load_data("./data/train.parquet")
 
 
 def test_unsupported_file_and_duplicate_split(tmp_path: Path) -> None:
     (tmp_path / "reviews.txt").write_text("text,label\n")
     with pytest.raises(ValueError, match=r"unsupported suffix '.txt'; use one of \['.csv', '.json'"):
-        load_text_classification(tmp_path / "reviews.txt")
+        load_data(tmp_path / "reviews.txt")
     root = _split_folder(tmp_path / "dup", ".csv")
     _write(_frame(3), root / "train.parquet")
     with pytest.raises(ValueError, match=r"split 'train' is given twice.*'train.csv' and 'train.parquet'"):
-        load_text_classification(root)
+        load_data(root)
 
 
 def test_missing_split_lists_available(tmp_path: Path) -> None:
@@ -222,9 +226,10 @@ def test_missing_split_lists_available(tmp_path: Path) -> None:
     with pytest.raises(
         ValueError, match=r"split 'test' not found.*available splits: \['train', 'validation'\]"
     ):
-        load_text_classification(root)
+        load_data(root, eval_split="test")
+    assert load_data(root).eval_split == "validation"  # "auto": validation first, else test
     with pytest.raises(ValueError, match=r"available splits: \[\]"):
-        load_text_classification(tmp_path / "data" / ".." / "data" / "..")  # a folder with no split files
+        load_data(tmp_path / "data" / ".." / "data" / "..")  # a folder with no split files
 
 
 # --- subsets -------------------------------------------------------------------------------------
@@ -232,22 +237,22 @@ def test_missing_split_lists_available(tmp_path: Path) -> None:
 
 def test_subsets_are_the_textbook_shuffle_select(tmp_path: Path) -> None:
     root = _split_folder(tmp_path / "data")
-    data = load_text_classification(root, train_size=5, eval_size=3, seed=7)
+    data = load_data(root, train_size=5, eval_size=3, seed=7)
     raw_train = datasets.Dataset.from_parquet(str(root / "train.parquet"))
     raw_test = datasets.Dataset.from_parquet(str(root / "test.parquet"))
     assert data.train["text"] == raw_train.shuffle(seed=7).select(range(5))["text"]
     assert data.eval["text"] == raw_test.shuffle(seed=7).select(range(3))["text"]
     assert data.train["label"] == raw_train.shuffle(seed=7).select(range(5))["label"]
-    again = load_text_classification(root, train_size=5, eval_size=3, seed=7)
+    again = load_data(root, train_size=5, eval_size=3, seed=7)
     assert again.train["text"] == data.train["text"]
-    other = load_text_classification(root, train_size=5, eval_size=3, seed=8)
+    other = load_data(root, train_size=5, eval_size=3, seed=8)
     assert other.train["text"] != data.train["text"]
     assert data.train.features["label"] == datasets.Value("int64")
 
 
 def test_subset_of_class_label_data_is_cast_to_int64(tmp_path: Path) -> None:
     counts = {"train": {"neg": 3, "pos": 3}, "test": {"neg": 1, "pos": 1}}
-    data = load_text_classification(_class_folders(tmp_path / "acl", counts), train_size=4, eval_size=2)
+    data = load_data(_class_folders(tmp_path / "acl", counts), train_size=4, eval_size=2)
     assert data.train.features["label"] == datasets.Value("int64")
     assert sorted(data.eval["label"]) == [0, 1]
 
@@ -267,7 +272,7 @@ def test_subset_of_class_label_data_is_cast_to_int64(tmp_path: Path) -> None:
 )
 def test_bad_sizes(tmp_path: Path, kwargs: dict, message: str) -> None:
     with pytest.raises(ValueError, match=message):
-        load_text_classification(_split_folder(tmp_path / "data"), **kwargs)
+        load_data(_split_folder(tmp_path / "data"), **kwargs)
 
 
 # --- label names ---------------------------------------------------------------------------------
@@ -280,15 +285,15 @@ def test_label_names_from_class_label_feature(tmp_path: Path) -> None:
     for split in ("train", "test"):
         ds = datasets.Dataset.from_dict({"text": ["x", "y", "z"], "label": [0, 1, 1]}, features=features)
         ds.to_parquet(str(tmp_path / "data" / f"{split}.parquet"))  # the features travel in the schema
-    data = load_text_classification(tmp_path / "data")
+    data = load_data(tmp_path / "data")
     assert data.label_names == ["bad", "good"]
     assert data.train.features["label"] == datasets.Value("int64")
-    assert load_text_classification(tmp_path / "data", label_names=["bad", "good"]).label_names == [
+    assert load_data(tmp_path / "data", label_names=["bad", "good"]).label_names == [
         "bad",
         "good",
     ]
     with pytest.raises(ValueError, match=r"label_names=\['neg', 'pos'\] disagrees.*\['bad', 'good'\]"):
-        load_text_classification(tmp_path / "data", label_names=["neg", "pos"])
+        load_data(tmp_path / "data", label_names=["neg", "pos"])
 
 
 def test_splits_with_different_class_labels(tmp_path: Path) -> None:
@@ -299,33 +304,27 @@ def test_splits_with_different_class_labels(tmp_path: Path) -> None:
         ds = datasets.Dataset.from_dict({"text": ["x"], "label": [0]}, features=features)
         ds.to_parquet(str(tmp_path / "data" / f"{split}.parquet"))
     with pytest.raises(ValueError, match="disagree on their class names"):
-        load_text_classification(tmp_path / "data")
+        load_data(tmp_path / "data")
 
 
 def test_label_names_argument_guess_and_numeric_fallback(tmp_path: Path) -> None:
     root = _split_folder(tmp_path / "data")
-    data = load_text_classification(root, label_names=("negative", "positive"))
+    data = load_data(root, label_names=("negative", "positive"))
     assert data.label_names == ["negative", "positive"]
     assert data.label2id == {"negative": 0, "positive": 1} and data.num_labels == 2
     imdb = _split_folder(tmp_path / "imdb")
-    assert load_text_classification(imdb).label_names == ["neg", "pos"]
+    assert load_data(imdb).label_names == ["0", "1"]  # no guessing from a folder's name: pass label_names=
     three = _split_folder(tmp_path / "three", train=_frame(6, num_labels=3), test=_frame(3, num_labels=3))
-    assert load_text_classification(three).label_names == ["0", "1", "2"]
-    deep = _split_folder(tmp_path / "imdb" / "copies" / "v2")  # "imdb" further up the path does not count
-    assert load_text_classification(deep).label_names == ["0", "1"]
-    assert load_text_classification(imdb / "train.parquet", eval_split=None).label_names == ["neg", "pos"]
-    imdb3 = _split_folder(tmp_path / "imdb3", train=_frame(6, num_labels=3), test=_frame(3, num_labels=3))
-    assert load_text_classification(imdb3).label_names == ["0", "1", "2"]  # not binary: no neg/pos guess
+    assert load_data(three).label_names == ["0", "1", "2"]
     with pytest.raises(ValueError, match=r"label_names='neg' is one string"):
-        load_text_classification(root, label_names="neg")
+        load_data(root, label_names="neg")
 
 
-def test_single_class_warns(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+def test_single_class_is_an_error(tmp_path: Path) -> None:
     root = _split_folder(tmp_path / "data", train=_frame(4, num_labels=1))
-    with caplog.at_level(logging.WARNING, logger="softprompt.data"):
-        data = load_text_classification(root, eval_split=None)
-    assert data.label_names == ["0"]
-    assert "single class" in caplog.text
+    with pytest.raises(ValueError, match=r"needs at least 2 classes, got \['0'\]"):
+        load_data(root, eval_split=None)
+    assert load_data(root, eval_split=None, label_names=["a", "b"]).label_names == ["a", "b"]
 
 
 def test_text_classification_data() -> None:
@@ -333,9 +332,9 @@ def test_text_classification_data() -> None:
     assert (data.id2label, data.label2id, data.num_labels) == ({0: "neg", 1: "pos"}, {"neg": 0, "pos": 1}, 2)
     renamed = dataclasses.replace(data, label_names=["negative", "positive"])
     assert renamed.id2label == {0: "negative", 1: "positive"}
-    with pytest.raises(ValueError, match="label_names is empty"):
+    with pytest.raises(ValueError, match="needs at least 2 classes"):
         TextClassificationData(train=None, eval=None, label_names=[])
-    with pytest.raises(ValueError, match=r"repeats \['a'\]"):
+    with pytest.raises(ValueError, match=r"repeats a name"):
         TextClassificationData(train=None, eval=None, label_names=["a", "b", "a"])
 
 
@@ -357,14 +356,14 @@ def _one_split(tmp_path: Path, df: pd.DataFrame, suffix: str = ".parquet") -> Pa
             {"label_column": "stars"},
             r"no column 'stars'; its columns are \['id', 'text', 'label'\]. Pass label_column=",
         ),
-        ({"text_column": "label"}, r"text_column and label_column are both 'label'"),
+        ({"text_column": "label"}, r"must be different columns, got \['label', 'label'\]"),
         ({"train_split": None}, r"train_split and eval_split are both None"),
         ({"eval_split": "train"}, r"train_split and eval_split are both 'train'"),
     ],
 )
 def test_bad_columns_and_splits(tmp_path: Path, kwargs: dict, message: str) -> None:
     with pytest.raises(ValueError, match=message):
-        load_text_classification(_one_split(tmp_path, _frame(4)), **{"eval_split": None, **kwargs})
+        load_data(_one_split(tmp_path, _frame(4)), **{"eval_split": None, **kwargs})
 
 
 @pytest.mark.parametrize(
@@ -373,11 +372,11 @@ def test_bad_columns_and_splits(tmp_path: Path, kwargs: dict, message: str) -> N
         (
             ["pos", "neg", "pos", "neg"],
             ".csv",
-            r"non-integer label 'pos' \(type (large_)?string\) at row 0.*class_encode_column",
+            r"has label 'pos' at row 0, which is not one of the classes \['a', 'b'\]",
         ),
-        ([0.0, 1.0, 0.5, 1.0], ".parquet", r"non-integer label 0.5 at row 2"),
+        ([0.0, 1.0, 0.5, 1.0], ".parquet", r"non-integer label 0.5 at row 2.*task='regression'"),
         ([0.0, float("nan"), 1.0, 1.0], ".parquet", r"missing label \(None\) at row 1"),
-        ([True, False, True, False], ".parquet", r"non-integer label True \(type bool\)"),
+        ([True, False, True, False], ".parquet", r"has label True \(type bool\) at row 0"),
         ([0, 1, None, 1], ".jsonl", r"missing label \(None\) at row 2"),
         ([0, 1, 2, 1], ".parquet", r"label 2 at row 2, outside \[0, 2\) for the 2 classes \['a', 'b'\]"),
         ([0, -1, 1, 1], ".parquet", r"label -1 at row 1, outside \[0, 2\).*GLUE test splits"),
@@ -388,20 +387,20 @@ def test_bad_labels(tmp_path: Path, labels: list, suffix: str, message: str) -> 
     df["label"] = pd.Series(labels, dtype=object if None in labels else None)
     root = _one_split(tmp_path, df, suffix)
     with pytest.raises(ValueError, match=message):
-        load_text_classification(root, eval_split=None, label_names=["a", "b"])
+        load_data(root, eval_split=None, label_names=["a", "b"], task="classification")
 
 
 def test_negative_label_without_label_names(tmp_path: Path) -> None:
     df = _frame(4)
     df.loc[3, "label"] = -1
-    with pytest.raises(ValueError, match=r"label -1 at row 3, outside \[0, 2\)"):
-        load_text_classification(_one_split(tmp_path, df), eval_split=None)
+    with pytest.raises(ValueError, match=r"class ids \[-1, 0, 1\], not 0..K-1.*label -1 at row 3"):
+        load_data(_one_split(tmp_path, df), eval_split=None)
 
 
 def test_integral_float_labels_are_accepted(tmp_path: Path) -> None:
     df = _frame(4)
     df["label"] = df["label"].astype(float)
-    data = load_text_classification(_one_split(tmp_path, df), eval_split=None)
+    data = load_data(_one_split(tmp_path, df), eval_split=None)
     assert data.train["label"] == [0, 1, 0, 1]
     assert data.train.features["label"] == datasets.Value("int64")
 
@@ -410,24 +409,24 @@ def test_integral_float_labels_are_accepted(tmp_path: Path) -> None:
 def test_empty_split(tmp_path: Path, suffix: str) -> None:
     root = _split_folder(tmp_path / "data", suffix, train=_frame(4), test=_frame(0))
     with pytest.raises(ValueError, match=r"split 'test' of .* is empty"):
-        load_text_classification(root)
+        load_data(root)
 
 
 def test_unreadable_file(tmp_path: Path) -> None:
     (tmp_path / "data").mkdir()
     (tmp_path / "data" / "train.jsonl").write_text('{"text": "fine", "label": 0}\n{not json\n')
     with pytest.raises(ValueError, match=r"could not read split 'train' from '.*train.jsonl'"):
-        load_text_classification(tmp_path / "data", eval_split=None)
+        load_data(tmp_path / "data", eval_split=None)
 
 
 def test_bad_texts(tmp_path: Path) -> None:
     df = _frame(4)
     df["text"] = [1, 2, 3, 4]
     with pytest.raises(ValueError, match=r"column 'text' holds int64, not text"):
-        load_text_classification(_one_split(tmp_path, df), eval_split=None)
+        load_data(_one_split(tmp_path, df), eval_split=None)
     df["text"] = ["a", None, "c", "d"]
     with pytest.raises(ValueError, match=r"missing text at row 1"):
-        load_text_classification(_one_split(tmp_path / "2", df), eval_split=None)
+        load_data(_one_split(tmp_path / "2", df), eval_split=None)
 
 
 # --- tokenize_dataset ----------------------------------------------------------------------------
@@ -514,8 +513,8 @@ def test_tokenize_dataset_needs_one_split(reviews: datasets.Dataset, tiny_tokeni
 def test_real_imdb_subset(tiny_tokenizer) -> None:
     if not (IMDB_DIR / "train.parquet").is_file():
         pytest.skip(f"no IMDb copy at {IMDB_DIR}; set SOFTPROMPT_IMDB_DIR")
-    data = load_text_classification(IMDB_DIR, train_size=50, eval_size=20)
-    assert data.label_names == ["neg", "pos"]
+    data = load_data(IMDB_DIR, train_size=50, eval_size=20, label_names=["neg", "pos"])
+    assert data.label_names == ["neg", "pos"] and data.eval_split == "test"
     assert (len(data.train), len(data.eval)) == (50, 20)
     raw = datasets.load_dataset(
         "parquet", data_files={"train": str(IMDB_DIR / "train.parquet")}, split="train"
@@ -524,3 +523,10 @@ def test_real_imdb_subset(tiny_tokenizer) -> None:
     assert set(data.train["label"]) == {0, 1}
     tokenized = tokenize_dataset(data.eval, tiny_tokenizer, max_length=128, num_virtual_tokens=20)
     assert max(tokenized["length"]) <= 108
+
+
+def test_old_name_warns_and_loads(tmp_path: Path) -> None:
+    root = _split_folder(tmp_path / "data")
+    with pytest.warns(DeprecationWarning, match="renamed load_data"):
+        data = load_text_classification(root)
+    assert isinstance(data, TaskData) and TextClassificationData is TaskData

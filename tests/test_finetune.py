@@ -245,7 +245,13 @@ def test_bad_inputs_fail_before_anything_is_written(tokenizer, toy, tmp_path):
     fails(ValueError, r"labels -1..1", model, tokenizer, toy, toy.map(lambda r, i: {"labels": -1 if i == 0 else r["labels"]}, with_indices=True))  # fmt: skip
     fails(ValueError, "float32 master weights", learnable_model().to(torch.bfloat16), tokenizer, toy)
     fails(
-        ValueError, "metric_for_best_model='loss'", model, tokenizer, toy, toy, metric_for_best_model="loss"
+        ValueError,
+        "metric_for_best_model='pearson'",
+        model,
+        tokenizer,
+        toy,
+        toy,
+        metric_for_best_model="pearson",
     )
     fails(ValueError, "learning_rate must be > 0", learning_rate=0)
     fails(TypeError, "not both", training_args=transformers.TrainingArguments(str(out)), warmup_steps=3)

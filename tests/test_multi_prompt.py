@@ -116,7 +116,9 @@ def test_each_slot_saves_its_own_head(two_tasks, tmp_path):
     two_tasks.save_prompt(tmp_path / "t.safetensors", name="topic")
     s, t = read_prompt_file(tmp_path / "s.safetensors"), read_prompt_file(tmp_path / "t.safetensors")
     assert not torch.equal(s.head["classifier.weight"], t.head["classifier.weight"])
-    assert torch.equal(s.head["classifier.weight"], two_tasks.prompts["sentiment"].head_params()["classifier.weight"])
+    assert torch.equal(
+        s.head["classifier.weight"], two_tasks.prompts["sentiment"].head_params()["classifier.weight"]
+    )
 
 
 # ---------------------------------------------------------------- ensembles (Lester et al. 2021)

@@ -96,7 +96,9 @@ def test_resume_ends_with_the_same_prompt(tokenizer, toy, tmp_path):
     a, b = full.prompts["default"], resumed.prompts["default"]
     # observed: bitwise equal on CPU; allow float noise from a different summation order
     assert torch.allclose(a.prompt, b.prompt, atol=1e-6), (a.prompt - b.prompt).abs().max()
-    assert torch.allclose(a.head_params()["classifier.weight"], b.head_params()["classifier.weight"], atol=1e-6)
+    assert torch.allclose(
+        a.head_params()["classifier.weight"], b.head_params()["classifier.weight"], atol=1e-6
+    )
 
 
 def test_bf16_backbone_trains(tokenizer, toy, tmp_path):

@@ -169,7 +169,9 @@ def calibrate_finetuned(
         raise FileNotFoundError(
             f"{str(model_dir)!r} has no {CONFIG_NAME}; pass a folder written by finetune()"
         )
-    temperature = calibrate(model, tokenizer, texts, labels, batch_size=batch_size, max_length=max_length, bf16=bf16)
+    temperature = calibrate(
+        model, tokenizer, texts, labels, batch_size=batch_size, max_length=max_length, bf16=bf16
+    )
     if model_dir is not None:
         atomic_write_text(Path(model_dir) / CONFIG_NAME, model.config.to_json_string())
     logger.info("fitted temperature %.3f on %d texts", temperature, len(texts))

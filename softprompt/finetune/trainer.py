@@ -13,16 +13,21 @@ from pathlib import Path
 from typing import Any
 
 import datasets
-import numpy as np
 import torch
 import transformers
 from transformers import Trainer, TrainingArguments
 from transformers.models.auto.modeling_auto import MODEL_FOR_SEQUENCE_CLASSIFICATION_MAPPING_NAMES
 
+from softprompt import backbone
 from softprompt.data import check_tokenized
 from softprompt.finetune.saving import save_finetuned
-from softprompt.metrics import METRIC_NAMES
-from softprompt.training_args import TrainingResult, default_training_args, run_trainer
+from softprompt.training_args import (
+    TrainingResult,
+    best_model_args,
+    check_labels,
+    default_training_args,
+    run_trainer,
+)
 
 __all__ = ["TRAINING_ARGS_FILE", "FinetuneResult", "finetune"]
 
@@ -60,9 +65,11 @@ def finetune(
     weight_decay: float = 0.01,
     bf16: bool = False,
     seed: int = 42,
-    metric_for_best_model: str = "accuracy",
+    metric_for_best_model: str | None = None,
     resume_from_checkpoint: str | bool | None = None,
     callbacks: list[transformers.TrainerCallback] | None = None,
+    compute_metrics: Any | None = None,
+    data_collator: Any | None = None,
     training_args: TrainingArguments | None = None,
     **overrides: Any,
 ) -> FinetuneResult:
@@ -86,9 +93,11 @@ def finetune(
             weight decay 0.01).
         bf16: bf16 autocast over fp32 master weights (``TrainingArguments(bf16=True)``); on a
             machine without a bf16 GPU this trains on the CPU (``use_cpu=True``).
-        metric_for_best_model: ``"accuracy"`` or ``"f1"`` (macro).
+        metric_for_best_model: Metric that picks the kept epoch; default: the task's (from
+            ``config.problem_type``: ``accuracy``, ``f1_micro`` or ``pearson``).
         resume_from_checkpoint: A checkpoint folder, or ``True`` for the latest in ``output_dir``.
         callbacks: Extra ``TrainerCallback`` objects.
+        compute_metrics, data_collator: Replace the task's metrics and the padding collator.
         training_args: Full ``TrainingArguments`` to use instead of the recipe; the recipe
             arguments above are then ignored, and ``output_dir`` still receives the final model.
         **overrides: ``TrainingArguments`` fields to change in the recipe.
@@ -114,17 +123,15 @@ def finetune(
         raise ValueError("finetune needs the model's tokenizer (to pad batches and to save with the model)")
     if not isinstance(tokenizer, transformers.PreTrainedTokenizerBase):
         raise TypeError(f"tokenizer must be a transformers tokenizer, got {type(tokenizer).__name__}")
+    task = backbone.sequence_task(model)
     for dataset, name in ((train_dataset, "train_dataset"), (eval_dataset, "eval_dataset")):
         check_tokenized(dataset, name)
-        _check_labels(dataset, name, model.config.num_labels)
+        check_labels(dataset, name, task, model.config.num_labels)
     if training_args is not None and overrides:
         raise TypeError(
             f"pass either training_args or TrainingArguments overrides, not both (got {sorted(overrides)})"
         )
-    if training_args is None and eval_dataset is not None and metric_for_best_model not in METRIC_NAMES:
-        raise ValueError(
-            f"metric_for_best_model={metric_for_best_model!r} is not computed; choose one of {list(METRIC_NAMES)}"
-        )
+    best = best_model_args(task, metric_for_best_model)  # raises for a metric the task does not compute
     args = training_args or default_training_args(
         output_dir,
         learning_rate=learning_rate,
@@ -132,15 +139,16 @@ def finetune(
         per_device_train_batch_size=per_device_train_batch_size,
         weight_decay=weight_decay,
         seed=seed,
-        metric_for_best_model=metric_for_best_model,
+        **best,
         has_eval=eval_dataset is not None,
         gradient_accumulation_steps=gradient_accumulation_steps,
         bf16=bf16,
         **overrides,
     )
     trainer, train_out, seconds, eval_metrics = run_trainer(
-        Trainer, model, tokenizer, args, train_dataset, eval_dataset,
-        callbacks=callbacks, resume_from_checkpoint=resume_from_checkpoint,
+        Trainer, model, tokenizer, args, train_dataset, eval_dataset, task=task,
+        compute_metrics=compute_metrics, data_collator=data_collator, callbacks=callbacks,
+        resume_from_checkpoint=resume_from_checkpoint,
     )  # fmt: skip
     kept = trainer.accelerator.unwrap_model(trainer.model, keep_torch_compile=False)
     if args.should_save:  # the main process only, under torchrun
@@ -179,21 +187,4 @@ def _check_model(model: Any) -> None:
             "the model's config has no class names (id2label %s); pass id2label= when loading it so "
             "predictions are named",
             model.config.id2label,
-        )
-
-
-def _check_labels(dataset: datasets.Dataset | None, name: str, num_labels: int) -> None:
-    """Labels are integer class ids in ``[0, num_labels)``: the head has a logit for each."""
-    if dataset is None:
-        return
-    labels = np.asarray(dataset.with_format("numpy")["labels"])
-    if labels.ndim != 1 or not np.issubdtype(labels.dtype, np.integer):
-        raise ValueError(
-            f"{name} labels must be integer class ids, got dtype {labels.dtype} and shape {labels.shape}"
-        )
-    low, high = int(labels.min()), int(labels.max())
-    if low < 0 or high >= num_labels:
-        raise ValueError(
-            f"{name} has labels {low}..{high} but the model has num_labels={num_labels} (ids 0..{num_labels - 1}); "
-            f"load the model with num_labels={max(high + 1, num_labels)} or fix the labels"
         )

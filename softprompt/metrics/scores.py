@@ -43,7 +43,13 @@ def regression_scores(predictions: Any, references: Any) -> dict[str, float]:
     preds, refs = _two(predictions, references, "regression")
     preds = preds.astype(np.float64).reshape(preds.shape[0], -1) if preds.ndim else preds
     refs = refs.astype(np.float64).reshape(refs.shape[0], -1) if refs.ndim else refs
-    if preds.ndim != 2 or refs.ndim != 2 or preds.shape[1] != 1 or refs.shape[1] != 1 or len(preds) != len(refs):
+    if (
+        preds.ndim != 2
+        or refs.ndim != 2
+        or preds.shape[1] != 1
+        or refs.shape[1] != 1
+        or len(preds) != len(refs)
+    ):
         raise ValueError(
             f"regression scores need one value per example: predictions {np.shape(predictions)}, "
             f"references {np.shape(references)}"
@@ -51,7 +57,11 @@ def regression_scores(predictions: Any, references: Any) -> dict[str, float]:
     p, r = preds[:, 0], refs[:, 0]
     if not (np.isfinite(p).all() and np.isfinite(r).all()):
         raise ValueError("regression predictions or references contain NaN or inf")
-    return {"pearson": _pearson(p, r), "spearman": _pearson(_ranks(p), _ranks(r)), "mse": float(np.mean((p - r) ** 2))}
+    return {
+        "pearson": _pearson(p, r),
+        "spearman": _pearson(_ranks(p), _ranks(r)),
+        "mse": float(np.mean((p - r) ** 2)),
+    }
 
 
 def _pearson(x: np.ndarray, y: np.ndarray) -> float:

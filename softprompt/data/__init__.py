@@ -1,0 +1,32 @@
+"""Data for sequence tasks: load any source into checked splits, tokenize them, check them before training.
+
+Example:
+    >>> from softprompt import load_data, tokenize_dataset
+    >>> data = load_data("../shared/data/sick", text_column="sentence_a", text_pair_column="sentence_b")  # doctest: +SKIP
+    >>> train = tokenize_dataset(data.train, tok, max_length=128, num_virtual_tokens=20)  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any
+
+from softprompt.data.loading import TaskData, load_data
+from softprompt.data.tokenize import check_tokenized, tokenize_dataset
+
+__all__ = [
+    "TaskData",
+    "TextClassificationData",
+    "check_tokenized",
+    "load_data",
+    "load_text_classification",
+    "tokenize_dataset",
+]
+
+TextClassificationData = TaskData  # the 0.x name
+
+
+def load_text_classification(data: Any, **kwargs: Any) -> TaskData:
+    """Deprecated alias of :func:`load_data` (which also takes pairs, multi-label and regression data)."""
+    warnings.warn("load_text_classification is renamed load_data", DeprecationWarning, stacklevel=2)
+    return load_data(data, **kwargs)

@@ -1,0 +1,255 @@
+"""`load_data`: any supported source to checked ``text`` / ``text_pair`` / ``label`` splits and their :class:`Task`.
+
+The same function feeds prompt tuning, fine-tuning, ``softprompt eval`` and the CLI, so every run
+checks its data the same way before anything is trained.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import datasets
+import pyarrow as pa
+
+from softprompt.data.labels import encode_labels, infer_task
+from softprompt.data.sources import load_splits
+from softprompt.task import Task, TaskType
+
+__all__ = ["TaskData", "load_data"]
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class TaskData:
+    """The splits of a sequence-task dataset, its task and class names.
+
+    Each split has the columns ``text`` (string), ``text_pair`` (string, pair tasks only) and
+    ``label``: int64 class ids, float32 values (regression) or 0/1 float32 vectors (multi-label).
+
+    Example:
+        >>> data = TaskData(train=None, eval=None, label_names=["neg", "pos"])
+        >>> data.id2label, data.num_labels, data.task.type.value
+        ({0: 'neg', 1: 'pos'}, 2, 'classification')
+    """
+
+    train: datasets.Dataset | None
+    eval: datasets.Dataset | None
+    label_names: list[str]
+    task: Task = Task()
+    is_pair: bool = False
+    eval_split: str | None = None  # the split ``eval`` came from (``"auto"`` resolved)
+
+    def __post_init__(self) -> None:
+        self.label_names = [str(n) for n in self.label_names]
+        if not isinstance(self.task, Task):
+            self.task = Task(self.task)
+        self.task.num_labels(self.label_names)  # classes present unless regression
+        if len(set(self.label_names)) != len(self.label_names):
+            raise ValueError(f"label_names {self.label_names} repeats a name; each class needs its own")
+
+    @property
+    def id2label(self) -> dict[int, str]:
+        """``{label id: class name}`` (``{0: "value"}`` for regression), as ``PretrainedConfig`` wants it."""
+        return dict(enumerate(self.label_names)) if self.label_names else {0: "value"}
+
+    @property
+    def label2id(self) -> dict[str, int]:
+        return {name: i for i, name in self.id2label.items()}
+
+    @property
+    def num_labels(self) -> int:
+        """Outputs of the head: the number of classes, or 1 for regression."""
+        return self.task.num_labels(self.label_names)
+
+    def model_kwargs(self) -> dict[str, Any]:
+        """What ``AutoModelForSequenceClassification.from_pretrained`` needs for this task.
+
+        Example:
+            >>> TaskData(None, None, [], task="regression").model_kwargs()["problem_type"]
+            'regression'
+        """
+        return {
+            "num_labels": self.num_labels,
+            "id2label": self.id2label,
+            "label2id": self.label2id,
+            "problem_type": self.task.problem_type,
+        }
+
+
+def load_data(
+    data: Any,
+    *,
+    text_column: str = "text",
+    text_pair_column: str | None = None,
+    label_column: str = "label",
+    task: str | Task | None = None,
+    train_split: str | None = "train",
+    eval_split: str | None = "auto",
+    train_size: int | None = None,
+    eval_size: int | None = None,
+    seed: int = 42,
+    label_names: Sequence[str] | None = None,
+    config_name: str | None = None,
+) -> TaskData:
+    """Load, check and subsample a single-text or text-pair dataset for a sequence task.
+
+    ``data`` is a local folder of split files (``train.parquet``, ``validation.csv``, ...), one
+    such file (split ``"train"``), an aclImdb-style folder, a Hub dataset name (with
+    ``config_name``, e.g. ``"glue"``, ``"mrpc"``), a ``datasets.Dataset``/``DatasetDict`` or a
+    pandas ``DataFrame`` (a single ``Dataset``/``DataFrame`` is split ``"train"``).
+
+    The task is ``task`` if given, else inferred from the label column: lists are multi-label;
+    strings, integers and ``ClassLabel`` are classification; floats with a fraction are
+    regression. Class names come from ``ClassLabel``, else ``label_names``, else the sorted
+    string labels, else ``"0".."K-1"``. Subsets are reproducible:
+    ``split.shuffle(seed=seed).select(range(size))``.
+
+    Args:
+        data: The source, as above.
+        text_column, text_pair_column, label_column: Column names; ``text_pair_column`` makes
+            it a pair task (tokenized as a pair, ``token_type_ids`` kept).
+        task: ``"classification"``, ``"multi-label"``, ``"regression"`` or a :class:`Task`.
+        train_split, eval_split: Split names, or ``None`` to skip one; ``eval_split="auto"``
+            takes ``validation``, else ``test``.
+        train_size, eval_size: Rows to keep at random, ``None`` for all.
+        seed: Seed of the subsets.
+        label_names: Class names in id order (for ids without names, or to fix the order of
+            string labels).
+        config_name: A Hub dataset's configuration.
+
+    Returns:
+        :class:`TaskData`.
+
+    Raises:
+        FileNotFoundError: a path that does not exist, or a Hub name that cannot be loaded.
+        TypeError: ``data`` of an unsupported type.
+        ValueError: a missing split or column (the message lists what there is), an empty split,
+            a missing text, a label that does not fit the task (named with its row), an
+            ambiguous task, sizes larger than their split, or ``train_split == eval_split``.
+
+    Example:
+        >>> data = load_data("../shared/data/sick", text_column="sentence_a", text_pair_column="sentence_b",
+        ...                  label_column="relatedness")  # doctest: +SKIP
+        >>> data.task.type.value, data.eval_split  # doctest: +SKIP
+        ('regression', 'test')
+    """
+    if train_split is None and eval_split is None:
+        raise ValueError("train_split and eval_split are both None; name at least one split to load")
+    if train_split is not None and train_split == eval_split:
+        raise ValueError(
+            f"train_split and eval_split are both {train_split!r}; scores on training rows say nothing about "
+            "new data. Pass another eval_split, or eval_split=None"
+        )
+    columns = [c for c in (text_column, text_pair_column, label_column) if c is not None]
+    if len(set(columns)) != len(columns):
+        raise ValueError(f"text, text pair and label columns must be different columns, got {columns}")
+    sizes = {"train_size": train_size, "eval_size": eval_size}
+    for arg, size in sizes.items():
+        if size is not None and (isinstance(size, bool) or not isinstance(size, int) or size < 1):
+            raise ValueError(f"{arg}={size!r} must be a positive int, or None to keep the whole split")
+    source = os.fspath(data) if isinstance(data, (str, os.PathLike)) else type(data).__name__
+    roles = [(r, s) for r, s in (("train", train_split), ("eval", eval_split)) if s is not None]
+    raw = load_splits(data, [s for _, s in roles], text_column, label_column, config_name=config_name)
+    resolved = dict(zip([r for r, _ in roles], raw))  # role -> resolved split name
+    for split, ds in raw.items():
+        _check_columns(ds, split, str(source), text_column, text_pair_column, label_column)
+        labels_column = ds.data.column(label_column)
+        if labels_column.null_count:
+            row = labels_column.to_pylist().index(None)
+            raise ValueError(
+                f"split {split!r} of {source}: column {label_column!r} has a missing label (None) at row {row}; drop or fill it"
+            )
+
+    task = _resolve_task(task, raw, label_column, str(source))
+    labels, names = encode_labels(task, raw, label_column, str(source), label_names)
+    kept: dict[str, datasets.Dataset | None] = {"train": None, "eval": None}
+    for role, split in resolved.items():
+        ds = raw[split]
+        keep = [text_column] + ([text_pair_column] if text_pair_column else [])
+        ds = ds.select_columns(keep).rename_columns(
+            {c: n for c, n in zip(keep, ("text", "text_pair")) if c != n}
+        )
+        ds = ds.add_column("label", labels[split].tolist())
+        size = sizes[f"{role}_size"]
+        if size is not None:
+            if size > len(ds):
+                raise ValueError(
+                    f"{role}_size={size} is larger than split {split!r} of {source}, which has {len(ds)} rows; "
+                    f"pass at most {len(ds)}, or None to keep it all"
+                )
+            ds = ds.shuffle(seed=seed).select(range(size))  # depends only on the row count and the seed
+        kept[role] = ds.cast(_features(task, len(names), text_pair_column is not None))
+    result = TaskData(
+        train=kept["train"], eval=kept["eval"], label_names=names, task=task,
+        is_pair=text_pair_column is not None, eval_split=resolved.get("eval"),
+    )  # fmt: skip
+    logger.info(
+        "loaded %s: task %s%s, train=%s eval=%s (%s) rows, labels %s", source, task.type.value,
+        " (pairs)" if result.is_pair else "", None if result.train is None else len(result.train),
+        None if result.eval is None else len(result.eval), result.eval_split, names or "(values)",
+    )  # fmt: skip
+    return result
+
+
+def _features(task: Task, num_classes: int, pair: bool) -> datasets.Features:
+    label: Any = {
+        TaskType.CLASSIFICATION: datasets.Value("int64"),
+        TaskType.REGRESSION: datasets.Value("float32"),
+        TaskType.MULTI_LABEL: datasets.Sequence(datasets.Value("float32"), length=num_classes),
+    }[task.type]
+    cols = {"text": datasets.Value("string")}
+    if pair:
+        cols["text_pair"] = datasets.Value("string")
+    return datasets.Features({**cols, "label": label})
+
+
+def _resolve_task(
+    task: str | Task | None, raw: dict[str, datasets.Dataset], column: str, source: str
+) -> Task:
+    if task is not None:
+        return task if isinstance(task, Task) else Task(task)
+    first = next(iter(raw))
+    inferred = infer_task(raw[first].features[column], raw[first].data.column(column))
+    if inferred is None:
+        raise ValueError(
+            f"cannot tell the task from column {column!r} of {source} ({raw[first].data.column(column).type}); "
+            "pass task='classification', 'multi-label' or 'regression'"
+        )
+    logger.info("task inferred from column %r: %s (pass task= to choose another)", column, inferred.value)
+    return Task(inferred)
+
+
+def _check_columns(
+    ds: datasets.Dataset,
+    split: str,
+    source: str,
+    text_column: str,
+    pair_column: str | None,
+    label_column: str,
+) -> None:
+    where = f"split {split!r} of {source}"
+    if len(ds) == 0:
+        raise ValueError(f"{where} is empty; a split needs at least one row")
+    for column, arg in (
+        (text_column, "text_column"),
+        (pair_column, "text_pair_column"),
+        (label_column, "label_column"),
+    ):
+        if column is not None and column not in ds.column_names:
+            raise ValueError(
+                f"{where} has no column {column!r}; its columns are {ds.column_names}. Pass {arg}= to name the right one"
+            )
+    for column in (text_column, pair_column):
+        if column is None:
+            continue
+        texts = ds.data.column(column)
+        if not (pa.types.is_string(texts.type) or pa.types.is_large_string(texts.type)):
+            raise ValueError(f"{where}: column {column!r} holds {texts.type}, not text; name a text column")
+        if texts.null_count:
+            row = texts.to_pylist().index(None)
+            raise ValueError(f"{where}: column {column!r} has a missing text at row {row}; drop or fill it")

@@ -1,0 +1,138 @@
+"""Tokenizing checked splits for training, and checking tokenized splits before training.
+
+Nothing is padded here: batches are padded to their own longest row by the collator.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any
+
+import datasets
+
+from softprompt.backbone import DEFAULT_MAX_LENGTH
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedTokenizerBase
+
+__all__ = ["check_tokenized", "tokenize_dataset"]
+
+logger = logging.getLogger(__name__)
+
+_SENTINEL_MAX_LENGTH = 1_000_000  # above this, model_max_length is transformers' "not set" value (1e30)
+
+
+def tokenize_dataset(
+    dataset: datasets.Dataset,
+    tokenizer: PreTrainedTokenizerBase,
+    *,
+    max_length: int | None = None,
+    num_virtual_tokens: int = 0,
+    text_column: str = "text",
+    text_pair_column: str | None = "text_pair",
+) -> datasets.Dataset:
+    """Tokenize a text column (or a pair of them) without padding, leaving room for the virtual tokens.
+
+    Pairs are tokenized as pairs (``[CLS] a [SEP] b [SEP]``, ``token_type_ids`` kept), truncated
+    longest-first.
+
+    Texts are truncated to ``max_length - num_virtual_tokens`` tokens (special tokens included),
+    so that the prompted input fits ``max_length``. Nothing is padded: pad per batch with a
+    collator such as ``transformers.DataCollatorWithPadding``.
+
+    Args:
+        dataset: One split, e.g. ``load_text_classification(...).train``.
+        tokenizer: The model's tokenizer.
+        max_length: Longest prompted input, virtual tokens included. Defaults to the tokenizer's
+            ``model_max_length``, or 512 when that is unset (transformers' huge sentinel value).
+        num_virtual_tokens: Number of soft-prompt vectors that will be inserted into each input.
+        text_column: Column to tokenize; it is dropped from the result.
+        text_pair_column: Second text of each pair, used when the dataset has this column
+            (``load_data`` names it ``text_pair``); dropped too. ``None``: single texts.
+
+    Returns:
+        The dataset with the tokenizer's columns (``input_ids``, ``attention_mask``, ...),
+        ``label`` renamed to ``labels``, every other column kept, and an int ``length`` column
+        (tokens per row) for ``TrainingArguments(group_by_length=True)``.
+
+    Raises:
+        TypeError: ``dataset`` is not a ``datasets.Dataset`` (e.g. a whole ``DatasetDict``).
+        ValueError: ``text_column`` is missing, ``num_virtual_tokens`` is negative, or fewer
+            than 2 real tokens ([CLS] and [SEP]) would fit.
+
+    Example:
+        >>> tokenized = tokenize_dataset(data.train, tokenizer, max_length=512, num_virtual_tokens=20)  # doctest: +SKIP
+        >>> tokenized.column_names  # doctest: +SKIP
+        ['labels', 'input_ids', 'token_type_ids', 'attention_mask', 'length']
+    """
+    if not isinstance(dataset, datasets.Dataset):
+        raise TypeError(
+            f"tokenize_dataset needs one datasets.Dataset, got {type(dataset).__name__}; pass a split such as data.train"
+        )
+    if text_column not in dataset.column_names:
+        raise ValueError(
+            f"dataset has no column {text_column!r}; its columns are {dataset.column_names}. Pass text_column="
+        )
+    if (
+        isinstance(num_virtual_tokens, bool)
+        or not isinstance(num_virtual_tokens, int)
+        or num_virtual_tokens < 0
+    ):
+        raise ValueError(f"num_virtual_tokens={num_virtual_tokens!r} must be an int >= 0")
+    model_max = getattr(tokenizer, "model_max_length", None)
+    if max_length is None:
+        sentinel = model_max is None or model_max > _SENTINEL_MAX_LENGTH
+        max_length = DEFAULT_MAX_LENGTH if sentinel else int(model_max)
+    elif isinstance(max_length, bool) or not isinstance(max_length, int):
+        raise ValueError(
+            f"max_length={max_length!r} must be an int, or None for the tokenizer's model_max_length"
+        )
+    elif model_max is not None and max_length > model_max:
+        logger.warning(
+            "max_length=%d exceeds the tokenizer's model_max_length=%d; the model may lack positions for it",
+            max_length,
+            model_max,
+        )
+    room = max_length - num_virtual_tokens
+    if room < 2:
+        raise ValueError(
+            f"max_length={max_length} with num_virtual_tokens={num_virtual_tokens} leaves {room} tokens for the "
+            "text, but [CLS] and [SEP] alone need 2; raise max_length or lower num_virtual_tokens"
+        )
+
+    pair = text_pair_column if text_pair_column in dataset.column_names else None
+
+    def encode(batch: dict[str, list[Any]]) -> dict[str, list[Any]]:
+        second = batch[pair] if pair else None
+        encoded = dict(tokenizer(batch[text_column], second, truncation=True, max_length=room))
+        encoded["length"] = [len(ids) for ids in encoded["input_ids"]]
+        return encoded
+
+    drop = [text_column] + ([pair] if pair else [])
+    tokenized = dataset.map(encode, batched=True, remove_columns=drop, desc="Tokenizing")
+    if "label" in tokenized.column_names and "labels" not in tokenized.column_names:
+        tokenized = tokenized.rename_column("label", "labels")  # the name Trainer passes to the model
+    return tokenized
+
+
+def check_tokenized(dataset: Any, name: str) -> None:
+    """Check a tokenized split before training: a non-empty ``Dataset`` with ``input_ids`` and ``labels``.
+
+    ``None`` passes (no evaluation data). Raises ``TypeError``/``ValueError`` naming ``name``.
+
+    Example:
+        >>> check_tokenized(None, "eval_dataset")
+    """
+    if dataset is None:
+        return
+    if not isinstance(dataset, datasets.Dataset):
+        raise TypeError(
+            f"{name} must be a datasets.Dataset (see softprompt.tokenize_dataset), got {type(dataset).__name__}"
+        )
+    if len(dataset) == 0:
+        raise ValueError(f"{name} is empty")
+    missing = {"input_ids", "labels"} - set(dataset.column_names)
+    if missing:
+        raise ValueError(
+            f"{name} lacks columns {sorted(missing)} (has {dataset.column_names}); tokenize it with softprompt.tokenize_dataset"
+        )
