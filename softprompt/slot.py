@@ -10,6 +10,7 @@ import copy
 import warnings
 from collections.abc import Mapping
 from pathlib import Path
+
 import torch
 from torch import nn
 

@@ -16,8 +16,8 @@ import datasets
 import torch
 from transformers import Trainer, TrainingArguments
 
-from softprompt.atomic import atomic_write_text
 from softprompt import backbone
+from softprompt.atomic import atomic_write_text
 from softprompt.data import check_tokenized
 from softprompt.training_args import (
     TrainingResult,

@@ -27,7 +27,7 @@ def _kind(feature: Any, column: pa.ChunkedArray) -> str:
     ``"list-float"``, ``"list-class"`` or ``"other"``."""
     if isinstance(feature, datasets.ClassLabel):
         return "class"
-    if isinstance(feature, (datasets.Sequence, datasets.List)) or isinstance(feature, list):
+    if isinstance(feature, (datasets.Sequence, datasets.List, list)):
         inner = feature.feature if hasattr(feature, "feature") else feature[0]
         if isinstance(inner, datasets.ClassLabel):
             return "list-class"

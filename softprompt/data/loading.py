@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import datasets
@@ -40,7 +40,7 @@ class TaskData:
     train: datasets.Dataset | None
     eval: datasets.Dataset | None
     label_names: list[str]
-    task: Task = Task()
+    task: Task = field(default_factory=Task)
     is_pair: bool = False
     eval_split: str | None = None  # the split ``eval`` came from (``"auto"`` resolved)
 
