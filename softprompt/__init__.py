@@ -28,6 +28,7 @@ _EXPORTS = {
     "SoftPromptConfig": "softprompt.config",
     "SoftPromptWrapper": "softprompt.wrapper",
     "Task": "softprompt.task",
+    "TaskData": "softprompt.data",
     "TaskType": "softprompt.task",
     "TextClassificationData": "softprompt.data",
     "TrainingResult": "softprompt.training_args",
@@ -39,9 +40,11 @@ _EXPORTS = {
     "decode": "softprompt.predictions",
     "default_training_args": "softprompt.training_args",
     "evaluate_classifier": "softprompt.evaluation",
+    "evaluate_model": "softprompt.evaluation",
     "export_peft_adapter": "softprompt.peft_interop",
     "fit_temperature": "softprompt.calibration",
     "import_peft_adapter": "softprompt.peft_interop",
+    "load_data": "softprompt.data",
     "load_metric": "softprompt.metrics",
     "load_peft_adapter": "softprompt.peft_interop",
     "load_text_classification": "softprompt.data",
@@ -70,6 +73,7 @@ __all__ = [
     "SoftPromptConfig",
     "SoftPromptWrapper",
     "Task",
+    "TaskData",
     "TaskType",
     "TextClassificationData",
     "TrainingResult",
@@ -82,9 +86,11 @@ __all__ = [
     "decode",
     "default_training_args",
     "evaluate_classifier",
+    "evaluate_model",
     "export_peft_adapter",
     "fit_temperature",
     "import_peft_adapter",
+    "load_data",
     "load_metric",
     "load_peft_adapter",
     "load_text_classification",
@@ -118,12 +124,14 @@ if TYPE_CHECKING:  # for type checkers and IDEs: the same names, imported eagerl
     from softprompt.calibration import calibrate, fit_temperature
     from softprompt.config import Overflow, Placement, PromptInit, SoftPromptConfig
     from softprompt.data import (
+        TaskData,
         TextClassificationData,
         check_tokenized,
+        load_data,
         load_text_classification,
         tokenize_dataset,
     )
-    from softprompt.evaluation import evaluate_classifier
+    from softprompt.evaluation import evaluate_classifier, evaluate_model
     from softprompt.inference import predict, predict_logits, predict_with_wrapper
     from softprompt.metrics import (
         build_compute_metrics,

@@ -116,8 +116,8 @@ def _data_flags(parser: argparse.ArgumentParser, defaults: dict[str, Any]) -> No
     """Where the data is and which columns and splits to use (train, finetune, eval)."""
     g = parser.add_argument_group("data")
     g.add_argument("--data", default=defaults.get("data"), required=defaults.get("data") is None,
-                   help="a folder of split files (train.parquet, validation.csv, test.jsonl...), one such file, an "
-                   "aclImdb-style folder, or a Hub dataset name")  # fmt: skip
+                   help="a folder of split files (train.parquet, validation.csv, test.jsonl...), one such file, a "
+                   "folder of <split>/<class>/*.txt files, or a Hub dataset name")  # fmt: skip
     g.add_argument(
         "--data-config", help="the Hub dataset's configuration, e.g. --data glue --data-config mrpc"
     )
@@ -184,22 +184,32 @@ def _load_for_inference(args: argparse.Namespace) -> tuple[Any, Any]:
     kwargs: dict[str, Any] = {"num_labels": pf.num_labels, "id2label": pf.id2label} if pf.num_labels else {}
     if pf.task is not None:
         kwargs["problem_type"] = pf.task.problem_type
-    model = transformers.AutoModelForSequenceClassification.from_pretrained(args.model, **kwargs)
+    # the head comes from the prompt file, so a checkpoint's head of another size is simply replaced
+    model = transformers.AutoModelForSequenceClassification.from_pretrained(
+        args.model, ignore_mismatched_sizes=True, **kwargs
+    )
     wrapper = SoftPromptWrapper.from_prompt(model, args.prompt, tokenizer=tokenizer)
     return (wrapper.quantize_backbone() if args.int8 else wrapper), tokenizer
 
 
 def _eval(args: argparse.Namespace) -> int:
+    from softprompt import backbone
     from softprompt.atomic import atomic_write_json
     from softprompt.data import load_data
     from softprompt.evaluation import evaluate_model
 
+    model, tokenizer = _load_for_inference(args)
+    task = model.task if hasattr(model, "prompt_config") else backbone.sequence_task(model)
+    names = args.label_names
+    if names is None and task is not None and task.type.value != "regression":
+        # the artefact's classes, in its id order: string labels map onto the ids it was trained with
+        id2label = model.id2label if hasattr(model, "prompt_config") else model.config.id2label
+        names = [str(id2label[i]) for i in sorted(id2label)]
     data = load_data(
         args.data, text_column=args.text_column, text_pair_column=args.text_pair_column,
-        label_column=args.label_column, task=args.task, label_names=args.label_names, train_split=None,
+        label_column=args.label_column, task=args.task or task, label_names=names, train_split=None,
         eval_split=args.eval_split, eval_size=args.eval_size, seed=args.seed, config_name=args.data_config,
     )  # fmt: skip
-    model, tokenizer = _load_for_inference(args)
     metrics = evaluate_model(model, tokenizer, data.eval, batch_size=args.batch_size, max_length=args.max_length,
                              bf16=args.bf16, progress=True)  # fmt: skip
     result = {

@@ -145,7 +145,10 @@ def _load(cfg: RunConfig) -> tuple[TaskData, Any, Any]:
     data = cfg.load_data()
     logger.info("task: %s%s", data.task.type.value, " (text pairs)" if data.is_pair else "")
     tokenizer = transformers.AutoTokenizer.from_pretrained(cfg.model)
-    model = transformers.AutoModelForSequenceClassification.from_pretrained(cfg.model, **data.model_kwargs())
+    # a checkpoint whose head has another number of classes gets a new head (transformers reports it)
+    model = transformers.AutoModelForSequenceClassification.from_pretrained(
+        cfg.model, ignore_mismatched_sizes=True, **data.model_kwargs()
+    )
     return data, tokenizer, model
 
 

@@ -111,3 +111,84 @@ def test_every_flag_has_help():
         for flag in action._actions:
             if flag.dest != "help":
                 assert flag.help, f"{action.prog} {flag.option_strings or flag.dest} has no help text"
+
+
+@pytest.fixture(scope="module")
+def pairs_dir(tmp_path_factory):
+    """A SICK-like folder: two text columns, a string label and a float score."""
+    import random
+
+    import pandas as pd
+
+    from tests.conftest import WORDS
+
+    root = tmp_path_factory.mktemp("pairs")
+    for split, n, seed in (("train", 32, 0), ("test", 16, 1)):
+        rng = random.Random(seed)
+        rows = [
+            {
+                "sentence_a": " ".join(rng.choice(WORDS) for _ in range(rng.randint(2, 6))),
+                "sentence_b": " ".join(rng.choice(WORDS) for _ in range(rng.randint(2, 6))),
+                "label": rng.choice(["entailment", "neutral", "contradiction"]),
+                "relatedness": round(rng.uniform(1, 5), 1),
+            }
+            for _ in range(n)
+        ]
+        pd.DataFrame(rows).to_parquet(root / f"{split}.parquet")
+    return root
+
+
+@pytest.mark.parametrize(
+    ("labels", "metric"),
+    [
+        (["--label-column", "label"], "eval_accuracy"),
+        (["--label-column", "relatedness", "--task", "regression"], "eval_pearson"),
+    ],
+    ids=["pairs-3-class", "pairs-regression"],
+)
+def test_pair_and_regression_runs_from_the_cli(assets, pairs_dir, tmp_path, capsys, labels, metric):
+    model_dir, _ = assets
+    out = tmp_path / "run"
+    columns = [
+        "--data",
+        str(pairs_dir),
+        "--text-column",
+        "sentence_a",
+        "--text-pair-column",
+        "sentence_b",
+        *labels,
+    ]
+    flags = ["--model", str(model_dir), *columns, "--epochs", "2", "--max-length", "32", "--num-virtual-tokens", "4",
+             "--batch-size", "8", "--output-dir", str(out)]  # fmt: skip
+    assert main(["train", *flags]) == 0
+    results = json.loads((out / "results.json").read_text())
+    assert results["is_pair"] and results["eval_split"] == "test" and metric in results
+    task = "regression" if "regression" in labels else "classification"
+    assert results["task"]["type"] == task
+    if task == "classification":
+        assert results["label_names"] == ["contradiction", "entailment", "neutral"]
+    capsys.readouterr()
+    report = tmp_path / "eval.json"
+    cmd = [sys.executable, "-m", "softprompt.cli", "eval", "--prompt", str(out / "prompt.safetensors"), "--model",
+           str(model_dir), *columns, "--max-length", "32", "--output-json", str(report)]  # fmt: skip
+    subprocess.run(cmd, cwd=REPO, check=True, capture_output=True, timeout=300)
+    assert json.loads(report.read_text())[metric] == results[metric]  # a new process, to the last digit
+    predict = [sys.executable, "-m", "softprompt.cli", "predict", "--prompt", str(out / "prompt.safetensors"),
+               "--model", str(model_dir), "--file", str(tmp_path / "pairs.jsonl")]  # fmt: skip
+    (tmp_path / "pairs.jsonl").write_text(json.dumps({"text": "great film", "text_pair": "bad plot"}) + "\n")
+    row = json.loads(
+        subprocess.run(predict, cwd=REPO, check=True, capture_output=True, text=True, timeout=300).stdout
+    )
+    assert row["text_pair"] == "bad plot" and (
+        "value" in row if task == "regression" else "label_name" in row
+    )
+
+
+def test_help_says_nothing_of_imdb():
+    from softprompt.cli import build_parser
+
+    parser = build_parser()
+    texts = [parser.format_help()] + [
+        sub.format_help() for action in parser._subparsers._group_actions for sub in action.choices.values()
+    ]
+    assert not any(word in text.lower() for text in texts for word in ("imdb", "review", "chapter"))

@@ -78,6 +78,10 @@ def encode_labels(
 ) -> tuple[dict[str, np.ndarray], list[str]]:
     """Every split's labels in the task's form, and the class names (``[]`` for regression).
 
+    Without ``label_names`` or a ``ClassLabel``, the classes are those of the first split in
+    ``raw`` (the training split, when it is loaded); a label that only a later split has is an
+    error, never a new class.
+
     Raises:
         ValueError: a missing, non-finite, unknown, out-of-range or ill-typed label (the message
             names the split and row), class ids that skip a class, or ``label_names`` that
@@ -127,7 +131,8 @@ def _classification(
     names = _given(given, own[0] if own else None)
     if all(k == "str" for k in kinds.values()):
         values = {s: np.asarray(columns[s].to_pylist(), dtype=object) for s in columns}
-        names = names or sorted({str(v) for vals in values.values() for v in vals})
+        # the classes are the first split's (training, when loaded): a label only another split has is an error
+        names = names or sorted({str(v) for v in next(iter(values.values()))})
         index = {n: i for i, n in enumerate(names)}
         out = {}
         for split, vals in values.items():
@@ -160,7 +165,7 @@ def _classification(
                 f"{where}: column {column!r} has label {col[0].as_py()!r} (type {col.type}) at row 0; classification "
                 "labels are integer class ids or class names (strings)"
             )
-    seen = np.unique(np.concatenate(list(out.values())))
+    seen = np.unique(next(iter(out.values())))  # the first split's (training, when loaded) ids
     if names is None:
         top = int(seen.max())
         missing = sorted(set(range(top + 1)) - set(seen.tolist()))
@@ -226,10 +231,10 @@ def _multi_label(
     if kind == "list-class":
         own = list(features[next(iter(features))].feature.names)
         names = _given(given, own)
-    elif kind == "list-str":
-        names = _given(given, None) or sorted({str(x) for vals in rows.values() for v in vals for x in v})
+    elif kind == "list-str":  # as for classification, the first split's classes
+        names = _given(given, None) or sorted({str(x) for v in next(iter(rows.values())) for x in v})
     else:
-        top = max((max(v) for vals in rows.values() for v in vals if v), default=-1)
+        top = max((max(v) for v in next(iter(rows.values())) if v), default=-1)
         names = _given(given, None) or [str(i) for i in range(top + 1)]
     index = {n: i for i, n in enumerate(names)}
     out = {}

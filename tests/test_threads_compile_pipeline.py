@@ -1,0 +1,130 @@
+"""The wrapper patches nothing at call time: threads with different prompts, torch.compile, transformers.pipeline."""
+
+from __future__ import annotations
+
+import shutil
+import threading
+
+import pytest
+import torch
+import transformers
+
+from softprompt import SoftPromptConfig, SoftPromptWrapper
+from tests.conftest import make_model, model_config
+
+TEXTS = [
+    "great film",
+    "dull",
+    "the worst movie i ever watch really",
+    "superb acting , great plot",
+    "bad",
+    "a",
+]
+
+
+def _two_prompt_wrapper(tokenizer, tmp_path, *, deep: bool = False) -> SoftPromptWrapper:
+    model = make_model("bert")
+    wrapper = SoftPromptWrapper(
+        model, SoftPromptConfig(num_virtual_tokens=4, seed=1, deep=deep), tokenizer=tokenizer
+    )
+    other = SoftPromptWrapper(
+        model, SoftPromptConfig(num_virtual_tokens=4, seed=2, deep=deep), tokenizer=tokenizer
+    )
+    with torch.no_grad():  # heads that disagree, so a prompt that used the other's head would show
+        other.prompts["default"].head_params()["classifier.weight"].normal_(0, 1)
+        wrapper.prompts["default"].head_params()["classifier.weight"].normal_(0, 1)
+    wrapper.load_prompt(other.save_prompt(tmp_path / "b.safetensors"))
+    return wrapper.eval()
+
+
+@pytest.mark.parametrize("deep", [False, True], ids=["input", "deep"])
+def test_predict_from_threads_with_different_prompts(tokenizer, tmp_path, deep):
+    wrapper = _two_prompt_wrapper(tokenizer, tmp_path, deep=deep)
+    expected = {name: wrapper.predict(TEXTS, prompt=name) for name in ("default", "b")}
+    assert expected["default"] != expected["b"]
+    errors: list[BaseException] = []
+    wrong: list[tuple[str, int]] = []
+
+    def work(name: str) -> None:
+        try:
+            for i in range(15):
+                got = wrapper.predict(TEXTS, prompt=name, batch_size=2 + i % 3)
+                if [p.label for p in got] != [p.label for p in expected[name]] or any(
+                    abs(g.confidence - e.confidence) > 1e-5 for g, e in zip(got, expected[name])
+                ):
+                    wrong.append((name, i))
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(name,)) for name in ("default", "b") * 4]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors, errors[:3]
+    assert not wrong, wrong[:5]
+
+
+def test_model_methods_are_never_reassigned(tokenizer, tmp_path):
+    wrapper = _two_prompt_wrapper(tokenizer, tmp_path)
+    batch = tokenizer(TEXTS, return_tensors="pt", padding=True)
+    wrapper(**batch, prompt_names=["default", "b"] * 3)
+    for module in wrapper.model.modules():
+        assert "forward" not in vars(module)
+
+
+def _compiler_available() -> str | None:
+    if not hasattr(torch, "compile"):
+        return "this torch has no torch.compile"
+    if shutil.which("g++") is None and shutil.which("c++") is None:
+        return "no C++ compiler for inductor's CPU kernels on this machine"
+    return None
+
+
+@pytest.mark.skipif(_compiler_available() is not None, reason=str(_compiler_available()))
+def test_torch_compile_matches_eager(tokenizer, tmp_path):
+    wrapper = _two_prompt_wrapper(tokenizer, tmp_path)
+    batch = tokenizer(TEXTS, return_tensors="pt", padding=True)
+    eager = wrapper(**batch).logits
+    compiled = torch.compile(wrapper)
+    torch._dynamo.reset()
+    got = compiled(**batch).logits
+    assert torch.allclose(got, eager, atol=1e-4)
+    mixed = compiled(**batch, prompt_names=["default", "b"] * 3).logits
+    assert torch.allclose(mixed, wrapper(**batch, prompt_names=["default", "b"] * 3).logits, atol=1e-4)
+
+
+def _model_for(problem_type: str, num_labels: int) -> transformers.PreTrainedModel:
+    torch.manual_seed(0)
+    config = model_config("bert", num_labels)
+    config.problem_type = problem_type
+    config.id2label = {i: f"c{i}" for i in range(num_labels)}
+    config.label2id = {v: k for k, v in config.id2label.items()}
+    return transformers.AutoModelForSequenceClassification.from_config(config).eval()
+
+
+@pytest.mark.parametrize(
+    ("problem_type", "num_labels"),
+    [("single_label_classification", 3), ("multi_label_classification", 3), ("regression", 1)],
+)
+def test_text_classification_pipeline_agrees_with_predict(tokenizer, problem_type, num_labels):
+    wrapper = SoftPromptWrapper(
+        _model_for(problem_type, num_labels), SoftPromptConfig(num_virtual_tokens=4), tokenizer=tokenizer
+    )
+    assert wrapper.device == torch.device("cpu") and wrapper.dtype == torch.float32
+    pipe = transformers.pipeline("text-classification", model=wrapper, tokenizer=tokenizer)
+    preds = wrapper.predict(TEXTS)
+    if problem_type == "single_label_classification":
+        out = pipe(TEXTS)
+        assert [o["label"] for o in out] == [p.label_name for p in preds]
+        assert [o["score"] for o in out] == pytest.approx([p.confidence for p in preds], abs=1e-6)
+        pair = pipe({"text": "great film", "text_pair": "very bad"})
+        (mine,) = wrapper.predict([("great film", "very bad")])
+        assert (pair["label"], pair["score"]) == (mine.label_name, pytest.approx(mine.confidence, abs=1e-6))
+    elif problem_type == "multi_label_classification":
+        out = pipe(TEXTS, top_k=None)
+        for row, p in zip(out, preds):
+            assert {o["label"]: o["score"] for o in row} == pytest.approx(p.scores, abs=1e-6)
+    else:
+        out = pipe(TEXTS, function_to_apply="none")
+        assert [o["score"] for o in out] == pytest.approx([p.value for p in preds], abs=1e-5)
