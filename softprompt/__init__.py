@@ -50,7 +50,7 @@ _EXPORTS = {
     "load_text_classification": "softprompt.data",
     "predict": "softprompt.inference",
     "predict_logits": "softprompt.inference",
-    "predict_with_wrapper": "softprompt.inference",
+    "predict_with_wrapper": "softprompt.prompt_inference",
     "read_prompt_file": "softprompt.prompt_file",
     "run_finetune": "softprompt.runs",
     "run_prompt_tuning": "softprompt.runs",
@@ -132,7 +132,7 @@ if TYPE_CHECKING:  # for type checkers and IDEs: the same names, imported eagerl
         tokenize_dataset,
     )
     from softprompt.evaluation import evaluate_classifier, evaluate_model
-    from softprompt.inference import predict, predict_logits, predict_with_wrapper
+    from softprompt.inference import predict, predict_logits
     from softprompt.metrics import (
         build_compute_metrics,
         compute_classification_metrics,
@@ -142,6 +142,7 @@ if TYPE_CHECKING:  # for type checkers and IDEs: the same names, imported eagerl
     from softprompt.peft_interop import export_peft_adapter, import_peft_adapter, load_peft_adapter
     from softprompt.predictions import MultiLabelPrediction, Prediction, RegressionPrediction, decode
     from softprompt.prompt_file import PromptFile, read_prompt_file
+    from softprompt.prompt_inference import predict_with_wrapper
     from softprompt.runs import RunConfig, run_finetune, run_prompt_tuning
     from softprompt.slot import PromptSlot
     from softprompt.task import Task, TaskType

@@ -10,13 +10,12 @@ softprompt inspect runs/pt/prompt.safetensors
 from __future__ import annotations
 
 import argparse
-import json
 import logging
-import os
 import sys
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
+
+from softprompt import commands
 
 __all__ = ["add_run_flags", "build_parser", "main", "run_config_from_args"]
 
@@ -149,157 +148,6 @@ def run_config_from_args(args: argparse.Namespace) -> Any:
     )  # fmt: skip
 
 
-def _run(args: argparse.Namespace) -> int:
-    """``softprompt train`` and ``softprompt finetune``: one run, a summary, and where results.json is."""
-    from softprompt.runs import run_finetune, run_prompt_tuning, summary
-
-    run = run_finetune if args.command == "finetune" else run_prompt_tuning
-    results = run(run_config_from_args(args))
-    if results:  # rank 0 under torchrun
-        print(summary(results))
-        metric = f"eval_{results['metric']}"
-        print(json.dumps({metric: results[metric], "results": str(Path(args.output_dir) / "results.json")}))
-    return 0
-
-
-def _load_for_inference(args: argparse.Namespace) -> tuple[Any, Any]:
-    """A wrapper (``--prompt`` on ``--model``) or a fine-tuned model (``--model DIR`` alone)."""
-    import transformers
-
-    from softprompt.prompt_file import read_prompt_file
-    from softprompt.quantize import quantize_linear_int8
-    from softprompt.wrapper import SoftPromptWrapper
-
-    if args.int8 and args.bf16:
-        raise ValueError("--int8 and --bf16 exclude each other: pick one backbone precision")
-    if args.prompt is None:
-        from softprompt.finetune import load_finetuned
-
-        model, tokenizer = load_finetuned(args.model)
-        if args.int8:
-            quantize_linear_int8(model.base_model)  # the head stays fp32
-        return model, tokenizer
-    tokenizer = transformers.AutoTokenizer.from_pretrained(args.model)
-    pf = read_prompt_file(args.prompt)  # validated before the model is loaded
-    kwargs: dict[str, Any] = {"num_labels": pf.num_labels, "id2label": pf.id2label} if pf.num_labels else {}
-    if pf.task is not None:
-        kwargs["problem_type"] = pf.task.problem_type
-    # the head comes from the prompt file, so a checkpoint's head of another size is simply replaced
-    model = transformers.AutoModelForSequenceClassification.from_pretrained(
-        args.model, ignore_mismatched_sizes=True, **kwargs
-    )
-    wrapper = SoftPromptWrapper.from_prompt(model, args.prompt, tokenizer=tokenizer)
-    return (wrapper.quantize_backbone() if args.int8 else wrapper), tokenizer
-
-
-def _eval(args: argparse.Namespace) -> int:
-    from softprompt import backbone
-    from softprompt.atomic import atomic_write_json
-    from softprompt.data import load_data
-    from softprompt.evaluation import evaluate_model
-
-    model, tokenizer = _load_for_inference(args)
-    task = model.task if hasattr(model, "prompt_config") else backbone.sequence_task(model)
-    names = args.label_names
-    if names is None and task is not None and task.type.value != "regression":
-        # the artefact's classes, in its id order: string labels map onto the ids it was trained with
-        id2label = model.id2label if hasattr(model, "prompt_config") else model.config.id2label
-        names = [str(id2label[i]) for i in sorted(id2label)]
-    data = load_data(
-        args.data, text_column=args.text_column, text_pair_column=args.text_pair_column,
-        label_column=args.label_column, task=args.task or task, label_names=names, train_split=None,
-        eval_split=args.eval_split, eval_size=args.eval_size, seed=args.seed, config_name=args.data_config,
-    )  # fmt: skip
-    metrics = evaluate_model(model, tokenizer, data.eval, batch_size=args.batch_size, max_length=args.max_length,
-                             bf16=args.bf16, progress=True)  # fmt: skip
-    result = {
-        **metrics,
-        "model": args.model,
-        "prompt": args.prompt,
-        "data": args.data,
-        "eval_split": data.eval_split,
-        "eval_size": args.eval_size,
-        "seed": args.seed,
-        "int8": args.int8,
-    }
-    if args.output_json:
-        atomic_write_json(args.output_json, result)
-    print(json.dumps(result, indent=2))
-    return 0
-
-
-def _predict(args: argparse.Namespace) -> int:
-    from softprompt.atomic import atomic_write_text
-    from softprompt.inference import predict
-
-    texts = list(args.texts)
-    if args.file:
-        texts += _read_texts(args.file)
-    if not texts:
-        raise ValueError("no texts: give them as arguments or with --file")
-    model, tokenizer = _load_for_inference(args)
-    if hasattr(model, "predict"):
-        preds = model.predict(texts, batch_size=args.batch_size, max_length=args.max_length, bf16=args.bf16)
-    else:
-        temperature = float(getattr(model.config, "softprompt_temperature", 1.0) or 1.0)
-        preds = predict(model, tokenizer, texts, batch_size=args.batch_size, max_length=args.max_length, bf16=args.bf16,
-                        temperature=temperature)  # fmt: skip
-
-    def shown(t: Any) -> dict[str, str]:
-        return {"text": t[0], "text_pair": t[1]} if isinstance(t, tuple) else {"text": t}
-
-    lines = "".join(json.dumps({**shown(t), **p.to_dict()}) + "\n" for t, p in zip(texts, preds))
-    if args.output:
-        atomic_write_text(args.output, lines)
-    else:
-        sys.stdout.write(lines)
-    return 0
-
-
-def _read_texts(path: str) -> list[Any]:
-    """One text per line, or JSON lines with a ``text`` field (and ``text_pair`` for pair tasks)."""
-    texts: list[Any] = []
-    for i, line in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), 1):
-        if not line.strip():
-            continue
-        if line.lstrip().startswith("{"):
-            try:
-                row = json.loads(line)
-                texts.append((row["text"], row["text_pair"]) if "text_pair" in row else row["text"])
-            except (json.JSONDecodeError, KeyError) as exc:
-                raise ValueError(f"{path}:{i}: not a JSON object with a 'text' field ({exc})") from exc
-        else:
-            texts.append(line)
-    return texts
-
-
-def _inspect(args: argparse.Namespace) -> int:
-    from softprompt.prompt_file import read_prompt_file
-
-    pf = read_prompt_file(args.file)
-    info = {
-        "file": str(args.file),
-        "file_bytes": os.path.getsize(args.file),
-        "base_model": pf.base_model,
-        "model_type": pf.model_type,
-        "embedding_dim": pf.embedding_dim,
-        "num_labels": pf.num_labels,
-        "id2label": {str(k): v for k, v in pf.id2label.items()},
-        "temperature": pf.temperature,
-        "config": pf.config.to_dict(),
-        "tensors": {
-            "prompt_embeddings": list(pf.prompt.shape),
-            **({"deep_prompts": list(pf.deep_prompts.shape)} if pf.deep_prompts is not None else {}),
-            **{f"head.{k}": list(v.shape) for k, v in pf.head.items()},
-        },
-        "trainable_parameters": sum(
-            t.numel() for t in (pf.prompt, pf.deep_prompts, *pf.head.values()) if t is not None
-        ),
-    }
-    print(json.dumps(info, indent=2))
-    return 0
-
-
 def _inference_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--model",
@@ -340,14 +188,14 @@ def build_parser() -> argparse.ArgumentParser:
         ),
         PROMPT_DEFAULTS,
     )
-    p.set_defaults(func=_run)
+    p.set_defaults(func=commands.run)
     p = add_run_flags(
         sub.add_parser(
             "finetune", help="fine-tune a whole encoder; writes the model folder and results.json"
         ),
         FINETUNE_DEFAULTS,
     )
-    p.set_defaults(func=_run)
+    p.set_defaults(func=commands.run)
 
     p = sub.add_parser(
         "eval", help="score a prompt (or fine-tuned model) on the same test subset `train` used"
@@ -361,7 +209,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--seed", type=int, default=42, help="seed of the subset, as for train (default: %(default)s)"
     )
     p.add_argument("--output-json", help="also write the metrics to this JSON file")
-    p.set_defaults(func=_eval)
+    p.set_defaults(func=commands.eval)
 
     p = sub.add_parser("predict", help="predict labels for texts; JSON lines out")
     _inference_flags(p)
@@ -370,11 +218,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--file", help="a file of texts: one per line, or JSON lines with a 'text' (and 'text_pair') field"
     )
     p.add_argument("--output", help="write the JSON lines here instead of stdout")
-    p.set_defaults(func=_predict)
+    p.set_defaults(func=commands.predict)
 
     p = sub.add_parser("inspect", help="show a prompt file's metadata and tensor sizes as JSON")
     p.add_argument("file", help="a prompt .safetensors file written by softprompt")
-    p.set_defaults(func=_inspect)
+    p.set_defaults(func=commands.inspect)
     return parser
 
 

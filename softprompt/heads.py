@@ -14,16 +14,21 @@ arithmetic as one pass over the whole batch) and merges the outputs in batch ord
 
 from __future__ import annotations
 
+import contextlib
 import copy
 from collections import OrderedDict
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
 
 from softprompt.layout import IGNORE_INDEX
 
-__all__ = ["copy_head_modules", "head_children", "head_view", "merge_outputs"]
+if TYPE_CHECKING:
+    from softprompt.deep import DeepPromptHooks
+    from softprompt.slot import PromptSlot
+
+__all__ = ["copy_head_modules", "head_children", "head_view", "merge_outputs", "run_slots"]
 
 
 def head_children(model: nn.Module) -> list[str]:
@@ -115,3 +120,50 @@ def _labelled(labels: torch.Tensor) -> int:
     if labels.is_floating_point():  # regression / multi-label: every row counts
         return int(labels.shape[0])
     return int((labels != IGNORE_INDEX).sum())
+
+
+def run_slots(
+    slots: list[tuple[str, PromptSlot]],
+    inputs: dict[str, Any],
+    kwargs: dict[str, Any],
+    deep_hooks: DeepPromptHooks | None,
+    **where: int,
+) -> Any:
+    """Each prompt's rows through its own view of the model (the backbone shared), merged in batch order.
+
+    Args:
+        slots: Per row of the batch, its (prompt name, slot).
+        inputs: The spliced model inputs, ``(B, T + N, ...)``.
+        kwargs: Other arguments of the model's forward.
+        deep_hooks: The layer hooks that inject deep prompts (``None`` without deep prompts).
+        **where: ``at``, ``n`` and ``total`` of the splice, for the deep hooks.
+    """
+    groups: dict[str, list[int]] = {}
+    for i, (name, _) in enumerate(slots):
+        groups.setdefault(name, []).append(i)
+    batch = len(slots)
+    by_name = dict(slots)
+    if len(groups) == 1:
+        slot = slots[0][1]
+        with _deep_context(slot, deep_hooks, rows=batch, **where):
+            return slot.view(**inputs, **kwargs)
+    parts = []
+    device = inputs["inputs_embeds"].device
+    for name, rows in groups.items():
+        index = torch.tensor(rows, device=device)
+        part = {k: v[index] if isinstance(v, torch.Tensor) else v for k, v in inputs.items()}
+        slot = by_name[name]
+        with _deep_context(slot, deep_hooks, rows=len(rows), **where):
+            parts.append((index, slot.view(**part, **kwargs)))
+    return merge_outputs(parts, batch, inputs.get("labels"))
+
+
+def _deep_context(
+    slot: PromptSlot, hooks: DeepPromptHooks | None, *, rows: int, at: int, n: int, total: int
+) -> contextlib.AbstractContextManager[None]:
+    """While open, each layer's input gets ``slot``'s deep vectors (a no-op for a shallow prompt)."""
+    if slot.deep is None:
+        return contextlib.nullcontext()
+    assert hooks is not None  # registered by the wrapper with its first deep slot
+    vectors = slot.deep().unsqueeze(0)  # (1, L - 1, N, H), the MLP (if any) run once
+    return hooks.inject(vectors, None, None, at=at, n=n, batch=rows, total=total)

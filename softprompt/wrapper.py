@@ -9,7 +9,6 @@ own copy of the task head and its task; a forward splices the prompt into the ba
 
 from __future__ import annotations
 
-import contextlib
 import os
 from collections.abc import Sequence
 from typing import Any
@@ -20,7 +19,7 @@ from torch import nn
 from softprompt import backbone, layout, precision
 from softprompt.config import Overflow, Placement, SoftPromptConfig
 from softprompt.deep import DeepPrompt, initial_deep_prompt
-from softprompt.heads import merge_outputs
+from softprompt.heads import run_slots
 from softprompt.init import initial_prompt
 from softprompt.prompt_file import read_prompt_file
 from softprompt.registry import PromptRegistry
@@ -213,7 +212,7 @@ class SoftPromptWrapper(PromptRegistry):
             [Prediction(label=1, label_name='pos', confidence=0.93)]
             >>> wrapper.predict([("A man is cooking.", "Someone cooks.")], prompt="sick-nli")  # doctest: +SKIP
         """
-        from softprompt.inference import predict_with_wrapper
+        from softprompt.prompt_inference import predict_with_wrapper
 
         return predict_with_wrapper(self, texts, prompt=prompt, **kwargs)
 
@@ -320,7 +319,7 @@ class SoftPromptWrapper(PromptRegistry):
         kwargs["return_dict"] = True
         total = inputs["inputs_embeds"].shape[1]
         with backbone.attention_kernels(inputs_embeds.device):  # no per-length cuDNN plans
-            outputs = self._run(inputs, slots, kwargs, at=at, n=n, total=total)
+            outputs = run_slots(slots, inputs, kwargs, self._deep_hooks, at=at, n=n, total=total)
         for key in ("logits", "last_hidden_state"):
             value = outputs.get(key) if hasattr(outputs, "get") else None
             if isinstance(value, torch.Tensor) and value.dim() == 3 and value.shape[1] == total:
@@ -353,37 +352,3 @@ class SoftPromptWrapper(PromptRegistry):
         if len({name for name, _ in slots}) == 1:
             return slots[0][1].prompt.unsqueeze(0).expand(batch, -1, -1)  # (B, N, E), no copy
         return torch.stack([slot.prompt for _, slot in slots])  # (B, N, E)
-
-    def _deep_context(self, slot: PromptSlot, *, rows: int, at: int, n: int, total: int) -> Any:
-        """While open, each layer's input gets ``slot``'s deep vectors (a no-op for a shallow prompt)."""
-        if slot.deep is None:
-            return contextlib.nullcontext()
-        assert self._deep_hooks is not None  # registered by _add_slot with the first deep slot
-        vectors = slot.deep().unsqueeze(0)  # (1, L - 1, N, H), the MLP (if any) run once
-        return self._deep_hooks.inject(vectors, None, None, at=at, n=n, batch=rows, total=total)
-
-    def _run(
-        self,
-        inputs: dict[str, Any],
-        slots: list[tuple[str, PromptSlot]],
-        kwargs: dict[str, Any],
-        **where: int,
-    ) -> Any:
-        """Each prompt's rows through its own view of the model (the backbone shared), merged in batch order."""
-        groups: dict[str, list[int]] = {}
-        for i, (name, _) in enumerate(slots):
-            groups.setdefault(name, []).append(i)
-        batch = len(slots)
-        if len(groups) == 1:
-            slot = slots[0][1]
-            with self._deep_context(slot, rows=batch, **where):
-                return slot.view(**inputs, **kwargs)
-        parts = []
-        device = inputs["inputs_embeds"].device
-        for name, rows in groups.items():
-            index = torch.tensor(rows, device=device)
-            part = {k: v[index] if isinstance(v, torch.Tensor) else v for k, v in inputs.items()}
-            slot = self.prompts[name]
-            with self._deep_context(slot, rows=len(rows), **where):
-                parts.append((index, slot.view(**part, **kwargs)))
-        return merge_outputs(parts, batch, inputs.get("labels"))

@@ -127,7 +127,8 @@ TEXTS = ["great film", "dull", "the worst movie i ever watch really", "superb ac
 
 
 def test_ensemble_probabilities_are_the_mean_of_each_prompts(two_tasks, tokenizer):
-    from softprompt.inference import ensemble_probabilities, predict_logits
+    from softprompt.inference import predict_logits
+    from softprompt.prompt_inference import ensemble_probabilities
 
     two_tasks.prompts["sentiment"].temperature = 0.5
     two_tasks.prompts["topic"].temperature = 2.0
