@@ -32,7 +32,7 @@ import transformers
 from softprompt import (
     SoftPromptConfig,
     SoftPromptWrapper,
-    load_text_classification,
+    load_data,
     predict_logits,
     read_prompt_file,
     tokenize_dataset,
@@ -42,7 +42,9 @@ from softprompt.atomic import atomic_write_json
 
 
 def _train(args: argparse.Namespace, model: torch.nn.Module, tok: object) -> list[Path]:
-    data = load_text_classification(args.data, train_size=args.train_size, eval_size=None, seed=args.seed)
+    data = load_data(
+        args.data, train_size=args.train_size, eval_size=None, seed=args.seed, label_names=["neg", "pos"]
+    )
     train = tokenize_dataset(data.train, tok, max_length=args.max_length, num_virtual_tokens=20)
     paths = []
     for seed in args.train_seeds:
@@ -87,7 +89,14 @@ def main() -> None:
     wrapper = SoftPromptWrapper.from_prompt(model, paths[0], tokenizer=tok, name=names[0])
     for name, path in zip(names[1:], paths[1:]):
         wrapper.load_prompt(path, name=name)
-    data = load_text_classification(args.data, train_split=None, eval_size=args.eval_size, seed=args.seed)
+    data = load_data(
+        args.data,
+        train_split=None,
+        eval_split="test",
+        eval_size=args.eval_size,
+        seed=args.seed,
+        label_names=["neg", "pos"],
+    )
     texts, labels = list(data.eval["text"]), torch.tensor(data.eval["label"])
     k = len(names)
 

@@ -74,15 +74,20 @@ def _trainable(params: Any) -> int:
 def _subset(cfg: BenchConfig, *, via_softprompt: bool = False) -> tuple[datasets.Dataset, datasets.Dataset]:
     """The shared train and test rows (``text``, ``label``): ``split.shuffle(seed).select(range(n))``.
 
-    That is what ``softprompt.load_text_classification`` picks; the softprompt setup calls it, the
+    That is what ``softprompt.load_data`` picks; the softprompt setup calls it, the
     others use ``datasets`` alone, so that they do not pay for importing softprompt. Every setup
     records a digest of its rows, and the driver checks that they agree.
     """
     if via_softprompt:
-        from softprompt import load_text_classification
+        from softprompt import load_data
 
-        data = load_text_classification(
-            cfg.data, train_size=cfg.train_size, eval_size=cfg.test_size, seed=cfg.seed
+        data = load_data(
+            cfg.data,
+            train_size=cfg.train_size,
+            eval_split="test",
+            eval_size=cfg.test_size,
+            seed=cfg.seed,
+            label_names=["neg", "pos"],
         )
         return data.train, data.eval
     files = {split: str(Path(cfg.data) / f"{split}.parquet") for split in ("train", "test")}

@@ -39,7 +39,7 @@ def _tokenizer_512():
 @pytest.fixture
 def tiny_hub(monkeypatch):
     """Hub names resolve to tiny local stand-ins; nothing is downloaded."""
-    real_load = softprompt.data.load_text_classification
+    real_load = softprompt.data.load_data
 
     def model_loader(auto_cls):
         real = auto_cls.from_pretrained
@@ -48,7 +48,7 @@ def tiny_hub(monkeypatch):
             if name != "bert-base-uncased":
                 return real(name, *args, **kwargs)
             config = model_config("bert", num_labels=kwargs.pop("num_labels", 2))
-            for key in ("id2label", "label2id"):
+            for key in ("id2label", "label2id", "problem_type"):
                 if key in kwargs:
                     setattr(config, key, kwargs.pop(key))
             config.initializer_range = 0.2
@@ -68,17 +68,23 @@ def tiny_hub(monkeypatch):
     )
 
     def small_data(data, **kwargs):
-        if data == "imdb":
+        if isinstance(data, str) and data == "imdb":
             if not IMDB_DIR.is_dir():
                 pytest.skip(f"no local IMDb copy at {IMDB_DIR}")
             data = str(IMDB_DIR)
+            kwargs.setdefault("label_names", ["neg", "pos"])  # what the Hub's ClassLabel says
+        elif isinstance(data, str) and data.startswith("../shared/data/"):  # the docs run from the repo root
+            local = REPO.parent / data[len("../") :]
+            if not local.is_dir():
+                pytest.skip(f"no local copy at {local}")
+            data = str(local)
         for key, cap in (("train_size", 32), ("eval_size", 16)):
-            if kwargs.get(key) is None or kwargs[key] > cap:
-                kwargs[key] = cap
+            if isinstance(data, str) and (kwargs.get(key) is None or kwargs[key] > cap):
+                kwargs[key] = cap  # cut real data sets; in-memory frames are small already
         return real_load(data, **kwargs)
 
-    monkeypatch.setattr(softprompt, "load_text_classification", small_data)
-    monkeypatch.setattr(softprompt.data, "load_text_classification", small_data)
+    monkeypatch.setattr(softprompt, "load_data", small_data)
+    monkeypatch.setattr(softprompt.data, "load_data", small_data)
 
 
 @pytest.mark.slow
