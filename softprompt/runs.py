@@ -152,6 +152,20 @@ def _load(cfg: RunConfig) -> tuple[TaskData, Any, Any]:
     return data, tokenizer, model
 
 
+def _recipe(cfg: RunConfig) -> dict[str, Any]:
+    """The ``train_prompt``/``finetune`` arguments both kinds of run take from the config."""
+    return {
+        "output_dir": Path(cfg.output_dir), "num_train_epochs": cfg.epochs, "learning_rate": cfg.lr,
+        "per_device_train_batch_size": cfg.batch_size, "bf16": cfg.bf16, "seed": cfg.seed,
+        "per_device_eval_batch_size": cfg.eval_batch_size, "logging_strategy": "epoch",
+    }  # fmt: skip
+
+
+def _scoring(cfg: RunConfig) -> dict[str, Any]:
+    """How the kept artefact is scored, after training and after reloading (the same, so they agree)."""
+    return {"batch_size": cfg.eval_batch_size, "max_length": cfg.max_length, "bf16": cfg.bf16}
+
+
 def _short_name(path_or_id: str) -> str:
     """``bert-base-uncased``, or a local folder's name (its parent's when it is a generic ``model``)."""
     path = Path(path_or_id)
@@ -227,14 +241,10 @@ def run_prompt_tuning(cfg: RunConfig) -> dict[str, Any]:
     train = tokenize_dataset(data.train, tokenizer, max_length=cfg.max_length, num_virtual_tokens=n)
     test = tokenize_dataset(data.eval, tokenizer, max_length=cfg.max_length, num_virtual_tokens=n)
 
-    trained = train_prompt(
-        wrapper, train, test, output_dir=out, num_train_epochs=cfg.epochs, learning_rate=cfg.lr,
-        per_device_train_batch_size=cfg.batch_size, bf16=cfg.bf16, seed=cfg.seed,
-        per_device_eval_batch_size=cfg.eval_batch_size, logging_strategy="epoch",
-    )  # fmt: skip
+    trained = train_prompt(wrapper, train, test, **_recipe(cfg))
     if not _is_main_process():
         return {}
-    score = {"batch_size": cfg.eval_batch_size, "max_length": cfg.max_length, "bf16": cfg.bf16}
+    score = _scoring(cfg)
     final = evaluate_model(wrapper, tokenizer, data.eval, **score)
     # the artefact as a user gets it: the prompt file, loaded onto the frozen backbone
     reloaded = SoftPromptWrapper.from_prompt(wrapper.model, trained.prompt_path, tokenizer=tokenizer)
@@ -264,14 +274,10 @@ def run_finetune(cfg: RunConfig) -> dict[str, Any]:
     train = tokenize_dataset(data.train, tokenizer, max_length=cfg.max_length)
     test = tokenize_dataset(data.eval, tokenizer, max_length=cfg.max_length)
 
-    trained = finetune(
-        model, tokenizer, train, test, output_dir=out, num_train_epochs=cfg.epochs, learning_rate=cfg.lr,
-        per_device_train_batch_size=cfg.batch_size, bf16=cfg.bf16, seed=cfg.seed,
-        per_device_eval_batch_size=cfg.eval_batch_size, logging_strategy="epoch",
-    )  # fmt: skip
+    trained = finetune(model, tokenizer, train, test, **_recipe(cfg))
     if not _is_main_process():
         return {}
-    score = {"batch_size": cfg.eval_batch_size, "max_length": cfg.max_length, "bf16": cfg.bf16}
+    score = _scoring(cfg)
     final = evaluate_model(model, tokenizer, data.eval, **score)
     reloaded, reloaded_tokenizer = load_finetuned(trained.model_dir)
     again = evaluate_model(reloaded, reloaded_tokenizer, data.eval, **score)

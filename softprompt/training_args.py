@@ -211,7 +211,9 @@ def check_labels(
         return
     if labels.ndim != 1 or not np.issubdtype(labels.dtype, np.integer):
         raise ValueError(
-            f"{name} labels must be integer class ids, got dtype {labels.dtype} and shape {labels.shape}"
+            f"{name} labels must be integer class ids for a classification head, got dtype {labels.dtype} and shape "
+            f"{labels.shape}; for multi-label or regression data load the model with that problem_type "
+            "(from_pretrained(..., **data.model_kwargs()))"
         )
     low, high = int(labels.min()), int(labels.max())
     if low < 0 or high >= (num_labels or 0):

@@ -209,3 +209,26 @@ def test_pair_prompt_goes_after_cls_before_the_first_segment(tokenizer):
     assert torch.equal(got, ref)
     with pytest.raises(TypeError, match="mixes single texts and"):
         wrapper.predict(["a", ("b", "c")])
+
+
+@pytest.mark.parametrize("task", TASKS)
+def test_logits_and_loss_equal_the_bare_models(task, tokenizer):
+    """With the prompt spliced in by hand, the bare model gives the wrapper's logits and loss, per task."""
+    data = _data(task, pair=True)
+    model = _model(data, 0)
+    wrapper = SoftPromptWrapper(model, SoftPromptConfig(num_virtual_tokens=3), tokenizer=tokenizer)
+    batch = wrapper.tokenize(["great film", "dull"], ["very good", "bad plot ever"])
+    labels = torch.tensor(data.train["label"][:2])
+    got = wrapper(**batch, labels=labels)
+    embeds = model.get_input_embeddings()(batch["input_ids"])
+    prompt = wrapper.prompts["default"].prompt.unsqueeze(0).expand(2, -1, -1)
+    ones, zeros = torch.ones(2, 3, dtype=torch.long), torch.zeros(2, 3, dtype=torch.long)
+    mask, tt = batch["attention_mask"], batch["token_type_ids"]
+    ref = model(
+        inputs_embeds=torch.cat([embeds[:, :1], prompt, embeds[:, 1:]], 1),
+        attention_mask=torch.cat([mask[:, :1], ones, mask[:, 1:]], 1),
+        token_type_ids=torch.cat([tt[:, :1], zeros, tt[:, 1:]], 1),
+        labels=labels,
+    )
+    assert model.config.problem_type == data.task.problem_type
+    assert torch.equal(got.logits, ref.logits) and torch.equal(got.loss, ref.loss)
