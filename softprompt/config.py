@@ -27,7 +27,7 @@ class Placement(str, Enum):
     """Where the virtual tokens go in the input sequence."""
 
     AFTER_CLS = "after_cls"  # [CLS] p1..pN tok1 ... [SEP]: poolers reading position 0 still read [CLS]
-    PREPEND = "prepend"  # p1..pN [CLS] tok1 ... [SEP]: the chapter's and PEFT's layout
+    PREPEND = "prepend"  # p1..pN [CLS] tok1 ... [SEP]: PEFT's layout (and Lester et al.'s)
 
 
 class Overflow(str, Enum):
@@ -52,8 +52,8 @@ class SoftPromptConfig:
     """Configuration of a soft prompt.
 
     Args:
-        num_virtual_tokens: Number of trainable prompt vectors. 20 is the chapter's choice and
-            where Lester et al. saw returns flatten.
+        num_virtual_tokens: Number of trainable prompt vectors. 20 is where Lester et al. (2021)
+            saw returns flatten.
         init: One of ``"random"``, ``"vocab"``, ``"text"``, ``"labels"`` (see :class:`PromptInit`).
         init_text: Text whose token embeddings initialise the prompt when ``init="text"``.
         label_words: Words naming the classes, in label-id order, for ``init="labels"``. Defaults
@@ -63,7 +63,7 @@ class SoftPromptConfig:
         placement: ``"after_cls"`` (default) or ``"prepend"`` (see :class:`Placement`).
         overflow: ``"error"`` (default) or ``"truncate"`` when the prompted input is too long.
         train_head: Train the classifier head with the prompt and save it in the prompt file.
-            A prompt trained against a frozen random head is useless elsewhere (the chapter's bug).
+            A prompt trained against a frozen random head is useless elsewhere.
         seed: Seed for the initialisation, so the same config gives the same prompt.
         deep: Also learn vectors at the input of every later transformer layer (P-tuning v2):
             more trainable parameters (layers x N x hidden), much better on small models and hard

@@ -21,7 +21,7 @@ __all__ = ["length_batches", "predict", "predict_logits", "validate_texts"]
 
 # On a CPU, a batch's activations should stay cache-sized: past ~1-2k (rows x padded length) tokens
 # the FFN's (tokens, 4H) intermediate leaves the cache and every token gets slower. MiniLM on 2 cores:
-# batches of 32 uncapped ~11 reviews/s, capped at 1024 tokens ~15 (docs/benchmarks.md).
+# batches of 32 uncapped ~11 texts/s, capped at 1024 tokens ~15 (docs/benchmarks.md).
 # Accelerators want big batches: no token cap there.
 CPU_MAX_BATCH_TOKENS = 1024
 

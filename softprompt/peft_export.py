@@ -172,8 +172,8 @@ def export_peft_adapter(
             that is not a sequence/token classifier or bare encoder, a head PEFT cannot restore, NaN/inf values.
 
     Example:
-        >>> export_peft_adapter(wrapper, "imdb-adapter")  # doctest: +SKIP
-        >>> peft_model = PeftModel.from_pretrained(fresh_model, "imdb-adapter")  # doctest: +SKIP
+        >>> export_peft_adapter(wrapper, "sentiment-adapter")  # doctest: +SKIP
+        >>> peft_model = PeftModel.from_pretrained(fresh_model, "sentiment-adapter")  # doctest: +SKIP
     """
     name = wrapper.active_prompt if name is None else name
     if name not in wrapper.prompts:

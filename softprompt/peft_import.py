@@ -228,8 +228,8 @@ def import_peft_adapter(
             fit the model, only a pickled ``adapter_model.bin``, tensors that change the backbone, NaN/inf.
 
     Example:
-        >>> wrapper = import_peft_adapter(model, "peft-imdb-adapter", tokenizer=tok)  # doctest: +SKIP
-        >>> wrapper.save_prompt("imdb.safetensors")  # doctest: +SKIP
+        >>> wrapper = import_peft_adapter(model, "peft-sentiment-adapter", tokenizer=tok)  # doctest: +SKIP
+        >>> wrapper.save_prompt("sentiment.safetensors")  # doctest: +SKIP
     """
     slot = _slot_from_adapter(model, folder)
     return SoftPromptWrapper(model, slot.config, tokenizer=tokenizer, name=name, _slot=slot)

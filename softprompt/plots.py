@@ -32,7 +32,7 @@ def plot_curves(
         title: Figure title.
         metric: The metric to draw (``accuracy``, ``pearson``, ``f1_micro``...).
         reference: A published figure for the same metric, drawn as a dashed line (e.g. the
-            IMDb example's chapter result); ``None`` draws none.
+            published result an example compares itself with); ``None`` draws none.
         reference_label: Legend text for that line.
     """
     try:

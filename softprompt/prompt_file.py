@@ -17,7 +17,7 @@ Layout::
 Reading it needs nothing but ``safetensors``::
 
     from safetensors import safe_open
-    with safe_open("imdb.safetensors", framework="pt") as f:
+    with safe_open("sentiment.safetensors", framework="pt") as f:
         meta = f.metadata()
         prompt = f.get_tensor("prompt_embeddings")
 """
@@ -219,7 +219,7 @@ def read_prompt_file(path: str | os.PathLike[str]) -> PromptFile:
             message names the file.
 
     Example:
-        >>> pf = read_prompt_file("imdb.safetensors")  # doctest: +SKIP
+        >>> pf = read_prompt_file("sentiment.safetensors")  # doctest: +SKIP
         >>> pf.config.num_virtual_tokens, pf.num_labels  # doctest: +SKIP
         (20, 2)
     """

@@ -162,7 +162,7 @@ class PromptRegistry(nn.Module):
         """Write one prompt (default: the active one), its head and task to a ``.safetensors`` file, atomically.
 
         Example:
-            >>> wrapper.save_prompt("imdb.safetensors")  # doctest: +SKIP
+            >>> wrapper.save_prompt("sentiment.safetensors")  # doctest: +SKIP
         """
         return self.prompt_file(name).save(path)
 

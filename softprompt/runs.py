@@ -53,7 +53,7 @@ class RunConfig:
         seed: Seed of the subsets, the initialisation and the training order.
         eval_batch_size: Texts per forward pass when scoring.
         reference, reference_label: A published figure of the task's main metric to draw on
-            ``curves.png`` (the IMDb examples pass the chapter's); ``None`` draws none.
+            ``curves.png`` (an example's published figure); ``None`` draws none.
     """
 
     model: str
@@ -263,7 +263,8 @@ def run_finetune(cfg: RunConfig) -> dict[str, Any]:
     """Fine-tune all of ``cfg.model`` on ``cfg.data`` (``num_virtual_tokens``/``init``/``deep`` unused).
 
     Example:
-        >>> run_finetune(RunConfig(model=minilm, data="../shared/data/imdb", lr=2e-5, batch_size=32))  # doctest: +SKIP
+        >>> run_finetune(RunConfig(model=minilm, data="../shared/data/sick", text_column="sentence_a",
+        ...                         text_pair_column="sentence_b", lr=2e-5, batch_size=32))  # doctest: +SKIP
     """
     from softprompt.finetune import finetune, load_finetuned
 

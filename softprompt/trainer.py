@@ -109,7 +109,7 @@ def train_prompt(
         eval_dataset: Tokenized evaluation data; evaluated every epoch, best prompt kept.
         output_dir: Checkpoints and the final ``prompt.safetensors``.
         num_train_epochs, learning_rate, per_device_train_batch_size, seed: the recipe (the
-            chapter's: 3 epochs, AdamW lr 1e-2).
+            defaults: 3 epochs, AdamW lr 1e-2).
         bf16: Hold the frozen backbone in bf16 (prompt and head stay fp32 master weights). On CPU
             bf16 matmuls are ~2.7x faster than fp32; unlike per-step autocast this casts once.
         metric_for_best_model: Metric that picks the kept prompt; default: the task's
@@ -128,7 +128,7 @@ def train_prompt(
         TypeError, ValueError: bad wrapper or datasets, before any training starts.
 
     Example:
-        >>> result = train_prompt(wrapper, train_ds, test_ds, output_dir="runs/imdb")  # doctest: +SKIP
+        >>> result = train_prompt(wrapper, train_ds, test_ds, output_dir="runs/sentiment")  # doctest: +SKIP
         >>> result.eval_metrics["eval_accuracy"]  # doctest: +SKIP
     """
     if not isinstance(wrapper, SoftPromptWrapper):

@@ -90,7 +90,7 @@ def default_training_args(
         metric_for_best_model=metric_for_best_model if has_eval else None,
         greater_is_better=greater_is_better,
         save_total_limit=2 if has_eval else 1,
-        # batches of similar length: IMDb reviews run from 10 to 3,000 tokens, so random batches
+        # batches of similar length: text lengths are long-tailed (10 to 3,000 tokens in a review corpus), so random batches
         # pad almost every batch to the maximum
         train_sampling_strategy="group_by_length",
         length_column_name="length",

@@ -54,7 +54,7 @@ class SoftPromptWrapper(PromptRegistry):
     Example:
         >>> wrapper = SoftPromptWrapper(model, SoftPromptConfig(num_virtual_tokens=20), tokenizer=tok)  # doctest: +SKIP
         >>> out = wrapper(**tok(["great film"], return_tensors="pt"))  # doctest: +SKIP
-        >>> wrapper.save_prompt("imdb.safetensors")  # doctest: +SKIP
+        >>> wrapper.save_prompt("sentiment.safetensors")  # doctest: +SKIP
     """
 
     # Trainer must not pass num_items_in_batch through to the wrapped model
@@ -126,7 +126,7 @@ class SoftPromptWrapper(PromptRegistry):
             FileNotFoundError, ValueError: see :meth:`load_prompt`.
 
         Example:
-            >>> wrapper = SoftPromptWrapper.from_prompt(model, "imdb.safetensors", tokenizer=tok)  # doctest: +SKIP
+            >>> wrapper = SoftPromptWrapper.from_prompt(model, "sentiment.safetensors", tokenizer=tok)  # doctest: +SKIP
         """
         pf = read_prompt_file(path)
         slot = slot_from_file(pf, model, strict_base_model=strict_base_model)

@@ -99,7 +99,7 @@ def load_data(
     """Load, check and subsample a single-text or text-pair dataset for a sequence task.
 
     ``data`` is a local folder of split files (``train.parquet``, ``validation.csv``, ...), one
-    such file (split ``"train"``), an aclImdb-style folder, a Hub dataset name (with
+    such file (split ``"train"``), a ``<split>/<class>/*.txt`` folder, a Hub dataset name (with
     ``config_name``, e.g. ``"glue"``, ``"mrpc"``), a ``datasets.Dataset``/``DatasetDict`` or a
     pandas ``DataFrame`` (a single ``Dataset``/``DataFrame`` is split ``"train"``).
 

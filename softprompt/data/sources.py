@@ -1,4 +1,4 @@
-"""Where raw splits come from: a folder of split files, one file, aclImdb-style class folders, the Hub
+"""Where raw splits come from: a folder of split files, one file, ``<split>/<class>/*.txt`` folders, the Hub
 (with a config), a ``datasets.Dataset``/``DatasetDict`` or a pandas ``DataFrame``. Nothing is checked here.
 """
 
@@ -19,10 +19,10 @@ EVAL_SPLIT_DEFAULTS = ("validation", "test")  # eval_split="auto": the first of 
 
 # File suffix -> `datasets` builder. `.json` may hold JSON lines or one JSON array of records.
 _BUILDERS = {".parquet": "parquet", ".csv": "csv", ".jsonl": "json", ".json": "json"}
-_SKIPPED_CLASS_DIRS = frozenset({"unsup"})  # aclImdb's unlabelled reviews are not a class
+_SKIPPED_CLASS_DIRS = frozenset({"unsup"})  # an unlabelled folder (as some corpora ship) is not a class
 LAYOUTS = (
     "a folder of split files (train.parquet and test.parquet, or .csv, .jsonl, .json), one such file, "
-    "an aclImdb-style folder (<root>/train/<class>/*.txt), a Hub dataset name, a datasets.Dataset/DatasetDict "
+    "a folder of class folders (<root>/train/<class>/*.txt), a Hub dataset name, a datasets.Dataset/DatasetDict "
     "or a pandas DataFrame"
 )
 
@@ -139,7 +139,7 @@ def _builder(path: Path) -> str:
 
 
 def _discover_splits(root: Path) -> dict[str, Path]:
-    """Map split name -> split file (``<split>.<suffix>``) or aclImdb-style class folder."""
+    """Map split name -> split file (``<split>.<suffix>``) or ``<split>/<class>/*.txt`` folder."""
     found: dict[str, Path] = {}
     for child in sorted(root.iterdir()):
         if child.is_file() and child.suffix.lower() in _BUILDERS:

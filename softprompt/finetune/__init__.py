@@ -2,7 +2,7 @@
 
 Example:
     >>> from softprompt.finetune import finetune, load_finetuned
-    >>> result = finetune(model, tok, train_ds, test_ds, output_dir="runs/imdb-bert")  # doctest: +SKIP
+    >>> result = finetune(model, tok, train_ds, test_ds, output_dir="runs/sentiment-bert")  # doctest: +SKIP
     >>> model, tok = load_finetuned(result.model_dir)  # doctest: +SKIP
 """
 

@@ -68,7 +68,7 @@ def save_finetuned(
         ``model_dir`` as a ``Path``.
 
     Example:
-        >>> save_finetuned(model, tokenizer, "runs/imdb-bert")  # doctest: +SKIP
+        >>> save_finetuned(model, tokenizer, "runs/sentiment-bert")  # doctest: +SKIP
     """
     model_dir = Path(model_dir)
     model_dir.mkdir(parents=True, exist_ok=True)
@@ -117,7 +117,7 @@ def load_finetuned(
             up on the Hugging Face Hub).
 
     Example:
-        >>> model, tok = load_finetuned("runs/imdb-bert")  # doctest: +SKIP
+        >>> model, tok = load_finetuned("runs/sentiment-bert")  # doctest: +SKIP
         >>> predict(model, tok, ["superb"], temperature=model.config.softprompt_temperature)  # doctest: +SKIP
     """
     path = Path(model_dir)
@@ -162,7 +162,7 @@ def calibrate_finetuned(
         FileNotFoundError: ``model_dir`` has no ``config.json``.
 
     Example:
-        >>> calibrate_finetuned(model, tok, val_texts, val_labels, model_dir="runs/imdb-bert")  # doctest: +SKIP
+        >>> calibrate_finetuned(model, tok, val_texts, val_labels, model_dir="runs/sentiment-bert")  # doctest: +SKIP
         1.37
     """
     if model_dir is not None and not (Path(model_dir) / CONFIG_NAME).is_file():

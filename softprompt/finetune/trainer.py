@@ -89,7 +89,7 @@ def finetune(
         eval_dataset: Tokenized evaluation data; evaluated every epoch, best epoch kept.
         output_dir: Checkpoints and the final model folder.
         num_train_epochs, learning_rate, per_device_train_batch_size, gradient_accumulation_steps,
-            weight_decay, seed: the recipe (the chapter's: 3 epochs, AdamW lr 2e-5, batch 32,
+            weight_decay, seed: the recipe (defaults: 3 epochs, AdamW lr 2e-5, batch 32,
             weight decay 0.01).
         bf16: bf16 autocast over fp32 master weights (``TrainingArguments(bf16=True)``); on a
             machine without a bf16 GPU this trains on the CPU (``use_cpu=True``).
@@ -115,7 +115,7 @@ def finetune(
     Example:
         >>> model = AutoModelForSequenceClassification.from_pretrained(
         ...     "bert-base-uncased", num_labels=2, id2label=data.id2label)  # doctest: +SKIP
-        >>> result = finetune(model, tok, train_ds, test_ds, output_dir="runs/imdb-bert")  # doctest: +SKIP
+        >>> result = finetune(model, tok, train_ds, test_ds, output_dir="runs/sentiment-bert")  # doctest: +SKIP
         >>> result.eval_metrics["eval_accuracy"]  # doctest: +SKIP
     """
     _check_model(model)
