@@ -84,8 +84,13 @@ class RunConfig:
 
     def __post_init__(self) -> None:
         for name in ("model", "data"):
-            if not isinstance(getattr(self, name), str) or not getattr(self, name):
-                raise ValueError(f"RunConfig.{name} must be a non-empty string, got {getattr(self, name)!r}")
+            value = getattr(self, name)
+            if not isinstance(value, str):
+                raise TypeError(
+                    f"RunConfig.{name} must be a string (a Hub id or a path), got {type(value).__name__}"
+                )
+            if not value:
+                raise ValueError(f"RunConfig.{name} is empty; name a Hub id or a local path")
         for name in ("train_size", "eval_size"):
             value = getattr(self, name)
             if value is not None and (not isinstance(value, int) or value < 1):
