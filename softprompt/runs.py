@@ -216,7 +216,7 @@ def _finish(cfg: RunConfig, kind: str, results: dict[str, Any], out: Path) -> di
     png = plot_curves(
         results["epochs"],
         out / "curves.png",
-        title=f"{kind.replace('_', ' ')}: {_short_name(cfg.model)} on {_short_name(cfg.data)} ({results['task']['type']}), "
+        title=f"{'deep ' if cfg.deep and kind == 'prompt_tuning' else ''}{kind.replace('_', ' ')}: {_short_name(cfg.model)} on {_short_name(cfg.data)} ({results['task']['type']}), "
         f"{results['train_samples']} train / {results['eval_samples']} eval {what}, max length {cfg.max_length}",
         metric=results["metric"],
         reference=cfg.reference,
