@@ -47,6 +47,7 @@ __all__ = [
     "HEAD_PREFIX",
     "PROMPT_KEY",
     "PromptFile",
+    "canonical_header",
     "read_prompt_file",
 ]
 
@@ -147,7 +148,28 @@ class PromptFile:
             tensors[DEEP_REPARAM_PREFIX + name] = (
                 tensor.detach().to("cpu", torch.float32).contiguous().clone()
             )
-        return atomic_write_bytes(path, save(tensors, metadata=self.metadata()))
+        return atomic_write_bytes(path, canonical_header(save(tensors, metadata=self.metadata())))
+
+
+def canonical_header(blob: bytes) -> bytes:
+    """``blob`` (a safetensors file) with its JSON header keys sorted, so equal contents give equal bytes.
+
+    ``safetensors`` writes the metadata in hash-map order, which changes from process to process: two
+    runs that trained the same prompt wrote files that differed only there. The sorted header has the
+    same length (same keys and values, compact JSON); where it would not, ``blob`` is returned as is.
+
+    Example:
+        >>> from safetensors.torch import save
+        >>> a = canonical_header(save({"x": torch.zeros(1)}, metadata={"b": "1", "a": "2"}))
+        >>> a == canonical_header(save({"x": torch.zeros(1)}, metadata={"a": "2", "b": "1"}))
+        True
+    """
+    size = int.from_bytes(blob[:8], "little")
+    header = json.loads(blob[8 : 8 + size])
+    text = json.dumps(header, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    if len(text) > size:
+        return blob
+    return blob[:8] + text + b" " * (size - len(text)) + blob[8 + size :]
 
 
 def _check_task(where: str, task: Task | None, num_labels: int | None) -> None:

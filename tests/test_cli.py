@@ -192,3 +192,18 @@ def test_help_says_nothing_of_imdb():
         sub.format_help() for action in parser._subparsers._group_actions for sub in action.choices.values()
     ]
     assert not any(word in text.lower() for text in texts for word in ("imdb", "review", "chapter"))
+
+
+def test_same_seed_same_prompt_file_across_processes(assets, pairs_dir, tmp_path):
+    """Two runs of the same command, each in its own process: byte-identical prompt files."""
+    model_dir, _ = assets
+    files = []
+    for run in ("a", "b"):
+        out = tmp_path / run
+        cmd = [sys.executable, "-m", "softprompt.cli", "train", "--model", str(model_dir), "--data", str(pairs_dir),
+               "--text-column", "sentence_a", "--text-pair-column", "sentence_b", "--label-column", "label",
+               "--epochs", "1", "--max-length", "32", "--num-virtual-tokens", "4", "--batch-size", "8",
+               "--seed", "3", "--output-dir", str(out)]  # fmt: skip
+        subprocess.run(cmd, cwd=REPO, check=True, capture_output=True, timeout=300)
+        files.append((out / "prompt.safetensors").read_bytes())
+    assert files[0] == files[1]
