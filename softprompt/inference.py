@@ -207,7 +207,7 @@ def predict(
         ``[]`` for no inputs.
 
     Example:
-        >>> predict(model, tok, ["This movie was absolutely fantastic!"])  # doctest: +SKIP
+        >>> predict(model, tok, ["An absolutely fantastic performance."])  # doctest: +SKIP
         [Prediction(label=1, label_name='pos', confidence=0.97)]
     """
     if task is None:

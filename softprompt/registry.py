@@ -7,6 +7,7 @@ slots and prompt files; the wrapper itself owns construction and the forward pas
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -73,6 +74,33 @@ class PromptRegistry(nn.Module):
         if name not in self.prompts:
             raise KeyError(f"no prompt named {name!r}; loaded prompts: {list(self.prompts)}")
         return self.prompts[name]
+
+    def _batch_slots(self, prompt_names: Sequence[str] | None, batch: int) -> list[tuple[str, PromptSlot]]:
+        """Per example, its (name, slot)."""
+        if prompt_names is None:
+            return [(self.active_prompt, self._slot(None))] * batch
+        if isinstance(prompt_names, str) or len(prompt_names) != batch:
+            raise ValueError(
+                f"prompt_names must be a list with one name per example ({batch}), got {prompt_names!r}"
+            )
+        slots = [(name, self._slot(name)) for name in prompt_names]
+        first = slots[0][1].config
+        for name, slot in slots:
+            if (slot.config.num_virtual_tokens, slot.config.placement) != (
+                first.num_virtual_tokens,
+                first.placement,
+            ):
+                raise ValueError(
+                    f"prompts mixed in one batch need the same num_virtual_tokens and placement: {prompt_names[0]!r} has "
+                    f"({first.num_virtual_tokens}, {first.placement.value}), {name!r} has "
+                    f"({slot.config.num_virtual_tokens}, {slot.config.placement.value})"
+                )
+        return slots
+
+    def _stack_prompts(self, slots: list[tuple[str, PromptSlot]], batch: int) -> torch.Tensor:
+        if len({name for name, _ in slots}) == 1:
+            return slots[0][1].prompt.unsqueeze(0).expand(batch, -1, -1)  # (B, N, E), no copy
+        return torch.stack([slot.prompt for _, slot in slots])  # (B, N, E)
 
     # ---------------------------------------------------------------- files
 
