@@ -32,6 +32,7 @@ from softprompt.peft_export import (
     _task_type,
 )
 from softprompt.slot import PromptSlot
+from softprompt.task import normalize_id2label
 from softprompt.wrapper import DEFAULT_NAME, SoftPromptWrapper
 
 __all__ = ["import_peft_adapter", "load_peft_adapter"]
@@ -178,15 +179,11 @@ def _slot_from_adapter(model: nn.Module, folder: str | os.PathLike[str]) -> Prom
         head.update({n: params[n].detach().float() for n in missing})
     head = {n: head[n].to(params[n].device) for n in head_names}  # model order
 
-    id2label = (
-        {int(k): str(v) for k, v in (getattr(model.config, "id2label", None) or {}).items()}
-        if head_names
-        else {}
-    )
+    id2label = normalize_id2label(getattr(model.config, "id2label", None)) if head_names else {}
     temperature = 1.0
     try:
         if META_ID2LABEL in header:
-            id2label = {int(k): str(v) for k, v in json.loads(header[META_ID2LABEL]).items()} or id2label
+            id2label = normalize_id2label(json.loads(header[META_ID2LABEL])) or id2label
         if META_TEMPERATURE in header:
             temperature = float(header[META_TEMPERATURE])
     except (ValueError, TypeError, AttributeError) as exc:

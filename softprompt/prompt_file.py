@@ -36,7 +36,7 @@ from safetensors.torch import save
 
 from softprompt.atomic import atomic_write_bytes
 from softprompt.config import SoftPromptConfig
-from softprompt.task import Task, TaskType
+from softprompt.task import Task, TaskType, normalize_id2label
 from softprompt.version import __version__
 
 __all__ = [
@@ -268,7 +268,7 @@ def read_prompt_file(path: str | os.PathLike[str]) -> PromptFile:
         config = SoftPromptConfig.from_json(meta["config"])
         embedding_dim = int(meta["embedding_dim"])
         num_labels = int(meta["num_labels"]) if meta.get("num_labels") else None
-        id2label = {int(k): str(v) for k, v in json.loads(meta.get("id2label") or "{}").items()}
+        id2label = normalize_id2label(json.loads(meta.get("id2label") or "{}"), f"{where}: id2label")
         temperature = float(meta.get("temperature", "1.0"))
         task = Task.from_dict(json.loads(meta["task"])) if meta.get("task") else None
         deep_dims = (int(meta["num_layers"]), int(meta["hidden_size"])) if config.deep else None

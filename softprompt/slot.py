@@ -19,7 +19,7 @@ from softprompt.config import SoftPromptConfig
 from softprompt.deep import DeepPrompt, model_dims
 from softprompt.heads import copy_head_modules, head_view
 from softprompt.prompt_file import PromptFile
-from softprompt.task import Task
+from softprompt.task import Task, normalize_id2label
 
 __all__ = ["PromptSlot", "slot_from_file"]
 
@@ -77,7 +77,7 @@ class PromptSlot(nn.Module):
                 value = head[name] if head is not None else param
                 param.data = value.detach().to(param.device).float().clone()
                 param.requires_grad_(config.train_head)
-        self.id2label = {int(k): str(v) for k, v in (id2label or {}).items()}
+        self.id2label = normalize_id2label(id2label)
         self.temperature = float(temperature)
         view_config = copy.copy(model.config)  # the slot's labels and loss; the model's config is untouched
         if task is not None:

@@ -8,11 +8,12 @@ record it, so a reloaded prompt scores and predicts the way it was trained.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 
-__all__ = ["Task", "TaskType"]
+__all__ = ["Task", "TaskType", "normalize_id2label"]
 
 
 class TaskType(str, Enum):
@@ -177,3 +178,26 @@ def _task_type(value: Any) -> TaskType:
             pass
     choices = ", ".join(repr(t.value) for t in TaskType)
     raise ValueError(f"task {value!r} is not one of {choices}")
+
+
+def normalize_id2label(value: Any, where: str = "id2label") -> dict[int, str]:
+    """``{class id: name}`` with int keys and str names, from a config's or a file's mapping (``None``: ``{}``).
+
+    Raises:
+        ValueError: not a mapping, or a key that is not a class id.
+
+    Example:
+        >>> normalize_id2label({"0": "neg", "1": "pos"})
+        {0: 'neg', 1: 'pos'}
+    """
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise ValueError(f"{where} must map class ids to names, got {type(value).__name__} {value!r:.60}")
+    out = {}
+    for key, name in value.items():
+        try:
+            out[int(key)] = str(name)
+        except (TypeError, ValueError):
+            raise ValueError(f"{where} has key {key!r}, which is not a class id") from None
+    return out

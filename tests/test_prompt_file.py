@@ -100,6 +100,10 @@ def _rewrite(path, tensors=None, metadata=None, drop=()):
             "shape \\(3, 32\\) but the config says 4 virtual tokens",
         ),
         ({"tensors": {"extra": torch.zeros(1)}}, "unexpected tensors \\['extra'\\]"),
+        ({"metadata": {"id2label": "[1, 2]"}}, "id2label must map class ids to names, got list"),
+        ({"metadata": {"id2label": '{"x": "a"}'}}, "id2label has key 'x', which is not a class id"),
+        ({"metadata": {"task": '{"type": "regression"}'}}, "task 'regression' does not fit num_labels=2"),
+        ({"metadata": {"task": '{"type": "ner"}'}}, "unreadable prompt metadata.*'ner' is not one of"),
     ],
 )
 def test_corrupt_files_are_rejected_naming_the_file(saved, change, needle):
