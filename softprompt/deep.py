@@ -236,9 +236,7 @@ class DeepPrompt(nn.Module):
 
 @dataclass
 class _Call:
-    vectors: torch.Tensor  # (S, L - 1, N, H): one row per distinct deep slot in the batch
-    rows: torch.Tensor | None  # (B,) which of the S each example uses; None: all use vectors[0]
-    keep: torch.Tensor | None  # (B, 1, 1) True where the example has a deep prompt; None: all do
+    vectors: torch.Tensor  # (L - 1, N, H): every row of the batch has the same prompt (one slot per pass)
     at: int
     n: int
     batch: int
@@ -275,15 +273,14 @@ class DeepPromptHooks:
     def inject(
         self,
         vectors: torch.Tensor,
-        rows: torch.Tensor | None,
-        keep: torch.Tensor | None,
         *,
         at: int,
         n: int,
         batch: int,
         total: int,
     ) -> Iterator[None]:
-        """Within this block, the layer calls of one forward get ``vectors`` at positions ``at..at+n``.
+        """Within this block, the layer calls of one forward get ``vectors`` ``(L - 1, N, H)`` at
+        positions ``at..at+n`` of every row (a batch that mixes prompts runs one pass per prompt).
 
         Raises:
             RuntimeError: on leaving, if the layers did not run exactly ``num_layers`` times.
@@ -294,7 +291,7 @@ class DeepPromptHooks:
             )
         if getattr(self._local, "call", None) is not None:
             raise RuntimeError("deep prompts: a forward is already running on this wrapper (re-entrant call)")
-        self._local.call = call = _Call(vectors, rows, keep, at, n, batch, total)
+        self._local.call = call = _Call(vectors, at, n, batch, total)
         try:
             yield
         finally:
@@ -322,14 +319,9 @@ class DeepPromptHooks:
                 f"deep prompts: layer {layer} ({type(module).__name__}) got hidden states of shape "
                 f"{None if hidden is None else tuple(hidden.shape)}, expected {(call.batch, call.total, self.stack.hidden_size)}"
             )
-        if call.rows is None:
-            vec = call.vectors[0, layer - 1].unsqueeze(0).expand(call.batch, -1, -1)  # (B, N, H)
-        else:
-            vec = call.vectors[call.rows, layer - 1]  # (B, N, H)
+        vec = call.vectors[layer - 1].unsqueeze(0).expand(call.batch, -1, -1)  # (B, N, H)
         vec = vec.to(hidden.dtype)  # fp32 master vectors into a bf16 backbone
         at, n = call.at, call.n
-        if call.keep is not None:  # rows whose prompt is not deep keep what the layer below made
-            vec = torch.where(call.keep, vec, hidden[:, at : at + n])
         replaced = torch.cat([hidden[:, :at], vec, hidden[:, at + n :]], dim=1)  # (B, T + N, H), not in place
         where = found[0]
         if where == 0:

@@ -165,5 +165,5 @@ def _deep_context(
     if slot.deep is None:
         return contextlib.nullcontext()
     assert hooks is not None  # registered by the wrapper with its first deep slot
-    vectors = slot.deep().unsqueeze(0)  # (1, L - 1, N, H), the MLP (if any) run once
-    return hooks.inject(vectors, None, None, at=at, n=n, batch=rows, total=total)
+    vectors = slot.deep()  # (L - 1, N, H), the MLP (if any) run once
+    return hooks.inject(vectors, at=at, n=n, batch=rows, total=total)
