@@ -191,7 +191,9 @@ def _results(
         "label_names": data.label_names,
         "eval_split": data.eval_split,
         "metric": metric,
-        f"eval_{metric}": final[f"eval_{metric}"],
+        # the artefact as a user gets it (reloaded from disk); eval_metrics is the in-memory model's, which
+        # can differ in the last float digits for a fine-tuned folder (not for prompt files: tested equal)
+        f"eval_{metric}": reloaded[f"eval_{metric}"],
         "eval_metrics": final,
         "reloaded_eval_metrics": reloaded,
         "epochs": _per_epoch(trained.log_history, metric),
@@ -312,6 +314,7 @@ def summary(results: dict[str, Any]) -> str:
             f"eval: {results['eval_samples_per_second']:.1f} samples/s",
             f"trainable parameters: {results['trainable_parameters']:,}; artefact: {results['artefact']} "
             f"({results['artefact_bytes']:,} bytes)",
-            f"reloaded artefact: {results['metric']}={results['reloaded_eval_metrics']['eval_' + results['metric']]:.6f}",
+            f"reloaded artefact: {results['metric']}={results['reloaded_eval_metrics']['eval_' + results['metric']]!r} "
+            f"(in memory after training: {results['eval_metrics']['eval_' + results['metric']]!r})",
         ]
     )
