@@ -153,7 +153,9 @@ def train_prompt(
         num_train_epochs=num_train_epochs,
         per_device_train_batch_size=per_device_train_batch_size,
         seed=seed,
-        **best_model_args(task, metric_for_best_model),
+        **best_model_args(
+            task, metric_for_best_model, custom_metrics=compute_metrics is not None, overrides=overrides
+        ),
         has_eval=eval_dataset is not None,
         **overrides,
     )

@@ -223,8 +223,17 @@ def check_labels(
         )
 
 
-def best_model_args(task: Task | None, metric: str | None) -> dict[str, Any]:
+def best_model_args(
+    task: Task | None,
+    metric: str | None,
+    *,
+    custom_metrics: bool = False,
+    overrides: dict[str, Any] | None = None,
+) -> dict[str, Any]:
     """``metric_for_best_model`` and ``greater_is_better`` for ``task`` (``metric`` overrides the task's).
+
+    With ``custom_metrics`` (a caller's own ``compute_metrics``) any metric name is accepted; a
+    ``greater_is_better`` in ``overrides`` is taken out of them and wins.
 
     Example:
         >>> from softprompt.task import Task
@@ -235,9 +244,10 @@ def best_model_args(task: Task | None, metric: str | None) -> dict[str, Any]:
 
     task = task or Task()
     metric = metric or task.best_metric
-    if metric not in (*task.metric_names, "loss"):
+    if not custom_metrics and metric not in (*task.metric_names, "loss"):
         raise ValueError(
             f"metric_for_best_model={metric!r} is not computed for a {task.type.value} task; choose one of "
             f"{list(task.metric_names)}"
         )
-    return {"metric_for_best_model": metric, "greater_is_better": metric not in ("mse", "loss")}
+    greater = (overrides or {}).pop("greater_is_better", metric not in ("mse", "loss"))
+    return {"metric_for_best_model": metric, "greater_is_better": greater}

@@ -178,7 +178,7 @@ def test_train_prompt_accepts_compute_metrics_collator_and_callbacks(tokenizer, 
 
     train_prompt(
         wrapper, train, train, output_dir=tmp_path / "pt", num_train_epochs=2, compute_metrics=compute_metrics,
-        data_collator=collator, callbacks=[Count()], metric_for_best_model="loss", disable_tqdm=True,
+        data_collator=collator, callbacks=[Count()], metric_for_best_model="neg_mae", disable_tqdm=True,
         warmup_steps=1, lr_scheduler_type="constant_with_warmup",
     )  # fmt: skip
     assert seen["collator"] > 0 and seen["metrics"] >= 2 and seen["epochs"] == 2

@@ -131,7 +131,10 @@ def finetune(
         raise TypeError(
             f"pass either training_args or TrainingArguments overrides, not both (got {sorted(overrides)})"
         )
-    best = best_model_args(task, metric_for_best_model)  # raises for a metric the task does not compute
+    # raises for a metric the task does not compute (unless compute_metrics is the caller's own)
+    best = best_model_args(
+        task, metric_for_best_model, custom_metrics=compute_metrics is not None, overrides=overrides
+    )
     args = training_args or default_training_args(
         output_dir,
         learning_rate=learning_rate,
