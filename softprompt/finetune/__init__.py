@@ -1,4 +1,4 @@
-"""Full fine-tuning with ``transformers.Trainer`` (the textbook recipe), the baseline prompt tuning is compared to.
+"""Full fine-tuning with ``transformers.Trainer``: every weight trained, the baseline prompt tuning is measured against.
 
 Example:
     >>> from softprompt.finetune import finetune, load_finetuned

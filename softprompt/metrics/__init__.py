@@ -1,4 +1,4 @@
-"""Offline classification metrics: accuracy and F1 scripts shipped with softprompt, and a Trainer hook.
+"""Offline metrics: accuracy and F1 as `evaluate` modules shipped with softprompt, per-task scoring, a Trainer hook.
 
 ``evaluate.load("accuracy")`` downloads its script from the Hugging Face Hub; the modules here are
 ``evaluate.Metric`` subclasses kept in this package (``metrics/<name>/<name>.py``) and loaded from
