@@ -61,8 +61,12 @@ def main() -> None:
     # the artefact as a user gets it: a fresh backbone plus the prompt file (which brings its head)
     tokenizer = transformers.AutoTokenizer.from_pretrained(config.model)
     model = transformers.AutoModelForSequenceClassification.from_pretrained(config.model, num_labels=2)
-    wrapper = SoftPromptWrapper.from_prompt(model, Path(config.output_dir) / "prompt.safetensors", tokenizer=tokenizer)
-    print(f"reloaded prompt on {CHAPTER_TEXT!r}: {wrapper.predict([CHAPTER_TEXT], max_length=config.max_length)[0]}")
+    wrapper = SoftPromptWrapper.from_prompt(
+        model, Path(config.output_dir) / "prompt.safetensors", tokenizer=tokenizer
+    )
+    print(
+        f"reloaded prompt on {CHAPTER_TEXT!r}: {wrapper.predict([CHAPTER_TEXT], max_length=config.max_length)[0]}"
+    )
     print(f"wrote {config.output_dir}/results.json and {results['curves']}")
 
 

@@ -1,7 +1,7 @@
 """Where models are fine-tuned: :func:`finetune`, a standard recipe on ``transformers.Trainer``.
 
 Every weight is trained (AdamW, lr 2e-5, batch 32, 3 epochs, weight decay 0.01), evaluated and
-saved every epoch; the best epoch by accuracy is kept and saved as a ``save_pretrained`` folder.
+saved every epoch; the best epoch by the task's metric is kept and saved as a ``save_pretrained`` folder.
 """
 
 from __future__ import annotations
