@@ -55,8 +55,8 @@ def predict_with_wrapper(
     }
     if prompts is None:
         slot = wrapper._slot(prompt)
-        firsts, _ = validate_texts(texts)
-        names = None if prompt is None else [prompt] * len(firsts)
+        # predict_logits validates the texts (before it looks at the names)
+        names = None if prompt is None else [prompt] * len(texts)
         logits = predict_logits(wrapper, wrapper.tokenizer, texts, prompt_names=names, **common)
         if logits.numel() == 0:
             return []
