@@ -208,3 +208,22 @@ def batch(
 ) -> dict[str, torch.Tensor]:
     texts = texts or ["great film , superb acting", "dull", "the worst movie i ever watch really"]
     return dict(tokenizer(texts, return_tensors="pt", padding=True))
+
+
+def after_cls_reference(
+    model: transformers.PreTrainedModel, prompt: torch.Tensor, batch: dict, labels: torch.Tensor | None = None
+):
+    """The bare model's output with ``prompt`` ``(N, E)`` spliced in by hand after [CLS], in segment A.
+
+    What the wrapper's default placement must equal: ``[CLS] p1..pN tokens...``, mask ones, segment 0.
+    """
+    ids, mask, tt = batch["input_ids"], batch["attention_mask"], batch["token_type_ids"]
+    b, n = ids.shape[0], prompt.shape[0]
+    embeds = model.get_input_embeddings()(ids)  # (B, T, E)
+    ones, zeros = torch.ones(b, n, dtype=torch.long), torch.zeros(b, n, dtype=torch.long)
+    return model(
+        inputs_embeds=torch.cat([embeds[:, :1], prompt.unsqueeze(0).expand(b, -1, -1), embeds[:, 1:]], 1),
+        attention_mask=torch.cat([mask[:, :1], ones, mask[:, 1:]], 1),
+        token_type_ids=torch.cat([tt[:, :1], zeros, tt[:, 1:]], 1),
+        labels=labels,
+    )

@@ -16,7 +16,7 @@ from softprompt import (
     tokenize_dataset,
     train_prompt,
 )
-from tests.conftest import IMDB_DIR
+from tests.conftest import IMDB_DIR, after_cls_reference
 
 SICK_DIR = IMDB_DIR.parent / "sick"
 REPO = Path(__file__).resolve().parents[1]
@@ -103,16 +103,7 @@ def test_pair_regression_parity_on_real_weights(tok):
     )
     labels = torch.tensor([4.5, 1.2])
     got = wrapper(**batch, labels=labels)
-    embeds = model.get_input_embeddings()(batch["input_ids"])
-    prompt = wrapper.prompts["default"].prompt.unsqueeze(0).expand(2, -1, -1)
-    ones, zeros = torch.ones(2, 20, dtype=torch.long), torch.zeros(2, 20, dtype=torch.long)
-    mask, tt = batch["attention_mask"], batch["token_type_ids"]
-    ref = model(
-        inputs_embeds=torch.cat([embeds[:, :1], prompt, embeds[:, 1:]], 1),
-        attention_mask=torch.cat([mask[:, :1], ones, mask[:, 1:]], 1),
-        token_type_ids=torch.cat([tt[:, :1], zeros, tt[:, 1:]], 1),
-        labels=labels,
-    )
+    ref = after_cls_reference(model, wrapper.prompts["default"].prompt, batch, labels)
     assert torch.equal(got.logits, ref.logits) and torch.equal(got.loss, ref.loss)
 
 

@@ -29,7 +29,7 @@ from softprompt import (
     train_prompt,
 )
 from softprompt.finetune import finetune
-from tests.conftest import WORDS, model_config
+from tests.conftest import WORDS, after_cls_reference, model_config
 
 TASKS = ["classification", "multi-label", "regression"]
 CLASSES = ["sport", "film", "food"]
@@ -190,22 +190,7 @@ def test_pair_prompt_goes_after_cls_before_the_first_segment(tokenizer):
     wrapper = SoftPromptWrapper(model, SoftPromptConfig(num_virtual_tokens=3), tokenizer=tokenizer)
     batch = wrapper.tokenize(["great film", "dull"], ["very good", "bad plot ever"])
     got = wrapper(**batch).logits
-    # by hand: [CLS] p1 p2 p3 tokens... with the prompt in segment A
-    embeds = model.get_input_embeddings()(batch["input_ids"])
-    prompt = wrapper.prompts["default"].prompt.unsqueeze(0).expand(2, -1, -1)
-    tt = batch["token_type_ids"]
-    ref = model(
-        inputs_embeds=torch.cat([embeds[:, :1], prompt, embeds[:, 1:]], 1),
-        attention_mask=torch.cat(
-            [
-                batch["attention_mask"][:, :1],
-                torch.ones(2, 3, dtype=torch.long),
-                batch["attention_mask"][:, 1:],
-            ],
-            1,
-        ),
-        token_type_ids=torch.cat([tt[:, :1], torch.zeros(2, 3, dtype=torch.long), tt[:, 1:]], 1),
-    ).logits
+    ref = after_cls_reference(model, wrapper.prompts["default"].prompt, batch).logits  # [CLS] p1 p2 p3 tokens
     assert torch.equal(got, ref)
     with pytest.raises(TypeError, match="mixes single texts and"):
         wrapper.predict(["a", ("b", "c")])
@@ -220,15 +205,6 @@ def test_logits_and_loss_equal_the_bare_models(task, tokenizer):
     batch = wrapper.tokenize(["great film", "dull"], ["very good", "bad plot ever"])
     labels = torch.tensor(data.train["label"][:2])
     got = wrapper(**batch, labels=labels)
-    embeds = model.get_input_embeddings()(batch["input_ids"])
-    prompt = wrapper.prompts["default"].prompt.unsqueeze(0).expand(2, -1, -1)
-    ones, zeros = torch.ones(2, 3, dtype=torch.long), torch.zeros(2, 3, dtype=torch.long)
-    mask, tt = batch["attention_mask"], batch["token_type_ids"]
-    ref = model(
-        inputs_embeds=torch.cat([embeds[:, :1], prompt, embeds[:, 1:]], 1),
-        attention_mask=torch.cat([mask[:, :1], ones, mask[:, 1:]], 1),
-        token_type_ids=torch.cat([tt[:, :1], zeros, tt[:, 1:]], 1),
-        labels=labels,
-    )
+    ref = after_cls_reference(model, wrapper.prompts["default"].prompt, batch, labels)
     assert model.config.problem_type == data.task.problem_type
     assert torch.equal(got.logits, ref.logits) and torch.equal(got.loss, ref.loss)
