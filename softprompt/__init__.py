@@ -24,7 +24,7 @@ _EXPORTS = {
     "PromptTrainer": "softprompt.trainer",
     "PromptTrainingResult": "softprompt.trainer",
     "RegressionPrediction": "softprompt.predictions",
-    "RunConfig": "softprompt.runs",
+    "RunConfig": "softprompt.run_config",
     "SoftPromptConfig": "softprompt.config",
     "SoftPromptWrapper": "softprompt.wrapper",
     "Task": "softprompt.task",
@@ -43,6 +43,7 @@ _EXPORTS = {
     "evaluate_model": "softprompt.evaluation",
     "export_peft_adapter": "softprompt.peft_interop",
     "fit_temperature": "softprompt.calibration",
+    "format_seed_summary": "softprompt.seeds",
     "import_peft_adapter": "softprompt.peft_interop",
     "load_data": "softprompt.data",
     "load_metric": "softprompt.metrics",
@@ -54,6 +55,7 @@ _EXPORTS = {
     "read_prompt_file": "softprompt.prompt_file",
     "run_finetune": "softprompt.runs",
     "run_prompt_tuning": "softprompt.runs",
+    "run_seeds": "softprompt.seeds",
     "tokenize_dataset": "softprompt.data",
     "train_prompt": "softprompt.trainer",
 }
@@ -89,6 +91,7 @@ __all__ = [
     "evaluate_model",
     "export_peft_adapter",
     "fit_temperature",
+    "format_seed_summary",
     "import_peft_adapter",
     "load_data",
     "load_metric",
@@ -100,6 +103,7 @@ __all__ = [
     "read_prompt_file",
     "run_finetune",
     "run_prompt_tuning",
+    "run_seeds",
     "tokenize_dataset",
     "train_prompt",
 ]
@@ -143,7 +147,9 @@ if TYPE_CHECKING:  # for type checkers and IDEs: the same names, imported eagerl
     from softprompt.predictions import MultiLabelPrediction, Prediction, RegressionPrediction, decode
     from softprompt.prompt_file import PromptFile, read_prompt_file
     from softprompt.prompt_inference import predict_with_wrapper
-    from softprompt.runs import RunConfig, run_finetune, run_prompt_tuning
+    from softprompt.run_config import RunConfig
+    from softprompt.runs import run_finetune, run_prompt_tuning
+    from softprompt.seeds import format_seed_summary, run_seeds
     from softprompt.slot import PromptSlot
     from softprompt.task import Task, TaskType
     from softprompt.trainer import PromptTrainer, PromptTrainingResult, train_prompt

@@ -77,6 +77,16 @@ def add_run_flags(parser: argparse.ArgumentParser, defaults: dict[str, Any]) -> 
     g.add_argument(
         "--lr", type=float, default=defaults["lr"], help="peak learning rate, AdamW (default: %(default)s)"
     )
+    g.add_argument("--head-lr", type=float, default=defaults.get("head_lr"),
+                   help="prompt tuning: the head's own peak learning rate (default: --lr)")  # fmt: skip
+    g.add_argument("--head-init", choices=["model", "zeros"], default=defaults.get("head_init", "model"),
+                   help="'zeros': a head the checkpoint lacks starts with a zero output layer instead of a random "
+                   "one (a trained head is kept); 'model': as from_pretrained made it (default: %(default)s)")  # fmt: skip
+    g.add_argument("--warmup", type=float, default=defaults.get("warmup", 0.0),
+                   help="linear warm-up: a fraction of the steps in [0, 1) or a number of steps (default: %(default)s)")  # fmt: skip
+    g.add_argument("--scheduler", default=defaults.get("scheduler", "linear"),
+                   help="learning-rate schedule, a TrainingArguments lr_scheduler_type: linear, cosine, "
+                   "constant... (default: %(default)s)")  # fmt: skip
     g.add_argument(
         "--batch-size",
         type=int,
@@ -106,8 +116,16 @@ def add_run_flags(parser: argparse.ArgumentParser, defaults: dict[str, Any]) -> 
         "--seed",
         type=int,
         default=42,
-        help="seed of the subsets, the initialisation and the batch order (default: %(default)s)",
+        help="seed of the initialisation, the batch order and dropout, and of the subsets unless --data-seed "
+        "is given (default: %(default)s)",
     )
+    g.add_argument("--data-seed", type=int, help="seed of the --train-size/--eval-size subsets alone")
+    g.add_argument("--seeds", type=int, nargs="+", metavar="SEED",
+                   help="one run per seed into OUTPUT_DIR/seed-SEED, all on the subset of --data-seed (default: "
+                   "--seed); prints and writes seeds.json: mean ± sd, min, max per epoch")  # fmt: skip
+    g.add_argument("--deterministic", action="store_true",
+                   help="deterministic kernels only (TrainingArguments full_determinism): needed for repeatable "
+                   "runs on GPUs; on CPUs runs repeat without it")  # fmt: skip
     return parser
 
 
@@ -144,7 +162,8 @@ def run_config_from_args(args: argparse.Namespace) -> Any:
         eval_size=args.eval_size, epochs=args.epochs, max_length=args.max_length,
         num_virtual_tokens=args.num_virtual_tokens, init=args.init, lr=args.lr, batch_size=args.batch_size,
         bf16=args.bf16, output_dir=args.output_dir, seed=args.seed, eval_batch_size=args.eval_batch_size,
-        deep=args.deep,
+        deep=args.deep, head_lr=args.head_lr, head_init=args.head_init, warmup=args.warmup,
+        scheduler=args.scheduler, data_seed=args.data_seed, deterministic=args.deterministic,
     )  # fmt: skip
 
 

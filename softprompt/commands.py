@@ -21,6 +21,14 @@ def run(args: argparse.Namespace) -> int:
     from softprompt.runs import run_finetune, run_prompt_tuning, summary
 
     run = run_finetune if args.command == "finetune" else run_prompt_tuning
+    if args.seeds:
+        from softprompt.seeds import SUMMARY_FILE, format_seed_summary, run_seeds
+
+        summary = run_seeds(run_config_from_args(args), args.seeds, run)
+        if summary:  # rank 0 under torchrun
+            print(format_seed_summary(summary))
+            print(json.dumps({"seeds": str(Path(args.output_dir) / SUMMARY_FILE)}))
+        return 0
     results = run(run_config_from_args(args))
     if results:  # rank 0 under torchrun
         print(summary(results))

@@ -28,7 +28,14 @@ if TYPE_CHECKING:
     from softprompt.deep import DeepPromptHooks
     from softprompt.slot import PromptSlot
 
-__all__ = ["copy_head_modules", "head_children", "head_view", "merge_outputs", "run_slots"]
+__all__ = [
+    "copy_head_modules",
+    "head_children",
+    "head_view",
+    "is_head_parameter",
+    "merge_outputs",
+    "run_slots",
+]
 
 
 def head_children(model: nn.Module) -> list[str]:
@@ -46,6 +53,17 @@ def head_children(model: nn.Module) -> list[str]:
         for name, child in model.named_children()
         if child is not base and any(id(p) not in base_ids for p in child.parameters())
     ]
+
+
+def is_head_parameter(name: str) -> bool:
+    """Whether a wrapper parameter name (``prompts.<slot>.heads.classifier.weight``) is a head's, not a prompt's.
+
+    Example:
+        >>> is_head_parameter("prompts.default.heads.classifier.weight"), is_head_parameter("prompts.default.prompt")
+        (True, False)
+    """
+    parts = name.split(".")
+    return len(parts) > 3 and parts[0] == "prompts" and parts[2] in ("heads", "direct")
 
 
 def copy_head_modules(model: nn.Module) -> dict[str, nn.Module]:

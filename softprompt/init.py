@@ -1,4 +1,5 @@
-"""Where prompts are initialised: random, vocab, text and labels (Lester et al. 2021, section 3.2).
+"""Where prompts (and new heads) are initialised: random, vocab, text and labels (Lester et al. 2021,
+section 3.2); :func:`zero_head_output` for a head the checkpoint lacks.
 
 Every strategy is seeded by ``SoftPromptConfig.seed`` and returns an fp32 ``(num_virtual_tokens, E)``
 tensor in the model's *input embedding* space (E = embedding size, which differs from the hidden
@@ -15,8 +16,9 @@ from collections.abc import Iterable, Mapping
 import torch
 
 from softprompt.config import PromptInit, SoftPromptConfig
+from softprompt.heads import head_children
 
-__all__ = ["initial_prompt", "vocab_pool"]
+__all__ = ["head_output_layer", "initial_prompt", "vocab_pool", "zero_head_output"]
 
 logger = logging.getLogger(__name__)
 
@@ -156,3 +158,48 @@ def initial_prompt(
     if prompt.shape[0] < n:
         prompt = torch.cat([prompt, sample_vocab(n - prompt.shape[0])])
     return prompt
+
+
+def head_output_layer(model: torch.nn.Module, num_labels: int) -> str:
+    """Name of the head's output layer: the one ``nn.Linear`` outside the backbone with ``num_labels`` outputs.
+
+    ``BertForSequenceClassification`` gives ``"classifier"``, RoBERTa's ``"classifier.out_proj"``.
+
+    Raises:
+        ValueError: no such layer, or more than one (the head's shape is not the usual one).
+    """
+    found = [
+        f"{child}.{name}" if name else child
+        for child in head_children(model)
+        for name, module in getattr(model, child).named_modules()
+        if isinstance(module, torch.nn.Linear) and module.out_features == num_labels
+    ]
+    if len(found) != 1:
+        raise ValueError(
+            f"{type(model).__name__}: cannot tell the head's output layer (linear layers with {num_labels} "
+            f"outputs outside the backbone: {found or 'none'}); initialise the head yourself"
+        )
+    return found[0]
+
+
+def zero_head_output(model: torch.nn.Module, num_labels: int) -> str:
+    """Set the head's output layer (weight and bias) to zero, in place; returns its name.
+
+    A zero output layer starts every class at logit 0 (a uniform prediction) and makes the start of
+    training independent of the random draw of a new head. Gradients still reach it at once
+    (``dL/dW = error x features``), and reach the prompt from the second step.
+
+    Example:
+        >>> from transformers import BertConfig, BertForSequenceClassification
+        >>> m = BertForSequenceClassification(BertConfig(hidden_size=8, num_hidden_layers=1,
+        ...     num_attention_heads=2, intermediate_size=8, vocab_size=20))
+        >>> zero_head_output(m, 2), float(m.classifier.weight.abs().sum())
+        ('classifier', 0.0)
+    """
+    name = head_output_layer(model, num_labels)
+    layer = model.get_submodule(name)
+    with torch.no_grad():
+        layer.weight.zero_()
+        if layer.bias is not None:
+            layer.bias.zero_()
+    return name

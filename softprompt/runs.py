@@ -11,7 +11,6 @@ import logging
 import os
 import platform
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -20,9 +19,11 @@ import transformers
 
 from softprompt.atomic import atomic_write_json
 from softprompt.config import SoftPromptConfig
-from softprompt.data import TaskData, load_data, tokenize_dataset
+from softprompt.data import TaskData, tokenize_dataset
 from softprompt.evaluation import evaluate_model
+from softprompt.init import head_output_layer, zero_head_output
 from softprompt.plots import plot_curves
+from softprompt.run_config import RunConfig
 from softprompt.trainer import train_prompt
 from softprompt.version import __version__
 from softprompt.wrapper import SoftPromptWrapper
@@ -30,87 +31,6 @@ from softprompt.wrapper import SoftPromptWrapper
 __all__ = ["RunConfig", "run_finetune", "run_prompt_tuning", "summary"]
 
 logger = logging.getLogger(__name__)
-
-
-@dataclass
-class RunConfig:
-    """One run's settings.
-
-    Attributes:
-        model: Hub id or local folder of the encoder.
-        data: Hub dataset name (with ``data_config``), local folder or file (see :func:`softprompt.load_data`).
-        text_column, text_pair_column, label_column: Columns of the data (a pair column makes a pair task).
-        task: ``classification``, ``multi-label`` or ``regression``; ``None`` infers it from the labels.
-        label_names: Class names in id order, for class ids without names.
-        train_split, eval_split: Splits (``eval_split="auto"``: validation, else test).
-        data_config: A Hub dataset's configuration (``glue`` + ``mrpc``).
-        train_size, eval_size: Random subsets (``None`` = the whole split), picked with ``seed``.
-        epochs, lr, batch_size: the recipe; ``batch_size`` is the effective batch.
-        max_length: Longest input in tokens, virtual tokens included.
-        num_virtual_tokens, init, deep: the prompt (prompt tuning only).
-        bf16: Prompt tuning: frozen backbone held in bf16. Fine-tuning: bf16 autocast.
-        output_dir: Where the artefact, checkpoints, ``results.json`` and ``curves.png`` go.
-        seed: Seed of the subsets, the initialisation and the training order.
-        eval_batch_size: Texts per forward pass when scoring.
-        reference, reference_label: A published figure of the task's main metric to draw on
-            ``curves.png`` (an example's published figure); ``None`` draws none.
-    """
-
-    model: str
-    data: str
-    text_column: str = "text"
-    text_pair_column: str | None = None
-    label_column: str = "label"
-    task: str | None = None
-    label_names: list[str] | None = None
-    train_split: str = "train"
-    eval_split: str = "auto"
-    data_config: str | None = None
-    train_size: int | None = None
-    eval_size: int | None = None
-    epochs: float = 3
-    max_length: int = 512
-    num_virtual_tokens: int = 20
-    init: str = "vocab"
-    lr: float = 1e-2
-    batch_size: int = 8
-    bf16: bool = False
-    output_dir: str = "runs/prompt_tune"
-    seed: int = 42
-    eval_batch_size: int = 64
-    deep: bool = False
-    reference: float | None = None
-    reference_label: str = "reference"
-
-    def __post_init__(self) -> None:
-        for name in ("model", "data"):
-            value = getattr(self, name)
-            if not isinstance(value, str):
-                raise TypeError(
-                    f"RunConfig.{name} must be a string (a Hub id or a path), got {type(value).__name__}"
-                )
-            if not value:
-                raise ValueError(f"RunConfig.{name} is empty; name a Hub id or a local path")
-        for name in ("train_size", "eval_size"):
-            value = getattr(self, name)
-            if value is not None and (not isinstance(value, int) or value < 1):
-                raise ValueError(f"{name} must be a positive int or None, got {value!r}")
-        for name in ("batch_size", "eval_batch_size", "max_length"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be a positive int, got {value!r}")
-        if not self.epochs > 0 or not self.lr > 0:
-            raise ValueError(f"epochs and lr must be > 0, got epochs={self.epochs!r}, lr={self.lr!r}")
-
-    def load_data(self, *, with_train: bool = True) -> TaskData:
-        """The run's data, as :func:`softprompt.load_data` checks it (``with_train=False``: eval split only)."""
-        return load_data(
-            self.data, text_column=self.text_column, text_pair_column=self.text_pair_column,
-            label_column=self.label_column, task=self.task, label_names=self.label_names,
-            train_split=self.train_split if with_train else None, eval_split=self.eval_split,
-            train_size=self.train_size if with_train else None, eval_size=self.eval_size, seed=self.seed,
-            config_name=self.data_config,
-        )  # fmt: skip
 
 
 def _versions() -> dict[str, str]:
@@ -151,10 +71,25 @@ def _load(cfg: RunConfig) -> tuple[TaskData, Any, Any]:
     logger.info("task: %s%s", data.task.type.value, " (text pairs)" if data.is_pair else "")
     tokenizer = transformers.AutoTokenizer.from_pretrained(cfg.model)
     # a checkpoint whose head has another number of classes gets a new head (transformers reports it)
-    model = transformers.AutoModelForSequenceClassification.from_pretrained(
-        cfg.model, ignore_mismatched_sizes=True, **data.model_kwargs()
+    model, info = transformers.AutoModelForSequenceClassification.from_pretrained(
+        cfg.model, ignore_mismatched_sizes=True, output_loading_info=True, **data.model_kwargs()
     )
+    if cfg.head_init == "zeros":
+        _zero_new_head(model, info)
     return data, tokenizer, model
+
+
+def _zero_new_head(model: Any, info: dict[str, Any]) -> None:
+    """``head_init="zeros"``: zero the output layer if ``from_pretrained`` initialised it anew."""
+    new = set(info.get("missing_keys", ())) | {
+        k[0] if isinstance(k, tuple) else k for k in info.get("mismatched_keys", ())
+    }
+    layer = head_output_layer(model, model.config.num_labels)
+    if f"{layer}.weight" not in new:
+        logger.warning("head_init='zeros': the checkpoint has a trained %s; kept as it is", layer)
+        return
+    zero_head_output(model, model.config.num_labels)
+    logger.info("head_init='zeros': %s starts at zero", layer)
 
 
 def _recipe(cfg: RunConfig) -> dict[str, Any]:
@@ -163,6 +98,7 @@ def _recipe(cfg: RunConfig) -> dict[str, Any]:
         "output_dir": Path(cfg.output_dir), "num_train_epochs": cfg.epochs, "learning_rate": cfg.lr,
         "per_device_train_batch_size": cfg.batch_size, "bf16": cfg.bf16, "seed": cfg.seed,
         "per_device_eval_batch_size": cfg.eval_batch_size, "logging_strategy": "epoch",
+        "warmup_steps": cfg.warmup, "lr_scheduler_type": cfg.scheduler, "full_determinism": cfg.deterministic,
     }  # fmt: skip
 
 
@@ -248,7 +184,7 @@ def run_prompt_tuning(cfg: RunConfig) -> dict[str, Any]:
     train = tokenize_dataset(data.train, tokenizer, max_length=cfg.max_length, num_virtual_tokens=n)
     test = tokenize_dataset(data.eval, tokenizer, max_length=cfg.max_length, num_virtual_tokens=n)
 
-    trained = train_prompt(wrapper, train, test, **_recipe(cfg))
+    trained = train_prompt(wrapper, train, test, head_learning_rate=cfg.head_lr, **_recipe(cfg))
     if not _is_main_process():
         return {}
     score = _scoring(cfg)
@@ -275,6 +211,8 @@ def run_finetune(cfg: RunConfig) -> dict[str, Any]:
     """
     from softprompt.finetune import finetune, load_finetuned
 
+    if cfg.head_lr is not None:
+        raise ValueError("head_lr is a prompt-tuning setting: fine-tuning trains every weight at lr")
     wall = time.perf_counter()
     out = Path(cfg.output_dir)
     transformers.set_seed(cfg.seed)  # the new head's initialisation

@@ -139,7 +139,7 @@ def padding_collator(tokenizer: transformers.PreTrainedTokenizerBase) -> DataCol
 
 
 def run_trainer(
-    trainer_class: type[Trainer],
+    trainer_class: Callable[..., Trainer],
     model: torch.nn.Module,
     tokenizer: transformers.PreTrainedTokenizerBase,
     args: TrainingArguments,
@@ -162,6 +162,11 @@ def run_trainer(
     """
     from softprompt.metrics import build_compute_metrics  # evaluate is imported only when training
 
+    # Trainer(full_determinism=True) switches torch to deterministic kernels process-wide: only for this run
+    deterministic = (
+        torch.are_deterministic_algorithms_enabled(),
+        torch.is_deterministic_algorithms_warn_only_enabled(),
+    )
     trainer = trainer_class(
         model,
         args=args,
@@ -173,7 +178,10 @@ def run_trainer(
         callbacks=callbacks,
     )
     start = time.perf_counter()
-    train_out = trainer.train(resume_from_checkpoint=resume_from_checkpoint)
+    try:
+        train_out = trainer.train(resume_from_checkpoint=resume_from_checkpoint)
+    finally:
+        torch.use_deterministic_algorithms(deterministic[0], warn_only=deterministic[1])
     seconds = time.perf_counter() - start
     eval_metrics = trainer.evaluate() if eval_dataset is not None else {}
     return trainer, train_out, seconds, eval_metrics

@@ -1,0 +1,147 @@
+"""Results as distributions (softprompt/seeds.py) and the recipe settings the seed study compares:
+``--seeds``, ``--data-seed``, ``--head-lr``, ``--head-init``, ``--warmup``, ``--scheduler``, ``--deterministic``."""
+
+import json
+import statistics
+
+import pytest
+import torch
+
+from softprompt import RunConfig, run_seeds
+from softprompt.cli import main
+from softprompt.init import head_output_layer, zero_head_output
+from softprompt.runs import _load, run_prompt_tuning
+from softprompt.seeds import check_seeds, distribution, format_seed_summary
+from softprompt.trainer import PromptTrainer
+from softprompt.training_args import default_training_args
+from tests.conftest import make_model
+from tests.test_cli import _run_flags, assets  # noqa: F401  (fixture)
+from tests.test_trainer import learnable_wrapper
+
+
+def test_distribution_matches_statistics():
+    values = [0.812, 0.79, 0.835, 0.801]
+    d = distribution(values)
+    assert d["mean"] == pytest.approx(statistics.mean(values))
+    assert d["sd"] == pytest.approx(statistics.stdev(values))  # sample sd (n - 1)
+    assert (d["min"], d["max"], d["n"]) == (0.79, 0.835, 4)
+    assert distribution([0.5])["sd"] == 0.0
+    with pytest.raises(ValueError, match="finite"):
+        distribution([0.5, float("nan")])
+
+
+@pytest.mark.parametrize("seeds", [[], [1, 1], [1, -2], "123", [1.5], [True]])
+def test_bad_seeds_are_refused(seeds):
+    with pytest.raises(ValueError, match="seeds"):
+        check_seeds(seeds)
+
+
+def test_cli_seeds_runs_each_seed_on_one_subset(assets, tmp_path, capsys):  # noqa: F811
+    model_dir, data_dir = assets
+    out = tmp_path / "multi"
+    flags = _run_flags(model_dir, data_dir, out, "--epochs", "2", "--train-size", "40", "--data-seed", "7")
+    assert main(["train", *flags, "--seeds", "1", "2", "3"]) == 0
+    printed = capsys.readouterr().out
+    assert "3 seeds [1, 2, 3]" in printed and "mean ± sd" in printed
+    summary = json.loads((out / "seeds.json").read_text())
+    runs = [json.loads((out / f"seed-{s}" / "results.json").read_text()) for s in (1, 2, 3)]
+    assert [r["config"]["seed"] for r in runs] == [1, 2, 3]
+    assert {r["config"]["data_seed"] for r in runs} == {7} and summary["config"]["data_seed"] == 7
+    finals = [r["eval_accuracy"] for r in runs]  # the reloaded files' scores
+    assert summary["final"]["eval_accuracy"]["values"] == finals
+    assert summary["final"]["eval_accuracy"]["mean"] == pytest.approx(statistics.mean(finals))
+    per_epoch = [[r["epochs"][e]["eval_accuracy"] for r in runs] for e in range(2)]
+    assert [row["eval_accuracy"]["values"] for row in summary["epochs"]] == per_epoch
+    # another seed is another run: other prompts
+    prompts = {(out / f"seed-{s}" / "prompt.safetensors").read_bytes() for s in (1, 2, 3)}
+    assert len(prompts) == 3
+    assert "final (reloaded artefacts)" in format_seed_summary(summary)
+
+
+def test_run_seeds_repeats_a_single_run_exactly(assets, tmp_path):  # noqa: F811
+    """``run_seeds`` with one seed gives the run that ``--seed`` alone gives."""
+    model_dir, data_dir = assets
+    common = dict(model=str(model_dir), data=str(data_dir), train_size=40, eval_size=20, epochs=1, max_length=32,
+                  num_virtual_tokens=4, lr=0.05, label_names=["neg", "pos"])  # fmt: skip
+    single = run_prompt_tuning(RunConfig(**common, seed=5, output_dir=str(tmp_path / "one")))
+    summary = run_seeds(
+        RunConfig(**common, seed=0, data_seed=5, output_dir=str(tmp_path / "many")), [5], run_prompt_tuning
+    )
+    assert summary["final"]["eval_accuracy"]["values"] == [single["eval_accuracy"]]
+    assert (tmp_path / "one" / "prompt.safetensors").read_bytes() == (
+        tmp_path / "many" / "seed-5" / "prompt.safetensors"
+    ).read_bytes()
+
+
+def test_head_learning_rate_gives_the_head_its_own_group(tokenizer, tmp_path):
+    wrapper = learnable_wrapper(tokenizer)
+    args = default_training_args(tmp_path, learning_rate=1e-2, has_eval=False)
+    trainer = PromptTrainer(wrapper, args=args, head_learning_rate=1e-4)
+    optimizer = trainer.create_optimizer()
+    by_lr = {g["lr"]: {id(p) for p in g["params"]} for g in optimizer.param_groups}
+    head = {id(p) for n, p in wrapper.named_parameters() if ".heads." in n}
+    prompt = {id(wrapper.prompts["default"].prompt)}
+    assert by_lr[1e-4] == head and by_lr[1e-2] == prompt
+    with pytest.raises(ValueError, match="head_learning_rate"):
+        PromptTrainer(wrapper, args=args, head_learning_rate=float("nan"))
+
+
+@pytest.mark.parametrize(
+    ("family", "layer"),
+    [("bert", "classifier"), ("roberta", "classifier.out_proj"), ("distilbert", "classifier")],
+)
+def test_zero_head_output_finds_the_output_layer(family, layer):
+    model = make_model(family, "seq")
+    assert head_output_layer(model, 2) == layer
+    zero_head_output(model, 2)
+    out = model.get_submodule(layer)
+    assert out.weight.abs().sum() == 0 and out.bias.abs().sum() == 0
+    ids = torch.tensor([[2, 5, 6, 3]])
+    # every class starts at logit 0: a uniform prediction whatever the backbone computes
+    assert torch.equal(model(input_ids=ids).logits, torch.zeros(1, 2))
+
+
+def test_head_init_zeros_touches_only_a_new_head(tmp_path, tokenizer):
+    base = make_model("bert", "seq")
+    bare = tmp_path / "bare"  # an encoder without a classifier, like MiniLM
+    base.base_model.save_pretrained(bare)
+    tokenizer.save_pretrained(bare)
+    trained = tmp_path / "trained"  # a checkpoint with a (trained) classifier
+    base.save_pretrained(trained)
+    tokenizer.save_pretrained(trained)
+    data = tmp_path / "data"
+    data.mkdir()
+    for split in ("train", "test"):
+        rows = (json.dumps({"text": "a b", "label": i % 2}) for i in range(4))
+        (data / f"{split}.jsonl").write_text("\n".join(rows))
+    _, _, model = _load(RunConfig(model=str(bare), data=str(data), head_init="zeros"))
+    assert model.classifier.weight.abs().sum() == 0
+    _, _, model = _load(RunConfig(model=str(trained), data=str(data), head_init="zeros"))
+    assert torch.equal(model.classifier.weight, base.classifier.weight)  # kept, with a warning
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "match"),
+    [("warmup", -0.1, "warmup"), ("warmup", 2.5, "warmup"), ("scheduler", "triangle", "scheduler"),
+     ("head_init", "ones", "head_init"), ("head_lr", 0.0, "head_lr"), ("lr", float("inf"), "lr")],
+)  # fmt: skip
+def test_run_config_refuses_bad_recipe_values(field, value, match):
+    with pytest.raises(ValueError, match=match):
+        RunConfig(model="m", data="d", **{field: value})
+
+
+def test_recipe_flags_reach_trainer(assets, tmp_path, capsys):  # noqa: F811
+    model_dir, data_dir = assets
+    out = tmp_path / "recipe"
+    flags = _run_flags(model_dir, data_dir, out, "--epochs", "1", "--warmup", "0.25", "--scheduler", "cosine",
+                       "--deterministic", "--head-lr", "0.001", "--head-init", "zeros")  # fmt: skip
+    assert main(["train", *flags]) == 0
+    args = json.loads((out / "training_args.json").read_text())
+    assert (args["warmup_steps"], args["lr_scheduler_type"], args["full_determinism"]) == (
+        0.25,
+        "cosine",
+        True,
+    )
+    config = json.loads((out / "results.json").read_text())["config"]
+    assert (config["head_lr"], config["head_init"]) == (0.001, "zeros")
+    assert not torch.are_deterministic_algorithms_enabled()  # the run's setting does not outlive the run
