@@ -117,7 +117,7 @@ def predict_logits(
     progress: bool = False,
     max_batch_tokens: int | str | None = "auto",
 ) -> torch.Tensor:
-    """Logits ``(len(texts), num_labels)`` in fp32, in input order.
+    """Logits ``(len(texts), num_labels)`` in fp32, in input order, on the CPU (whatever the model's device).
 
     Args:
         model: A :class:`SoftPromptWrapper` or a ``transformers`` classification model.
@@ -172,7 +172,7 @@ def predict_logits(
                 batch = {k: v.to(device) for k, v in tokenizer.pad(features, return_tensors="pt").items()}
                 if prompt_names is not None:
                     batch["prompt_names"] = [prompt_names[i] for i in rows]
-                chunks.append(model(**batch).logits.float())  # (b, C)
+                chunks.append(model(**batch).logits.float().cpu())  # (b, C), on the host whatever the device
     finally:
         model.train(was_training)
     sorted_logits = torch.cat(chunks)  # (n, C) in length order
