@@ -82,8 +82,9 @@ def add_run_flags(parser: argparse.ArgumentParser, defaults: dict[str, Any]) -> 
     g.add_argument("--head-init", choices=["model", "zeros"], default=defaults.get("head_init", "model"),
                    help="'zeros': a head the checkpoint lacks starts with a zero output layer instead of a random "
                    "one (a trained head is kept); 'model': as from_pretrained made it (default: %(default)s)")  # fmt: skip
-    g.add_argument("--warmup", type=float, default=defaults.get("warmup", 0.0),
-                   help="linear warm-up: a fraction of the steps in [0, 1) or a number of steps (default: %(default)s)")  # fmt: skip
+    g.add_argument("--warmup", type=float, default=defaults.get("warmup"),
+                   help="linear warm-up: a fraction of the steps in [0, 1) or a number of steps (default: 0.1 for "
+                   "prompt tuning, none for fine-tuning)")  # fmt: skip
     g.add_argument("--scheduler", default=defaults.get("scheduler", "linear"),
                    help="learning-rate schedule, a TrainingArguments lr_scheduler_type: linear, cosine, "
                    "constant... (default: %(default)s)")  # fmt: skip

@@ -28,7 +28,8 @@ class RunConfig:
         data_config: A Hub dataset's configuration (``glue`` + ``mrpc``).
         train_size, eval_size: Random subsets (``None`` = the whole split), picked with ``data_seed``.
         epochs, lr, batch_size: the recipe; ``batch_size`` is the effective batch.
-        warmup: Linear warm-up: a fraction of the steps in ``[0, 1)`` or a number of steps.
+        warmup: Linear warm-up: a fraction of the steps in ``[0, 1)`` or a number of steps; ``None``:
+            the kind of run's default (:data:`PROMPT_WARMUP` for prompt tuning, none for fine-tuning).
         scheduler: ``TrainingArguments.lr_scheduler_type`` (``linear``, ``cosine``, ``constant``...).
         head_lr: Prompt tuning: the head's own learning rate (``None``: ``lr``).
         head_init: ``model`` keeps the head as ``from_pretrained`` made it; ``zeros`` sets the output
@@ -60,7 +61,7 @@ class RunConfig:
     train_size: int | None = None
     eval_size: int | None = None
     epochs: float = 3
-    warmup: float = 0.0
+    warmup: float | None = None
     scheduler: str = "linear"
     head_lr: float | None = None
     head_init: str = "model"
@@ -102,7 +103,7 @@ class RunConfig:
                 continue
             if not isinstance(value, (int, float)) or not math.isfinite(value) or not value > 0:
                 raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
-        if (
+        if self.warmup is not None and (
             not isinstance(self.warmup, (int, float))
             or not (0 <= self.warmup < math.inf)
             or (self.warmup >= 1 and self.warmup != int(self.warmup))

@@ -25,6 +25,7 @@ from softprompt.init import head_output_layer, zero_head_output
 from softprompt.plots import plot_curves
 from softprompt.run_config import RunConfig
 from softprompt.trainer import train_prompt
+from softprompt.training_args import PROMPT_WARMUP
 from softprompt.version import __version__
 from softprompt.wrapper import SoftPromptWrapper
 
@@ -92,13 +93,14 @@ def _zero_new_head(model: Any, info: dict[str, Any]) -> None:
     logger.info("head_init='zeros': %s starts at zero", layer)
 
 
-def _recipe(cfg: RunConfig) -> dict[str, Any]:
-    """The ``train_prompt``/``finetune`` arguments both kinds of run take from the config."""
+def _recipe(cfg: RunConfig, *, warmup: float) -> dict[str, Any]:
+    """The ``train_prompt``/``finetune`` arguments both kinds of run take from the config
+    (``warmup``: the kind's default, used when ``cfg.warmup`` is ``None``)."""
     return {
         "output_dir": Path(cfg.output_dir), "num_train_epochs": cfg.epochs, "learning_rate": cfg.lr,
         "per_device_train_batch_size": cfg.batch_size, "bf16": cfg.bf16, "seed": cfg.seed,
         "per_device_eval_batch_size": cfg.eval_batch_size, "logging_strategy": "epoch",
-        "warmup_steps": cfg.warmup, "lr_scheduler_type": cfg.scheduler, "full_determinism": cfg.deterministic,
+        "warmup_steps": warmup if cfg.warmup is None else cfg.warmup, "lr_scheduler_type": cfg.scheduler, "full_determinism": cfg.deterministic,
     }  # fmt: skip
 
 
@@ -184,7 +186,9 @@ def run_prompt_tuning(cfg: RunConfig) -> dict[str, Any]:
     train = tokenize_dataset(data.train, tokenizer, max_length=cfg.max_length, num_virtual_tokens=n)
     test = tokenize_dataset(data.eval, tokenizer, max_length=cfg.max_length, num_virtual_tokens=n)
 
-    trained = train_prompt(wrapper, train, test, head_learning_rate=cfg.head_lr, **_recipe(cfg))
+    trained = train_prompt(
+        wrapper, train, test, head_learning_rate=cfg.head_lr, **_recipe(cfg, warmup=PROMPT_WARMUP)
+    )
     if not _is_main_process():
         return {}
     score = _scoring(cfg)
@@ -220,7 +224,7 @@ def run_finetune(cfg: RunConfig) -> dict[str, Any]:
     train = tokenize_dataset(data.train, tokenizer, max_length=cfg.max_length)
     test = tokenize_dataset(data.eval, tokenizer, max_length=cfg.max_length)
 
-    trained = finetune(model, tokenizer, train, test, **_recipe(cfg))
+    trained = finetune(model, tokenizer, train, test, **_recipe(cfg, warmup=0.0))
     if not _is_main_process():
         return {}
     score = _scoring(cfg)

@@ -52,7 +52,7 @@ def _train(wrapper, data, out, **kw):
 def test_prompt_tuning_learns_and_keeps_the_best(tokenizer, toy, tmp_path):
     wrapper = learnable_wrapper(tokenizer)
     backbone_before = {n: p.clone() for n, p in wrapper.model.named_parameters()}
-    result = _train(wrapper, toy, tmp_path)
+    result = _train(wrapper, toy, tmp_path, num_train_epochs=6)
     accs = [h["eval_accuracy"] for h in result.log_history if "eval_accuracy" in h and "epoch" in h][:-1]
     assert result.eval_metrics["eval_accuracy"] == max(accs)  # best epoch restored at the end
     assert result.eval_metrics["eval_accuracy"] >= 0.85
