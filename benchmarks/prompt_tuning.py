@@ -69,6 +69,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--num-virtual-tokens", type=int, default=20)
     p.add_argument("--lr", type=float, default=1e-2, help="AdamW learning rate, every setup (the chapter's)")
     p.add_argument("--seed", type=int, default=42)
+    p.add_argument("--seeds", type=int, nargs="+", metavar="SEED",
+                   help="run every setup once per seed; the report adds mean ± sd (min, max) over them")  # fmt: skip
     p.add_argument(
         "--out", help="JSON path; the table goes beside it as .md (default: benchmarks/results/...)"
     )
@@ -228,6 +230,35 @@ def summarise(results: dict[str, Any]) -> dict[str, Any]:
     return {"ratios": ratios, "targets": targets}
 
 
+def over_seeds(by_seed: dict[int, dict[str, Any]]) -> dict[str, Any]:
+    """Per setup: accuracy, throughputs and ratios to chapter and peft as distributions over the seeds."""
+    from softprompt.seeds import distribution
+
+    out: dict[str, Any] = {}
+    summaries = {seed: summarise(results) for seed, results in by_seed.items()}
+    names = {n for results in by_seed.values() for n in results}
+    for name in sorted(names):
+        rows = [(by_seed[s].get(name, {}), summaries[s]["ratios"].get(name, {})) for s in by_seed]
+        rows = [(r, q) for r, q in rows if r and "error" not in r]
+        if not rows:
+            continue
+        figures = {
+            "accuracy": [r["accuracy"] for r, _ in rows],
+            "train_samples_per_s": [r["train"]["samples_per_s"] for r, _ in rows],
+            "predict_samples_per_s": [r["predict"]["samples_per_s"] for r, _ in rows],
+            **{k: [q[k] for _, q in rows] for k in ("train_vs_chapter", "train_vs_peft", "predict_vs_chapter",
+                                                    "predict_vs_peft")},
+        }  # fmt: skip
+        out[name] = {k: distribution(v) for k, v in figures.items() if v and None not in v}
+    return out
+
+
+def _dist(d: dict[str, Any] | None, scale: float = 1, unit: str = "") -> str:
+    if d is None:
+        return "-"
+    return f"{scale * d['mean']:.2f}{unit} ± {scale * d['sd']:.2f} ({scale * d['min']:.2f}-{scale * d['max']:.2f})"
+
+
 def _x(value: float | None) -> str:
     return "-" if value is None else f"{value:.2f}x"
 
@@ -271,6 +302,22 @@ def markdown(report: dict[str, Any]) -> str:
         for name, row in report["targets"].items():
             cells = ["-" if row.get(c) is None else ("pass" if row[c] else "FAIL") for c in checks]
             lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    if report.get("over_seeds"):
+        lines += [
+            "",
+            f"Over seeds {report['seeds']}: mean ± sd (min-max); the table above is seed {report['seeds'][0]}.",
+            "",
+            "| setup | accuracy % | train samples/s | train vs chapter | train vs peft | predict samples/s "
+            "| predict vs chapter | predict vs peft |",
+            "|---|" + "---:|" * 7,
+        ]
+        for name, d in report["over_seeds"].items():
+            lines.append(
+                f"| {name} | {_dist(d.get('accuracy'), 100)} | {_dist(d.get('train_samples_per_s'))} "
+                f"| {_dist(d.get('train_vs_chapter'))} | {_dist(d.get('train_vs_peft'))} "
+                f"| {_dist(d.get('predict_samples_per_s'))} | {_dist(d.get('predict_vs_chapter'))} "
+                f"| {_dist(d.get('predict_vs_peft'))} |"
+            )
     return "\n".join(lines) + "\n"
 
 
@@ -291,10 +338,16 @@ def main(argv: list[str] | None = None) -> int:
         # fill the datasets and page caches first, so that no measured setup pays for them
         if not args.no_warmup and "error" in spawn("warmup", args, workdir):
             return 1
-        results = {}
-        for name in setups:
-            print(f"running {name} ...", file=sys.stderr, flush=True)
-            results[name] = spawn(name, args, workdir)
+        seeds = args.seeds or [args.seed]
+        by_seed: dict[int, dict[str, Any]] = {}
+        for seed in seeds:
+            args.seed = seed
+            (workdir / f"seed-{seed}").mkdir(exist_ok=True)
+            for name in setups:
+                print(f"running {name} (seed {seed}) ...", file=sys.stderr, flush=True)
+                by_seed.setdefault(seed, {})[name] = spawn(name, args, workdir / f"seed-{seed}")
+        args.seed = seeds[0]
+        results = by_seed[seeds[0]]  # the detailed table: the first seed
     finally:
         if not args.workdir:
             shutil.rmtree(workdir, ignore_errors=True)
@@ -317,6 +370,10 @@ def main(argv: list[str] | None = None) -> int:
         "setups": results,
     }
     report.update(summarise(results))
+    if len(seeds) > 1:
+        report["seeds"] = seeds
+        report["over_seeds"] = over_seeds(by_seed)
+        report["setups_by_seed"] = {str(s): r for s, r in by_seed.items()}
     table = markdown(report)
     print(table)
     out = (
@@ -328,7 +385,7 @@ def main(argv: list[str] | None = None) -> int:
     out.write_text(json.dumps(report, indent=2) + "\n")
     out.with_suffix(".md").write_text(table)
     print(f"wrote {out} and {out.with_suffix('.md')}", file=sys.stderr)
-    return 1 if any("error" in r for r in results.values()) else 0
+    return 1 if any("error" in r for runs in by_seed.values() for r in runs.values()) else 0
 
 
 if __name__ == "__main__":

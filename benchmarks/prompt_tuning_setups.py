@@ -300,6 +300,7 @@ def run_softprompt(cfg: BenchConfig, out: dict[str, Any], *, bf16: bool = False,
         bf16=bf16,
         seed=cfg.seed,
         max_steps=cfg.steps,
+        warmup_steps=0,  # the chapter's and PEFT's schedule, so the accuracy column compares equal recipes
     )
     out["train"]["seconds"] = time.perf_counter() - start
     out["train"]["trainer_seconds"] = result.seconds  # Trainer.train alone, without setup and final save

@@ -20,6 +20,7 @@ from softprompt import predict, run_finetune
 from softprompt.cli import add_run_flags, run_config_from_args
 from softprompt.finetune import load_finetuned
 from softprompt.runs import summary
+from softprompt.seeds import format_seed_summary, run_seeds
 
 IMDB_DEFAULTS = {
     "model": "bert-base-uncased",
@@ -37,14 +38,18 @@ CHAPTER_TEXT = "This movie was absolutely fantastic! The acting was superb."
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     add_run_flags(parser, IMDB_DEFAULTS).set_defaults(label_names=["neg", "pos"], eval_split="test")
+    args = parser.parse_args()
     config = dataclasses.replace(
-        run_config_from_args(parser.parse_args()),
+        run_config_from_args(args),
         reference=CHAPTER_ACCURACY,
         reference_label="chapter (bert-base, A100, full scale)",
     )
 
     # load data and model -> softprompt.finetune.finetune (Trainer, the chapter's recipe) -> reload the
     # saved folder -> score -> predict
+    if args.seeds:  # one run per seed on one subset: mean ± sd, min, max per epoch (seeds.json)
+        print(format_seed_summary(run_seeds(config, args.seeds, run_finetune)))
+        return
     results = run_finetune(config)
     if not results:
         return

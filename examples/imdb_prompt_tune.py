@@ -28,6 +28,7 @@ import transformers
 from softprompt import SoftPromptWrapper, run_prompt_tuning
 from softprompt.cli import add_run_flags, run_config_from_args
 from softprompt.runs import summary
+from softprompt.seeds import format_seed_summary, run_seeds
 
 # The chapter's setup and published result (bert-base-uncased, one A100, full test set).
 IMDB_DEFAULTS = {
@@ -46,14 +47,18 @@ CHAPTER_TEXT = "This movie was absolutely fantastic! The acting was superb."
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     add_run_flags(parser, IMDB_DEFAULTS).set_defaults(label_names=["neg", "pos"], eval_split="test")
+    args = parser.parse_args()
     config = dataclasses.replace(
-        run_config_from_args(parser.parse_args()),
+        run_config_from_args(args),
         reference=CHAPTER_ACCURACY,
         reference_label="chapter (bert-base, A100, full scale)",
     )
 
     # load data and model -> wrap (backbone frozen, prompt + head trainable) -> train_prompt (Trainer,
     # eval every epoch, best prompt kept) -> score -> reload prompt.safetensors and score again
+    if args.seeds:  # one run per seed on one subset: mean ± sd, min, max per epoch (seeds.json)
+        print(format_seed_summary(run_seeds(config, args.seeds, run_prompt_tuning)))
+        return
     results = run_prompt_tuning(config)
     if not results:  # not rank 0 under torchrun
         return

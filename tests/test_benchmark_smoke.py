@@ -40,8 +40,12 @@ def _reviews(n: int, seed: int) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
+
+
 @pytest.fixture(scope="module")
-def report(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict, str]:
+def assets(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, Path]:
+    """A tiny BERT folder and a tiny IMDb-like folder (train/test parquet)."""
     root = tmp_path_factory.mktemp("bench")
     model_dir, data_dir = root / "tiny-bert", root / "imdb"
     data_dir.mkdir()
@@ -49,9 +53,13 @@ def report(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict, str]:
     _reviews(30, 1).to_parquet(data_dir / "test.parquet")
     transformers.BertForSequenceClassification(model_config("bert")).save_pretrained(model_dir)
     make_tokenizer().save_pretrained(model_dir)
+    return root, model_dir, data_dir
 
+
+@pytest.fixture(scope="module")
+def report(assets) -> tuple[dict, str]:
+    root, model_dir, data_dir = assets
     out = root / "results" / "smoke.json"
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
     flags = {
         "--model": model_dir, "--data": data_dir, "--train-size": TRAIN, "--test-size": TEST, "--batch-size": BATCH,
         "--epochs": 2, "--max-length": MAX_LENGTH, "--num-virtual-tokens": VIRTUAL, "--out": out, "--setups": SETUPS,
@@ -66,7 +74,7 @@ def report(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict, str]:
         ],
         capture_output=True,
         text=True,
-        env=env,
+        env=ENV,
         timeout=300,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -116,3 +124,45 @@ def test_peft_setup_and_ratios_to_peft(report):
     ratios = data["ratios"]["softprompt"]
     assert ratios["train_vs_peft"] > 0 and ratios["peak_rss_vs_peft"] > 0
     assert set(data["targets"]["softprompt"]) >= {"accuracy >= peft - 1 pt", "peak RSS <= peft"}
+
+
+def test_seeds_give_distributions_over_runs(assets):
+    root, model_dir, data_dir = assets
+    out = root / "results" / "seeds.json"
+    flags = {
+        "--model": model_dir, "--data": data_dir, "--train-size": TRAIN, "--test-size": TEST, "--batch-size": BATCH,
+        "--epochs": 1, "--max-length": MAX_LENGTH, "--num-virtual-tokens": VIRTUAL, "--out": out,
+        "--setups": "chapter,softprompt",
+    }  # fmt: skip
+    cmd = [sys.executable, str(SCRIPT), "--quick", "--no-warmup", *(str(x) for kv in flags.items() for x in kv),
+           "--seeds", "1", "2"]  # fmt: skip
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=ENV, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    data = json.loads(out.read_text())
+    assert data["seeds"] == [1, 2] and set(data["setups_by_seed"]) == {"1", "2"}
+    for name in ("chapter", "softprompt"):
+        accs = [data["setups_by_seed"][s][name]["accuracy"] for s in ("1", "2")]
+        assert data["over_seeds"][name]["accuracy"]["values"] == accs
+        assert data["over_seeds"][name]["train_vs_chapter"]["n"] == 2
+    assert "Over seeds [1, 2]" in proc.stdout
+
+
+def test_seed_study_runs_recipes_over_seeds(assets):
+    root, model_dir, data_dir = assets
+    report = root / "study" / "study.json"
+    cmd = [sys.executable, str(SCRIPT.parent / "seed_study.py"), "--plan", "variance", "--quick", "--model",
+           str(model_dir), "--imdb", str(data_dir), "--settings", "pt-baseline,pt-warmup", "--seeds", "1", "2",
+           "--out", str(root / "study"), "--report", str(report)]  # fmt: skip
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=ENV, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    data = json.loads(report.read_text())
+    summaries = data["variance"]["summaries"]
+    assert set(summaries) == {"pt-baseline", "pt-warmup"} and data["chosen"]["setting"] in summaries
+    for name, summary in summaries.items():
+        finals = [summary["results"][s]["eval_accuracy"] for s in ("1", "2")]
+        assert summary["final"]["eval_accuracy"]["values"] == finals, name
+    warmup = json.loads(
+        (root / "study" / "variance" / "pt-warmup" / "seed-1" / "training_args.json").read_text()
+    )
+    assert warmup["warmup_steps"] == 0.1
+    assert "| pt-baseline | 2 |" in proc.stdout

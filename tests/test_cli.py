@@ -194,8 +194,10 @@ def test_help_says_nothing_of_imdb():
     assert not any(word in text.lower() for text in texts for word in ("imdb", "review", "chapter"))
 
 
-def test_same_seed_same_prompt_file_across_processes(assets, pairs_dir, tmp_path):
-    """Two runs of the same command, each in its own process: byte-identical prompt files."""
+@pytest.mark.parametrize("extra", [[], ["--deterministic"]], ids=["default", "deterministic"])
+def test_same_seed_same_prompt_file_across_processes(assets, pairs_dir, tmp_path, extra):
+    """Two runs of the same command, each in its own process: byte-identical prompt files (on a CPU
+    without ``--deterministic`` too)."""
     model_dir, _ = assets
     files = []
     for run in ("a", "b"):
@@ -203,7 +205,7 @@ def test_same_seed_same_prompt_file_across_processes(assets, pairs_dir, tmp_path
         cmd = [sys.executable, "-m", "softprompt.cli", "train", "--model", str(model_dir), "--data", str(pairs_dir),
                "--text-column", "sentence_a", "--text-pair-column", "sentence_b", "--label-column", "label",
                "--epochs", "1", "--max-length", "32", "--num-virtual-tokens", "4", "--batch-size", "8",
-               "--seed", "3", "--output-dir", str(out)]  # fmt: skip
+               "--seed", "3", "--output-dir", str(out), *extra]  # fmt: skip
         subprocess.run(cmd, cwd=REPO, check=True, capture_output=True, timeout=300)
         files.append((out / "prompt.safetensors").read_bytes())
     assert files[0] == files[1]
