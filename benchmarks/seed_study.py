@@ -97,9 +97,12 @@ def run_all(
     deadline: float,
     hard_deadline: float = float("inf"),
 ) -> None:
-    """Run every (setting, seed) with ``args.jobs`` processes at a time; seeds in order, so the first
-    seeds of every setting finish before later ones start."""
-    queue = [(s, seed) for seed in seeds for s in settings]
+    """Run every (setting, seed) with ``args.jobs`` processes at a time; ``--order seed``: the first seed
+    of every setting before the second; ``--order setting``: one setting's seeds after another's."""
+    if args.order == "seed":
+        queue = [(s, seed) for seed in seeds for s in settings]
+    else:
+        queue = [(s, seed) for s in settings for seed in seeds]
     running: list[tuple[subprocess.Popen, Setting, int, Path, float]] = []
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
     if args.threads:
@@ -194,6 +197,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--settings", help="comma-separated setting names to run (default: the whole plan)")
     p.add_argument("--epochs", type=float, default=3)
     p.add_argument("--recipe", default="", help="prompt-tuning flags for the docs plan")
+    p.add_argument(
+        "--order", choices=["seed", "setting"], default="seed", help="run order (default: %(default)s)"
+    )
     p.add_argument("--jobs", type=int, default=1, help="runs side by side (1 on a CPU)")
     p.add_argument("--threads", type=int, help="OMP_NUM_THREADS of each run")
     p.add_argument("--deadline", type=float, default=float("inf"), help="seconds after which no run starts")
