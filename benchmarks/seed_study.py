@@ -228,8 +228,9 @@ def main(argv: list[str] | None = None) -> int:
     recipe = args.recipe
     for phase in phases:
         settings = plan_settings(phase, args, recipe)
-        if args.settings:
-            settings = [s for s in settings if s.name in args.settings.split(",")]
+        if args.settings:  # in the order given
+            by_name = {s.name: s for s in settings}
+            settings = [by_name[n] for n in args.settings.split(",") if n in by_name]
         started = time.monotonic()
         phase_seeds = check_seeds(args.docs_seeds) if phase == "docs" and args.docs_seeds else seeds
         phase_deadline = min(deadline, started + args.variance_deadline) if phase == "variance" else deadline
