@@ -12,7 +12,8 @@ Layout::
                         base_model, model_type, embedding_dim, num_virtual_tokens, num_labels,
                         id2label (JSON), task (JSON: {"type": "classification" | "multi-label" |
                         "regression"}, empty for a model without a sequence head), temperature;
-                        num_layers, hidden_size (deep prompts only)
+                        num_layers, hidden_size (deep prompts only); base_fingerprint (JSON: model
+                        type, vocabulary and embedding sizes, a hash of the input embeddings)
 
 Reading it needs nothing but ``safetensors``::
 
@@ -25,7 +26,6 @@ Reading it needs nothing but ``safetensors``::
 from __future__ import annotations
 
 import json
-import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,7 +36,21 @@ from safetensors.torch import save
 
 from softprompt.atomic import atomic_write_bytes
 from softprompt.config import SoftPromptConfig
-from softprompt.task import Task, TaskType, normalize_id2label
+from softprompt.prompt_checks import (
+    DEEP_KEY,
+    DEEP_REPARAM_PREFIX,
+    HEAD_PREFIX,
+    MAX_DIM,
+    MAX_LAYERS,
+    MAX_NUM_LABELS,
+    PROMPT_KEY,
+    bounded_int,
+    check_labels,
+    check_task,
+    check_temperature,
+    check_tensors,
+)
+from softprompt.task import Task, normalize_id2label
 from softprompt.version import __version__
 
 __all__ = [
@@ -53,10 +67,6 @@ __all__ = [
 
 FORMAT_NAME = "softprompt"
 FORMAT_VERSION = "1"
-PROMPT_KEY = "prompt_embeddings"
-HEAD_PREFIX = "head."
-DEEP_KEY = "deep_prompts"
-DEEP_REPARAM_PREFIX = "deep_reparam."
 
 
 @dataclass
@@ -78,6 +88,8 @@ class PromptFile:
             prompt (``config.deep``), else ``None``.
         deep_reparam: State of the MLP a deep prompt was trained through (see
             ``SoftPromptConfig.deep_reparam_hidden``), for resuming training; ``{}`` otherwise.
+        base_fingerprint: The base model's :func:`~softprompt.prompt_checks.base_fingerprint`
+            (``{}`` in files written before it was recorded).
         path: Where it was read from, if it was.
     """
 
@@ -92,6 +104,7 @@ class PromptFile:
     temperature: float = 1.0
     deep_prompts: torch.Tensor | None = None
     deep_reparam: dict[str, torch.Tensor] = field(default_factory=dict)
+    base_fingerprint: dict[str, object] = field(default_factory=dict)
     path: str | None = None
 
     @property
@@ -127,18 +140,23 @@ class PromptFile:
         if self.deep_prompts is not None:
             meta["num_layers"] = str(self.num_layers)
             meta["hidden_size"] = str(self.hidden_size)
+        if self.base_fingerprint:
+            meta["base_fingerprint"] = json.dumps(self.base_fingerprint, sort_keys=True)
         return meta
 
     def save(self, path: str | os.PathLike[str]) -> Path:
         """Write the file atomically (temp file + rename). Returns the path.
 
         Raises:
-            ValueError: non-finite values, or a prompt shape that disagrees with the config.
+            ValueError: what :func:`read_prompt_file` would refuse: non-finite or out-of-range values, a
+                prompt shape that disagrees with the config, labels that do not fit the head, a
+                temperature outside the calibration range.
         """
-        _check_tensors(str(path), self.prompt, self.head, self.config, self.deep_prompts, self.deep_reparam)
-        _check_task(str(path), self.task, self.num_labels)
-        if not math.isfinite(self.temperature) or self.temperature <= 0:
-            raise ValueError(f"temperature must be a positive finite number, got {self.temperature!r}")
+        where = str(path)
+        check_tensors(where, self.prompt, self.head, self.config, self.deep_prompts, self.deep_reparam)
+        check_task(where, self.task, self.num_labels)
+        check_labels(where, self.num_labels, self.id2label, self.head)
+        check_temperature(where, self.temperature)
         tensors = {PROMPT_KEY: self.prompt.detach().to("cpu", torch.float32).contiguous()}
         for name, tensor in self.head.items():
             tensors[HEAD_PREFIX + name] = tensor.detach().to("cpu", torch.float32).contiguous().clone()
@@ -172,58 +190,6 @@ def canonical_header(blob: bytes) -> bytes:
     return blob[:8] + text + b" " * (size - len(text)) + blob[8 + size :]
 
 
-def _check_task(where: str, task: Task | None, num_labels: int | None) -> None:
-    """A regression head has one output; a classification or multi-label head at least two."""
-    if task is None:
-        return
-    if num_labels is None:
-        raise ValueError(f"{where}: task {task.type.value!r} needs a head, but num_labels is not set")
-    if (task.type is TaskType.REGRESSION) != (num_labels == 1):
-        raise ValueError(
-            f"{where}: task {task.type.value!r} does not fit num_labels={num_labels} "
-            "(regression has 1 output, classification and multi-label at least 2)"
-        )
-
-
-def _check_tensors(
-    where: str,
-    prompt: torch.Tensor,
-    head: dict[str, torch.Tensor],
-    config: SoftPromptConfig,
-    deep_prompts: torch.Tensor | None = None,
-    deep_reparam: dict[str, torch.Tensor] | None = None,
-) -> None:
-    expected = config.num_virtual_tokens
-    if prompt.dim() != 2 or prompt.shape[0] != expected:
-        raise ValueError(
-            f"{where}: {PROMPT_KEY} has shape {tuple(prompt.shape)} but the config says {expected} virtual tokens "
-            "of shape (num_virtual_tokens, embedding_dim)"
-        )
-    if config.deep and deep_prompts is None:
-        raise ValueError(f"{where}: config has deep=True but there is no {DEEP_KEY!r} tensor")
-    if not config.deep and (deep_prompts is not None or deep_reparam):
-        raise ValueError(f"{where}: has deep prompt tensors but its config has deep=False")
-    if deep_reparam and config.deep_reparam_hidden is None:
-        raise ValueError(
-            f"{where}: has {DEEP_REPARAM_PREFIX}* tensors but its config has deep_reparam_hidden=None"
-        )
-    if deep_prompts is not None and (deep_prompts.dim() != 3 or deep_prompts.shape[1] != expected):
-        raise ValueError(
-            f"{where}: {DEEP_KEY} has shape {tuple(deep_prompts.shape)} but should be (num_layers - 1, "
-            f"{expected} virtual tokens, hidden_size)"
-        )
-    named = {
-        PROMPT_KEY: prompt,
-        **{HEAD_PREFIX + k: v for k, v in head.items()},
-        **({DEEP_KEY: deep_prompts} if deep_prompts is not None else {}),
-        **{DEEP_REPARAM_PREFIX + k: v for k, v in (deep_reparam or {}).items()},
-    }
-    for name, tensor in named.items():
-        if not torch.isfinite(tensor).all():
-            bad = int((~torch.isfinite(tensor)).sum())
-            raise ValueError(f"{where}: tensor {name!r} has {bad} NaN/inf values; refusing to use it")
-
-
 def read_prompt_file(path: str | os.PathLike[str]) -> PromptFile:
     """Read and self-check a prompt file (no model needed).
 
@@ -252,8 +218,11 @@ def read_prompt_file(path: str | os.PathLike[str]) -> PromptFile:
         with safe_open(where, framework="pt") as fh:
             meta = dict(fh.metadata() or {})
             tensors = {key: fh.get_tensor(key) for key in fh.keys()}  # noqa: SIM118 (safe_open is not a dict)
-    except (SafetensorError, OSError, ValueError) as exc:
-        raise ValueError(f"{where}: not a readable .safetensors file ({exc})") from exc
+    except (SafetensorError, OSError, ValueError, TypeError, RuntimeError, NotImplementedError) as exc:
+        raise ValueError(f"{where}: not a readable .safetensors file ({type(exc).__name__}: {exc})") from exc
+    odd = {k: str(t.dtype) for k, t in tensors.items() if t.dtype != torch.float32}
+    if odd:
+        raise ValueError(f"{where}: prompt files hold float32 tensors only; found {odd}")
 
     if meta.get("format") != FORMAT_NAME:
         raise ValueError(
@@ -264,16 +233,32 @@ def read_prompt_file(path: str | os.PathLike[str]) -> PromptFile:
             f"{where}: prompt file format version {meta.get('format_version')!r} is not supported by "
             f"softprompt {__version__} (reads version {FORMAT_VERSION}); upgrade softprompt"
         )
-    try:
+    try:  # every number bounded before anything is built from it
         config = SoftPromptConfig.from_json(meta["config"])
-        embedding_dim = int(meta["embedding_dim"])
-        num_labels = int(meta["num_labels"]) if meta.get("num_labels") else None
+        embedding_dim = bounded_int(where, "embedding_dim", meta["embedding_dim"], 1, MAX_DIM)
+        num_labels = (
+            bounded_int(where, "num_labels", meta["num_labels"], 1, MAX_NUM_LABELS)
+            if meta.get("num_labels")
+            else None
+        )
         id2label = normalize_id2label(json.loads(meta.get("id2label") or "{}"), f"{where}: id2label")
-        temperature = float(meta.get("temperature", "1.0"))
+        temperature = check_temperature(where, meta.get("temperature", "1.0"))
         task = Task.from_dict(json.loads(meta["task"])) if meta.get("task") else None
-        deep_dims = (int(meta["num_layers"]), int(meta["hidden_size"])) if config.deep else None
-    except (KeyError, ValueError, TypeError) as exc:
-        raise ValueError(f"{where}: unreadable prompt metadata ({type(exc).__name__}: {exc})") from exc
+        deep_dims = (
+            (
+                bounded_int(where, "num_layers", meta["num_layers"], 2, MAX_LAYERS),
+                bounded_int(where, "hidden_size", meta["hidden_size"], 1, MAX_DIM),
+            )
+            if config.deep
+            else None
+        )
+        fingerprint = json.loads(meta["base_fingerprint"]) if meta.get("base_fingerprint") else {}
+        if not isinstance(fingerprint, dict):
+            raise ValueError(f"base_fingerprint is {type(fingerprint).__name__}, not an object")
+    except (KeyError, ValueError, TypeError, AttributeError, RecursionError) as exc:
+        raise ValueError(
+            f"{where}: unreadable prompt metadata ({type(exc).__name__}: {str(exc)[:200]})"
+        ) from exc
 
     if PROMPT_KEY not in tensors:
         raise ValueError(f"{where}: missing tensor {PROMPT_KEY!r} (found {sorted(tensors)})")
@@ -288,7 +273,7 @@ def read_prompt_file(path: str | os.PathLike[str]) -> PromptFile:
     extra = sorted(key for key in tensors if not key.startswith((HEAD_PREFIX, DEEP_REPARAM_PREFIX)))
     if extra:
         raise ValueError(f"{where}: unexpected tensors {extra}")
-    _check_tensors(where, prompt, head, config, deep_prompts, reparam)
+    check_tensors(where, prompt, head, config, deep_prompts, reparam)
     if prompt.shape[1] != embedding_dim:
         raise ValueError(
             f"{where}: {PROMPT_KEY} has dim {prompt.shape[1]} but metadata says embedding_dim {embedding_dim}"
@@ -301,7 +286,8 @@ def read_prompt_file(path: str | os.PathLike[str]) -> PromptFile:
                 f"{where}: {DEEP_KEY} has shape {tuple(deep_prompts.shape)} but metadata says num_layers={layers}, "
                 f"hidden_size={hidden}, so {expected}"
             )
-    _check_task(where, task, num_labels)
+    check_task(where, task, num_labels)
+    check_labels(where, num_labels, id2label, head)
     if config.train_head and num_labels is not None and not head:
         raise ValueError(
             f"{where}: config has train_head=True and num_labels={num_labels} but no head.* tensors"
@@ -318,5 +304,6 @@ def read_prompt_file(path: str | os.PathLike[str]) -> PromptFile:
         temperature=temperature,
         deep_prompts=None if deep_prompts is None else deep_prompts.float(),
         deep_reparam={k: v.float() for k, v in reparam.items()},
+        base_fingerprint=fingerprint,
         path=where,
     )

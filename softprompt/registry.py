@@ -17,6 +17,7 @@ from torch import nn
 from softprompt import backbone
 from softprompt.config import Placement, SoftPromptConfig
 from softprompt.deep import DeepPrompt, DeepPromptHooks, LayerStack, find_layer_stack
+from softprompt.prompt_checks import base_fingerprint
 from softprompt.prompt_file import PromptFile, read_prompt_file
 from softprompt.slot import PromptSlot, slot_from_file
 
@@ -218,6 +219,7 @@ class PromptRegistry(nn.Module):
             deep_reparam={k: v.detach() for k, v in deep.state_dict().items()}
             if deep is not None and deep.reparam
             else {},
+            base_fingerprint=base_fingerprint(self.model),
         )
 
     def fold_deep_reparam(self, name: str | None = None) -> None:

@@ -18,6 +18,7 @@ from softprompt import backbone
 from softprompt.config import SoftPromptConfig
 from softprompt.deep import DeepPrompt, model_dims
 from softprompt.heads import copy_head_modules, head_view
+from softprompt.prompt_checks import fingerprint_mismatch
 from softprompt.prompt_file import PromptFile
 from softprompt.task import Task, normalize_id2label
 
@@ -149,10 +150,19 @@ def slot_from_file(pf: PromptFile, model: nn.Module, *, strict_base_model: bool)
                 f"{where}: head tensor {key!r} has shape {tuple(tensor.shape)}, the model's has {tuple(params[key].shape)}"
             )
     model_name = str(getattr(model.config, "_name_or_path", "") or "")
-    if pf.base_model and model_name and Path(pf.base_model).name != Path(model_name).name:
-        message = (
+    message = ""
+    if pf.base_fingerprint:  # type, sizes and a hash of the input embeddings: the weights themselves
+        differences = fingerprint_mismatch(pf.base_fingerprint, model)
+        if differences:
+            message = (
+                f"{where}: prompt was trained on another base model ({pf.base_model!r}) than this "
+                f"{type(model).__name__} ({model_name!r}): " + "; ".join(differences)
+            )
+    elif pf.base_model and model_name and Path(pf.base_model).name != Path(model_name).name:
+        message = (  # files written before the fingerprint: only the names can be compared
             f"{where}: prompt was trained on base model {pf.base_model!r} but this model is {model_name!r}"
         )
+    if message:
         if strict_base_model:
             raise ValueError(message)
         warnings.warn(

@@ -140,6 +140,10 @@ def train_prompt(
 ) -> PromptTrainingResult:
     """Train the wrapper's active prompt (and head) with ``transformers.Trainer``.
 
+    ``seed`` fixes the batch order and dropout; the prompt's start is ``SoftPromptConfig.seed``'s. A head
+    that ``from_pretrained`` created new came from the caller's random state: call
+    ``transformers.set_seed(seed)`` before loading the model for a repeatable run (the run functions do).
+
     Args:
         wrapper: The :class:`SoftPromptWrapper`; needs a tokenizer (for padding).
         train_dataset: Tokenized training data (``input_ids``, ``attention_mask``, ``labels``,

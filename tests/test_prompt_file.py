@@ -2,14 +2,16 @@
 
 import json
 import os
+import warnings
 
 import pytest
 import torch
 import transformers
 from safetensors import safe_open
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file, save, save_file
 
 from softprompt import SoftPromptConfig, SoftPromptWrapper, __version__, read_prompt_file
+from softprompt.prompt_checks import base_fingerprint
 from tests.conftest import batch, make_model
 
 
@@ -143,17 +145,49 @@ def test_mismatched_models_are_rejected_before_anything_changes(saved, tokenizer
 
 
 def test_other_base_model_warns_or_errors(tokenizer, tmp_path):
+    """The file's fingerprint of the base model (type, sizes, a hash of the input embeddings) decides,
+    not the folder name: MiniLM's folder is just ``model``."""
     model = make_model("bert")
     model.config._name_or_path = "org/model-a"
     path = SoftPromptWrapper(model, tokenizer=tokenizer).save_prompt(tmp_path / "a.safetensors")
+    assert read_prompt_file(path).base_fingerprint["model_type"] == "bert"
+    same = make_model("bert")  # the same weights under another name: no complaint
+    same.config._name_or_path = "elsewhere/model"
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        SoftPromptWrapper.from_prompt(same, path, tokenizer=tokenizer, strict_base_model=True)
+    other = make_model("bert", seed=1)  # same architecture and name, other weights
+    other.config._name_or_path = "org/model-a"
+    with pytest.warns(UserWarning, match="embeddings_sha256"):
+        SoftPromptWrapper.from_prompt(other, path, tokenizer=tokenizer)
+    with pytest.raises(ValueError, match="trained on another base model"):
+        SoftPromptWrapper.from_prompt(other, path, tokenizer=tokenizer, strict_base_model=True)
+
+
+def test_fingerprint_survives_a_bf16_backbone(tokenizer):
+    model = make_model("bert")
+    before = base_fingerprint(model)
+    wrapper = SoftPromptWrapper(model, tokenizer=tokenizer)
+    wrapper.cast_backbone(torch.bfloat16)
+    assert base_fingerprint(wrapper.model) == before
+    assert base_fingerprint(make_model("bert", seed=1)) != before
+
+
+def test_files_without_a_fingerprint_compare_names(tokenizer, tmp_path):
+    model = make_model("bert")
+    model.config._name_or_path = "org/model-a"
+    path = SoftPromptWrapper(model, tokenizer=tokenizer).save_prompt(tmp_path / "a.safetensors")
+    with safe_open(str(path), framework="pt") as fh:  # as written before fingerprints were recorded
+        meta = {k: v for k, v in fh.metadata().items() if k != "base_fingerprint"}
+        tensors = {k: fh.get_tensor(k) for k in fh.keys()}  # noqa: SIM118
+    old = tmp_path / "old.safetensors"
+    old.write_bytes(save(tensors, metadata=meta))
     other = make_model("bert")
     other.config._name_or_path = "org/model-b"
     with pytest.warns(
         UserWarning, match="trained on base model 'org/model-a' but this model is 'org/model-b'"
     ):
-        SoftPromptWrapper.from_prompt(other, path, tokenizer=tokenizer)
-    with pytest.raises(ValueError, match="trained on base model"):
-        SoftPromptWrapper.from_prompt(other, path, tokenizer=tokenizer, strict_base_model=True)
+        SoftPromptWrapper.from_prompt(other, old, tokenizer=tokenizer)
 
 
 def test_save_is_atomic(saved, monkeypatch):

@@ -1,0 +1,189 @@
+"""Hostile prompt files (softprompt/prompt_checks.py): every number bounded before use, one validator for
+reading and writing, and a seeded fuzz run in which every mutated file loads and predicts finite values
+or is refused with a library error that names the file."""
+
+import random
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+from safetensors import safe_open
+from safetensors.torch import save
+
+from softprompt import SoftPromptConfig, SoftPromptWrapper, predict_logits, read_prompt_file
+from softprompt.prompt_checks import MAX_ABS_VALUE
+from tests.conftest import make_model
+from tests.test_cli import REPO
+
+TEXTS = ["a good film", "a bad plot that goes on"]
+
+
+@pytest.fixture(scope="module")
+def valid(tmp_path_factory, tokenizer):
+    """A deep prompt file with a head and label names, and what it holds."""
+    path = tmp_path_factory.mktemp("checks") / "valid.safetensors"
+    model = make_model("bert")
+    model.config.id2label, model.config.label2id = {0: "neg", 1: "pos"}, {"neg": 0, "pos": 1}
+    SoftPromptWrapper(
+        model, SoftPromptConfig(num_virtual_tokens=4, deep=True), tokenizer=tokenizer
+    ).save_prompt(path)
+    with safe_open(str(path), framework="pt") as fh:
+        meta = dict(fh.metadata())
+        tensors = {k: fh.get_tensor(k) for k in fh.keys()}  # noqa: SIM118
+    return path, meta, tensors
+
+
+def _write(tmp_path, meta, tensors, name="bad.safetensors"):
+    path = tmp_path / name
+    path.write_bytes(save(tensors, metadata=meta))
+    return path
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "match"),
+    [
+        ("num_labels", "10000000", "outside"),
+        ("num_labels", "99999999999999999999999", "whole number"),
+        ("num_labels", "-1", "whole number"),
+        ("num_labels", "1e3", "whole number"),
+        ("embedding_dim", "4294967296", "whole number|outside"),
+        ("num_layers", "100000000", "outside"),
+        ("id2label", "[1, 2]", "id2label"),
+        ("id2label", '"pos"', "id2label"),
+        ("id2label", '{"0": "neg", "7": "pos"}', "ids"),
+        ("id2label", "[" * 100_000 + "]" * 100_000, "unreadable"),
+        ("config", "{" * 50_000, "unreadable"),
+        ("base_fingerprint", "[]", "not an object"),
+        ("temperature", "nan", "temperature"),
+        ("temperature", "inf", "temperature"),
+        ("temperature", "-1", "temperature"),
+        ("temperature", "0", "temperature"),
+        ("temperature", "1e-300", "temperature"),
+        ("temperature", "1e9", "temperature"),
+    ],
+)
+def test_bad_metadata_is_refused_at_once(valid, tmp_path, key, value, match):
+    path, meta, tensors = valid
+    bad = _write(tmp_path, {**meta, key: value}, tensors)
+    start = time.perf_counter()
+    with pytest.raises(ValueError, match=match) as info:
+        read_prompt_file(bad)
+    assert str(bad) in str(info.value)
+    assert time.perf_counter() - start < 5  # nothing is allocated from the number
+
+
+@pytest.mark.parametrize(
+    "dtype", [torch.float16, torch.float64, torch.bfloat16, torch.int64, torch.bool, torch.float8_e4m3fn]
+)
+def test_tensors_other_than_float32_are_refused(valid, tmp_path, dtype):
+    path, meta, tensors = valid
+    bad = _write(tmp_path, meta, {**tensors, "prompt_embeddings": tensors["prompt_embeddings"].to(dtype)})
+    with pytest.raises(ValueError, match="float32 tensors only"):
+        read_prompt_file(bad)
+
+
+@pytest.mark.parametrize("key", ["prompt_embeddings", "deep_prompts", "head.classifier.weight"])
+def test_huge_values_are_refused_when_reading_and_when_saving(valid, tmp_path, tokenizer, key):
+    path, meta, tensors = valid
+    huge = tensors[key].clone()
+    huge.view(-1)[0] = 1e30  # finite, but overflows attention and LayerNorm
+    with pytest.raises(ValueError, match="beyond"):
+        read_prompt_file(_write(tmp_path, meta, {**tensors, key: huge}))
+    pf = read_prompt_file(path)
+    pf.prompt = pf.prompt.clone()
+    pf.prompt[0, 0] = 2 * MAX_ABS_VALUE
+    with pytest.raises(ValueError, match="beyond"):
+        pf.save(tmp_path / "out.safetensors")
+
+
+def test_save_refuses_what_read_refuses(valid, tmp_path):
+    path, _, _ = valid
+    pf = read_prompt_file(path)
+    for change, match in ((dict(temperature=1e9), "temperature"), (dict(id2label={0: "a", 5: "b"}), "ids"),
+                          (dict(num_labels=3, id2label={}), "3 rows")):  # fmt: skip
+        bad = read_prompt_file(path)
+        for k, v in change.items():
+            setattr(bad, k, v)
+        with pytest.raises(ValueError, match=match):
+            bad.save(tmp_path / "never.safetensors")
+    assert not (tmp_path / "never.safetensors").exists()
+    pf.save(tmp_path / "fine.safetensors")
+
+
+def test_cli_refuses_a_crafted_num_labels_in_one_line(valid, tmp_path, tokenizer):
+    path, meta, tensors = valid
+    model_dir = tmp_path / "model"
+    make_model("bert").save_pretrained(model_dir)
+    tokenizer.save_pretrained(model_dir)
+    bad = _write(tmp_path, {**meta, "num_labels": "10000000"}, tensors)
+    cmd = [
+        sys.executable,
+        "-m",
+        "softprompt",
+        "predict",
+        "--prompt",
+        str(bad),
+        "--model",
+        str(model_dir),
+        "a film",
+    ]
+    start = time.perf_counter()
+    proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert "num_labels=10000000 is outside" in proc.stderr.strip().splitlines()[-1]
+    assert time.perf_counter() - start < 60
+
+
+HOSTILE = ["", "0", "-1", "1e309", "nan", "inf", "999999999999999999999", "[]", "{}", "null", '"x"', "[[[[[[",
+           '{"0": 5}', '{"type": "regression"}', "true", "1.5", " 2", "\u00e9"]  # fmt: skip
+
+
+def _mutate(rng, meta, tensors, blob):
+    """One of: a metadata value replaced, a tensor entry changed, or raw bytes of the file flipped."""
+    kind = rng.choice(["meta", "meta", "tensor", "bytes"])
+    if kind == "meta":
+        key = rng.choice(sorted(meta))
+        return save(tensors, metadata={**meta, key: rng.choice(HOSTILE)})
+    if kind == "tensor":
+        key = rng.choice(sorted(tensors))
+        t = tensors[key].clone()
+        choice = rng.choice(["scale", "nan", "drop", "reshape", "extra"])
+        if choice == "scale":
+            t.view(-1)[rng.randrange(t.numel())] = rng.choice([1e3, 1e5, -1e38, 3.0])
+        elif choice == "nan":
+            t.view(-1)[0] = float("nan")
+        elif choice == "drop":
+            return save({k: v for k, v in tensors.items() if k != key}, metadata=meta)
+        elif choice == "reshape":
+            t = t.reshape(-1)
+        else:
+            return save({**tensors, "head.extra": torch.zeros(2)}, metadata=meta)
+        return save({**tensors, key: t}, metadata=meta)
+    data = bytearray(blob)
+    for _ in range(rng.randint(1, 8)):
+        data[rng.randrange(len(data))] = rng.randrange(256)
+    return bytes(data)
+
+
+def test_fuzzed_files_load_and_predict_finite_values_or_are_refused(valid, tmp_path, tokenizer):
+    path, meta, tensors = valid
+    blob = path.read_bytes()
+    model = make_model("bert")
+    rng = random.Random(12)
+    outcomes = {"loaded": 0, "refused": 0}
+    for i in range(300):
+        target = tmp_path / f"m{i}.safetensors"
+        target.write_bytes(_mutate(rng, meta, tensors, blob))
+        try:
+            wrapper = SoftPromptWrapper.from_prompt(model, target, tokenizer=tokenizer)
+            logits = predict_logits(wrapper, tokenizer, TEXTS)
+        except (ValueError, TypeError, FileNotFoundError) as exc:
+            assert str(target) in str(exc), f"mutation {i}: {exc}"
+            outcomes["refused"] += 1
+            continue
+        assert torch.isfinite(logits).all(), f"mutation {i} loaded and predicted non-finite values"
+        outcomes["loaded"] += 1
+    print(outcomes)
+    assert outcomes["refused"] > 100 and outcomes["loaded"] > 10, outcomes  # both paths exercised
