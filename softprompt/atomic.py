@@ -1,13 +1,18 @@
 """Atomic file writes: a temp file in the target folder, fsync, then ``os.replace``.
 
-A crash or a full disk mid-write leaves the previous file untouched, never a half-written one.
+A crash or a full disk mid-write leaves the previous file untouched, never a half-written one. An
+existing file keeps its permissions; a symbolic link is written through (the file it points to is
+replaced, the link stays); temp files that a killed writer left behind are removed by the next write to
+the same file. The process umask is never changed (another thread could create files meanwhile).
 """
 
 from __future__ import annotations
 
 import contextlib
+import glob
 import json
 import os
+import stat
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -24,13 +29,18 @@ def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> Path:
         >>> p.read_bytes()
         b'abc'
     """
-    target = Path(path)
+    target = Path(os.path.realpath(path))  # through a symlink: replace the file, keep the link
     if target.is_dir():
-        raise IsADirectoryError(f"cannot write to {str(target)!r}: it is a directory; give a file name")
+        raise IsADirectoryError(f"cannot write to {str(path)!r}: it is a directory; give a file name")
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     try:
-        os.fchmod(fd, 0o666 & ~_umask())  # mkstemp makes 0600; give the file the usual permissions
+        mode = stat.S_IMODE(target.stat().st_mode)  # an existing file keeps its permissions
+    except FileNotFoundError:
+        mode = 0o666 & ~_umask()  # a new one gets the usual ones (mkstemp makes 0600)
+    _remove_stale_temps(target)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.{os.getpid()}.", suffix=".tmp", dir=target.parent)
+    try:
+        os.fchmod(fd, mode)
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
             fh.flush()
@@ -40,13 +50,39 @@ def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> Path:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
-    return target
+    return Path(path)
 
 
 def _umask() -> int:
-    mask = os.umask(0)
+    """The process umask, read without setting it where ``/proc`` tells it (Linux); elsewhere read by
+    setting and restoring it, the one way POSIX offers."""
+    with contextlib.suppress(OSError, ValueError), open("/proc/self/status") as fh:
+        for line in fh:
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    mask = os.umask(0o022)
     os.umask(mask)
     return mask
+
+
+def _remove_stale_temps(target: Path) -> None:
+    """Delete ``.<name>.<pid>.*.tmp`` files of ``target`` whose writing process no longer exists."""
+    prefix = f".{target.name}."
+    for tmp in target.parent.glob(f"{glob.escape(prefix)}*.tmp"):
+        pid = tmp.name[len(prefix) :].split(".", 1)[0]
+        if pid.isdigit() and not _alive(int(pid)):
+            with contextlib.suppress(OSError):
+                tmp.unlink()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # exists but belongs to someone else
+        return True
+    return True
 
 
 def atomic_write_text(path: str | os.PathLike[str], text: str) -> Path:
