@@ -17,7 +17,13 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-__all__ = ["atomic_write_bytes", "atomic_write_json", "atomic_write_text"]
+__all__ = [
+    "atomic_write_bytes",
+    "atomic_write_json",
+    "atomic_write_text",
+    "check_dir_target",
+    "check_file_target",
+]
 
 
 def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> Path:
@@ -93,3 +99,38 @@ def atomic_write_text(path: str | os.PathLike[str], text: str) -> Path:
 def atomic_write_json(path: str | os.PathLike[str], obj: Any) -> Path:
     """Write ``obj`` as indented JSON (keys sorted) atomically."""
     return atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n")
+
+
+def _file_in_the_way(path: Path) -> Path | None:
+    for parent in path.parents:
+        if parent.exists():
+            return None if parent.is_dir() else parent
+    return None
+
+
+def check_file_target(path: str | os.PathLike[str], what: str = "output file") -> Path:
+    """Refuse, before any work, a file target that is a folder or lies under a file.
+
+    Raises:
+        ValueError: naming ``what`` and the obstacle.
+    """
+    target = Path(path)
+    if target.is_dir():
+        raise ValueError(f"{what} {str(target)!r} is a folder; give a file name")
+    blocker = _file_in_the_way(target)
+    if blocker is not None:
+        raise ValueError(
+            f"{what} {str(target)!r} cannot be written: {str(blocker)!r} is a file, not a folder"
+        )
+    return target
+
+
+def check_dir_target(path: str | os.PathLike[str], what: str = "output folder") -> Path:
+    """Refuse, before any work, a folder target that is a file or lies under a file."""
+    target = Path(path)
+    if target.exists() and not target.is_dir():
+        raise ValueError(f"{what} {str(target)!r} is a file; give a folder")
+    blocker = _file_in_the_way(target)
+    if blocker is not None:
+        raise ValueError(f"{what} {str(target)!r} cannot be made: {str(blocker)!r} is a file, not a folder")
+    return target

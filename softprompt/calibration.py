@@ -99,6 +99,15 @@ def calibrate(
         raise ValueError(
             f"calibrate() needs one label per text: {len(firsts)} texts, labels of shape {tuple(labels.shape)}"
         )
+    num_labels = backbone.num_labels(model.model if is_wrapper else model)
+    if (
+        labels.dtype.is_floating_point
+        or labels.dtype == torch.bool
+        or (num_labels and not bool(((labels >= 0) & (labels < num_labels)).all()))
+    ):
+        raise ValueError(
+            f"calibrate() needs class ids in [0, {num_labels}), got {labels.unique().tolist()[:10]}"
+        )
     logits = predict_logits(model, tokenizer, texts, batch_size=batch_size, max_length=max_length, bf16=bf16)
     temperature = fit_temperature(logits, labels)
     if is_wrapper:

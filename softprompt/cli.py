@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
+import traceback
 from collections.abc import Sequence
 from typing import Any
 
@@ -40,10 +42,13 @@ FINETUNE_DEFAULTS = {
 
 
 def _size(text: str) -> int | None:
-    """``--train-size all`` or a positive int."""
-    if text.lower() in ("all", "none", "0"):
+    """``--train-size all`` or a positive int (``0`` is an error, not "all")."""
+    if text.lower() in ("all", "none"):
         return None
-    value = int(text)
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a positive number or 'all', got {text!r}") from None
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be a positive number or 'all', got {text!r}")
     return value
@@ -74,6 +79,9 @@ def add_run_flags(parser: argparse.ArgumentParser, defaults: dict[str, Any]) -> 
     )
     g.add_argument("--init", default="vocab", choices=["random", "vocab", "text", "labels"],
                    help="prompt initialisation; prompt tuning only (default: %(default)s)")  # fmt: skip
+    g.add_argument(
+        "--init-text", help="the words --init text starts the prompt from, e.g. 'classify the topic'"
+    )
     g.add_argument(
         "--lr", type=float, default=defaults["lr"], help="peak learning rate, AdamW (default: %(default)s)"
     )
@@ -163,7 +171,7 @@ def run_config_from_args(args: argparse.Namespace) -> Any:
         eval_size=args.eval_size, epochs=args.epochs, max_length=args.max_length,
         num_virtual_tokens=args.num_virtual_tokens, init=args.init, lr=args.lr, batch_size=args.batch_size,
         bf16=args.bf16, output_dir=args.output_dir, seed=args.seed, eval_batch_size=args.eval_batch_size,
-        deep=args.deep, head_lr=args.head_lr, head_init=args.head_init, warmup=args.warmup,
+        deep=args.deep, init_text=args.init_text, head_lr=args.head_lr, head_init=args.head_init, warmup=args.warmup,
         scheduler=args.scheduler, data_seed=args.data_seed, deterministic=args.deterministic,
     )  # fmt: skip
 
@@ -199,7 +207,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="softprompt", description="Prompt tuning and fine-tuning for Hugging Face encoders."
     )
-    parser.add_argument("-v", "--verbose", action="store_true", help="log at INFO level")
+    parser.add_argument(
+        "-v", "--verbose", action="store_true", help="log at INFO level; tracebacks on errors"
+    )
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = add_run_flags(
@@ -254,8 +264,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     try:
         return int(args.func(args))
-    except (ValueError, FileNotFoundError, TypeError, KeyError) as exc:
-        print(f"softprompt {args.command}: error: {exc}", file=sys.stderr)
+    except BrokenPipeError:  # `softprompt inspect F | head`: the reader left; not an error
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+    except (ValueError, OSError, TypeError, KeyError) as exc:  # OSError: a bad model path, an unwritable file
+        if args.verbose:
+            traceback.print_exc()
+        message = " ".join(str(exc).split()) or type(exc).__name__  # one line
+        print(f"softprompt {args.command}: error: {message}", file=sys.stderr)
         return 2
 
 

@@ -12,6 +12,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from softprompt.atomic import check_file_target
+
 __all__ = ["eval", "inspect", "predict", "run"]
 
 
@@ -73,6 +75,8 @@ def eval(args: argparse.Namespace) -> int:
     from softprompt.data import load_data
     from softprompt.evaluation import evaluate_model
 
+    if args.output_json:  # before the evaluation, not after it
+        check_file_target(args.output_json, "--output-json")
     model, tokenizer = _load_for_inference(args)
     task = model.task if hasattr(model, "prompt_config") else backbone.sequence_task(model)
     names = args.label_names
@@ -107,6 +111,8 @@ def predict(args: argparse.Namespace) -> int:
     from softprompt.atomic import atomic_write_text
     from softprompt.inference import predict
 
+    if args.output:
+        check_file_target(args.output, "--output")
     texts = list(args.texts)
     if args.file:
         texts += _read_texts(args.file)
@@ -134,7 +140,13 @@ def predict(args: argparse.Namespace) -> int:
 def _read_texts(path: str) -> list[Any]:
     """One text per line, or JSON lines with a ``text`` field (and ``text_pair`` for pair tasks)."""
     texts: list[Any] = []
-    for i, line in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), 1):
+    try:
+        content = Path(path).read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise ValueError(
+            f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start}); convert it first"
+        ) from exc
+    for i, line in enumerate(content.splitlines(), 1):
         if not line.strip():
             continue
         if line.lstrip().startswith("{"):

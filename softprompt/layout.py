@@ -95,7 +95,12 @@ def fit_length(
     if limit is None or seq_len + n <= limit:
         return seqs
     keep = limit - n
-    if not truncate or keep < 2:
+    if keep < 2:
+        raise ValueError(
+            f"the model's {limit} positions leave no room for text after {n} virtual tokens; use fewer virtual "
+            f"tokens (at most {limit - 2})"
+        )
+    if not truncate:
         raise ValueError(
             f"input of {seq_len} tokens + {n} virtual tokens = {seq_len + n} exceeds the model's {limit} positions; "
             f"tokenize with max_length={keep} (wrapper.tokenize() does this), or use "

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 import transformers
 
+from softprompt.atomic import check_dir_target
 from softprompt.data import TaskData, load_data
 
 __all__ = ["HEAD_INITS", "RunConfig"]
@@ -37,7 +38,8 @@ class RunConfig:
         deterministic: ``TrainingArguments(full_determinism=True)``: deterministic kernels only
             (needed for repeatability on GPUs; on CPUs runs repeat without it).
         max_length: Longest input in tokens, virtual tokens included.
-        num_virtual_tokens, init, deep: the prompt (prompt tuning only).
+        num_virtual_tokens, init, init_text, deep: the prompt (prompt tuning only; ``init_text`` for
+            ``init="text"``).
         bf16: Prompt tuning: frozen backbone held in bf16. Fine-tuning: bf16 autocast.
         output_dir: Where the artefact, checkpoints, ``results.json`` and ``curves.png`` go.
         seed: Seed of the initialisation (head and prompt), the training order and dropout; also of
@@ -69,6 +71,7 @@ class RunConfig:
     max_length: int = 512
     num_virtual_tokens: int = 20
     init: str = "vocab"
+    init_text: str | None = None
     lr: float = 1e-2
     batch_size: int = 8
     bf16: bool = False
@@ -114,6 +117,9 @@ class RunConfig:
         schedulers = [s.value for s in transformers.SchedulerType]
         if self.scheduler not in schedulers:
             raise ValueError(f"scheduler must be one of {schedulers}, got {self.scheduler!r}")
+        if self.init == "text" and not (isinstance(self.init_text, str) and self.init_text.strip()):
+            raise ValueError("init='text' needs init_text (--init-text 'classify the sentiment')")
+        check_dir_target(self.output_dir, "output_dir")
         if self.head_init not in HEAD_INITS:
             raise ValueError(f"head_init must be one of {list(HEAD_INITS)}, got {self.head_init!r}")
 

@@ -179,9 +179,16 @@ def run_prompt_tuning(cfg: RunConfig) -> dict[str, Any]:
     transformers.set_seed(cfg.seed)  # a head the checkpoint lacks is initialised from this seed
     data, tokenizer, model = _load(cfg)
     prompt_config = SoftPromptConfig(
-        num_virtual_tokens=cfg.num_virtual_tokens, init=cfg.init, seed=cfg.seed, deep=cfg.deep
+        num_virtual_tokens=cfg.num_virtual_tokens,
+        init=cfg.init,
+        init_text=cfg.init_text,
+        seed=cfg.seed,
+        deep=cfg.deep,
     )
     wrapper = SoftPromptWrapper(model, prompt_config, tokenizer=tokenizer)
+    wrapper.max_input_length(
+        cfg.max_length
+    )  # room for text after the virtual tokens, checked before training
     n = cfg.num_virtual_tokens
     train = tokenize_dataset(data.train, tokenizer, max_length=cfg.max_length, num_virtual_tokens=n)
     test = tokenize_dataset(data.eval, tokenizer, max_length=cfg.max_length, num_virtual_tokens=n)

@@ -237,7 +237,10 @@ class SoftPromptWrapper(PromptRegistry):
         n = self._slot(name).config.num_virtual_tokens
         room = limit - n
         if room < 2:
-            raise ValueError(f"max length {limit} leaves no room for text after {n} virtual tokens")
+            raise ValueError(
+                f"max length {limit} leaves no room for text after {n} virtual tokens; use fewer virtual tokens "
+                f"(at most {limit - 2}){'' if max_length is None or max_length >= limit else ' or a larger max length'}"
+            )
         return room
 
     def tokenize(

@@ -209,3 +209,44 @@ def test_same_seed_same_prompt_file_across_processes(assets, pairs_dir, tmp_path
         subprocess.run(cmd, cwd=REPO, check=True, capture_output=True, timeout=300)
         files.append((out / "prompt.safetensors").read_bytes())
     assert files[0] == files[1]
+
+
+def test_user_errors_are_one_line_and_exit_2(assets, tmp_path, capsys):
+    model_dir, data_dir = assets
+    out = tmp_path / "pt"
+    assert main(["train", *_run_flags(model_dir, data_dir, out, "--epochs", "1")]) == 0
+    prompt = str(out / "prompt.safetensors")
+    a_file = tmp_path / "a_file"
+    a_file.write_text("x")
+    latin1 = tmp_path / "latin1.txt"
+    latin1.write_bytes("caf\xe9 cr\xe8me".encode("latin-1"))
+    infer = ["--prompt", prompt, "--model", str(model_dir)]
+    cases = {
+        "--output-json is a folder": ["eval", *infer, "--data", str(data_dir), "--output-json", str(tmp_path)],
+        "--output under a file": ["predict", *infer, "x", "--output", str(a_file / "out.jsonl")],
+        "--output-dir under a file": ["train", *_run_flags(model_dir, data_dir, a_file / "run")],
+        "--epochs inf": ["train", *_run_flags(model_dir, data_dir, tmp_path / "e", "--epochs", "inf")],
+        "a bad model path": ["predict", "--prompt", prompt, "--model", str(tmp_path / "no-such-model"), "x"],
+        "--init text without --init-text": ["train", *_run_flags(model_dir, data_dir, tmp_path / "t", "--init", "text")],
+        "non-UTF-8 text": ["predict", *infer, "--file", str(latin1)],
+        "too many virtual tokens": ["train", *_run_flags(model_dir, data_dir, tmp_path / "v", "--num-virtual-tokens", "600", "--max-length", "700")],
+    }  # fmt: skip
+    for what, argv in cases.items():
+        capsys.readouterr()
+        assert main(argv) == 2, what
+        err = capsys.readouterr().err.strip().splitlines()  # progress bars may come first
+        errors = [line for line in err if line.startswith(f"softprompt {argv[0]}: error:")]
+        assert len(errors) == 1 and err[-1] == errors[0] and "Traceback" not in "\n".join(err), (
+            what,
+            err[-3:],
+        )
+        assert "max_length=-" not in errors[0], what
+        print(what, "->", errors[0])
+    assert not (a_file.is_dir() or (tmp_path / "e").exists())  # refused before any work
+
+
+def test_train_size_zero_is_an_error_not_all(assets, tmp_path, capsys):
+    model_dir, data_dir = assets
+    with pytest.raises(SystemExit) as exit_info:
+        main(["train", *_run_flags(model_dir, data_dir, tmp_path / "z", "--train-size", "0")])
+    assert exit_info.value.code == 2 and "positive number or 'all'" in capsys.readouterr().err
