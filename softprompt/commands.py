@@ -58,7 +58,9 @@ def _load_for_inference(args: argparse.Namespace) -> tuple[Any, Any]:
         return model, tokenizer
     tokenizer = transformers.AutoTokenizer.from_pretrained(args.model)
     pf = read_prompt_file(args.prompt)  # validated before the model is loaded
-    kwargs: dict[str, Any] = {"num_labels": pf.num_labels, "id2label": pf.id2label} if pf.num_labels else {}
+    kwargs: dict[str, Any] = {"num_labels": pf.num_labels} if pf.num_labels else {}
+    if pf.num_labels and pf.id2label:  # an empty id2label would set num_labels to 0 in the config
+        kwargs["id2label"] = pf.id2label
     if pf.task is not None:
         kwargs["problem_type"] = pf.task.problem_type
     # the head comes from the prompt file, so a checkpoint's head of another size is simply replaced

@@ -250,3 +250,24 @@ def test_train_size_zero_is_an_error_not_all(assets, tmp_path, capsys):
     with pytest.raises(SystemExit) as exit_info:
         main(["train", *_run_flags(model_dir, data_dir, tmp_path / "z", "--train-size", "0")])
     assert exit_info.value.code == 2 and "positive number or 'all'" in capsys.readouterr().err
+
+
+def test_a_prompt_loads_onto_a_checkpoint_with_another_head(tmp_path, tokenizer, capsys):
+    """A 3-class prompt (with or without label names) on a 2-class checkpoint: the file's head is used."""
+    from softprompt import SoftPromptWrapper, read_prompt_file
+    from tests.conftest import make_model
+
+    model_dir = tmp_path / "two-labels"
+    make_model("bert", num_labels=2).save_pretrained(model_dir)
+    tokenizer.save_pretrained(model_dir)
+    path = SoftPromptWrapper(make_model("bert", num_labels=3), tokenizer=tokenizer).save_prompt(
+        tmp_path / "p.safetensors"
+    )
+    unnamed = read_prompt_file(path)
+    unnamed.id2label = {}
+    unnamed.save(tmp_path / "unnamed.safetensors")
+    for prompt in (path, tmp_path / "unnamed.safetensors"):
+        capsys.readouterr()
+        assert main(["predict", "--prompt", str(prompt), "--model", str(model_dir), "a film"]) == 0
+        row = json.loads(capsys.readouterr().out)
+        assert row["label"] in (0, 1, 2)
