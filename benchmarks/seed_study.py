@@ -111,6 +111,10 @@ def run_all(
         while queue and len(running) < args.jobs and time.monotonic() < deadline:
             setting, seed = queue.pop(0)
             run_dir = out / setting.name / f"seed-{seed}"
+            if args.reuse and (run_dir / "results.json").is_file():  # finished by an earlier call
+                setting.runs[seed] = json.loads((run_dir / "results.json").read_text())
+                print(f"{setting.name} seed {seed}: reused {run_dir / 'results.json'}", flush=True)
+                continue
             run_dir.mkdir(parents=True, exist_ok=True)
             cmd = [sys.executable, "-m", "softprompt", setting.command, *setting.flags, "--seed", str(seed),
                    "--output-dir", str(run_dir)]  # fmt: skip
@@ -208,6 +212,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.add_argument("--out", default="runs/seed_study")
     p.add_argument("--report", help="where study.json goes (default: OUT/study.json)")
+    p.add_argument(
+        "--reuse", action="store_true", help="keep runs whose results.json exists (an earlier call's)"
+    )
     p.add_argument("--quick", action="store_true", help="tiny runs for a smoke test")
     args = p.parse_args(argv)
     seeds = check_seeds(args.seeds)
