@@ -117,7 +117,7 @@ def run_all(
                 continue
             run_dir.mkdir(parents=True, exist_ok=True)
             cmd = [sys.executable, "-m", "softprompt", setting.command, *setting.flags, "--seed", str(seed),
-                   "--output-dir", str(run_dir)]  # fmt: skip
+                   "--output-dir", str(run_dir), "--overwrite"]  # fmt: skip
             log = open(run_dir / "log.txt", "w")  # noqa: SIM115 (closed when the process ends)
             proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
             running.append((proc, setting, seed, run_dir, time.monotonic()))

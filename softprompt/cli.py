@@ -132,6 +132,10 @@ def add_run_flags(parser: argparse.ArgumentParser, defaults: dict[str, Any]) -> 
     g.add_argument("--seeds", type=int, nargs="+", metavar="SEED",
                    help="one run per seed into OUTPUT_DIR/seed-SEED, all on the subset of --data-seed (default: "
                    "--seed); prints and writes seeds.json: mean ± sd, min, max per epoch")  # fmt: skip
+    g.add_argument("--resume", action="store_true",
+                   help="continue the run in --output-dir from its newest complete checkpoint")  # fmt: skip
+    g.add_argument("--overwrite", action="store_true",
+                   help="start over in a used --output-dir (its checkpoints and results are removed)")  # fmt: skip
     g.add_argument("--deterministic", action="store_true",
                    help="deterministic kernels only (TrainingArguments full_determinism): needed for repeatable "
                    "runs on GPUs; on CPUs runs repeat without it")  # fmt: skip
@@ -173,6 +177,7 @@ def run_config_from_args(args: argparse.Namespace) -> Any:
         bf16=args.bf16, output_dir=args.output_dir, seed=args.seed, eval_batch_size=args.eval_batch_size,
         deep=args.deep, init_text=args.init_text, head_lr=args.head_lr, head_init=args.head_init, warmup=args.warmup,
         scheduler=args.scheduler, data_seed=args.data_seed, deterministic=args.deterministic,
+        resume=args.resume, overwrite=args.overwrite,
     )  # fmt: skip
 
 

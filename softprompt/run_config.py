@@ -37,6 +37,9 @@ class RunConfig:
             layer of a head the checkpoint lacks to zero (a trained head is never touched).
         deterministic: ``TrainingArguments(full_determinism=True)``: deterministic kernels only
             (needed for repeatability on GPUs; on CPUs runs repeat without it).
+        resume: Continue the run in ``output_dir`` from its newest complete checkpoint.
+        overwrite: Start over in a used ``output_dir`` (its checkpoints and results are removed first).
+            Without ``resume`` or ``overwrite`` a used ``output_dir`` is an error, never a mix of two runs.
         max_length: Longest input in tokens, virtual tokens included.
         num_virtual_tokens, init, init_text, deep: the prompt (prompt tuning only; ``init_text`` for
             ``init="text"``).
@@ -68,6 +71,8 @@ class RunConfig:
     head_lr: float | None = None
     head_init: str = "model"
     deterministic: bool = False
+    resume: bool = False
+    overwrite: bool = False
     max_length: int = 512
     num_virtual_tokens: int = 20
     init: str = "vocab"
@@ -120,6 +125,8 @@ class RunConfig:
         if self.init == "text" and not (isinstance(self.init_text, str) and self.init_text.strip()):
             raise ValueError("init='text' needs init_text (--init-text 'classify the sentiment')")
         check_dir_target(self.output_dir, "output_dir")
+        if self.resume and self.overwrite:
+            raise ValueError("resume and overwrite exclude each other: continue the run, or start it over")
         if self.head_init not in HEAD_INITS:
             raise ValueError(f"head_init must be one of {list(HEAD_INITS)}, got {self.head_init!r}")
 

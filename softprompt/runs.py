@@ -10,6 +10,7 @@ import dataclasses
 import logging
 import os
 import platform
+import shutil
 import time
 from pathlib import Path
 from typing import Any
@@ -93,6 +94,36 @@ def _zero_new_head(model: Any, info: dict[str, Any]) -> None:
     logger.info("head_init='zeros': %s starts at zero", layer)
 
 
+# what a run writes at the top of its folder, besides the artefact that the next run rewrites
+_RUN_FILES = ("results.json", "curves.png", "training_args.json")
+
+
+def _prepare_run_dir(cfg: RunConfig) -> None:
+    """A used run folder needs ``resume`` (continue) or ``overwrite`` (start over): never two runs mixed."""
+    out = Path(cfg.output_dir)
+    checkpoints = sorted(out.glob("checkpoint-*")) if out.is_dir() else []
+    used = bool(checkpoints) or any((out / name).exists() for name in (*_RUN_FILES, "prompt.safetensors"))
+    if cfg.resume:
+        if not checkpoints:
+            raise ValueError(f"nothing to resume in {str(out)!r}: it has no checkpoint-* folder")
+        return
+    if used and not cfg.overwrite:
+        raise ValueError(
+            f"{str(out)!r} holds an earlier run; pass --resume to continue it or --overwrite to start over "
+            "(or choose another --output-dir)"
+        )
+    if used:  # overwrite: the old checkpoints would otherwise be rotated and compared with the new ones
+        for folder in checkpoints:
+            shutil.rmtree(folder)
+        for name in _RUN_FILES:
+            (out / name).unlink(missing_ok=True)
+        logger.warning(
+            "--overwrite: removed %d checkpoints and the results of the earlier run in %s",
+            len(checkpoints),
+            out,
+        )
+
+
 def _recipe(cfg: RunConfig, *, warmup: float) -> dict[str, Any]:
     """The ``train_prompt``/``finetune`` arguments both kinds of run take from the config
     (``warmup``: the kind's default, used when ``cfg.warmup`` is ``None``)."""
@@ -100,7 +131,9 @@ def _recipe(cfg: RunConfig, *, warmup: float) -> dict[str, Any]:
         "output_dir": Path(cfg.output_dir), "num_train_epochs": cfg.epochs, "learning_rate": cfg.lr,
         "per_device_train_batch_size": cfg.batch_size, "bf16": cfg.bf16, "seed": cfg.seed,
         "per_device_eval_batch_size": cfg.eval_batch_size, "logging_strategy": "epoch",
-        "warmup_steps": warmup if cfg.warmup is None else cfg.warmup, "lr_scheduler_type": cfg.scheduler, "full_determinism": cfg.deterministic,
+        "warmup_steps": warmup if cfg.warmup is None else cfg.warmup,
+        "resume_from_checkpoint": True if cfg.resume else None, "lr_scheduler_type": cfg.scheduler,
+        "full_determinism": cfg.deterministic,
     }  # fmt: skip
 
 
@@ -176,6 +209,8 @@ def run_prompt_tuning(cfg: RunConfig) -> dict[str, Any]:
     """
     wall = time.perf_counter()
     out = Path(cfg.output_dir)
+    if _is_main_process():
+        _prepare_run_dir(cfg)
     transformers.set_seed(cfg.seed)  # a head the checkpoint lacks is initialised from this seed
     data, tokenizer, model = _load(cfg)
     prompt_config = SoftPromptConfig(
@@ -226,6 +261,8 @@ def run_finetune(cfg: RunConfig) -> dict[str, Any]:
         raise ValueError("head_lr is a prompt-tuning setting: fine-tuning trains every weight at lr")
     wall = time.perf_counter()
     out = Path(cfg.output_dir)
+    if _is_main_process():
+        _prepare_run_dir(cfg)
     transformers.set_seed(cfg.seed)  # the new head's initialisation
     data, tokenizer, model = _load(cfg)
     train = tokenize_dataset(data.train, tokenizer, max_length=cfg.max_length)

@@ -22,6 +22,7 @@ from softprompt import backbone
 from softprompt.atomic import atomic_write_text
 from softprompt.data import check_tokenized
 from softprompt.heads import is_head_parameter
+from softprompt.sampling import SeededSamplingMixin
 from softprompt.training_args import (
     PROMPT_WARMUP,
     TrainingResult,
@@ -39,7 +40,7 @@ logger = logging.getLogger(__name__)
 PROMPT_FILE_NAME = "prompt.safetensors"
 
 
-class PromptTrainer(Trainer):
+class PromptTrainer(SeededSamplingMixin, Trainer):
     """``Trainer`` for a :class:`SoftPromptWrapper`: small checkpoints, in-place best/resume restores.
 
     The optimizer sees only trainable parameters (prompt and head); ``head_learning_rate`` gives
@@ -159,7 +160,8 @@ def train_prompt(
             bf16 matmuls are ~2.7x faster than fp32; unlike per-step autocast this casts once.
         metric_for_best_model: Metric that picks the kept prompt; default: the task's
             (``accuracy``, ``f1_micro`` for multi-label, ``pearson`` for regression).
-        resume_from_checkpoint: A checkpoint folder, or ``True`` for the latest in ``output_dir``.
+        resume_from_checkpoint: A checkpoint folder, or ``True`` for the newest *complete* one in
+            ``output_dir`` (a folder a killed run left half-written is skipped, with a warning).
         callbacks: Extra ``TrainerCallback`` objects.
         compute_metrics: Replaces the task's metrics (a ``Trainer`` ``compute_metrics``).
         data_collator: Replaces the padding collator (e.g. ``DataCollatorForTokenClassification``).

@@ -167,6 +167,12 @@ def run_trainer(
     """
     from softprompt.metrics import build_compute_metrics  # evaluate is imported only when training
 
+    if resume_from_checkpoint is True:  # the newest *complete* checkpoint, not merely the newest folder
+        from softprompt.checkpoints import latest_complete_checkpoint
+
+        resume_from_checkpoint = latest_complete_checkpoint(args.output_dir)
+        if resume_from_checkpoint is None:
+            raise ValueError(f"nothing to resume: {args.output_dir!r} holds no complete checkpoint")
     # Trainer(full_determinism=True) switches torch to deterministic kernels process-wide: only for this run
     deterministic = (
         torch.are_deterministic_algorithms_enabled(),

@@ -101,6 +101,22 @@ def test_resume_ends_with_the_same_prompt(tokenizer, toy, tmp_path):
     )
 
 
+def test_resume_from_any_step_replays_the_uninterrupted_run(tokenizer, toy, tmp_path):
+    """Mid-epoch checkpoints with the default length-grouped sampler: every resume ends on the same prompt
+    (the sampler's order depends on (seed, epoch) alone, not on the random state when an epoch starts)."""
+    kw = dict(num_train_epochs=3, load_best_model_at_end=False, save_total_limit=None, save_strategy="steps",
+              save_steps=5, eval_strategy="no")  # fmt: skip
+    full = learnable_wrapper(tokenizer)
+    _train(full, toy, tmp_path / "full", **kw)  # 12 steps an epoch: checkpoints 5, 10, 15... mid-epoch
+    for step in (5, 15, 25, 35):  # steps 5, 3, 1 and 11 of epochs 1, 2, 3, 3
+        resumed = learnable_wrapper(tokenizer)
+        ckpt = tmp_path / "full" / f"checkpoint-{step}"
+        _train(resumed, toy, tmp_path / f"resumed-{step}", **kw, resume_from_checkpoint=str(ckpt))
+        a, b = full.prompts["default"], resumed.prompts["default"]
+        assert torch.equal(a.prompt, b.prompt), (step, (a.prompt - b.prompt).abs().max())
+        assert torch.equal(a.head_params()["classifier.weight"], b.head_params()["classifier.weight"]), step
+
+
 def test_bf16_backbone_trains(tokenizer, toy, tmp_path):
     wrapper = learnable_wrapper(tokenizer)
     result = _train(wrapper, toy, tmp_path, bf16=True)

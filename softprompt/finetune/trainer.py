@@ -21,6 +21,7 @@ from transformers.models.auto.modeling_auto import MODEL_FOR_SEQUENCE_CLASSIFICA
 from softprompt import backbone
 from softprompt.data import check_tokenized
 from softprompt.finetune.saving import save_finetuned
+from softprompt.sampling import SeededSamplingMixin
 from softprompt.training_args import (
     TrainingResult,
     best_model_args,
@@ -49,6 +50,10 @@ class FinetuneResult(TrainingResult):
     ``model_dir``, the saved (best, if evaluated) model and tokenizer; load it with :func:`load_finetuned`."""
 
     model_dir: Path
+
+
+class FinetuneTrainer(SeededSamplingMixin, Trainer):
+    """``Trainer`` with the seeded length-grouped sampler (resuming from any step replays the same batches)."""
 
 
 def finetune(
@@ -149,7 +154,7 @@ def finetune(
         **overrides,
     )
     trainer, train_out, seconds, eval_metrics = run_trainer(
-        Trainer, model, tokenizer, args, train_dataset, eval_dataset, task=task,
+        FinetuneTrainer, model, tokenizer, args, train_dataset, eval_dataset, task=task,
         compute_metrics=compute_metrics, data_collator=data_collator, callbacks=callbacks,
         resume_from_checkpoint=resume_from_checkpoint,
     )  # fmt: skip
