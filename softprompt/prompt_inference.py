@@ -54,9 +54,12 @@ def predict_with_wrapper(
         "max_batch_tokens": max_batch_tokens,
     }
     if prompts is None:
-        slot = wrapper._slot(prompt)
+        # the prompt is fixed when the call starts: another thread's set_active_prompt cannot switch it
+        # between batches (the labels below would then be another prompt's)
+        name = wrapper.active_prompt if prompt is None else prompt
+        slot = wrapper._slot(name)
         # predict_logits validates the texts (before it looks at the names)
-        names = None if prompt is None else [prompt] * len(texts)
+        names = [name] * len(texts) if isinstance(texts, Sequence) and not isinstance(texts, str) else None
         logits = predict_logits(wrapper, wrapper.tokenizer, texts, prompt_names=names, **common)
         if logits.numel() == 0:
             return []

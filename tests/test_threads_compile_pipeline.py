@@ -37,6 +37,24 @@ def _two_prompt_wrapper(tokenizer, tmp_path, *, deep: bool = False) -> SoftPromp
     return wrapper.eval()
 
 
+def test_a_running_predict_keeps_its_prompt_when_another_thread_switches(tokenizer, tmp_path):
+    """``set_active_prompt`` elsewhere mid-call (simulated deterministically: from inside the first batch)
+    does not switch a running ``predict`` to another prompt between its batches."""
+    wrapper = _two_prompt_wrapper(tokenizer, tmp_path, deep=False)
+    expected = wrapper.predict(TEXTS, batch_size=1)  # the active prompt: "default"
+    assert expected != wrapper.predict(TEXTS, prompt="b", batch_size=1)
+
+    def switch(module, args, kwargs):
+        wrapper.set_active_prompt("b")  # another thread, between two batches of the running call
+
+    handle = wrapper.model.base_model.register_forward_pre_hook(switch, with_kwargs=True)
+    try:
+        assert wrapper.predict(TEXTS, batch_size=1) == expected
+    finally:
+        handle.remove()
+    assert wrapper.active_prompt == "b"
+
+
 @pytest.mark.parametrize("deep", [False, True], ids=["input", "deep"])
 def test_predict_from_threads_with_different_prompts(tokenizer, tmp_path, deep):
     wrapper = _two_prompt_wrapper(tokenizer, tmp_path, deep=deep)
