@@ -271,3 +271,24 @@ def test_a_prompt_loads_onto_a_checkpoint_with_another_head(tmp_path, tokenizer,
         assert main(["predict", "--prompt", str(prompt), "--model", str(model_dir), "a film"]) == 0
         row = json.loads(capsys.readouterr().out)
         assert row["label"] in (0, 1, 2)
+
+
+def test_inspect_into_a_closed_pipe_is_quiet(tmp_path):
+    """``softprompt inspect F | head`` when the reader has gone: no BrokenPipeError traceback."""
+    import os
+
+    from softprompt import SoftPromptWrapper
+    from tests.conftest import make_model, make_tokenizer
+
+    path = SoftPromptWrapper(make_model("bert"), tokenizer=make_tokenizer()).save_prompt(
+        tmp_path / "p.safetensors"
+    )
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # the reader has left before anything is written
+    try:
+        proc = subprocess.run([sys.executable, "-m", "softprompt", "inspect", str(path)], cwd=REPO,
+                              stdout=write_end, stderr=subprocess.PIPE, text=True, timeout=120)  # fmt: skip
+    finally:
+        os.close(write_end)
+    assert "Traceback" not in proc.stderr and "BrokenPipeError" not in proc.stderr, proc.stderr
+    assert proc.returncode == 0
