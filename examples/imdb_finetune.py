@@ -17,7 +17,7 @@ import argparse
 import dataclasses
 
 from softprompt import predict, run_finetune
-from softprompt.cli import add_run_flags, run_config_from_args
+from softprompt.cli import add_run_flags, report_errors, run_config_from_args
 from softprompt.finetune import load_finetuned
 from softprompt.runs import summary
 from softprompt.seeds import format_seed_summary, run_seeds
@@ -59,5 +59,5 @@ def main() -> None:
     print(f"wrote {config.output_dir}/results.json and {results['curves']}")
 
 
-if __name__ == "__main__":
-    main()
+if __name__ == "__main__":  # errors (e.g. no Hub access for the defaults) as one line, exit 2
+    raise SystemExit(report_errors(main, "imdb_finetune.py"))

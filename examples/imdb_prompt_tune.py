@@ -26,7 +26,7 @@ from pathlib import Path
 import transformers
 
 from softprompt import SoftPromptWrapper, run_prompt_tuning
-from softprompt.cli import add_run_flags, run_config_from_args
+from softprompt.cli import add_run_flags, report_errors, run_config_from_args
 from softprompt.runs import summary
 from softprompt.seeds import format_seed_summary, run_seeds
 
@@ -75,5 +75,5 @@ def main() -> None:
     print(f"wrote {config.output_dir}/results.json and {results['curves']}")
 
 
-if __name__ == "__main__":
-    main()
+if __name__ == "__main__":  # errors (e.g. no Hub access for the defaults) as one line, exit 2
+    raise SystemExit(report_errors(main, "imdb_prompt_tune.py"))

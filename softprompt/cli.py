@@ -14,12 +14,12 @@ import logging
 import os
 import sys
 import traceback
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from softprompt import commands
 
-__all__ = ["add_run_flags", "build_parser", "main", "run_config_from_args"]
+__all__ = ["add_run_flags", "build_parser", "main", "report_errors", "run_config_from_args"]
 
 PROMPT_DEFAULTS = {
     "model": None,
@@ -261,23 +261,34 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def report_errors(func: Callable[[], Any], prog: str, *, verbose: bool = False) -> int:
+    """Run ``func()``; a user error becomes one line on stderr and exit status 2 (what ``softprompt`` does).
+
+    For scripts built on the library, such as the examples::
+
+        raise SystemExit(report_errors(main, "imdb_prompt_tune.py"))
+    """
+    try:
+        result = func()
+        return int(result) if isinstance(result, int) else 0
+    except BrokenPipeError:  # `... | head`: the reader left; not an error
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+    except (ValueError, OSError, TypeError, KeyError) as exc:  # OSError: a bad model path, an unwritable file
+        if verbose:
+            traceback.print_exc()
+        message = " ".join(str(exc).split()) or type(exc).__name__  # one line
+        print(f"{prog}: error: {message}", file=sys.stderr)
+        return 2
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``softprompt`` console script."""
     args = build_parser().parse_args(argv)
     logging.basicConfig(
         level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
     )
-    try:
-        return int(args.func(args))
-    except BrokenPipeError:  # `softprompt inspect F | head`: the reader left; not an error
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return 0
-    except (ValueError, OSError, TypeError, KeyError) as exc:  # OSError: a bad model path, an unwritable file
-        if args.verbose:
-            traceback.print_exc()
-        message = " ".join(str(exc).split()) or type(exc).__name__  # one line
-        print(f"softprompt {args.command}: error: {message}", file=sys.stderr)
-        return 2
+    return report_errors(lambda: args.func(args), f"softprompt {args.command}", verbose=args.verbose)
 
 
 if __name__ == "__main__":

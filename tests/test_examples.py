@@ -22,3 +22,15 @@ def test_prompt_tune_example_reports_a_distribution_over_seeds(assets, tmp_path)
     runs = [json.loads((out / f"seed-{s}" / "results.json").read_text()) for s in (4, 5)]
     assert summary["final"]["eval_accuracy"]["values"] == [r["eval_accuracy"] for r in runs]
     assert "2 seeds [4, 5]" in proc.stdout and "epoch 2:" in proc.stdout
+
+
+def test_examples_with_hub_defaults_fail_in_one_line_offline():
+    """Offline, the examples' Hub defaults (bert-base-uncased, imdb) end in one line saying what to pass."""
+    env = {**ENV, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
+    for script in ("examples/imdb_prompt_tune.py", "examples/imdb_finetune.py"):
+        proc = subprocess.run(
+            [sys.executable, script], cwd=REPO, env=env, capture_output=True, text=True, timeout=300
+        )
+        lines = proc.stderr.strip().splitlines()
+        assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr[-2000:]
+        assert lines[-1].startswith(f"{script.split('/')[1]}: error:") and "pass a folder" in lines[-1]
