@@ -18,6 +18,7 @@ from transformers import EvalPrediction
 import softprompt.metrics as sm
 from softprompt.metrics import (
     METRIC_NAMES,
+    _load_once,
     build_compute_metrics,
     compute_classification_metrics,
     load_metric,
@@ -68,12 +69,23 @@ def test_load_metric_makes_no_network_call(monkeypatch: pytest.MonkeyPatch) -> N
         raise AssertionError(f"network call to {args[1:]}")
 
     monkeypatch.setattr(socket.socket, "connect", no_network)
+    _load_once.cache_clear()  # really load, even if another test did
     for name in METRIC_NAMES:
         module = load_metric(name)
         assert isinstance(module, evaluate.EvaluationModule)
         assert module.name == name
         assert module.features["predictions"].dtype == "int64"
         assert module.features["references"].dtype == "int64"
+
+
+def test_each_metric_is_loaded_once_per_process(monkeypatch: pytest.MonkeyPatch) -> None:
+    calls = []
+    real = evaluate.load
+    monkeypatch.setattr(evaluate, "load", lambda *a, **k: calls.append(a) or real(*a, **k))
+    _load_once.cache_clear()
+    first = load_metric("f1")
+    assert load_metric("f1") is first and load_metric("accuracy") is load_metric("accuracy")
+    assert len(calls) == 2  # one per metric, not one per call
 
 
 def test_evaluate_load_accepts_the_metric_folder() -> None:

@@ -7,6 +7,7 @@ that path, so evaluation works with no network.
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -44,7 +45,9 @@ _COMPUTE_KWARGS: dict[str, dict[str, Any]] = {"accuracy": {}, "f1": {"average": 
 def load_metric(name: str) -> evaluate.EvaluationModule:
     """Load one of softprompt's offline metrics as an ``evaluate`` module.
 
-    The module is kept in memory (no cache files to lock), so several processes may load it at once.
+    The module is kept in memory (no cache files to lock), so several processes may load it at once,
+    and loaded once per process: later calls return the same module. ``evaluate`` itself is imported
+    only here (it pulls in ``transformers.pipelines``, seconds at import).
 
     Args:
         name: ``"accuracy"`` or ``"f1"`` (see :data:`METRIC_NAMES`).
@@ -61,14 +64,20 @@ def load_metric(name: str) -> evaluate.EvaluationModule:
         >>> load_metric("f1").compute(predictions=[0, 1, 1, 0], references=[0, 1, 0, 0])
         {'f1': 0.7333333333333334}
     """
-    import evaluate  # lazily: it pulls in transformers.pipelines (~10 s, ~30 MB) at import
-
     if name not in METRIC_NAMES:
         choices = ", ".join(repr(n) for n in METRIC_NAMES)
         raise ValueError(
             f"unknown metric {name!r}; softprompt ships {choices} (they load offline). For another metric, "
             "call evaluate.load() yourself with a local script path"
         )
+    return _load_once(name)
+
+
+@functools.cache
+def _load_once(name: str) -> evaluate.EvaluationModule:
+    """Each metric module is built once per process (``evaluate.load`` compiles its script every call)."""
+    import evaluate
+
     path = _METRICS_DIR / name / f"{name}.py"
     logger.debug("loading metric %r from %s", name, path)
     return evaluate.load(str(path), keep_in_memory=True)
