@@ -266,7 +266,7 @@ def report_errors(func: Callable[[], Any], prog: str, *, verbose: bool = False) 
 
     For scripts built on the library, such as the examples::
 
-        raise SystemExit(report_errors(main, "imdb_prompt_tune.py"))
+        raise SystemExit(report_errors(main, "my_script.py"))
     """
     try:
         result = func()

@@ -155,7 +155,7 @@ def train_prompt(
             defaults: 3 epochs, AdamW lr 1e-2).
         head_learning_rate: The head's own peak learning rate; ``None``: ``learning_rate``.
         warmup_steps: Linear warm-up, a fraction of the steps in ``[0, 1)`` or a step count
-            (default: the first 10 %; ``0`` is the chapter's recipe).
+            (default: the first 10 %; ``0``: no warm-up).
         bf16: Hold the frozen backbone in bf16 (prompt and head stay fp32 master weights). On CPU
             bf16 matmuls are ~2.7x faster than fp32; unlike per-step autocast this casts once.
         metric_for_best_model: Metric that picks the kept prompt; default: the task's

@@ -34,7 +34,7 @@ __all__ = [
 ]
 
 # Prompt tuning warms its learning rate up over the first 10 % of the steps: on the seed study of
-# docs/results.md it raised the mean and narrowed the spread over seeds (the chapter's recipe had none).
+# docs/reproducibility.md it raised the mean and narrowed the spread over seeds (0 means no warm-up).
 PROMPT_WARMUP = 0.1
 
 
