@@ -58,25 +58,33 @@ def mutate(rng: random.Random, meta: dict, tensors: dict, blob: bytes) -> bytes:
     return bytes(data)
 
 
+def valid_prompt_file(workdir: Path) -> tuple[Path, dict, dict, torch.nn.Module]:
+    """A deep prompt file with a head and label names for a tiny BERT: path, metadata, tensors, the model."""
+    from softprompt import SoftPromptConfig, SoftPromptWrapper
+    from tests.conftest import make_model, make_tokenizer
+
+    model = make_model("bert")
+    model.config.id2label, model.config.label2id = {0: "neg", 1: "pos"}, {"neg": 0, "pos": 1}
+    path = workdir / "valid.safetensors"
+    config = SoftPromptConfig(num_virtual_tokens=4, deep=True)
+    SoftPromptWrapper(model, config, tokenizer=make_tokenizer()).save_prompt(path)
+    with safe_open(str(path), framework="pt") as fh:
+        meta = dict(fh.metadata())
+        tensors = {k: fh.get_tensor(k) for k in fh.keys()}  # noqa: SIM118
+    return path, meta, tensors, model
+
+
 def fuzz(mutations: int, seed: int, workdir: Path) -> dict[str, int]:
     """Counts of mutated files that loaded (and predicted finite values) and that were refused.
 
     Raises:
         AssertionError: a file escaped: another exception, an error not naming the file, or non-finite values.
     """
-    from softprompt import SoftPromptConfig, SoftPromptWrapper, predict_logits
-    from tests.conftest import make_model, make_tokenizer
+    from softprompt import SoftPromptWrapper, predict_logits
+    from tests.conftest import make_tokenizer
 
     tokenizer = make_tokenizer()
-    model = make_model("bert")
-    model.config.id2label, model.config.label2id = {0: "neg", 1: "pos"}, {"neg": 0, "pos": 1}
-    valid = workdir / "valid.safetensors"
-    SoftPromptWrapper(
-        model, SoftPromptConfig(num_virtual_tokens=4, deep=True), tokenizer=tokenizer
-    ).save_prompt(valid)
-    with safe_open(str(valid), framework="pt") as fh:
-        meta = dict(fh.metadata())
-        tensors = {k: fh.get_tensor(k) for k in fh.keys()}  # noqa: SIM118
+    valid, meta, tensors, model = valid_prompt_file(workdir)
     blob = valid.read_bytes()
     rng = random.Random(seed)
     counts = {"mutations": mutations, "loaded": 0, "refused": 0}

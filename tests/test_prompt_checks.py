@@ -9,10 +9,9 @@ import time
 
 import pytest
 import torch
-from safetensors import safe_open
 from safetensors.torch import save
 
-from softprompt import SoftPromptConfig, SoftPromptWrapper, read_prompt_file
+from softprompt import read_prompt_file
 from softprompt.prompt_checks import MAX_ABS_VALUE
 from tests.conftest import make_model
 from tests.test_cli import REPO
@@ -20,18 +19,19 @@ from tests.test_cli import REPO
 TEXTS = ["a good film", "a bad plot that goes on"]
 
 
+def _fuzz_module():
+    spec = importlib.util.spec_from_file_location(
+        "fuzz_prompt_files", REPO / "benchmarks" / "fuzz_prompt_files.py"
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 @pytest.fixture(scope="module")
-def valid(tmp_path_factory, tokenizer):
-    """A deep prompt file with a head and label names, and what it holds."""
-    path = tmp_path_factory.mktemp("checks") / "valid.safetensors"
-    model = make_model("bert")
-    model.config.id2label, model.config.label2id = {0: "neg", 1: "pos"}, {"neg": 0, "pos": 1}
-    SoftPromptWrapper(
-        model, SoftPromptConfig(num_virtual_tokens=4, deep=True), tokenizer=tokenizer
-    ).save_prompt(path)
-    with safe_open(str(path), framework="pt") as fh:
-        meta = dict(fh.metadata())
-        tensors = {k: fh.get_tensor(k) for k in fh.keys()}  # noqa: SIM118
+def valid(tmp_path_factory):
+    """A deep prompt file with a head and label names, and what it holds (the fuzz harness's own)."""
+    path, meta, tensors, _ = _fuzz_module().valid_prompt_file(tmp_path_factory.mktemp("checks"))
     return path, meta, tensors
 
 
@@ -139,10 +139,5 @@ def test_cli_refuses_a_crafted_num_labels_in_one_line(valid, tmp_path, tokenizer
 def test_fuzzed_files_load_and_predict_finite_values_or_are_refused(tmp_path):
     """300 seeded mutations (benchmarks/fuzz_prompt_files.py runs 10,000): each loads and predicts finite
     values or is refused with a library error naming the file."""
-    spec = importlib.util.spec_from_file_location(
-        "fuzz_prompt_files", REPO / "benchmarks" / "fuzz_prompt_files.py"
-    )
-    fuzz = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(fuzz)
-    counts = fuzz.fuzz(300, seed=12, workdir=tmp_path)
+    counts = _fuzz_module().fuzz(300, seed=12, workdir=tmp_path)
     assert counts["refused"] > 100 and counts["loaded"] > 10, counts  # both paths exercised
