@@ -66,7 +66,7 @@ from tests.test_trainer import learnable_wrapper, toy_sentiment
 tok = make_tokenizer()
 data = tokenize_dataset(toy_sentiment(), tok, max_length=64, num_virtual_tokens=4)
 wrapper = learnable_wrapper(tok)
-train_prompt(wrapper, data, output_dir=sys.argv[1], num_train_epochs=2, learning_rate=0.05,
+train_prompt(wrapper, data, output_dir=sys.argv[1], num_train_epochs=6, learning_rate=0.05,
              per_device_train_batch_size=8, save_strategy="steps", save_steps=1, save_total_limit=None,
              disable_tqdm=True, resume_from_checkpoint=True if len(sys.argv) > 2 else None)
 """
