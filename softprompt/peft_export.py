@@ -27,13 +27,13 @@ from safetensors.torch import save
 from torch import nn
 
 from softprompt import backbone
-from softprompt.atomic import atomic_write_bytes, atomic_write_json
+from softprompt.atomic import atomic_write_bytes
 from softprompt.config import Placement, PromptInit
 from softprompt.slot import PromptSlot
 from softprompt.version import __version__
 from softprompt.wrapper import SoftPromptWrapper
 
-__all__ = ["export_peft_adapter"]
+__all__ = ["adapter_files", "export_peft_adapter"]
 
 logger = logging.getLogger(__name__)
 
@@ -176,6 +176,29 @@ def export_peft_adapter(
         >>> peft_model = PeftModel.from_pretrained(fresh_model, "sentiment-adapter")  # doctest: +SKIP
     """
     name = wrapper.active_prompt if name is None else name
+    files = adapter_files(wrapper, name)
+    out = Path(folder)
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"{str(out)!r} is a file; give a folder for the PEFT adapter")
+    for file_name, data in files.items():  # weights first: the config is what makes the folder an adapter
+        atomic_write_bytes(out / file_name, data)
+    logger.info("wrote PEFT adapter for prompt %r to %s", name, out)
+    return out
+
+
+def adapter_files(wrapper: SoftPromptWrapper, name: str | None = None) -> dict[str, bytes]:
+    """The PEFT adapter files of one prompt, by file name (weights first), built and checked in memory.
+
+    What :func:`export_peft_adapter` writes; nothing is written here.
+
+    Raises:
+        KeyError, ValueError: as :func:`export_peft_adapter`.
+
+    Example:
+        >>> sorted(adapter_files(wrapper))  # doctest: +SKIP
+        ['adapter_config.json', 'adapter_model.safetensors']
+    """
+    name = wrapper.active_prompt if name is None else name
     if name not in wrapper.prompts:
         raise KeyError(f"no prompt named {name!r}; loaded prompts: {list(wrapper.prompts)}")
     slot: PromptSlot = wrapper.prompts[name]
@@ -232,14 +255,10 @@ def export_peft_adapter(
         META_ID2LABEL: json.dumps({str(k): v for k, v in sorted(slot.id2label.items())}),
         META_TEMPERATURE: repr(float(slot.temperature)),
     }
-    out = Path(folder)
-    if out.exists() and not out.is_dir():
-        raise ValueError(f"{str(out)!r} is a file; give a folder for the PEFT adapter")
-    # weights first: the config is what makes the folder an adapter
-    atomic_write_bytes(out / WEIGHTS_NAME, save(tensors, metadata=header))
-    atomic_write_json(out / CONFIG_NAME, peft_config)
-    logger.info("wrote PEFT %s adapter for prompt %r to %s", task, name, out)
-    return out
+    weights = save(tensors, metadata=header)
+    # the bytes atomic_write_json writes
+    config_text = json.dumps(peft_config, indent=2, sort_keys=True, default=str) + "\n"
+    return {WEIGHTS_NAME: weights, CONFIG_NAME: config_text.encode("utf-8")}
 
 
 # ---------------------------------------------------------------- import

@@ -148,11 +148,21 @@ class PromptFile:
         """Write the file atomically (temp file + rename). Returns the path.
 
         Raises:
+            ValueError: what :func:`read_prompt_file` would refuse (see :meth:`to_bytes`).
+        """
+        return atomic_write_bytes(path, self.to_bytes(str(path)))
+
+    def to_bytes(self, where: str = "prompt file") -> bytes:
+        """The file's bytes, checked first (what :meth:`save` writes); ``where`` names it in errors.
+
+        Raises:
             ValueError: what :func:`read_prompt_file` would refuse: non-finite or out-of-range values, a
                 prompt shape that disagrees with the config, labels that do not fit the head, a
                 temperature outside the calibration range.
+
+        Example:
+            >>> blob = wrapper.prompt_file().to_bytes()  # doctest: +SKIP
         """
-        where = str(path)
         check_tensors(where, self.prompt, self.head, self.config, self.deep_prompts, self.deep_reparam)
         check_task(where, self.task, self.num_labels)
         check_labels(where, self.num_labels, self.id2label, self.head)
@@ -166,7 +176,7 @@ class PromptFile:
             tensors[DEEP_REPARAM_PREFIX + name] = (
                 tensor.detach().to("cpu", torch.float32).contiguous().clone()
             )
-        return atomic_write_bytes(path, canonical_header(save(tensors, metadata=self.metadata())))
+        return canonical_header(save(tensors, metadata=self.metadata()))
 
 
 def canonical_header(blob: bytes) -> bytes:

@@ -21,6 +21,7 @@ from softprompt.config import Overflow, Placement, SoftPromptConfig
 from softprompt.deep import DeepPrompt, initial_deep_prompt
 from softprompt.heads import run_slots
 from softprompt.init import initial_prompt
+from softprompt.pretrained import PretrainedMixin
 from softprompt.prompt_file import read_prompt_file
 from softprompt.registry import PromptRegistry
 from softprompt.slot import PromptSlot, slot_from_file
@@ -30,7 +31,7 @@ __all__ = ["SoftPromptWrapper"]
 DEFAULT_NAME = "default"
 
 
-class SoftPromptWrapper(PromptRegistry):
+class SoftPromptWrapper(PretrainedMixin, PromptRegistry):
     """Wrap a Hugging Face encoder for prompt tuning.
 
     Works through ``get_input_embeddings()`` and ``forward(inputs_embeds=...)`` only, so any encoder

@@ -8,6 +8,7 @@ parsers, so a renamed flag breaks this test.
 """
 
 import argparse
+import contextlib
 import re
 import shlex
 from pathlib import Path
@@ -20,6 +21,7 @@ import softprompt
 import softprompt.data
 from softprompt.cli import FINETUNE_DEFAULTS, PROMPT_DEFAULTS, add_run_flags, build_parser
 from tests.conftest import IMDB_DIR, make_tokenizer, model_config
+from tests.hub_server import serving
 
 REPO = Path(__file__).resolve().parents[1]
 PAGES = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]
@@ -95,8 +97,11 @@ def test_python_blocks_run(page, tiny_hub, tmp_path, monkeypatch):
     if page.name in ("prompt-files.md", "multi-prompt.md"):  # they read a prompt the quickstart trained
         for code in blocks(REPO / "docs" / "quickstart.md", "python")[:1]:
             exec(compile(code, "quickstart.md", "exec"), namespace)
-    for i, code in enumerate(blocks(page, "python")):
-        exec(compile(code, f"{page.name}[block {i}]", "exec"), namespace)
+    with contextlib.ExitStack() as stack:
+        if page.name == "hub.md":  # push_to_hub and Hub repo ids reach a stand-in Hub on 127.0.0.1
+            stack.enter_context(serving(monkeypatch, tmp_path / "hf-home"))
+        for i, code in enumerate(blocks(page, "python")):
+            exec(compile(code, f"{page.name}[block {i}]", "exec"), namespace)
 
 
 def _parse_shell_line(line: str) -> None:
