@@ -52,10 +52,14 @@ def num_labels(model: nn.Module) -> int | None:
 
 
 def sequence_task(model: nn.Module) -> Task | None:
-    """The :class:`~softprompt.Task` of a ``*ForSequenceClassification`` model, ``None`` for other heads.
+    """The :class:`~softprompt.Task` of a classification model's head, ``None`` for other heads.
 
-    Read from ``config.problem_type`` (and ``num_labels``) the way the model itself picks its loss.
+    A ``*ForTokenClassification`` model is token classification; a ``*ForSequenceClassification``
+    model's task is read from ``config.problem_type`` (and ``num_labels``) the way the model
+    itself picks its loss.
     """
+    if type(model).__name__.endswith("ForTokenClassification"):
+        return Task("token-classification")
     if not type(model).__name__.endswith("ForSequenceClassification"):
         return None
     config = model.config

@@ -1,4 +1,4 @@
-"""Where a trained prompt or fine-tuned model is scored: the task's metrics on a text (or text-pair) dataset.
+"""Where a trained prompt or fine-tuned model is scored: the task's metrics on a text, text-pair or tagged-word dataset.
 
 The same function scores the end of a training run and ``softprompt eval``, with the same
 batching, so a reloaded prompt reproduces the run's accuracy to the last digit.
@@ -16,6 +16,7 @@ from torch import nn
 from softprompt import backbone
 from softprompt.inference import predict_logits
 from softprompt.metrics import compute_task_metrics
+from softprompt.metrics.tokens import tag_sequence_scores
 from softprompt.task import Task
 
 __all__ = ["evaluate_classifier", "evaluate_model"]
@@ -35,11 +36,16 @@ def evaluate_model(
 ) -> dict[str, float]:
     """The task's metrics (:attr:`Task.metric_names`) of ``model`` on a ``text`` [``text_pair``] ``label`` dataset.
 
+    Token classification is scored on ``tokens`` ``tags`` rows, each word at its first sub-word
+    (entity-level precision, recall and F1 with seqeval, and word accuracy); words that do not fit
+    ``max_length`` with the virtual tokens are left out, as they are when ``Trainer`` evaluates,
+    so both give the same numbers.
+
     Args:
-        model: A :class:`SoftPromptWrapper` or a ``transformers`` sequence-classification model.
-        tokenizer: Its tokenizer.
+        model: A :class:`SoftPromptWrapper` or a ``transformers`` sequence- or token-classification model.
+        tokenizer: Its tokenizer (a fast one for token classification).
         dataset: Untokenized rows with ``text``, ``label`` and, for pairs, ``text_pair``
-            (``load_data(...).eval``).
+            (``load_data(...).eval``); or ``tokens`` and ``tags`` for token classification.
         task: The :class:`~softprompt.Task` (default: the wrapper's, or the model config's).
         batch_size, max_length, bf16, max_batch_tokens: as for :func:`softprompt.predict_logits`.
         progress: Show a progress bar.
@@ -49,44 +55,61 @@ def evaluate_model(
         classification), ``eval_samples``, ``eval_runtime`` (s) and ``eval_samples_per_second``.
 
     Raises:
-        ValueError: the dataset lacks ``text`` or ``label`` columns, or is empty.
+        ValueError: the dataset lacks ``text`` or ``label`` columns (``tokens`` and ``tags`` for
+            token classification), or is empty.
 
     Example:
         >>> evaluate_model(wrapper, tok, data.eval)["eval_accuracy"]  # doctest: +SKIP
         0.874
     """
-    missing = {"text", "label"} - set(dataset.column_names)
+    if task is None:
+        task = model.task if hasattr(model, "prompt_config") else backbone.sequence_task(model)
+    if task is None:
+        raise ValueError(f"{type(model).__name__} has no classification head to score")
+    wanted = {"tokens", "tags"} if task.is_token_level else {"text", "label"}
+    missing = wanted - set(dataset.column_names)
     if missing:
         raise ValueError(f"evaluation data lacks columns {sorted(missing)} (has {dataset.column_names})")
     if len(dataset) == 0:
         raise ValueError("evaluation data is empty")
-    if task is None:
-        task = model.task if hasattr(model, "prompt_config") else backbone.sequence_task(model)
-    if task is None:
-        raise ValueError(f"{type(model).__name__} has no sequence-level head to score")
+    common = {"batch_size": batch_size, "max_length": max_length, "bf16": bf16, "progress": progress,
+              "max_batch_tokens": max_batch_tokens}  # fmt: skip
+    if task.is_token_level:
+        start = time.perf_counter()
+        metrics = _score_words(model, tokenizer, dataset, common)
+        return _with_timing(metrics, len(dataset), time.perf_counter() - start)
     inputs = (
         dataset["text"]
         if "text_pair" not in dataset.column_names
         else list(zip(dataset["text"], dataset["text_pair"]))
     )
     start = time.perf_counter()
-    logits = predict_logits(
-        model,
-        tokenizer,
-        inputs,
-        batch_size=batch_size,
-        max_length=max_length,
-        bf16=bf16,
-        progress=progress,
-        max_batch_tokens=max_batch_tokens,
-    )
+    logits = predict_logits(model, tokenizer, inputs, **common)
     seconds = time.perf_counter() - start
     metrics = compute_task_metrics(task, logits.numpy(), torch.as_tensor(dataset["label"]).numpy())
+    return _with_timing(metrics, len(dataset), seconds)
+
+
+def _with_timing(metrics: dict[str, float], samples: int, seconds: float) -> dict[str, float]:
     out = {f"eval_{k}": float(v) for k, v in metrics.items()}
-    out.update(
-        eval_samples=len(dataset), eval_runtime=seconds, eval_samples_per_second=len(dataset) / seconds
-    )
+    out.update(eval_samples=samples, eval_runtime=seconds, eval_samples_per_second=samples / seconds)
     return out
+
+
+def _score_words(
+    model: nn.Module, tokenizer: Any, dataset: datasets.Dataset, common: dict[str, Any]
+) -> dict[str, float]:
+    """seqeval scores of each row's predicted tags against ``tags``, on the words that fit."""
+    from softprompt.data.tags import checked_tag_names
+    from softprompt.token_inference import word_logits
+
+    names = checked_tag_names(model.id2label if hasattr(model, "prompt_config") else model.config.id2label)
+    references = dataset["tags"]
+    predicted, expected = [], []
+    for (index, logits), tags in zip(word_logits(model, tokenizer, dataset["tokens"], **common), references):
+        predicted.append([names[int(i)] for i in logits.argmax(dim=-1).tolist()])
+        expected.append([names[int(tags[w])] for w in index])
+    return tag_sequence_scores(predicted, expected)
 
 
 evaluate_classifier = evaluate_model  # the 0.x name

@@ -17,7 +17,7 @@ from softprompt import backbone
 from softprompt.predictions import decode
 from softprompt.task import Task
 
-__all__ = ["length_batches", "predict", "predict_logits", "validate_texts"]
+__all__ = ["forward_rows", "length_batches", "predict", "predict_logits", "validate_texts"]
 
 # On a CPU, a batch's activations should stay cache-sized: past ~1-2k (rows x padded length) tokens
 # the FFN's (tokens, 4H) intermediate leaves the cache and every token gets slower. MiniLM on 2 cores:
@@ -151,6 +151,42 @@ def predict_logits(
     # prompts mixed in one batch share num_virtual_tokens, so the first one's room fits them all
     limit = _input_limit(model, max_length, prompt_names[0] if prompt_names else None)
     encoded = tokenizer(texts, pairs, truncation=True, max_length=limit)
+    rows = forward_rows(
+        model, tokenizer, encoded, batch_size=batch_size, bf16=bf16, prompt_names=prompt_names,
+        progress=progress, max_tokens=max_tokens,
+    )  # fmt: skip
+    if rows[0].dim() != 1:
+        raise ValueError(
+            f"{type(model).__name__} gives one row of logits per token, not per text; for a token-classification "
+            "head use predict() (entities) or softprompt.token_inference.word_logits"
+        )
+    return torch.stack(rows)  # (n, C)
+
+
+def forward_rows(
+    model: nn.Module,
+    tokenizer: Any,
+    encoded: Any,
+    *,
+    batch_size: int,
+    bf16: bool = False,
+    prompt_names: Sequence[str] | None = None,
+    progress: bool = False,
+    max_tokens: int | None = None,
+) -> list[torch.Tensor]:
+    """Each tokenized row's logits, fp32 on the CPU, in input order: ``(C,)`` from a sequence head,
+    ``(T_i, C)`` (the row's own tokens, padding cut) from a token head.
+
+    Rows are run in length-sorted batches (:func:`length_batches`), padded by ``tokenizer.pad``,
+    under ``torch.inference_mode``; ``bf16`` as for :func:`predict_logits`.
+
+    Args:
+        model, tokenizer: As for :func:`predict_logits`.
+        encoded: The tokenizer's unpadded output (``input_ids`` and the rest, one list per row).
+        batch_size, max_tokens: Most rows, and most padded tokens, per forward pass.
+        bf16, prompt_names, progress: As for :func:`predict_logits`.
+    """
+    device = _device(model)
     lengths = [len(ids) for ids in encoded["input_ids"]]
     batches = length_batches(lengths, batch_size, max_tokens)  # longest first: memory peaks early
     autocast = bf16
@@ -160,25 +196,24 @@ def predict_logits(
         autocast = False
     was_training = model.training
     model.eval()
-    chunks: list[torch.Tensor] = []
+    rows: list[torch.Tensor] = [torch.empty(0)] * len(lengths)
     try:
         with (
             torch.inference_mode(),
             torch.autocast(device.type, dtype=torch.bfloat16, enabled=autocast),
             backbone.attention_kernels(device),  # fine-tuned models too: no per-length cuDNN plans
         ):
-            for rows in tqdm(batches, desc="predicting", unit="batch", disable=not progress):
-                features = [{k: encoded[k][i] for k in encoded} for i in rows]
+            for index in tqdm(batches, desc="predicting", unit="batch", disable=not progress):
+                features = [{k: encoded[k][i] for k in encoded} for i in index]
                 batch = {k: v.to(device) for k, v in tokenizer.pad(features, return_tensors="pt").items()}
                 if prompt_names is not None:
-                    batch["prompt_names"] = [prompt_names[i] for i in rows]
-                chunks.append(model(**batch).logits.float().cpu())  # (b, C), on the host whatever the device
+                    batch["prompt_names"] = [prompt_names[i] for i in index]
+                logits = model(**batch).logits.float().cpu()  # (b, C) or (b, T, C), on the host
+                for j, i in enumerate(index):
+                    rows[i] = logits[j] if logits.dim() == 2 else logits[j, : lengths[i]]
     finally:
         model.train(was_training)
-    sorted_logits = torch.cat(chunks)  # (n, C) in length order
-    logits = torch.empty_like(sorted_logits)
-    logits[torch.tensor([i for rows in batches for i in rows])] = sorted_logits
-    return logits
+    return rows
 
 
 def predict(
@@ -196,6 +231,10 @@ def predict(
 ) -> list[Any]:
     """Predict per text (or pair) with a fine-tuned model or a wrapper (see :func:`predict_logits`).
 
+    For token classification each text is a string (split on whitespace into words) or a list of
+    words, and its prediction is its list of :class:`~softprompt.Entity` spans
+    (:func:`softprompt.token_inference.predict_entities`; ``temperature`` is not used).
+
     Args:
         temperature: Softmax temperature (classification); confidences are ``softmax(logits / T)``.
         id2label: Class names (default: the model's ``config.id2label``).
@@ -203,8 +242,8 @@ def predict(
             ``config.problem_type`` and ``num_labels`` describe).
 
     Returns:
-        One prediction per input, in input order (see :func:`softprompt.predictions.decode`);
-        ``[]`` for no inputs.
+        One prediction per input, in input order (see :func:`softprompt.predictions.decode`), a
+        list of entities per input for token classification; ``[]`` for no inputs.
 
     Example:
         >>> predict(model, tok, ["An absolutely fantastic performance."])  # doctest: +SKIP
@@ -214,6 +253,13 @@ def predict(
         task = (
             getattr(model, "task", None) if hasattr(model, "prompt_config") else backbone.sequence_task(model)
         )
+    if task is not None and task.is_token_level:
+        from softprompt.token_inference import predict_entities
+
+        return predict_entities(
+            model, tokenizer, texts, id2label=id2label, batch_size=batch_size, max_length=max_length, bf16=bf16,
+            max_batch_tokens=max_batch_tokens,
+        )  # fmt: skip
     logits = predict_logits(
         model, tokenizer, texts, batch_size=batch_size, max_length=max_length, bf16=bf16,
         max_batch_tokens=max_batch_tokens,

@@ -1,11 +1,13 @@
-"""What ``predict`` returns, per task: a class and its confidence, a set of classes, or a value.
+"""What ``predict`` returns, per task: a class and its confidence, a set of classes, a value, or entity spans.
 
-:func:`decode` turns a head's logits into these, the one place where a task's outputs are read.
+:func:`decode` turns a sequence head's logits into these, the one place where a task's outputs are
+read; :func:`group_entities` turns a token head's word-level tags into :class:`Entity` spans.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -13,7 +15,15 @@ import torch
 
 from softprompt.task import Task, TaskType
 
-__all__ = ["MultiLabelPrediction", "Prediction", "RegressionPrediction", "decode", "to_predictions"]
+__all__ = [
+    "Entity",
+    "MultiLabelPrediction",
+    "Prediction",
+    "RegressionPrediction",
+    "decode",
+    "group_entities",
+    "to_predictions",
+]
 
 
 @dataclass(frozen=True)
@@ -54,6 +64,75 @@ class RegressionPrediction:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+@dataclass(frozen=True)
+class Entity:
+    """Token classification: one entity found in a text, with its character span.
+
+    Attributes:
+        entity_type: The tag's type without its prefix (``"PER"`` for ``B-PER``/``I-PER``).
+        start, end: Character offsets in the text: ``text[start:end]`` is the entity.
+        text: The entity's text (whole words, punctuation attached to them included).
+        score: The mean over its words of each word's tag probability (softmax at its first sub-word).
+    """
+
+    entity_type: str
+    start: int
+    end: int
+    text: str
+    score: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _split_tag(tag: str) -> tuple[str, str]:
+    """``("B", "PER")`` for ``B-PER``; a tag without a B-/I-/E-/S- prefix continues as ``("I", tag)``."""
+    if len(tag) > 2 and tag[1] == "-" and tag[0] in "BIES":
+        return tag[0], tag[2:]
+    return "I", tag
+
+
+def group_entities(
+    text: str, spans: Sequence[tuple[int, int] | None], tags: Sequence[str | None], scores: Sequence[float]
+) -> list[Entity]:
+    """Entities from word-level tags, grouped as transformers' token-classification pipeline groups words.
+
+    A word joins the entity before it when it has the same type and its prefix is not ``B-`` (nor
+    ``S-``, and the entity did not end with ``E-``/``S-``); ``O`` words and words without a tag
+    (``None``: cut off by truncation) belong to no entity. An entity's score is the mean of its
+    words' scores.
+
+    Args:
+        text: The text the spans point into.
+        spans: Each word's ``(start, end)`` in ``text``.
+        tags: Each word's predicted tag name (``None``: no prediction).
+        scores: Each word's tag probability.
+
+    Example:
+        >>> group_entities("Ada Lovelace met Babbage", [(0, 3), (4, 12), (13, 16), (17, 24)],
+        ...                ["B-PER", "I-PER", "O", "B-PER"], [0.9, 0.7, 0.99, 0.8])[0]
+        Entity(entity_type='PER', start=0, end=12, text='Ada Lovelace', score=0.8)
+    """
+    groups: list[tuple[str, list[int]]] = []  # (type, word indices)
+    last_prefix = ""
+    for i, tag in enumerate(tags):
+        if tag is None or tag == "O":
+            last_prefix = ""
+            continue
+        prefix, kind = _split_tag(tag)
+        # last_prefix is set only while the word before this one is in the last group
+        if last_prefix and prefix in ("I", "E") and last_prefix not in ("E", "S") and groups[-1][0] == kind:
+            groups[-1][1].append(i)
+        else:
+            groups.append((kind, [i]))
+        last_prefix = prefix
+    out = []
+    for kind, words in groups:
+        start, end = spans[words[0]][0], spans[words[-1]][1]  # type: ignore[index]
+        out.append(Entity(kind, start, end, text[start:end], sum(scores[w] for w in words) / len(words)))
+    return out
 
 
 def to_predictions(probs: torch.Tensor, id2label: dict[int, str]) -> list[Prediction]:

@@ -32,7 +32,9 @@ def predict_with_wrapper(
 
     Args:
         wrapper: The :class:`~softprompt.SoftPromptWrapper` (with its tokenizer).
-        texts: Strings, or ``(text, text_pair)`` tuples.
+        texts: Strings, or ``(text, text_pair)`` tuples; for a token-classification prompt,
+            strings (split on whitespace into words) or lists of words, and each prediction is
+            a list of :class:`~softprompt.Entity` (see :func:`softprompt.token_inference.predict_entities`).
         prompt: The prompt to use (default: the active one). Passing it, rather than switching
             the active prompt, is safe when several threads predict with different prompts.
         prompts: Names of single-label classification prompts to ensemble (Lester et al. 2021):
@@ -58,6 +60,18 @@ def predict_with_wrapper(
         # between batches (the labels below would then be another prompt's)
         name = wrapper.active_prompt if prompt is None else prompt
         slot = wrapper._slot(name)
+        if slot.task is not None and slot.task.is_token_level:
+            from softprompt.token_inference import predict_entities, validate_word_inputs
+
+            count = len(validate_word_inputs(texts)[0])
+            return predict_entities(
+                wrapper,
+                wrapper.tokenizer,
+                texts,
+                id2label=slot.id2label,
+                prompt_names=[name] * count,
+                **common,
+            )
         # predict_logits validates the texts (before it looks at the names)
         names = [name] * len(texts) if isinstance(texts, Sequence) and not isinstance(texts, str) else None
         logits = predict_logits(wrapper, wrapper.tokenizer, texts, prompt_names=names, **common)

@@ -38,7 +38,7 @@ class PromptSlot(nn.Module):
             ``head`` values, if given) and builds a view of it that runs this slot's head.
         head: Head values by parameter name in the model (``"classifier.weight"``); default: the
             model's current head.
-        task: What the head predicts (``None`` for a bare encoder or a token-level head).
+        task: What the head predicts (``None`` for a bare encoder).
         id2label: Class names by id.
         temperature: Softmax temperature of calibrated confidences.
         deep: The deep vectors, for ``config.deep``.
@@ -120,8 +120,13 @@ def slot_from_file(pf: PromptFile, model: nn.Module, *, strict_base_model: bool)
     if (task is None) != (model_task is None):
         raise ValueError(
             f"{where}: the prompt was trained for {'no sequence task' if task is None else repr(task.type.value)}, but "
-            f"{type(model).__name__} {'has no sequence-classification head' if model_task is None else 'has one'}; "
+            f"{type(model).__name__} {'has no classification head' if model_task is None else 'has one'}; "
             "load the model class the prompt was trained with"
+        )
+    if task is not None and model_task is not None and task.is_token_level != model_task.is_token_level:
+        raise ValueError(  # token and sequence heads can have the same shapes: the class decides
+            f"{where}: the prompt was trained for {task.type.value!r}, but {type(model).__name__} has a "
+            f"{model_task.type.value} head; load the model with {task.auto_model_class.__name__}"
         )
     deep = None
     if pf.deep_prompts is not None:

@@ -1,8 +1,8 @@
-"""`Task`: what a sequence head predicts (one class, several classes, a number), and everything that follows from it.
+"""`Task`: what a head predicts (one class, several classes, a number per text; a tag per word), and what follows.
 
 One object decides the labels' form, the loss (through the model's ``config.problem_type``), the
-metrics, the metric a run keeps its best checkpoint by, and what ``predict`` returns. Prompt files
-record it, so a reloaded prompt scores and predicts the way it was trained.
+metrics, the metric a run keeps its best checkpoint by, the ``AutoModelFor...`` class, and what
+``predict`` returns. Prompt files record it, so a reloaded prompt scores and predicts the way it was trained.
 """
 
 from __future__ import annotations
@@ -17,11 +17,12 @@ __all__ = ["Task", "TaskType", "normalize_id2label"]
 
 
 class TaskType(str, Enum):
-    """The sequence tasks; each value is also the CLI's ``--task`` choice."""
+    """The tasks; each value is also the CLI's ``--task`` choice."""
 
     CLASSIFICATION = "classification"  # one class of 2..N per text: cross-entropy
     MULTI_LABEL = "multi-label"  # any subset of N classes per text: per-class sigmoid + BCE
     REGRESSION = "regression"  # one real number per text: MSE on a single output
+    TOKEN_CLASSIFICATION = "token-classification"  # one tag (IOB2 B-PER, I-PER, O...) per word: cross-entropy
 
 
 # transformers' names for the same thing (``PretrainedConfig.problem_type``): the models compute
@@ -30,26 +31,31 @@ _PROBLEM_TYPES = {
     TaskType.CLASSIFICATION: "single_label_classification",
     TaskType.MULTI_LABEL: "multi_label_classification",
     TaskType.REGRESSION: "regression",
+    # one class per token; *ForTokenClassification models always use cross-entropy and ignore it
+    TaskType.TOKEN_CLASSIFICATION: "single_label_classification",
 }
 # what a run keeps its best checkpoint by, and whether higher is better
 _BEST_METRIC = {
     TaskType.CLASSIFICATION: ("accuracy", True),
     TaskType.MULTI_LABEL: ("f1_micro", True),
     TaskType.REGRESSION: ("pearson", True),
+    TaskType.TOKEN_CLASSIFICATION: ("f1", True),  # entity-level micro F1 (seqeval), the usual NER score
 }
 _METRICS = {
     TaskType.CLASSIFICATION: ("accuracy", "f1"),
     TaskType.MULTI_LABEL: ("f1_micro", "f1_macro", "exact_match"),
     TaskType.REGRESSION: ("pearson", "spearman", "mse"),
+    TaskType.TOKEN_CLASSIFICATION: ("precision", "recall", "f1", "accuracy"),  # entity-level; word accuracy
 }
 
 
 @dataclass(frozen=True)
 class Task:
-    """A sequence task: its type and, for multi-label, the probability above which a class is predicted.
+    """A task: its type and, for multi-label, the probability above which a class is predicted.
 
     Args:
-        type: ``"classification"``, ``"multi-label"`` or ``"regression"`` (see :class:`TaskType`).
+        type: ``"classification"``, ``"multi-label"``, ``"regression"`` or ``"token-classification"``
+            (see :class:`TaskType`).
         threshold: Multi-label only: a class is predicted when its sigmoid probability is at
             least this (0.5, the usual choice, unless you tune it on validation data).
 
@@ -62,6 +68,8 @@ class Task:
         ('regression', ('pearson', 'spearman', 'mse'), 'pearson')
         >>> Task.from_dict(Task("multi-label", threshold=0.3).to_dict())
         Task(type=<TaskType.MULTI_LABEL: 'multi-label'>, threshold=0.3)
+        >>> Task("token-classification").best_metric, Task("token-classification").auto_model_class.__name__
+        ('f1', 'AutoModelForTokenClassification')
     """
 
     type: TaskType = TaskType.CLASSIFICATION
@@ -100,11 +108,30 @@ class Task:
         """True for single-label classification (softmax over classes, temperature calibration)."""
         return self.type is TaskType.CLASSIFICATION
 
+    @property
+    def is_token_level(self) -> bool:
+        """True for token classification: one label per word, logits ``(B, T, C)``."""
+        return self.type is TaskType.TOKEN_CLASSIFICATION
+
+    @property
+    def auto_model_class(self) -> type:
+        """The ``transformers`` auto class whose head fits this task (build models for it with this).
+
+        ``AutoModelForTokenClassification`` for token classification, else
+        ``AutoModelForSequenceClassification``.
+        """
+        import transformers  # here, not at import: the CLI reads tasks before it needs transformers
+
+        if self.is_token_level:
+            return transformers.AutoModelForTokenClassification
+        return transformers.AutoModelForSequenceClassification
+
     def num_labels(self, label_names: list[str] | None) -> int:
-        """Outputs of the head: 1 for regression, else one per class.
+        """Outputs of the head: 1 for regression, else one per class (per tag for token classification).
 
         Raises:
-            ValueError: classification or multi-label without class names, or one class only.
+            ValueError: classification, multi-label or token classification without class names,
+                or one class only.
         """
         if self.type is TaskType.REGRESSION:
             return 1
@@ -145,7 +172,9 @@ class Task:
 
         ``problem_type`` wins; without it one output means regression and more mean
         classification (as ``*ForSequenceClassification`` models infer it). Multi-label must be
-        asked for explicitly (``problem_type="multi_label_classification"``).
+        asked for explicitly (``problem_type="multi_label_classification"``). Token
+        classification is never read from a ``problem_type`` (it is the model class's: see
+        :func:`softprompt.backbone.sequence_task`).
 
         Example:
             >>> Task.from_problem_type(None, 1).type.value, Task.from_problem_type(None, 3).type.value
@@ -153,7 +182,7 @@ class Task:
         """
         if problem_type:
             for task_type, name in _PROBLEM_TYPES.items():
-                if name == problem_type:
+                if name == problem_type and task_type is not TaskType.TOKEN_CLASSIFICATION:
                     return cls(task_type)
             raise ValueError(
                 f"unknown config.problem_type {problem_type!r}; known: {sorted(_PROBLEM_TYPES.values())}"

@@ -23,11 +23,11 @@ from softprompt.atomic import atomic_write_text
 from softprompt.data import check_tokenized
 from softprompt.heads import is_head_parameter
 from softprompt.sampling import SeededSamplingMixin
+from softprompt.trainer_parts import check_task_labels, task_collator, task_compute_metrics
 from softprompt.training_args import (
     PROMPT_WARMUP,
     TrainingResult,
     best_model_args,
-    check_labels,
     default_training_args,
     run_trainer,
 )
@@ -159,12 +159,14 @@ def train_prompt(
         bf16: Hold the frozen backbone in bf16 (prompt and head stay fp32 master weights). On CPU
             bf16 matmuls are ~2.7x faster than fp32; unlike per-step autocast this casts once.
         metric_for_best_model: Metric that picks the kept prompt; default: the task's
-            (``accuracy``, ``f1_micro`` for multi-label, ``pearson`` for regression).
+            (``accuracy``, ``f1_micro`` for multi-label, ``pearson`` for regression, entity-level
+            ``f1`` for token classification).
         resume_from_checkpoint: A checkpoint folder, or ``True`` for the newest *complete* one in
             ``output_dir`` (a folder a killed run left half-written is skipped, with a warning).
         callbacks: Extra ``TrainerCallback`` objects.
         compute_metrics: Replaces the task's metrics (a ``Trainer`` ``compute_metrics``).
-        data_collator: Replaces the padding collator (e.g. ``DataCollatorForTokenClassification``).
+        data_collator: Replaces the task's padding collator (``DataCollatorWithPadding``, or
+            ``DataCollatorForTokenClassification`` for token classification).
         training_args: Full ``TrainingArguments`` to use instead of the defaults.
         **overrides: ``TrainingArguments`` fields to change in the defaults.
 
@@ -191,7 +193,7 @@ def train_prompt(
     task = wrapper.task
     for dataset, name in ((train_dataset, "train_dataset"), (eval_dataset, "eval_dataset")):
         check_tokenized(dataset, name)
-        check_labels(dataset, name, task, backbone.num_labels(wrapper.model))
+        check_task_labels(dataset, name, task, backbone.num_labels(wrapper.model))
     if bf16 and wrapper.backbone_dtype != torch.bfloat16:
         wrapper.cast_backbone(torch.bfloat16)
     args = training_args or default_training_args(
@@ -208,6 +210,8 @@ def train_prompt(
         **overrides,
     )
     trainer_class = functools.partial(PromptTrainer, head_learning_rate=head_learning_rate)
+    data_collator = data_collator or task_collator(task, wrapper.tokenizer)
+    compute_metrics = compute_metrics or task_compute_metrics(task, wrapper.id2label)
     trainer, train_out, seconds, eval_metrics = run_trainer(
         trainer_class, wrapper, wrapper.tokenizer, args, train_dataset, eval_dataset, task=task,
         compute_metrics=compute_metrics, data_collator=data_collator, callbacks=callbacks,

@@ -17,14 +17,19 @@ import pyarrow as pa
 
 from softprompt.task import Task, TaskType
 
-__all__ = ["encode_labels", "infer_task"]
+__all__ = ["encode_labels", "given_names", "infer_task", "label_kind"]
 
 logger = logging.getLogger(__name__)
 
 
-def _kind(feature: Any, column: pa.ChunkedArray) -> str:
-    """``"class"`` (ClassLabel), ``"int"``, ``"float"``, ``"str"``, ``"list-str"``, ``"list-int"``,
-    ``"list-float"``, ``"list-class"`` or ``"other"``."""
+def label_kind(feature: Any, column: pa.ChunkedArray) -> str:
+    """What a label column holds: ``"class"`` (ClassLabel), ``"int"``, ``"float"``, ``"str"``, ``"list-str"``,
+    ``"list-int"``, ``"list-float"``, ``"list-class"`` (a list of ClassLabel ids) or ``"other"``.
+
+    Example:
+        >>> label_kind(datasets.Sequence(datasets.Value("string")), pa.chunked_array([[["O", "B-PER"]]]))
+        'list-str'
+    """
     if isinstance(feature, datasets.ClassLabel):
         return "class"
     if isinstance(feature, (datasets.Sequence, datasets.List, list)):
@@ -61,7 +66,7 @@ def infer_task(feature: Any, column: pa.ChunkedArray) -> TaskType | None:
         >>> infer_task(datasets.Value("float32"), pa.chunked_array([[1.5, 4.2]])).value
         'regression'
     """
-    kind = _kind(feature, column)
+    kind = label_kind(feature, column)
     if kind.startswith("list"):
         return TaskType.MULTI_LABEL
     if kind in ("class", "int", "str"):
@@ -103,7 +108,7 @@ def encode_labels(
 
 
 def _regression(col: pa.ChunkedArray, feature: Any, where: str, column: str) -> np.ndarray:
-    kind = _kind(feature, col)
+    kind = label_kind(feature, col)
     if kind not in ("int", "float", "class"):
         raise ValueError(f"{where}: regression needs numeric labels, column {column!r} holds {col.type}")
     values = col.to_numpy(zero_copy_only=False).astype(np.float64)
@@ -122,13 +127,13 @@ def _classification(
     column: str,
     given: Sequence[str] | None,
 ) -> tuple[dict[str, np.ndarray], list[str]]:
-    kinds = {s: _kind(features[s], columns[s]) for s in columns}
+    kinds = {s: label_kind(features[s], columns[s]) for s in columns}
     own = [list(f.names) for f in features.values() if isinstance(f, datasets.ClassLabel)]
     if any(names != own[0] for names in own):
         raise ValueError(
             f"the splits of {source} disagree on their class names: {own}; they must share one label set"
         )
-    names = _given(given, own[0] if own else None)
+    names = given_names(given, own[0] if own else None)
     if all(k == "str" for k in kinds.values()):
         values = {s: np.asarray(columns[s].to_pylist(), dtype=object) for s in columns}
         # the classes are the first split's (training, when loaded): a label only another split has is an error
@@ -198,7 +203,7 @@ def _multi_label(
     column: str,
     given: Sequence[str] | None,
 ) -> tuple[dict[str, np.ndarray], list[str]]:
-    kinds = {s: _kind(features[s], columns[s]) for s in columns}
+    kinds = {s: label_kind(features[s], columns[s]) for s in columns}
     if len(set(kinds.values())) != 1 or next(iter(kinds.values())) not in (
         "list-str",
         "list-int",
@@ -224,18 +229,18 @@ def _multi_label(
                         f"have {width} entries of 0 or 1"
                     )
             out[split] = np.asarray(vals, dtype=np.float32).reshape(len(vals), width or 0)
-        names = _given(given, None) or [str(i) for i in range(width or 0)]
+        names = given_names(given, None) or [str(i) for i in range(width or 0)]
         if len(names) != width:
             raise ValueError(f"label_names has {len(names)} names for 0/1 vectors of {width} classes")
         return out, names
     if kind == "list-class":
         own = list(features[next(iter(features))].feature.names)
-        names = _given(given, own)
+        names = given_names(given, own)
     elif kind == "list-str":  # as for classification, the first split's classes
-        names = _given(given, None) or sorted({str(x) for v in next(iter(rows.values())) for x in v})
+        names = given_names(given, None) or sorted({str(x) for v in next(iter(rows.values())) for x in v})
     else:
         top = max((max(v) for v in next(iter(rows.values())) if v), default=-1)
-        names = _given(given, None) or [str(i) for i in range(top + 1)]
+        names = given_names(given, None) or [str(i) for i in range(top + 1)]
     index = {n: i for i, n in enumerate(names)}
     out = {}
     for split, vals in rows.items():
@@ -253,7 +258,13 @@ def _multi_label(
     return out, names
 
 
-def _given(given: Sequence[str] | None, own: list[str] | None) -> list[str] | None:
+def given_names(given: Sequence[str] | None, own: list[str] | None) -> list[str] | None:
+    """``label_names=`` checked (a list of distinct names that agrees with the data's own), else ``own``.
+
+    Example:
+        >>> given_names(None, ["neg", "pos"])
+        ['neg', 'pos']
+    """
     if given is None:
         return own
     if isinstance(given, str):

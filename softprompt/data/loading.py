@@ -1,4 +1,5 @@
-"""`load_data`: any supported source to checked ``text`` / ``text_pair`` / ``label`` splits and their :class:`Task`.
+"""`load_data`: any supported source to checked ``text`` / ``text_pair`` / ``label`` splits (or ``tokens`` /
+``tags`` splits for token classification) and their :class:`Task`.
 
 The same function feeds prompt tuning, fine-tuning, ``softprompt eval`` and the CLI, so every run
 checks its data the same way before anything is trained.
@@ -17,6 +18,7 @@ import pyarrow as pa
 
 from softprompt.data.labels import encode_labels, infer_task
 from softprompt.data.sources import load_splits
+from softprompt.data.tags import check_word_columns, encode_tags
 from softprompt.task import Task, TaskType
 
 __all__ = ["TaskData", "load_data"]
@@ -26,10 +28,12 @@ logger = logging.getLogger(__name__)
 
 @dataclass
 class TaskData:
-    """The splits of a sequence-task dataset, its task and class names.
+    """The splits of a dataset, its task and class names.
 
     Each split has the columns ``text`` (string), ``text_pair`` (string, pair tasks only) and
     ``label``: int64 class ids, float32 values (regression) or 0/1 float32 vectors (multi-label).
+    Token classification splits have ``tokens`` (a list of words per row) and ``tags`` (one int64
+    tag id per word); ``label_names`` are then the tag names (``O``, ``B-PER``...).
 
     Example:
         >>> data = TaskData(train=None, eval=None, label_names=["neg", "pos"])
@@ -67,7 +71,7 @@ class TaskData:
         return self.task.num_labels(self.label_names)
 
     def model_kwargs(self) -> dict[str, Any]:
-        """What ``AutoModelForSequenceClassification.from_pretrained`` needs for this task.
+        """What ``from_pretrained`` of the task's model class (``task.auto_model_class``) needs for this task.
 
         Example:
             >>> TaskData(None, None, [], task="regression").model_kwargs()["problem_type"]
@@ -87,6 +91,8 @@ def load_data(
     text_column: str = "text",
     text_pair_column: str | None = None,
     label_column: str = "label",
+    tokens_column: str | None = None,
+    tags_column: str | None = None,
     task: str | Task | None = None,
     train_split: str | None = "train",
     eval_split: str | None = "auto",
@@ -96,7 +102,7 @@ def load_data(
     label_names: Sequence[str] | None = None,
     config_name: str | None = None,
 ) -> TaskData:
-    """Load, check and subsample a single-text or text-pair dataset for a sequence task.
+    """Load, check and subsample a single-text, text-pair or word-tagging dataset for a task.
 
     ``data`` is a local folder of split files (``train.parquet``, ``validation.csv``, ...), one
     such file (split ``"train"``), a ``<split>/<class>/*.txt`` folder, a Hub dataset name (with
@@ -109,17 +115,28 @@ def load_data(
     string labels, else ``"0".."K-1"``. Subsets are reproducible:
     ``split.shuffle(seed=seed).select(range(size))``.
 
+    Token classification (``task="token-classification"``, or a ``tags_column``/``tokens_column``
+    given): each row is a list of words and one tag per word (IOB2 ``B-PER``, ``I-PER``, ``O``...).
+    Tag names come from a ``ClassLabel`` inside the tags' list feature, else ``label_names``, else
+    the training split's string tags (``O`` first, the rest sorted); integer tags need one of the
+    first two. The splits get the columns ``tokens`` and ``tags`` (tag ids); ``text_column``,
+    ``label_column`` and ``text_pair_column`` are not used.
+
     Args:
         data: The source, as above.
         text_column, text_pair_column, label_column: Column names; ``text_pair_column`` makes
             it a pair task (tokenized as a pair, ``token_type_ids`` kept).
-        task: ``"classification"``, ``"multi-label"``, ``"regression"`` or a :class:`Task`.
+        tokens_column, tags_column: Token classification's columns: the words of each row and
+            their tags (default ``"tokens"`` and ``"ner_tags"``, the Hub's NER layout); giving
+            either one makes the task token classification.
+        task: ``"classification"``, ``"multi-label"``, ``"regression"``, ``"token-classification"``
+            or a :class:`Task`.
         train_split, eval_split: Split names, or ``None`` to skip one; ``eval_split="auto"``
             takes ``validation``, else ``test``.
         train_size, eval_size: Rows to keep at random, ``None`` for all.
         seed: Seed of the subsets.
-        label_names: Class names in id order (for ids without names, or to fix the order of
-            string labels).
+        label_names: Class (or tag) names in id order (for ids without names, or to fix the
+            order of string labels).
         config_name: A Hub dataset's configuration.
 
     Returns:
@@ -130,13 +147,18 @@ def load_data(
         TypeError: ``data`` of an unsupported type.
         ValueError: a missing split or column (the message lists what there is), an empty split,
             a missing text, a label that does not fit the task (named with its row), an
-            ambiguous task, sizes larger than their split, or ``train_split == eval_split``.
+            ambiguous task, sizes larger than their split, or ``train_split == eval_split``; for
+            token classification also a row whose tag count differs from its word count, an empty
+            word, tag names that are not IOB-style, or a text pair column.
 
     Example:
         >>> data = load_data("../shared/data/sick", text_column="sentence_a", text_pair_column="sentence_b",
         ...                  label_column="relatedness")  # doctest: +SKIP
         >>> data.task.type.value, data.eval_split  # doctest: +SKIP
         ('regression', 'test')
+        >>> ner = load_data("../shared/data/conll2003", task="token-classification")  # doctest: +SKIP
+        >>> ner.label_names[:3], ner.train.column_names  # doctest: +SKIP
+        (['O', 'B-LOC', 'B-MISC'], ['tokens', 'tags'])
     """
     if train_split is None and eval_split is None:
         raise ValueError("train_split and eval_split are both None; name at least one split to load")
@@ -145,6 +167,21 @@ def load_data(
             f"train_split and eval_split are both {train_split!r}; scores on training rows say nothing about "
             "new data. Pass another eval_split, or eval_split=None"
         )
+    if task is not None and not isinstance(task, Task):
+        task = Task(task)
+    words = tokens_column is not None or tags_column is not None or (task is not None and task.is_token_level)
+    if words:
+        if task is not None and not task.is_token_level:
+            raise ValueError(
+                f"tokens_column/tags_column are for token classification, but task={task.type.value!r}; pass "
+                "task='token-classification' or drop them"
+            )
+        if text_pair_column is not None:
+            raise ValueError(
+                "token classification tags one list of words per row; it takes no text_pair_column"
+            )
+        task = task or Task("token-classification")
+        text_column, label_column = tokens_column or "tokens", tags_column or "ner_tags"
     columns = [c for c in (text_column, text_pair_column, label_column) if c is not None]
     if len(set(columns)) != len(columns):
         raise ValueError(f"text, text pair and label columns must be different columns, got {columns}")
@@ -157,6 +194,9 @@ def load_data(
     raw = load_splits(data, [s for _, s in roles], text_column, label_column, config_name=config_name)
     resolved = dict(zip([r for r, _ in roles], raw))  # role -> resolved split name
     for split, ds in raw.items():
+        if words:
+            check_word_columns(ds, split, str(source), text_column, label_column)
+            continue
         _check_columns(ds, split, str(source), text_column, text_pair_column, label_column)
         labels_column = ds.data.column(label_column)
         if labels_column.null_count:
@@ -166,15 +206,20 @@ def load_data(
             )
 
     task = _resolve_task(task, raw, label_column, str(source))
-    labels, names = encode_labels(task, raw, label_column, str(source), label_names)
+    if words:
+        labels, names = encode_tags(raw, text_column, label_column, str(source), label_names)
+    else:
+        labels, names = encode_labels(task, raw, label_column, str(source), label_names)
     kept: dict[str, datasets.Dataset | None] = {"train": None, "eval": None}
     for role, split in resolved.items():
         ds = raw[split]
         keep = [text_column] + ([text_pair_column] if text_pair_column else [])
-        ds = ds.select_columns(keep).rename_columns(
-            {c: n for c, n in zip(keep, ("text", "text_pair")) if c != n}
+        names_of = ("tokens",) if words else ("text", "text_pair")
+        ds = ds.select_columns(keep).rename_columns({c: n for c, n in zip(keep, names_of) if c != n})
+        split_labels = labels[split]
+        ds = ds.add_column(
+            "tags" if words else "label", list(split_labels) if words else split_labels.tolist()
         )
-        ds = ds.add_column("label", labels[split].tolist())
         size = sizes[f"{role}_size"]
         if size is not None:
             if size > len(ds):
@@ -197,6 +242,13 @@ def load_data(
 
 
 def _features(task: Task, num_classes: int, pair: bool) -> datasets.Features:
+    if task.is_token_level:
+        return datasets.Features(
+            {
+                "tokens": datasets.Sequence(datasets.Value("string")),
+                "tags": datasets.Sequence(datasets.Value("int64")),
+            }
+        )
     label: Any = {
         TaskType.CLASSIFICATION: datasets.Value("int64"),
         TaskType.REGRESSION: datasets.Value("float32"),
@@ -208,11 +260,9 @@ def _features(task: Task, num_classes: int, pair: bool) -> datasets.Features:
     return datasets.Features({**cols, "label": label})
 
 
-def _resolve_task(
-    task: str | Task | None, raw: dict[str, datasets.Dataset], column: str, source: str
-) -> Task:
+def _resolve_task(task: Task | None, raw: dict[str, datasets.Dataset], column: str, source: str) -> Task:
     if task is not None:
-        return task if isinstance(task, Task) else Task(task)
+        return task
     first = next(iter(raw))
     inferred = infer_task(raw[first].features[column], raw[first].data.column(column))
     if inferred is None:

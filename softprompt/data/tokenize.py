@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 import datasets
 
 from softprompt.backbone import DEFAULT_MAX_LENGTH
+from softprompt.data.words import tokenize_words
 
 if TYPE_CHECKING:
     from transformers import PreTrainedTokenizerBase
@@ -30,11 +31,16 @@ def tokenize_dataset(
     num_virtual_tokens: int = 0,
     text_column: str = "text",
     text_pair_column: str | None = "text_pair",
+    tokens_column: str = "tokens",
 ) -> datasets.Dataset:
     """Tokenize a text column (or a pair of them) without padding, leaving room for the virtual tokens.
 
     Pairs are tokenized as pairs (``[CLS] a [SEP] b [SEP]``, ``token_type_ids`` kept), truncated
-    longest-first.
+    longest-first. Token-classification data (a ``tokens_column`` of word lists and a ``tags``
+    column of tag ids, as :func:`load_data` gives it) is tokenized word by word with each word's tag
+    on its first sub-word and ``-100`` on the other sub-words and special tokens
+    (:func:`softprompt.data.words.tokenize_words`; it needs a fast tokenizer); pad those batches
+    with ``transformers.DataCollatorForTokenClassification``.
 
     Texts are truncated to ``max_length - num_virtual_tokens`` tokens (special tokens included),
     so that the prompted input fits ``max_length``. Nothing is padded: pad per batch with a
@@ -49,6 +55,7 @@ def tokenize_dataset(
         text_column: Column to tokenize; it is dropped from the result.
         text_pair_column: Second text of each pair, used when the dataset has this column
             (``load_data`` names it ``text_pair``); dropped too. ``None``: single texts.
+        tokens_column: Column of word lists, used when the dataset has it and no ``text_column``.
 
     Returns:
         The dataset with the tokenizer's columns (``input_ids``, ``attention_mask``, ...),
@@ -57,8 +64,9 @@ def tokenize_dataset(
 
     Raises:
         TypeError: ``dataset`` is not a ``datasets.Dataset`` (e.g. a whole ``DatasetDict``).
-        ValueError: ``text_column`` is missing, ``num_virtual_tokens`` is negative, or fewer
-            than 2 real tokens ([CLS] and [SEP]) would fit.
+        ValueError: ``text_column`` (and ``tokens_column``) is missing, ``num_virtual_tokens`` is
+            negative, fewer than 2 real tokens ([CLS] and [SEP]) would fit, or word lists with a
+            slow tokenizer.
 
     Example:
         >>> tokenized = tokenize_dataset(data.train, tokenizer, max_length=512, num_virtual_tokens=20)  # doctest: +SKIP
@@ -69,7 +77,8 @@ def tokenize_dataset(
         raise TypeError(
             f"tokenize_dataset needs one datasets.Dataset, got {type(dataset).__name__}; pass a split such as data.train"
         )
-    if text_column not in dataset.column_names:
+    words = text_column not in dataset.column_names and tokens_column in dataset.column_names
+    if text_column not in dataset.column_names and not words:
         raise ValueError(
             f"dataset has no column {text_column!r}; its columns are {dataset.column_names}. Pass text_column="
         )
@@ -100,6 +109,8 @@ def tokenize_dataset(
             "text, but [CLS] and [SEP] alone need 2; raise max_length or lower num_virtual_tokens"
         )
 
+    if words:
+        return tokenize_words(dataset, tokenizer, room, tokens_column=tokens_column)
     pair = text_pair_column if text_pair_column in dataset.column_names else None
 
     def encode(batch: dict[str, list[Any]]) -> dict[str, list[Any]]:

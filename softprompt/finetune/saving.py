@@ -17,7 +17,12 @@ from typing import Any
 
 import torch
 import transformers
-from transformers import AutoModelForSequenceClassification, AutoTokenizer
+from transformers import (
+    AutoConfig,
+    AutoModelForSequenceClassification,
+    AutoModelForTokenClassification,
+    AutoTokenizer,
+)
 
 from softprompt.atomic import atomic_write_text
 from softprompt.calibration import TEMPERATURE_KEY, calibrate
@@ -105,8 +110,9 @@ def load_finetuned(
 
     Args:
         model_dir: The folder (a ``checkpoint-*`` folder inside it works too).
-        **model_kwargs: Passed to ``AutoModelForSequenceClassification.from_pretrained``
-            (``dtype=``, ``device_map=``...).
+        **model_kwargs: Passed to ``AutoModelForSequenceClassification.from_pretrained`` (or
+            ``AutoModelForTokenClassification``'s, for a folder whose ``config.json`` names a
+            ``*ForTokenClassification`` architecture): ``dtype=``, ``device_map=``...
 
     Returns:
         ``(model, tokenizer)``. ``model.config.id2label`` holds the class names and
@@ -127,7 +133,12 @@ def load_finetuned(
             f"{str(path)!r} {what}; pass the output_dir of a finished finetune() run (an interrupted "
             "save leaves no config.json: use one of its checkpoint-* folders)"
         )
-    model = AutoModelForSequenceClassification.from_pretrained(path, local_files_only=True, **model_kwargs)
+    architectures = (
+        getattr(AutoConfig.from_pretrained(path, local_files_only=True), "architectures", None) or []
+    )
+    token_level = any(name.endswith("ForTokenClassification") for name in architectures)
+    auto = AutoModelForTokenClassification if token_level else AutoModelForSequenceClassification
+    model = auto.from_pretrained(path, local_files_only=True, **model_kwargs)
     tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
     if not hasattr(model.config, TEMPERATURE_KEY):
         setattr(model.config, TEMPERATURE_KEY, 1.0)

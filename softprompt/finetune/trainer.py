@@ -16,16 +16,19 @@ import datasets
 import torch
 import transformers
 from transformers import Trainer, TrainingArguments
-from transformers.models.auto.modeling_auto import MODEL_FOR_SEQUENCE_CLASSIFICATION_MAPPING_NAMES
+from transformers.models.auto.modeling_auto import (
+    MODEL_FOR_SEQUENCE_CLASSIFICATION_MAPPING_NAMES,
+    MODEL_FOR_TOKEN_CLASSIFICATION_MAPPING_NAMES,
+)
 
 from softprompt import backbone
 from softprompt.data import check_tokenized
 from softprompt.finetune.saving import save_finetuned
 from softprompt.sampling import SeededSamplingMixin
+from softprompt.trainer_parts import check_task_labels, task_collator, task_compute_metrics
 from softprompt.training_args import (
     TrainingResult,
     best_model_args,
-    check_labels,
     default_training_args,
     run_trainer,
 )
@@ -36,10 +39,15 @@ logger = logging.getLogger(__name__)
 
 TRAINING_ARGS_FILE = "training_args.json"  # the arguments, readable, next to the final model
 
-# Class names AutoModelForSequenceClassification maps to: what load_finetuned can rebuild.
-_SEQ_CLS_NAMES = frozenset(
+# Class names AutoModelForSequenceClassification and AutoModelForTokenClassification map to: what
+# load_finetuned can rebuild.
+_CLS_NAMES = frozenset(
     name
-    for names in MODEL_FOR_SEQUENCE_CLASSIFICATION_MAPPING_NAMES.values()
+    for mapping in (
+        MODEL_FOR_SEQUENCE_CLASSIFICATION_MAPPING_NAMES,
+        MODEL_FOR_TOKEN_CLASSIFICATION_MAPPING_NAMES,
+    )
+    for names in mapping.values()
     for name in ((names,) if isinstance(names, str) else names)
 )
 
@@ -78,7 +86,7 @@ def finetune(
     training_args: TrainingArguments | None = None,
     **overrides: Any,
 ) -> FinetuneResult:
-    """Fine-tune every weight of a classification model with ``transformers.Trainer``.
+    """Fine-tune every weight of a sequence- or token-classification model with ``transformers.Trainer``.
 
     The model is trained in place (and left in eval mode, holding the kept weights). Checkpoints
     (``checkpoint-*``, full weights plus optimizer state) go to ``output_dir``; at the end the
@@ -86,8 +94,8 @@ def finetune(
     :func:`save_finetuned`, so ``load_finetuned(output_dir)`` works in a new process.
 
     Args:
-        model: An ``AutoModelForSequenceClassification`` model in float32; its config's ``id2label``
-            names the classes and is saved with it.
+        model: An ``AutoModelForSequenceClassification`` (or ``AutoModelForTokenClassification``)
+            model in float32; its config's ``id2label`` names the classes (tags) and is saved with it.
         tokenizer: Its tokenizer (pads batches, saved with the model).
         train_dataset: Tokenized training data (``input_ids``, ``attention_mask``, ``labels``,
             ``length``), as :func:`softprompt.tokenize_dataset` makes it.
@@ -111,7 +119,7 @@ def finetune(
         :class:`FinetuneResult`.
 
     Raises:
-        TypeError: ``model`` is not a sequence-classification ``PreTrainedModel``, the tokenizer or
+        TypeError: ``model`` is not a sequence- or token-classification ``PreTrainedModel``, the tokenizer or
             a dataset has the wrong type, or both ``training_args`` and ``overrides`` are given.
         ValueError: no tokenizer, weights not in float32, an empty dataset, missing columns,
             labels outside ``[0, num_labels)``, an unknown ``metric_for_best_model`` or a bad
@@ -131,7 +139,7 @@ def finetune(
     task = backbone.sequence_task(model)
     for dataset, name in ((train_dataset, "train_dataset"), (eval_dataset, "eval_dataset")):
         check_tokenized(dataset, name)
-        check_labels(dataset, name, task, model.config.num_labels)
+        check_task_labels(dataset, name, task, model.config.num_labels)
     if training_args is not None and overrides:
         raise TypeError(
             f"pass either training_args or TrainingArguments overrides, not both (got {sorted(overrides)})"
@@ -153,6 +161,8 @@ def finetune(
         bf16=bf16,
         **overrides,
     )
+    data_collator = data_collator or task_collator(task, tokenizer)
+    compute_metrics = compute_metrics or task_compute_metrics(task, model.config.id2label)
     trainer, train_out, seconds, eval_metrics = run_trainer(
         FinetuneTrainer, model, tokenizer, args, train_dataset, eval_dataset, task=task,
         compute_metrics=compute_metrics, data_collator=data_collator, callbacks=callbacks,
@@ -176,10 +186,11 @@ def _check_model(model: Any) -> None:
     if not isinstance(model, transformers.PreTrainedModel):
         hint = " (for prompt tuning use train_prompt)" if hasattr(model, "prompt_config") else ""
         raise TypeError(f"finetune needs a transformers PreTrainedModel, got {type(model).__name__}{hint}")
-    if type(model).__name__ not in _SEQ_CLS_NAMES:
+    if type(model).__name__ not in _CLS_NAMES:
         raise TypeError(
-            f"finetune needs a model with a sequence-classification head, got {type(model).__name__}; load it with "
-            "AutoModelForSequenceClassification.from_pretrained(name, num_labels=..., id2label=...)"
+            f"finetune needs a model with a sequence- or token-classification head, got {type(model).__name__}; load "
+            "it with AutoModelForSequenceClassification (or AutoModelForTokenClassification).from_pretrained(name, "
+            "num_labels=..., id2label=...)"
         )
     low = sorted(
         {str(p.dtype) for p in model.parameters() if p.is_floating_point() and p.dtype != torch.float32}

@@ -1,4 +1,4 @@
-"""Offline metrics: accuracy and F1 as `evaluate` modules shipped with softprompt, per-task scoring, a Trainer hook.
+"""Offline metrics: accuracy, F1 and seqeval as `evaluate` modules shipped with softprompt, per-task scoring, a Trainer hook.
 
 ``evaluate.load("accuracy")`` downloads its script from the Hugging Face Hub; the modules here are
 ``evaluate.Metric`` subclasses kept in this package (``metrics/<name>/<name>.py``) and loaded from
@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import functools
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from softprompt.metrics.scores import multi_label_scores, regression_scores
+from softprompt.metrics.tokens import token_classification_scores
 from softprompt.task import Task, TaskType
 
 if TYPE_CHECKING:
@@ -32,8 +33,9 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-METRIC_NAMES: tuple[str, ...] = ("accuracy", "f1")
-"""Names :func:`load_metric` accepts; each is a script at ``softprompt/metrics/<name>/<name>.py``."""
+METRIC_NAMES: tuple[str, ...] = ("accuracy", "f1", "seqeval")
+"""Names :func:`load_metric` accepts; each is a script at ``softprompt/metrics/<name>/<name>.py``.
+``accuracy`` and ``f1`` score class ids; ``seqeval`` scores tag sequences (token classification)."""
 
 from softprompt.layout import IGNORE_INDEX  # noqa: E402  (one definition, in layout)
 
@@ -50,12 +52,13 @@ def load_metric(name: str) -> evaluate.EvaluationModule:
     only here (it pulls in ``transformers.pipelines``, seconds at import).
 
     Args:
-        name: ``"accuracy"`` or ``"f1"`` (see :data:`METRIC_NAMES`).
+        name: ``"accuracy"``, ``"f1"`` or ``"seqeval"`` (see :data:`METRIC_NAMES`).
 
     Returns:
         The ``evaluate.EvaluationModule``; call ``.compute(predictions=..., references=...)``.
         ``f1`` takes ``average=`` ``"macro"`` (its default), ``"micro"``, ``"weighted"`` or
-        ``"binary"`` (with ``pos_label=``, default 1).
+        ``"binary"`` (with ``pos_label=``, default 1). ``seqeval`` takes lists of tag lists and
+        returns entity-level ``precision``, ``recall``, ``f1`` and word ``accuracy``.
 
     Raises:
         ValueError: ``name`` is not one of :data:`METRIC_NAMES`.
@@ -157,16 +160,31 @@ def _load_all(metrics: Sequence[str]) -> dict[str, evaluate.EvaluationModule]:
         metrics = (metrics,)
     if not metrics:
         raise ValueError(f"metrics is empty; pass names from {list(METRIC_NAMES)}")
+    if "seqeval" in metrics:
+        raise ValueError(
+            "seqeval scores tag sequences, not class ids: for token classification pass "
+            "task=Task('token-classification') and id2label= (or call compute_task_metrics)"
+        )
     return {name: load_metric(name) for name in dict.fromkeys(metrics)}  # dedupe, keep order
 
 
-def compute_task_metrics(task: Task, predictions: Any, references: Any) -> dict[str, float]:
-    """Score a sequence head's raw outputs for ``task``: see :attr:`Task.metric_names`.
+def compute_task_metrics(
+    task: Task, predictions: Any, references: Any, *, id2label: Mapping[int, str] | None = None
+) -> dict[str, float]:
+    """Score a head's raw outputs for ``task``: see :attr:`Task.metric_names`.
 
     Args:
         task: The :class:`~softprompt.Task`.
-        predictions: Logits ``(N, C)`` (``(N, 1)`` or ``(N,)`` for regression).
-        references: Class ids ``(N,)``; 0/1 ``(N, C)`` for multi-label; values ``(N,)`` for regression.
+        predictions: Logits ``(N, C)`` (``(N, 1)`` or ``(N,)`` for regression); ``(N, T, C)`` for
+            token classification.
+        references: Class ids ``(N,)``; 0/1 ``(N, C)`` for multi-label; values ``(N,)`` for
+            regression; tag ids ``(N, T)`` with ``-100`` where nothing is scored for token classification.
+        id2label: Token classification only (and required there): the tag names by id, which
+            entity-level scores read (``B-PER``...).
+
+    Raises:
+        ValueError: token classification without IOB-style tag names in ``id2label``, or outputs
+            that do not fit the task.
 
     Example:
         >>> compute_task_metrics(Task("regression"), [[0.9], [2.1], [2.9]], [1.0, 2.0, 3.0])["spearman"]
@@ -174,6 +192,10 @@ def compute_task_metrics(task: Task, predictions: Any, references: Any) -> dict[
     """
     if not isinstance(task, Task):
         raise TypeError(f"task must be a softprompt.Task, got {type(task).__name__}")
+    if task.is_token_level:
+        from softprompt.data.tags import checked_tag_names
+
+        return token_classification_scores(predictions, references, checked_tag_names(id2label))
     if task.type is TaskType.REGRESSION:
         return regression_scores(predictions, references)
     if task.type is TaskType.MULTI_LABEL:
@@ -191,11 +213,13 @@ def build_compute_metrics(
     metrics: Sequence[str] = ("accuracy", "f1"),
     *,
     task: Task | None = None,
+    id2label: Mapping[int, str] | None = None,
 ) -> Callable[[EvalPrediction], dict[str, float]]:
     """Build a ``compute_metrics`` function for ``transformers.Trainer``.
 
-    With a multi-label or regression ``task``, the function reports that task's metrics
-    (:func:`compute_task_metrics`) and ``metrics`` is not used. Otherwise:
+    With a multi-label, regression or token-classification ``task``, the function reports that
+    task's metrics (:func:`compute_task_metrics`) and ``metrics`` is not used; token
+    classification needs its tag names, ``id2label`` (checked here, before training). Otherwise:
 
     The metric modules are loaded once, here, so a bad name fails before training starts.
     The returned function argmaxes ``predictions`` over the last axis (taking the first element
@@ -224,9 +248,12 @@ def build_compute_metrics(
         {'accuracy': 0.75, 'f1': 0.7333333333333334}
     """
     if task is not None and not task.is_classification:
+        from softprompt.data.tags import checked_tag_names
+
+        names = checked_tag_names(id2label) if task.is_token_level else None
 
         def compute_task(eval_pred: EvalPrediction) -> dict[str, float]:
-            return compute_task_metrics(task, eval_pred.predictions, eval_pred.label_ids)
+            return compute_task_metrics(task, eval_pred.predictions, eval_pred.label_ids, id2label=names)
 
         return compute_task
     modules = _load_all(metrics)

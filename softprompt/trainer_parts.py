@@ -1,0 +1,112 @@
+"""What a task adds to ``Trainer``: the check of its labels, the collator that pads them, and its metrics.
+
+Prompt tuning (:func:`softprompt.train_prompt`) and fine-tuning (:func:`softprompt.finetune.finetune`)
+both take their parts from here, so the two paths pad and score every task the same way. Sequence
+tasks pad with ``DataCollatorWithPadding``; token classification pads its per-token labels with
+``DataCollatorForTokenClassification`` (with ``IGNORE_INDEX``) and scores entities with seqeval.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from softprompt.layout import IGNORE_INDEX
+from softprompt.training_args import check_labels, padding_collator
+
+if TYPE_CHECKING:
+    import datasets
+    from transformers import PreTrainedTokenizerBase
+
+    from softprompt.task import Task
+
+__all__ = ["check_task_labels", "check_token_labels", "task_collator", "task_compute_metrics"]
+
+
+def check_token_labels(dataset: datasets.Dataset | None, name: str, num_labels: int | None) -> None:
+    """Token labels fit the head: one label per token, each ``IGNORE_INDEX`` or a tag id in ``[0, num_labels)``.
+
+    Raises:
+        ValueError: the first misfit, naming ``name`` and the fix.
+
+    Example:
+        >>> import datasets
+        >>> ds = datasets.Dataset.from_dict({"input_ids": [[2, 9, 3]], "labels": [[-100, 1, -100]]})
+        >>> check_token_labels(ds, "train_dataset", 3)
+    """
+    if dataset is None or "labels" not in dataset.column_names:
+        return
+    labels = dataset.data.column("labels")
+    kind = labels.type
+    if not (pa.types.is_list(kind) or pa.types.is_large_list(kind)) or not pa.types.is_integer(
+        kind.value_type
+    ):
+        raise ValueError(
+            f"{name}: a token-classification head needs one list of integer labels per row, got {kind}; tokenize "
+            "token data (load_data(..., task='token-classification')) with softprompt.tokenize_dataset"
+        )
+    lengths = pc.list_value_length(labels).to_numpy(zero_copy_only=False)
+    tokens = pc.list_value_length(dataset.data.column("input_ids")).to_numpy(zero_copy_only=False)
+    bad_rows = np.flatnonzero(lengths != tokens)
+    if bad_rows.size:
+        row = int(bad_rows[0])
+        raise ValueError(
+            f"{name}: row {row} has {int(lengths[row])} labels for {int(tokens[row])} tokens; token labels must be "
+            "aligned to the tokens (softprompt.tokenize_dataset does it)"
+        )
+    values = pc.list_flatten(labels).to_numpy(zero_copy_only=False)
+    real = values[values != IGNORE_INDEX]
+    if real.size == 0:
+        raise ValueError(f"{name}: every token label is {IGNORE_INDEX}; there is nothing to train or score")
+    low, high = int(real.min()), int(real.max())
+    if low < 0 or high >= (num_labels or 0):
+        raise ValueError(
+            f"{name} has tag ids {low}..{high} but the model has num_labels={num_labels}; load the model with the "
+            "data's tags (from_pretrained(..., **data.model_kwargs()))"
+        )
+
+
+def check_task_labels(
+    dataset: datasets.Dataset | None, name: str, task: Task | None, num_labels: int | None
+) -> None:
+    """:func:`check_token_labels` for token classification, else :func:`softprompt.training_args.check_labels`."""
+    if task is not None and task.is_token_level:
+        check_token_labels(dataset, name, num_labels)
+    else:
+        check_labels(dataset, name, task, num_labels)
+
+
+def task_collator(
+    task: Task | None, tokenizer: PreTrainedTokenizerBase
+) -> Callable[[list[dict[str, Any]]], Any]:
+    """Pads each batch to its longest row; token labels are padded with ``IGNORE_INDEX``.
+
+    Example:
+        >>> from softprompt.task import Task
+        >>> type(task_collator(Task("token-classification"), tok)).__name__  # doctest: +SKIP
+        'DataCollatorForTokenClassification'
+    """
+    if task is not None and task.is_token_level:
+        from transformers import DataCollatorForTokenClassification
+
+        return DataCollatorForTokenClassification(
+            tokenizer, padding="longest", label_pad_token_id=IGNORE_INDEX
+        )
+    return padding_collator(tokenizer)
+
+
+def task_compute_metrics(
+    task: Task | None, id2label: Mapping[int, str] | None
+) -> Callable[[Any], dict[str, float]]:
+    """The task's ``compute_metrics`` for ``Trainer``; token classification needs the tag names ``id2label``.
+
+    Raises:
+        ValueError: token classification without IOB-style tag names.
+    """
+    from softprompt.metrics import build_compute_metrics  # evaluate is imported only when training
+
+    return build_compute_metrics(task=task, id2label=id2label)
