@@ -286,8 +286,8 @@ class SoftPromptWrapper(PretrainedMixin, PromptRegistry):
             **kwargs: passed to the model (``output_hidden_states``, ...).
 
         Returns:
-            The model's output. Token-level ``logits`` and ``last_hidden_state`` have the virtual
-            positions removed, so they line up with ``input_ids``; ``hidden_states`` and
+            The model's output. Token-level ``logits``, ``last_hidden_state`` and question answering's
+            ``start_logits``/``end_logits`` have the virtual positions removed, so they line up with ``input_ids``; ``hidden_states`` and
             ``attentions`` (if asked for) keep them.
         """
         if (input_ids is None) == (inputs_embeds is None):
@@ -324,8 +324,11 @@ class SoftPromptWrapper(PretrainedMixin, PromptRegistry):
         total = inputs["inputs_embeds"].shape[1]
         with backbone.attention_kernels(inputs_embeds.device):  # no per-length cuDNN plans
             outputs = run_slots(slots, inputs, kwargs, self._deep_hooks, at=at, n=n, total=total)
-        for key in ("logits", "last_hidden_state"):
+        # per-position outputs: (B, T + N, C) logits / hidden states, (B, T + N) QA start/end logits
+        for key in ("logits", "last_hidden_state", "start_logits", "end_logits"):
             value = outputs.get(key) if hasattr(outputs, "get") else None
-            if isinstance(value, torch.Tensor) and value.dim() == 3 and value.shape[1] == total:
+            if not isinstance(value, torch.Tensor) or value.dim() < 2 or value.shape[1] != total:
+                continue
+            if value.dim() == 3 or key in ("start_logits", "end_logits"):
                 outputs[key] = layout.remove_virtual(value, n, at)
         return outputs
