@@ -22,8 +22,9 @@ from softprompt import backbone
 from softprompt.atomic import atomic_write_text
 from softprompt.data import check_tokenized
 from softprompt.heads import is_head_parameter
+from softprompt.metrics.custom import default_best_metric, resolve_compute_metrics
 from softprompt.sampling import SeededSamplingMixin
-from softprompt.trainer_parts import check_task_labels, task_collator, task_compute_metrics
+from softprompt.trainer_parts import check_task_labels, task_collator
 from softprompt.training_args import (
     PROMPT_WARMUP,
     TrainingResult,
@@ -164,7 +165,9 @@ def train_prompt(
         resume_from_checkpoint: A checkpoint folder, or ``True`` for the newest *complete* one in
             ``output_dir`` (a folder a killed run left half-written is skipped, with a warning).
         callbacks: Extra ``TrainerCallback`` objects.
-        compute_metrics: Replaces the task's metrics (a ``Trainer`` ``compute_metrics``).
+        compute_metrics: Replaces the task's metrics: a ``Trainer`` ``compute_metrics``, or ``evaluate``
+            metric names/modules (``"accuracy"``, ``["f1", "matthews_correlation"]``, a local script path);
+            see :mod:`softprompt.metrics.custom`. With names, the first keeps the best checkpoint.
         data_collator: Replaces the task's padding collator (``DataCollatorWithPadding``, or
             ``DataCollatorForTokenClassification`` for token classification).
         training_args: Full ``TrainingArguments`` to use instead of the defaults.
@@ -204,14 +207,17 @@ def train_prompt(
         warmup_steps=warmup_steps,
         seed=seed,
         **best_model_args(
-            task, metric_for_best_model, custom_metrics=compute_metrics is not None, overrides=overrides
+            task,
+            metric_for_best_model or default_best_metric(compute_metrics),
+            custom_metrics=compute_metrics is not None,
+            overrides=overrides,
         ),
         has_eval=eval_dataset is not None,
         **overrides,
     )
     trainer_class = functools.partial(PromptTrainer, head_learning_rate=head_learning_rate)
     data_collator = data_collator or task_collator(task, wrapper.tokenizer)
-    compute_metrics = compute_metrics or task_compute_metrics(task, wrapper.id2label)
+    compute_metrics = resolve_compute_metrics(compute_metrics, task, wrapper.id2label)
     trainer, train_out, seconds, eval_metrics = run_trainer(
         trainer_class, wrapper, wrapper.tokenizer, args, train_dataset, eval_dataset, task=task,
         compute_metrics=compute_metrics, data_collator=data_collator, callbacks=callbacks,

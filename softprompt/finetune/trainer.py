@@ -24,8 +24,9 @@ from transformers.models.auto.modeling_auto import (
 from softprompt import backbone
 from softprompt.data import check_tokenized
 from softprompt.finetune.saving import save_finetuned
+from softprompt.metrics.custom import default_best_metric, resolve_compute_metrics
 from softprompt.sampling import SeededSamplingMixin
-from softprompt.trainer_parts import check_task_labels, task_collator, task_compute_metrics
+from softprompt.trainer_parts import check_task_labels, task_collator
 from softprompt.training_args import (
     TrainingResult,
     best_model_args,
@@ -110,7 +111,10 @@ def finetune(
             ``config.problem_type``: ``accuracy``, ``f1_micro`` or ``pearson``).
         resume_from_checkpoint: A checkpoint folder, or ``True`` for the latest in ``output_dir``.
         callbacks: Extra ``TrainerCallback`` objects.
-        compute_metrics, data_collator: Replace the task's metrics and the padding collator.
+        compute_metrics: Replaces the task's metrics: a ``Trainer`` ``compute_metrics``, or ``evaluate``
+            metric names/modules (``"accuracy"``, ``["f1", "matthews_correlation"]``, a local script path);
+            see :mod:`softprompt.metrics.custom`. With names, the first keeps the best checkpoint.
+        data_collator: Replaces the padding collator.
         training_args: Full ``TrainingArguments`` to use instead of the recipe; the recipe
             arguments above are then ignored, and ``output_dir`` still receives the final model.
         **overrides: ``TrainingArguments`` fields to change in the recipe.
@@ -146,7 +150,10 @@ def finetune(
         )
     # raises for a metric the task does not compute (unless compute_metrics is the caller's own)
     best = best_model_args(
-        task, metric_for_best_model, custom_metrics=compute_metrics is not None, overrides=overrides
+        task,
+        metric_for_best_model or default_best_metric(compute_metrics),
+        custom_metrics=compute_metrics is not None,
+        overrides=overrides,
     )
     args = training_args or default_training_args(
         output_dir,
@@ -162,7 +169,7 @@ def finetune(
         **overrides,
     )
     data_collator = data_collator or task_collator(task, tokenizer)
-    compute_metrics = compute_metrics or task_compute_metrics(task, model.config.id2label)
+    compute_metrics = resolve_compute_metrics(compute_metrics, task, model.config.id2label)
     trainer, train_out, seconds, eval_metrics = run_trainer(
         FinetuneTrainer, model, tokenizer, args, train_dataset, eval_dataset, task=task,
         compute_metrics=compute_metrics, data_collator=data_collator, callbacks=callbacks,
