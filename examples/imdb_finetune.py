@@ -13,15 +13,13 @@ Writes to --output-dir: the model and tokenizer (safetensors), results.json and 
 chapter's 93.6 % as a dashed line); then predicts the chapter's test sentence with the reloaded model.
 """
 
-import argparse
-import dataclasses
-
 from softprompt import predict, run_finetune
-from softprompt.cli import add_run_flags, report_errors, run_config_from_args
+from softprompt.cli import CommandParser, add_run_flags, report_errors, run_config_from_args
 from softprompt.finetune import load_finetuned
 from softprompt.runs import summary
 from softprompt.seeds import format_seed_summary, run_seeds
 
+CHAPTER_ACCURACY = 0.936
 IMDB_DEFAULTS = {
     "model": "bert-base-uncased",
     "data": "imdb",
@@ -30,20 +28,18 @@ IMDB_DEFAULTS = {
     "lr": 2e-5,
     "batch_size": 32,
     "output_dir": "runs/imdb_finetune",
+    "label_names": ["neg", "pos"],
+    "eval_split": "test",
+    "reference": CHAPTER_ACCURACY,  # drawn on curves.png
+    "reference_label": "chapter (bert-base, A100, full scale)",
 }
-CHAPTER_ACCURACY = 0.936
 CHAPTER_TEXT = "This movie was absolutely fantastic! The acting was superb."
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    add_run_flags(parser, IMDB_DEFAULTS).set_defaults(label_names=["neg", "pos"], eval_split="test")
-    args = parser.parse_args()
-    config = dataclasses.replace(
-        run_config_from_args(args),
-        reference=CHAPTER_ACCURACY,
-        reference_label="chapter (bert-base, A100, full scale)",
-    )
+    parser = CommandParser(prog="imdb_finetune.py", description=__doc__.splitlines()[0])
+    args = add_run_flags(parser, IMDB_DEFAULTS).parse_args()
+    config = run_config_from_args(args)  # the defaults above, then --config FILE, then the flags given
 
     # load data and model -> softprompt.finetune.finetune (Trainer, the chapter's recipe) -> reload the
     # saved folder -> score -> predict

@@ -1,264 +1,135 @@
-"""The ``softprompt`` command: a thin argparse layer over the public API.
+"""The ``softprompt`` command: a thin layer over the public API.
 
 softprompt train --model M --data D --output-dir runs/pt      # prompt tuning, writes results.json
+softprompt train --config runs/pt/run_config.json --overwrite # the same run again, from its resolved config
 softprompt finetune --model M --data D --output-dir runs/ft   # full fine-tuning
 softprompt eval --prompt runs/pt/prompt.safetensors --model M --data D --eval-size 1000
 softprompt predict --prompt runs/pt/prompt.safetensors --model M "a great film"
 softprompt inspect runs/pt/prompt.safetensors
+
+Each command's flags are generated from dataclasses (:mod:`softprompt.cli_args`), and only the command
+being run builds its parser, so ``softprompt --help`` imports neither torch nor transformers.
 """
 
 from __future__ import annotations
 
 import argparse
+import difflib
 import logging
 import os
 import sys
 import traceback
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
-from softprompt import commands
+from softprompt.version import __version__
 
-__all__ = ["add_run_flags", "build_parser", "main", "report_errors", "run_config_from_args"]
+if TYPE_CHECKING:
+    from softprompt.cli_args import FINETUNE_DEFAULTS, PROMPT_DEFAULTS, add_run_flags, run_config_from_args
 
-PROMPT_DEFAULTS = {
-    "model": None,
-    "data": None,
-    "train_size": None,
-    "eval_size": None,
-    "lr": 1e-2,
-    "batch_size": 8,
-    "output_dir": "runs/prompt_tune",
+__all__ = [
+    "COMMANDS",
+    "FINETUNE_DEFAULTS",
+    "PROMPT_DEFAULTS",
+    "CommandParser",
+    "add_run_flags",
+    "build_parser",
+    "main",
+    "report_errors",
+    "run_config_from_args",
+]
+
+COMMANDS = {
+    "train": "prompt-tune a frozen encoder; writes prompt.safetensors, run_config.json and results.json",
+    "finetune": "fine-tune a whole encoder; writes the model folder, run_config.json and results.json",
+    "eval": "score a prompt (or fine-tuned model) on the same test subset `train` used",
+    "predict": "predict labels for texts; JSON lines out",
+    "inspect": "show a prompt file's metadata and tensor sizes as JSON",
 }
-FINETUNE_DEFAULTS = {
-    "model": None,
-    "data": None,
-    "train_size": None,
-    "eval_size": None,
-    "lr": 2e-5,
-    "batch_size": 32,
-    "output_dir": "runs/finetune",
-}
+_DESCRIPTION = "Prompt tuning and fine-tuning for Hugging Face encoders."
+# defined with the flags, which import transformers: loaded on first use (PEP 562)
+_FROM_CLI_ARGS = ("FINETUNE_DEFAULTS", "PROMPT_DEFAULTS", "add_run_flags", "run_config_from_args")
 
 
-def _size(text: str) -> int | None:
-    """``--train-size all`` or a positive int (``0`` is an error, not "all")."""
-    if text.lower() in ("all", "none"):
-        return None
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a positive number or 'all', got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be a positive number or 'all', got {text!r}")
-    return value
+def __getattr__(name: str) -> Any:
+    if name in _FROM_CLI_ARGS:
+        from softprompt import cli_args
+
+        return getattr(cli_args, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-def add_run_flags(parser: argparse.ArgumentParser, defaults: dict[str, Any]) -> argparse.ArgumentParser:
-    """The flags shared by ``softprompt train``, ``softprompt finetune`` and the examples."""
-    g = parser.add_argument_group("run")
-    g.add_argument("--model", default=defaults["model"], required=defaults["model"] is None,
-                   help="Hub id or local folder of the encoder")  # fmt: skip
-    _data_flags(parser, defaults)
-    g.add_argument("--train-size", type=_size, default=defaults["train_size"],
-                   help="random training rows to use, or 'all' (default: %(default)s = all)")  # fmt: skip
-    g.add_argument("--eval-size", type=_size, default=defaults["eval_size"],
-                   help="random evaluation rows to score, or 'all' (default: %(default)s = all)")  # fmt: skip
-    g.add_argument("--epochs", type=float, default=3, help="training epochs (default: %(default)s)")
-    g.add_argument(
-        "--max-length",
-        type=int,
-        default=512,
-        help="longest input in tokens, virtual tokens included (default: %(default)s)",
-    )
-    g.add_argument(
-        "--num-virtual-tokens",
-        type=int,
-        default=20,
-        help="soft prompt length; prompt tuning only (default: %(default)s)",
-    )
-    g.add_argument("--init", default="vocab", choices=["random", "vocab", "text", "labels"],
-                   help="prompt initialisation; prompt tuning only (default: %(default)s)")  # fmt: skip
-    g.add_argument(
-        "--init-text", help="the words --init text starts the prompt from, e.g. 'classify the topic'"
-    )
-    g.add_argument(
-        "--lr", type=float, default=defaults["lr"], help="peak learning rate, AdamW (default: %(default)s)"
-    )
-    g.add_argument("--head-lr", type=float, default=defaults.get("head_lr"),
-                   help="prompt tuning: the head's own peak learning rate (default: --lr)")  # fmt: skip
-    g.add_argument("--head-init", choices=["model", "zeros"], default=defaults.get("head_init", "model"),
-                   help="'zeros': a head the checkpoint lacks starts with a zero output layer instead of a random "
-                   "one (a trained head is kept); 'model': as from_pretrained made it (default: %(default)s)")  # fmt: skip
-    g.add_argument("--warmup", type=float, default=defaults.get("warmup"),
-                   help="linear warm-up: a fraction of the steps in [0, 1) or a number of steps (default: 0.1 for "
-                   "prompt tuning, none for fine-tuning)")  # fmt: skip
-    g.add_argument("--scheduler", default=defaults.get("scheduler", "linear"),
-                   help="learning-rate schedule, a TrainingArguments lr_scheduler_type: linear, cosine, "
-                   "constant... (default: %(default)s)")  # fmt: skip
-    g.add_argument(
-        "--batch-size",
-        type=int,
-        default=defaults["batch_size"],
-        help="training batch size (default: %(default)s)",
-    )
-    g.add_argument(
-        "--eval-batch-size",
-        type=int,
-        default=64,
-        help="texts per forward pass when scoring (default: %(default)s)",
-    )
-    g.add_argument("--bf16", action="store_true", help="bf16: the frozen backbone held in bf16 (prompt tuning) or bf16 "
-                   "autocast (fine-tuning); only where bf16 is native (GPUs, AVX-512 BF16/AMX CPUs): on AVX2-only "
-                   "CPUs it is far slower than fp32")  # fmt: skip
-    g.add_argument(
-        "--deep",
-        action="store_true",
-        help="deep prompts: learned vectors at every layer's input; prompt tuning only",
-    )
-    g.add_argument(
-        "--output-dir",
-        default=defaults["output_dir"],
-        help="artefact, checkpoints, results.json, curves.png (default: %(default)s)",
-    )
-    g.add_argument(
-        "--seed",
-        type=int,
-        default=42,
-        help="seed of the initialisation, the batch order and dropout, and of the subsets unless --data-seed "
-        "is given (default: %(default)s)",
-    )
-    g.add_argument("--data-seed", type=int, help="seed of the --train-size/--eval-size subsets alone")
-    g.add_argument("--seeds", type=int, nargs="+", metavar="SEED",
-                   help="one run per seed into OUTPUT_DIR/seed-SEED, all on the subset of --data-seed (default: "
-                   "--seed); prints and writes seeds.json: mean ± sd, min, max per epoch")  # fmt: skip
-    g.add_argument("--resume", action="store_true",
-                   help="continue the run in --output-dir from its newest complete checkpoint")  # fmt: skip
-    g.add_argument("--overwrite", action="store_true",
-                   help="start over in a used --output-dir (its checkpoints and results are removed)")  # fmt: skip
-    g.add_argument("--deterministic", action="store_true",
-                   help="deterministic kernels only (TrainingArguments full_determinism): needed for repeatable "
-                   "runs on GPUs; on CPUs runs repeat without it")  # fmt: skip
-    return parser
+class _DefaultsShown(argparse.ArgumentDefaultsHelpFormatter):
+    """``(default: X)`` after each flag's help, except where there is nothing to say (``None``, off)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        if action.default is None or action.default is False:
+            return action.help
+        return super()._get_help_string(action)
 
 
-def _data_flags(parser: argparse.ArgumentParser, defaults: dict[str, Any]) -> None:
-    """Where the data is and which columns and splits to use (train, finetune, eval)."""
-    g = parser.add_argument_group("data")
-    g.add_argument("--data", default=defaults.get("data"), required=defaults.get("data") is None,
-                   help="a folder of split files (train.parquet, validation.csv, test.jsonl...), one such file, a "
-                   "folder of <split>/<class>/*.txt files, or a Hub dataset name")  # fmt: skip
-    g.add_argument(
-        "--data-config", help="the Hub dataset's configuration, e.g. --data glue --data-config mrpc"
-    )
-    g.add_argument("--text-column", default="text", help="column of the (first) texts (default: %(default)s)")
-    g.add_argument("--text-pair-column", help="column of the second texts: makes it a sentence-pair task")
-    g.add_argument("--label-column", default="label", help="column of the labels (default: %(default)s)")
-    g.add_argument("--task", choices=["classification", "multi-label", "regression"],
-                   help="the task; default: inferred from the label column (and printed)")  # fmt: skip
-    g.add_argument(
-        "--label-names", nargs="+", help="class names in id order, for integer labels without names"
-    )
-    g.add_argument("--train-split", default="train", help="training split (default: %(default)s)")
-    g.add_argument("--eval-split", default="auto",
-                   help="evaluation split; 'auto' = validation if there is one, else test (default: %(default)s)")  # fmt: skip
+class CommandParser(argparse.ArgumentParser):
+    """An ``ArgumentParser`` whose errors are one line, ``PROG: error: MESSAGE``, with exit status 2.
+
+    An unknown flag names the closest known one; flags are never abbreviated (``--eval`` is not
+    ``--eval-size``), and ``--help`` shows the defaults.
+
+    Example:
+        >>> parser = CommandParser(prog="my_run.py")
+        >>> parser.add_argument("--epochs", type=float, default=3, help="training epochs")  # doctest: +ELLIPSIS
+        _StoreAction(...)
+    """
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("allow_abbrev", False)
+        kwargs.setdefault("formatter_class", _DefaultsShown)
+        super().__init__(**kwargs)
+
+    def error(self, message: str) -> NoReturn:
+        message = " ".join(message.split())
+        if message.startswith("unrecognized arguments:"):
+            message += self._hint(message.split(":", 1)[1].split())
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+    def _hint(self, words: list[str]) -> str:
+        flag = next((word.split("=")[0] for word in words if word.startswith("--")), None)
+        if flag is None:
+            return ""
+        hints = getattr(self, "flag_hints", {})  # set by add_run_flags
+        if flag in hints:
+            return f" ({flag[2:]}: {hints[flag]})"
+        close = difflib.get_close_matches(flag, list(self._option_string_actions), n=1)
+        return f" (did you mean {close[0]}?)" if close else ""
 
 
-def run_config_from_args(args: argparse.Namespace) -> Any:
-    """A :class:`softprompt.runs.RunConfig` from parsed :func:`add_run_flags` flags."""
-    from softprompt.runs import RunConfig
-
-    return RunConfig(
-        model=args.model, data=args.data, text_column=args.text_column, text_pair_column=args.text_pair_column,
-        label_column=args.label_column, task=args.task, label_names=args.label_names, train_split=args.train_split,
-        eval_split=args.eval_split, data_config=args.data_config, train_size=args.train_size,
-        eval_size=args.eval_size, epochs=args.epochs, max_length=args.max_length,
-        num_virtual_tokens=args.num_virtual_tokens, init=args.init, lr=args.lr, batch_size=args.batch_size,
-        bf16=args.bf16, output_dir=args.output_dir, seed=args.seed, eval_batch_size=args.eval_batch_size,
-        deep=args.deep, init_text=args.init_text, head_lr=args.head_lr, head_init=args.head_init, warmup=args.warmup,
-        scheduler=args.scheduler, data_seed=args.data_seed, deterministic=args.deterministic,
-        resume=args.resume, overwrite=args.overwrite,
-    )  # fmt: skip
-
-
-def _inference_flags(p: argparse.ArgumentParser) -> None:
-    p.add_argument(
-        "--model",
-        required=True,
-        help="the base model (Hub id or folder); with no --prompt, a fine-tuned model folder",
+def _parser(*, full: bool) -> argparse.ArgumentParser:
+    """The top-level parser; ``full``: with every subcommand's flags (slow: imports transformers)."""
+    parser = CommandParser(
+        prog="softprompt", description=_DESCRIPTION, epilog="softprompt COMMAND --help lists its flags"
     )
-    p.add_argument("--prompt", help="a prompt .safetensors file; omit to use a fine-tuned --model folder")
-    p.add_argument(
-        "--max-length",
-        type=int,
-        default=512,
-        help="longest input in tokens, virtual tokens included (default: %(default)s)",
-    )
-    p.add_argument("--batch-size", type=int, default=64, help="texts per forward pass (default: %(default)s)")
-    p.add_argument(
-        "--bf16",
-        action="store_true",
-        help="bf16 inference (use the same setting as training to reproduce its numbers)",
-    )
-    p.add_argument(
-        "--int8",
-        action="store_true",
-        help="CPU only: run the backbone's linear layers in int8 (dynamic quantization); faster, "
-        "slightly approximate, so check the accuracy with `softprompt eval --int8`",
-    )
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="softprompt", description="Prompt tuning and fine-tuning for Hugging Face encoders."
-    )
+    parser.add_argument("--version", action="version", version=f"softprompt {__version__}")
     parser.add_argument(
         "-v", "--verbose", action="store_true", help="log at INFO level; tracebacks on errors"
     )
-    sub = parser.add_subparsers(dest="command", required=True)
+    if not full:
+        sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+        for name, text in COMMANDS.items():  # names only: main builds the chosen command's parser
+            sub.add_parser(name, help=text, add_help=False)
+        return parser
+    from softprompt.cli_args import DataclassParser, command_parser
 
-    p = add_run_flags(
-        sub.add_parser(
-            "train", help="prompt-tune a frozen encoder; writes prompt.safetensors and results.json"
-        ),
-        PROMPT_DEFAULTS,
+    sub = parser.add_subparsers(
+        dest="command", required=True, metavar="COMMAND", parser_class=DataclassParser
     )
-    p.set_defaults(func=commands.run)
-    p = add_run_flags(
-        sub.add_parser(
-            "finetune", help="fine-tune a whole encoder; writes the model folder and results.json"
-        ),
-        FINETUNE_DEFAULTS,
-    )
-    p.set_defaults(func=commands.run)
-
-    p = sub.add_parser(
-        "eval", help="score a prompt (or fine-tuned model) on the same test subset `train` used"
-    )
-    _inference_flags(p)
-    _data_flags(p, {})
-    p.add_argument(
-        "--eval-size", type=_size, default=None, help="random evaluation rows, as for train (default: all)"
-    )
-    p.add_argument(
-        "--seed", type=int, default=42, help="seed of the subset, as for train (default: %(default)s)"
-    )
-    p.add_argument("--output-json", help="also write the metrics to this JSON file")
-    p.set_defaults(func=commands.eval)
-
-    p = sub.add_parser("predict", help="predict labels for texts; JSON lines out")
-    _inference_flags(p)
-    p.add_argument("texts", nargs="*", help="texts to predict for")
-    p.add_argument(
-        "--file", help="a file of texts: one per line, or JSON lines with a 'text' (and 'text_pair') field"
-    )
-    p.add_argument("--output", help="write the JSON lines here instead of stdout")
-    p.set_defaults(func=commands.predict)
-
-    p = sub.add_parser("inspect", help="show a prompt file's metadata and tensor sizes as JSON")
-    p.add_argument("file", help="a prompt .safetensors file written by softprompt")
-    p.set_defaults(func=commands.inspect)
+    for name, text in COMMANDS.items():
+        command_parser(name, sub.add_parser(name, help=text, description=text))
     return parser
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The whole command line, every subcommand's flags included (for tests and docs; :func:`main`
+    builds only the parser of the command it runs)."""
+    return _parser(full=True)
 
 
 def report_errors(func: Callable[[], Any], prog: str, *, verbose: bool = False) -> int:
@@ -282,13 +153,33 @@ def report_errors(func: Callable[[], Any], prog: str, *, verbose: bool = False) 
         return 2
 
 
+def _run(command: str, args: Any) -> int:
+    from softprompt import commands
+
+    if command in ("train", "finetune"):
+        from softprompt.cli_args import run_config_from_args
+
+        return commands.run(run_config_from_args(args), finetune=command == "finetune", seeds=args.seeds)
+    return getattr(commands, command)(args)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``softprompt`` console script."""
-    args = build_parser().parse_args(argv)
+    """Entry point of the ``softprompt`` console script.
+
+    Usage errors (argparse's, and a bad ``--config`` file) exit with status 2 through ``SystemExit``;
+    errors of the run itself return 2. Both are one line on stderr.
+    """
+    argv = list(sys.argv[1:] if argv is None else argv)
+    at = next((i for i, word in enumerate(argv) if not word.startswith("-")), len(argv))  # the command
+    top = _parser(full=False).parse_args(argv[: at + 1])
+    from softprompt.cli_args import parse_command
+
+    args, verbose = parse_command(top.command, argv[at + 1 :])
+    verbose = verbose or top.verbose
     logging.basicConfig(
-        level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
+        level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
     )
-    return report_errors(lambda: args.func(args), f"softprompt {args.command}", verbose=args.verbose)
+    return report_errors(lambda: _run(top.command, args), f"softprompt {top.command}", verbose=verbose)
 
 
 if __name__ == "__main__":

@@ -1,45 +1,48 @@
-"""What each ``softprompt`` subcommand does, on parsed arguments: run, eval, predict, inspect.
+"""What each ``softprompt`` subcommand does, on its parsed settings: run, eval, predict, inspect.
 
-The parser lives in :mod:`softprompt.cli`; each function here returns the exit status.
+The flags live in :mod:`softprompt.cli_args`; each function here returns the exit status.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from softprompt.atomic import check_file_target
+
+if TYPE_CHECKING:
+    from softprompt.command_args import EvalArgs, InferenceArgs, InspectArgs, PredictArgs
+    from softprompt.run_config import RunConfig
 
 __all__ = ["eval", "inspect", "predict", "run"]
 
 
-def run(args: argparse.Namespace) -> int:
-    """``softprompt train`` and ``softprompt finetune``: one run, a summary, and where results.json is."""
-    from softprompt.cli import run_config_from_args
+def run(cfg: RunConfig, *, finetune: bool = False, seeds: list[int] | None = None) -> int:
+    """``softprompt train`` and ``softprompt finetune``: one run (or one per seed), a summary, and where
+    the results are."""
     from softprompt.runs import run_finetune, run_prompt_tuning, summary
 
-    run = run_finetune if args.command == "finetune" else run_prompt_tuning
-    if args.seeds:
+    run = run_finetune if finetune else run_prompt_tuning
+    if seeds:
         from softprompt.seeds import SUMMARY_FILE, format_seed_summary, run_seeds
 
-        summary = run_seeds(run_config_from_args(args), args.seeds, run)
+        summary = run_seeds(cfg, seeds, run)
         if summary:  # rank 0 under torchrun
             print(format_seed_summary(summary))
-            print(json.dumps({"seeds": str(Path(args.output_dir) / SUMMARY_FILE)}))
+            print(json.dumps({"seeds": str(Path(cfg.output_dir) / SUMMARY_FILE)}))
         return 0
-    results = run(run_config_from_args(args))
+    results = run(cfg)
     if results:  # rank 0 under torchrun
         print(summary(results))
         metric = f"eval_{results['metric']}"
-        print(json.dumps({metric: results[metric], "results": str(Path(args.output_dir) / "results.json")}))
+        print(json.dumps({metric: results[metric], "results": str(Path(cfg.output_dir) / "results.json")}))
     return 0
 
 
-def _load_for_inference(args: argparse.Namespace) -> tuple[Any, Any]:
+def _load_for_inference(args: InferenceArgs) -> tuple[Any, Any]:
     """A wrapper (``--prompt`` on ``--model``) or a fine-tuned model (``--model DIR`` alone)."""
     import transformers
 
@@ -71,7 +74,7 @@ def _load_for_inference(args: argparse.Namespace) -> tuple[Any, Any]:
     return (wrapper.quantize_backbone() if args.int8 else wrapper), tokenizer
 
 
-def eval(args: argparse.Namespace) -> int:
+def eval(args: EvalArgs) -> int:
     from softprompt import backbone
     from softprompt.atomic import atomic_write_json
     from softprompt.data import load_data
@@ -109,7 +112,7 @@ def eval(args: argparse.Namespace) -> int:
     return 0
 
 
-def predict(args: argparse.Namespace) -> int:
+def predict(args: PredictArgs) -> int:
     from softprompt.atomic import atomic_write_text
     from softprompt.inference import predict
 
@@ -162,7 +165,7 @@ def _read_texts(path: str) -> list[Any]:
     return texts
 
 
-def inspect(args: argparse.Namespace) -> int:
+def inspect(args: InspectArgs) -> int:
     from softprompt.prompt_file import read_prompt_file
 
     pf = read_prompt_file(args.file)

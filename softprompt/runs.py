@@ -24,7 +24,7 @@ from softprompt.data import TaskData, tokenize_dataset
 from softprompt.evaluation import evaluate_model
 from softprompt.init import head_output_layer, zero_head_output
 from softprompt.plots import plot_curves
-from softprompt.run_config import RunConfig
+from softprompt.run_config import RUN_CONFIG_FILE, RunConfig
 from softprompt.trainer import train_prompt
 from softprompt.training_args import PROMPT_WARMUP
 from softprompt.version import __version__
@@ -73,7 +73,7 @@ def _load(cfg: RunConfig) -> tuple[TaskData, Any, Any]:
     logger.info("task: %s%s", data.task.type.value, " (text pairs)" if data.is_pair else "")
     tokenizer = transformers.AutoTokenizer.from_pretrained(cfg.model)
     # a checkpoint whose head has another number of classes gets a new head (transformers reports it)
-    model, info = transformers.AutoModelForSequenceClassification.from_pretrained(
+    model, info = data.task.auto_model_class.from_pretrained(  # *ForTokenClassification for token tasks
         cfg.model, ignore_mismatched_sizes=True, output_loading_info=True, **data.model_kwargs()
     )
     if cfg.head_init == "zeros":
@@ -99,20 +99,20 @@ _RUN_FILES = ("results.json", "curves.png", "training_args.json")
 
 
 def _prepare_run_dir(cfg: RunConfig) -> None:
-    """A used run folder needs ``resume`` (continue) or ``overwrite`` (start over): never two runs mixed."""
+    """A used run folder needs ``resume`` (continue) or ``overwrite`` (start over): never two runs mixed.
+    Then the run's resolved settings go to ``run_config.json`` (which alone does not make a folder used)."""
     out = Path(cfg.output_dir)
     checkpoints = sorted(out.glob("checkpoint-*")) if out.is_dir() else []
     used = bool(checkpoints) or any((out / name).exists() for name in (*_RUN_FILES, "prompt.safetensors"))
     if cfg.resume:
         if not checkpoints:
             raise ValueError(f"nothing to resume in {str(out)!r}: it has no checkpoint-* folder")
-        return
-    if used and not cfg.overwrite:
+    elif used and not cfg.overwrite:
         raise ValueError(
             f"{str(out)!r} holds an earlier run; pass --resume to continue it or --overwrite to start over "
             "(or choose another --output-dir)"
         )
-    if used:  # overwrite: the old checkpoints would otherwise be rotated and compared with the new ones
+    elif used:  # overwrite: the old checkpoints would otherwise be rotated and compared with the new ones
         for folder in checkpoints:
             shutil.rmtree(folder)
         for name in _RUN_FILES:
@@ -122,11 +122,12 @@ def _prepare_run_dir(cfg: RunConfig) -> None:
             len(checkpoints),
             out,
         )
+    cfg.save(out / RUN_CONFIG_FILE)
 
 
 def _recipe(cfg: RunConfig, *, warmup: float) -> dict[str, Any]:
     """The ``train_prompt``/``finetune`` arguments both kinds of run take from the config
-    (``warmup``: the kind's default, used when ``cfg.warmup`` is ``None``)."""
+    (``warmup``: the kind's default, used when ``cfg.warmup`` is ``None``), ``cfg.training_args`` over them."""
     return {
         "output_dir": Path(cfg.output_dir), "num_train_epochs": cfg.epochs, "learning_rate": cfg.lr,
         "per_device_train_batch_size": cfg.batch_size, "bf16": cfg.bf16, "seed": cfg.seed,
@@ -134,7 +135,7 @@ def _recipe(cfg: RunConfig, *, warmup: float) -> dict[str, Any]:
         "warmup_steps": warmup if cfg.warmup is None else cfg.warmup,
         "resume_from_checkpoint": True if cfg.resume else None, "lr_scheduler_type": cfg.scheduler,
         "full_determinism": cfg.deterministic,
-    }  # fmt: skip
+    } | cfg.training_args  # fmt: skip
 
 
 def _scoring(cfg: RunConfig) -> dict[str, Any]:

@@ -292,3 +292,187 @@ def test_inspect_into_a_closed_pipe_is_quiet(tmp_path):
         os.close(write_end)
     assert "Traceback" not in proc.stderr and "BrokenPipeError" not in proc.stderr, proc.stderr
     assert proc.returncode == 0
+
+
+# --- flags from dataclasses, TrainingArguments overrides, config files (softprompt/cli_args.py) ---
+
+
+def _one_error_line(err: str, prog: str) -> str:
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"{prog}: error: "), lines
+    return lines[0]
+
+
+def test_a_yaml_config_run_equals_the_flag_run_and_its_resolved_config_reruns_it(assets, tmp_path, capsys):
+    model_dir, data_dir = assets
+    by_flags = tmp_path / "flags"
+    assert main(["train", *_run_flags(model_dir, data_dir, by_flags, "--epochs", "1")]) == 0
+    config = tmp_path / "run.yaml"
+    config.write_text(
+        f"model: {model_dir}\ndata: {data_dir}\ntrain_size: 64\neval_size: 40\nepochs: 1\nmax_length: 32\n"
+        "num_virtual_tokens: 4\n"
+        "learning_rate: 5e-2  # lr's TrainingArguments name; YAML reads 5e-2 as text, read as the flag reads it\n"
+        f"batch_size: 8\nseed: 42\nlabel_names: [neg, pos]\noutput_dir: {tmp_path / 'not-used'}\n"
+    )
+    by_file = tmp_path / "file"
+    assert main(["train", "--config", str(config), "--output-dir", str(by_file)]) == 0  # the flag wins
+    assert not (tmp_path / "not-used").exists()
+    prompt = (by_flags / "prompt.safetensors").read_bytes()
+    assert (by_file / "prompt.safetensors").read_bytes() == prompt
+    resolved = json.loads((by_flags / "run_config.json").read_text())
+    from_file = json.loads((by_file / "run_config.json").read_text())
+    assert from_file == {**resolved, "output_dir": str(by_file)}
+    assert (
+        resolved["lr"] == 0.05
+        and resolved["label_names"] == ["neg", "pos"]
+        and resolved["training_args"] == {}
+    )
+    assert (resolved["resume"], resolved["overwrite"]) == (False, False)
+
+    accuracy = json.loads((by_flags / "results.json").read_text())["eval_accuracy"]
+    (by_flags / "prompt.safetensors").unlink()
+    assert main(["train", "--config", str(by_flags / "run_config.json"), "--overwrite"]) == 0
+    assert (by_flags / "prompt.safetensors").read_bytes() == prompt
+    assert json.loads((by_flags / "results.json").read_text())["eval_accuracy"] == accuracy
+    capsys.readouterr()
+
+
+@pytest.mark.parametrize("command", ["train", "finetune"])
+def test_training_arguments_flags_reach_the_trainer(assets, tmp_path, capsys, command):
+    model_dir, data_dir = assets
+    out = tmp_path / command
+    overrides = ["--gradient_accumulation_steps", "2", "--weight_decay", "0.1", "--max-grad-norm", "0.5",
+                 "--optim", "adafactor", "--no_dataloader_pin_memory"]  # fmt: skip
+    assert main([command, *_run_flags(model_dir, data_dir, out, "--epochs", "1", *overrides)]) == 0
+    args = json.loads((out / "training_args.json").read_text())
+    assert (args["gradient_accumulation_steps"], args["weight_decay"], args["max_grad_norm"]) == (2, 0.1, 0.5)
+    assert (args["optim"], args["dataloader_pin_memory"]) == ("adafactor", False)
+    # RunConfig's settings and the library's defaults for everything not given
+    assert (args["per_device_train_batch_size"], args["learning_rate"], args["seed"]) == (8, 0.05, 42)
+    assert (args["eval_strategy"], args["save_strategy"], args["load_best_model_at_end"]) == (
+        "epoch",
+        "epoch",
+        True,
+    )
+    resolved = json.loads((out / "run_config.json").read_text())
+    assert resolved["training_args"] == {"gradient_accumulation_steps": 2, "weight_decay": 0.1, "max_grad_norm": 0.5,
+                                         "optim": "adafactor", "dataloader_pin_memory": False}  # fmt: skip
+    capsys.readouterr()
+
+
+def _parsed(*flags, command="train"):
+    from softprompt.cli_args import command_parser, run_config_from_args
+
+    return run_config_from_args(command_parser(command).parse_args(["--model", "m", "--data", "d", *flags]))
+
+
+def test_trainingarguments_spellings_are_the_runconfig_flags(capsys):
+    assert _parsed("--learning_rate", "0.05") == _parsed("--lr", "0.05") == _parsed("--learning-rate", "5e-2")
+    pairs = [("--num_train_epochs", "--epochs", "2"), ("--per_device_train_batch_size", "--batch-size", "4"),
+             ("--per_device_eval_batch_size", "--eval-batch-size", "16"), ("--warmup_steps", "--warmup", "0.2"),
+             ("--lr_scheduler_type", "--scheduler", "cosine"), ("--full_determinism", "--deterministic", "true"),
+             ("--train_size", "--train-size", "10"), ("--output_dir", "--output-dir", "runs/x")]  # fmt: skip
+    for alias, flag, value in pairs:
+        assert _parsed(alias, value) == _parsed(flag, value), alias
+    assert _parsed("--lr", "0.05", "--learning_rate", "0.05").lr == 0.05  # the same value twice is fine
+    assert _parsed("--epochs", "1", "--epochs", "2").epochs == 2  # one spelling repeated: the last wins
+    assert _parsed("--learning_rate", "0.1").training_args == {}  # a RunConfig setting, not an override
+    for flags in (
+        ["--lr", "0.05", "--learning_rate", "0.1"],
+        ["--batch-size", "8", "--per_device_train_batch_size", "4"],
+    ):
+        with pytest.raises(SystemExit) as exit_info:
+            _parsed(*flags)
+        assert exit_info.value.code == 2
+        line = _one_error_line(capsys.readouterr().err, "softprompt train")
+        assert flags[0] in line and flags[2] in line and "one setting" in line
+    assert _parsed(command="finetune").lr == 2e-5 and _parsed().lr == 1e-2  # each command's own default
+
+
+def test_config_file_keys_and_flags(tmp_path, capsys):
+    """Keys are RunConfig or TrainingArguments names; flags given too win; a bad file is a one-line error."""
+    config = tmp_path / "run.json"
+    config.write_text(json.dumps({"model": "m", "data": "d", "lr": 0.1, "train_size": "all", "weight_decay": 0.2,
+                                  "training_args": {"gradient_accumulation_steps": 4}, "seed": 3}))  # fmt: skip
+    cfg = _parsed(
+        "--config", str(config), "--seed", "7", "--weight_decay", "0.3"
+    )  # flags win, wherever they are
+    assert (cfg.lr, cfg.train_size, cfg.seed) == (0.1, None, 7)
+    assert cfg.training_args == {"gradient_accumulation_steps": 4, "weight_decay": 0.3}
+    assert _parsed("--seed", "7", "--config", str(config)).seed == 7
+    # --model and --data from the file alone
+    from softprompt.cli_args import command_parser, run_config_from_args
+
+    cfg = run_config_from_args(command_parser("finetune").parse_args(["--config", str(config)]))
+    assert (cfg.model, cfg.data, cfg.batch_size) == ("m", "d", 32)
+
+    bad = {
+        "train_siz": ("unknown key 'train_siz'", "did you mean 'train_size'?"),
+        "gradient_acumulation_steps": ("unknown key", "did you mean 'gradient_accumulation_steps'?"),
+        "resume_from_checkpoint": ("resume_from_checkpoint cannot be set", "--resume"),
+    }
+    for key, needles in bad.items():
+        config.write_text(json.dumps({"model": "m", key: 1}))
+        assert main(["train", "--config", str(config)]) == 2
+        line = _one_error_line(capsys.readouterr().err, "softprompt train")
+        assert all(needle in line for needle in needles), line
+    config.write_text(json.dumps({"training_args": {"learning_rate": 0.1}}))
+    assert main(["train", "--config", str(config)]) == 2
+    assert "learning_rate is RunConfig's lr" in _one_error_line(capsys.readouterr().err, "softprompt train")
+    (tmp_path / "run.toml").write_text("lr = 1")
+    assert main(["train", "--config", str(tmp_path / "run.toml")]) == 2
+    assert ".yaml, .yml or .json" in _one_error_line(capsys.readouterr().err, "softprompt train")
+    (tmp_path / "run.yaml").write_text("init: [random\n")
+    assert main(["train", "--config", str(tmp_path / "run.yaml")]) == 2
+    assert "not valid YAML" in _one_error_line(capsys.readouterr().err, "softprompt train")
+    assert main(["train", "--config", str(tmp_path / "missing.yaml")]) == 2
+    assert "No such file" in _one_error_line(capsys.readouterr().err, "softprompt train")
+    assert main(["train", "--data", "d"]) == 2  # no --model anywhere
+    assert "--model is required" in _one_error_line(capsys.readouterr().err, "softprompt train")
+
+
+def test_usage_errors_are_one_line_with_the_closest_flag(capsys):
+    cases = {
+        ("train", "--model", "m", "--lrr", "1"): ("softprompt train", "did you mean --lr?"),
+        ("train", "--model", "m", "--eval", "3"): ("softprompt train", "unrecognized arguments: --eval"),  # no abbreviations
+        ("finetune", "--resume_from_checkpoint", "x"): ("softprompt finetune", "--resume"),
+        ("predict", "--model", "m", "--prmpt", "p"): ("softprompt predict", "did you mean --prompt?"),
+        ("trian",): ("softprompt", "invalid choice: 'trian'"),
+        ("-v",): ("softprompt", "required: COMMAND"),
+    }  # fmt: skip
+    for argv, (prog, needle) in cases.items():
+        with pytest.raises(SystemExit) as exit_info:
+            main(list(argv))
+        assert exit_info.value.code == 2, argv
+        assert needle in _one_error_line(capsys.readouterr().err, prog), argv
+
+
+def test_version_and_help_come_from_the_field_docs(capsys):
+    import dataclasses
+
+    from softprompt import RunConfig, __version__
+    from softprompt.command_args import COMMAND_ARGS
+
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--version"])
+    assert exit_info.value.code == 0 and capsys.readouterr().out.strip() == f"softprompt {__version__}"
+    for command in ("train", "finetune", "eval", "predict", "inspect"):
+        with pytest.raises(SystemExit) as exit_info:
+            main([command, "--help"])
+        assert exit_info.value.code == 0
+        text = "".join(capsys.readouterr().out.split())  # no whitespace: argparse wraps lines, at hyphens too
+        cls = COMMAND_ARGS.get(command, RunConfig)
+        for field in dataclasses.fields(cls):
+            if field.name != "training_args":
+                assert "".join(field.metadata["help"].split()) in text, (command, field.name)
+        if command in ("train", "finetune"):
+            assert "--gradient_accumulation_steps" in text and "TrainingArgumentsoverrides" in text
+            assert "--learning-rate" in text and "--configFILE" in text
+            assert ("(default:2e-05)" if command == "finetune" else "(default:0.01)") in text
+
+
+def test_top_level_help_imports_neither_torch_nor_transformers():
+    code = ("import sys\nfrom softprompt.cli import main\ntry:\n    main(['--help'])\nexcept SystemExit:\n    pass\n"
+            "print(sorted(m for m in ('torch', 'transformers', 'datasets') if m in sys.modules))")  # fmt: skip
+    proc = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert proc.stdout.strip().splitlines()[-1] == "[]" and "COMMAND" in proc.stdout

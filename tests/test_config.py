@@ -48,3 +48,53 @@ def test_from_dict_rejects_unknown_fields():
         SoftPromptConfig.from_dict({"colour": "red"})
     with pytest.raises(ValueError, match="expects a dict"):
         SoftPromptConfig.from_dict(["num_virtual_tokens"])
+
+
+# --- RunConfig (softprompt/run_config.py): TrainingArguments overrides, the resolved-config file ---
+
+
+def test_run_config_training_args_are_checked():
+    from softprompt import RunConfig
+
+    cfg = RunConfig(
+        model="m", data="d", training_args={"gradient_accumulation_steps": 2, "optim": "adafactor"}
+    )
+    assert cfg.training_args == {"gradient_accumulation_steps": 2, "optim": "adafactor"}
+    assert RunConfig(model="m", data="d").training_args == {}
+    bad = {
+        "learning_rate": "learning_rate is RunConfig's lr",
+        "per_device_train_batch_size": "RunConfig's batch_size",
+        "label_names": "label_names cannot be set",
+        "weight_decy": "did you mean 'weight_decay'",
+    }
+    for key, needle in bad.items():
+        with pytest.raises(ValueError, match=needle):
+            RunConfig(model="m", data="d", training_args={key: 1})
+    with pytest.raises(TypeError, match="training_args must be a dict"):
+        RunConfig(model="m", data="d", training_args=[("optim", "adafactor")])
+
+
+def test_run_config_saved_json_reruns_it(tmp_path):
+    import dataclasses
+    import json
+
+    from softprompt import RunConfig
+
+    cfg = RunConfig(
+        model="m", data="d", lr=0.1, label_names=["a", "b"], resume=True, training_args={"weight_decay": 0.1}
+    )
+    saved = json.loads(cfg.save(tmp_path / "run" / "run_config.json").read_text())
+    assert set(saved) == {f.name for f in dataclasses.fields(RunConfig)}
+    assert RunConfig(**saved) == dataclasses.replace(
+        cfg, resume=False
+    )  # resume/overwrite: not settings of a run
+
+
+def test_every_run_config_field_documents_itself():
+    import dataclasses
+
+    from softprompt import RunConfig
+
+    for field in dataclasses.fields(RunConfig):
+        text = field.metadata.get("help", "")
+        assert text and "%" not in text, field.name  # argparse formats help with %

@@ -60,7 +60,11 @@ def tiny_hub(monkeypatch):
 
         return load
 
-    for cls in (transformers.AutoModelForSequenceClassification, transformers.AutoModel):
+    for cls in (
+        transformers.AutoModelForSequenceClassification,
+        transformers.AutoModelForTokenClassification,
+        transformers.AutoModel,
+    ):
         monkeypatch.setattr(cls, "from_pretrained", model_loader(cls))
     real_tok = transformers.AutoTokenizer.from_pretrained
     monkeypatch.setattr(

@@ -22,6 +22,34 @@ def test_prompt_tune_example_reports_a_distribution_over_seeds(assets, tmp_path)
     runs = [json.loads((out / f"seed-{s}" / "results.json").read_text()) for s in (4, 5)]
     assert summary["final"]["eval_accuracy"]["values"] == [r["eval_accuracy"] for r in runs]
     assert "2 seeds [4, 5]" in proc.stdout and "epoch 2:" in proc.stdout
+    # the example's own defaults and the flags given, resolved into each run's run_config.json
+    resolved = json.loads((out / "seed-5" / "run_config.json").read_text())
+    assert (resolved["seed"], resolved["train_size"], resolved["eval_split"], resolved["reference"]) == (
+        5,
+        32,
+        "test",
+        0.874,
+    )
+    assert resolved["label_names"] == ["neg", "pos"] and resolved["data_seed"] == 42
+
+
+def test_examples_take_the_trainingarguments_flags_and_a_config_file(tmp_path):
+    """Parsing only, as the example's main() does: its defaults, then the config file, then the flags."""
+    import runpy
+
+    from softprompt.cli import CommandParser, add_run_flags, run_config_from_args
+
+    defaults = runpy.run_path(str(REPO / "examples" / "imdb_finetune.py"), run_name="example")[
+        "IMDB_DEFAULTS"
+    ]
+    config = tmp_path / "run.yaml"
+    config.write_text("train_size: 100\nweight_decay: 0.1\nlr: 0.5\n")
+    parser = add_run_flags(CommandParser(prog="imdb_finetune.py"), defaults)
+    args = parser.parse_args(["--config", str(config), "--lr", "3e-5", "--gradient_accumulation_steps", "2"])
+    cfg = run_config_from_args(args)
+    assert (cfg.model, cfg.lr, cfg.train_size, cfg.batch_size, cfg.label_names) == (
+        "bert-base-uncased", 3e-5, 100, 32, ["neg", "pos"])  # fmt: skip
+    assert cfg.training_args == {"weight_decay": 0.1, "gradient_accumulation_steps": 2}
 
 
 def test_examples_with_hub_defaults_fail_in_one_line_offline():
