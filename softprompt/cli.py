@@ -45,6 +45,7 @@ COMMANDS = {
     "eval": "score a prompt (or fine-tuned model) on the same test subset `train` used",
     "predict": "predict labels for texts; JSON lines out",
     "inspect": "show a prompt file's metadata and tensor sizes as JSON",
+    "push": "upload a prompt folder (a run's output dir) to the Hugging Face Hub",
 }
 _DESCRIPTION = "Prompt tuning and fine-tuning for Hugging Face encoders."
 # defined with the flags, which import transformers: loaded on first use (PEP 562)

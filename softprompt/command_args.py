@@ -16,7 +16,7 @@ from typing import Any
 
 from softprompt.run_config import RunConfig
 
-__all__ = ["COMMAND_ARGS", "EvalArgs", "InferenceArgs", "InspectArgs", "PredictArgs"]
+__all__ = ["COMMAND_ARGS", "EvalArgs", "InferenceArgs", "InspectArgs", "PredictArgs", "PushArgs"]
 
 
 def _help(text: str, **more: Any) -> dict[str, Any]:
@@ -37,7 +37,14 @@ class InferenceArgs:
         metadata=_help("the base model (Hub id or folder); with no --prompt, a fine-tuned model folder")
     )
     prompt: str | None = field(
-        default=None, metadata=_help("a prompt .safetensors file; omit to use a fine-tuned --model folder")
+        default=None,
+        metadata=_help(
+            "a prompt: a .safetensors file, a folder written by save_pretrained or a run, or a Hub repo id "
+            "(user/name); omit to use a fine-tuned --model folder"
+        ),
+    )
+    revision: str | None = field(
+        default=None, metadata=_help("Hub branch, tag or commit of a --prompt repo id (default: main)")
     )
     max_length: int = _as_in_run("max_length")
     batch_size: int = field(default=64, metadata=_help("texts per forward pass"))
@@ -63,6 +70,11 @@ class EvalArgs(InferenceArgs):
     text_column: str = _as_in_run("text_column")
     text_pair_column: str | None = _as_in_run("text_pair_column")
     label_column: str = _as_in_run("label_column")
+    tokens_column: str | None = _as_in_run("tokens_column")
+    tags_column: str | None = _as_in_run("tags_column")
+    question_column: str | None = _as_in_run("question_column")
+    context_column: str | None = _as_in_run("context_column")
+    answers_column: str | None = _as_in_run("answers_column")
     task: str | None = _as_in_run("task")
     label_names: list[str] | None = _as_in_run("label_names")  # noqa: RUF009 (a Field whose default is None)
     train_split: str = _as_in_run("train_split")
@@ -85,10 +97,28 @@ class PredictArgs(InferenceArgs):
 
 
 @dataclass(kw_only=True)
+class PushArgs:
+    """``softprompt push``: upload a prompt folder (a run's, or save_pretrained's) to the Hugging Face Hub."""
+
+    folder: str = field(
+        metadata=_help("a folder holding prompt.safetensors and its README.md model card", positional=True)
+    )
+    repo_id: str = field(metadata=_help("the Hub repo to create or update, user/name"))
+    revision: str | None = field(default=None, metadata=_help("branch to commit to (default: main)"))
+    private: bool = field(default=False, metadata=_help("make a new repo private"))
+    commit_message: str = field(default="Upload prompt with softprompt", metadata=_help("the commit's title"))
+
+
+@dataclass(kw_only=True)
 class InspectArgs:
     """``softprompt inspect``: a prompt file's metadata and tensor sizes as JSON."""
 
     file: str = field(metadata=_help("a prompt .safetensors file written by softprompt", positional=True))
 
 
-COMMAND_ARGS: dict[str, type] = {"eval": EvalArgs, "predict": PredictArgs, "inspect": InspectArgs}
+COMMAND_ARGS: dict[str, type] = {
+    "eval": EvalArgs,
+    "inspect": InspectArgs,
+    "predict": PredictArgs,
+    "push": PushArgs,
+}

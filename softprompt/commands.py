@@ -14,10 +14,10 @@ from typing import TYPE_CHECKING, Any
 from softprompt.atomic import check_file_target
 
 if TYPE_CHECKING:
-    from softprompt.command_args import EvalArgs, InferenceArgs, InspectArgs, PredictArgs
+    from softprompt.command_args import EvalArgs, InferenceArgs, InspectArgs, PredictArgs, PushArgs
     from softprompt.run_config import RunConfig
 
-__all__ = ["eval", "inspect", "predict", "run"]
+__all__ = ["eval", "inspect", "predict", "prompt_path", "push", "run"]
 
 
 def run(cfg: RunConfig, *, finetune: bool = False, seeds: list[int] | None = None) -> int:
@@ -60,18 +60,41 @@ def _load_for_inference(args: InferenceArgs) -> tuple[Any, Any]:
             quantize_linear_int8(model.base_model)  # the head stays fp32
         return model, tokenizer
     tokenizer = transformers.AutoTokenizer.from_pretrained(args.model)
-    pf = read_prompt_file(args.prompt)  # validated before the model is loaded
+    path = prompt_path(args.prompt, args.revision)
+    pf = read_prompt_file(path)  # validated before the model is loaded
     kwargs: dict[str, Any] = {"num_labels": pf.num_labels} if pf.num_labels else {}
     if pf.num_labels and pf.id2label:  # an empty id2label would set num_labels to 0 in the config
         kwargs["id2label"] = pf.id2label
     if pf.task is not None:
         kwargs["problem_type"] = pf.task.problem_type
+    auto_class = pf.task.auto_model_class if pf.task is not None else transformers.AutoModel
     # the head comes from the prompt file, so a checkpoint's head of another size is simply replaced
-    model = transformers.AutoModelForSequenceClassification.from_pretrained(
-        args.model, ignore_mismatched_sizes=True, **kwargs
-    )
-    wrapper = SoftPromptWrapper.from_prompt(model, args.prompt, tokenizer=tokenizer)
+    model = auto_class.from_pretrained(args.model, ignore_mismatched_sizes=True, **kwargs)
+    wrapper = SoftPromptWrapper.from_prompt(model, path, tokenizer=tokenizer)
     return (wrapper.quantize_backbone() if args.int8 else wrapper), tokenizer
+
+
+def prompt_path(prompt: str, revision: str | None = None) -> Path:
+    """``--prompt``: a prompt file, a folder holding ``prompt.safetensors`` (a run's, or save_pretrained's),
+    or a Hub repo id (downloaded through the Hugging Face cache).
+
+    Raises:
+        FileNotFoundError: none of these; a folder or repo without a softprompt prompt file.
+        ValueError: ``--revision`` with a local file or folder.
+    """
+    from softprompt.prompt_folder import PROMPT_NAME, locate_prompt_folder
+
+    if Path(prompt).is_file():
+        if revision is not None:
+            raise ValueError(f"--revision applies to Hub repos, but {prompt!r} is a local file")
+        return Path(prompt)
+    folder, found = locate_prompt_folder(prompt, revision, {})
+    if found != PROMPT_NAME:
+        raise FileNotFoundError(
+            f"{prompt!r} holds a PEFT adapter, not a softprompt prompt file: load it in Python with "
+            "SoftPromptWrapper.from_pretrained(model, ...)"
+        )
+    return folder / PROMPT_NAME
 
 
 def eval(args: EvalArgs) -> int:
@@ -92,6 +115,8 @@ def eval(args: EvalArgs) -> int:
     data = load_data(
         args.data, text_column=args.text_column, text_pair_column=args.text_pair_column,
         label_column=args.label_column, task=args.task or task, label_names=names, train_split=None,
+        tokens_column=args.tokens_column, tags_column=args.tags_column, question_column=args.question_column,
+        context_column=args.context_column, answers_column=args.answers_column,
         eval_split=args.eval_split, eval_size=args.eval_size, seed=args.seed, config_name=args.data_config,
     )  # fmt: skip
     metrics = evaluate_model(model, tokenizer, data.eval, batch_size=args.batch_size, max_length=args.max_length,
@@ -134,7 +159,10 @@ def predict(args: PredictArgs) -> int:
     def shown(t: Any) -> dict[str, str]:
         return {"text": t[0], "text_pair": t[1]} if isinstance(t, tuple) else {"text": t}
 
-    lines = "".join(json.dumps({**shown(t), **p.to_dict()}) + "\n" for t, p in zip(texts, preds))
+    def result(p: Any) -> dict[str, Any]:  # a prediction, or a text's entities (token classification)
+        return p.to_dict() if hasattr(p, "to_dict") else {"entities": [e.to_dict() for e in p]}
+
+    lines = "".join(json.dumps({**shown(t), **result(p)}) + "\n" for t, p in zip(texts, preds))
     if args.output:
         atomic_write_text(args.output, lines)
     else:
@@ -163,6 +191,47 @@ def _read_texts(path: str) -> list[Any]:
         else:
             texts.append(line)
     return texts
+
+
+def push(args: PushArgs) -> int:
+    """``softprompt push FOLDER --repo-id user/name``: the folder's prompt, model card and PEFT files, one commit."""
+    import shutil
+    import tempfile
+
+    from softprompt.hub import upload_prompt_folder
+    from softprompt.prompt_file import read_prompt_file
+    from softprompt.prompt_folder import CARD_NAME, PEFT_CONFIG_NAME, PEFT_WEIGHTS_NAME, PROMPT_NAME
+
+    folder = Path(args.folder)
+    if not folder.is_dir():
+        raise ValueError(
+            f"{args.folder!r} is not a folder: push a run's --output-dir or a save_pretrained folder"
+        )
+    for name in (PROMPT_NAME, CARD_NAME):
+        if not (folder / name).is_file():
+            raise FileNotFoundError(
+                f"{args.folder!r} has no {name}: push a run's --output-dir or a folder written by "
+                "wrapper.save_pretrained"
+            )
+    read_prompt_file(folder / PROMPT_NAME)  # a valid prompt, checked before anything is uploaded
+    names = [PROMPT_NAME, CARD_NAME, *((PEFT_CONFIG_NAME, PEFT_WEIGHTS_NAME)
+                                       if (folder / PEFT_CONFIG_NAME).is_file() else ())]  # fmt: skip
+    from huggingface_hub import constants
+
+    if constants.HF_HUB_OFFLINE:
+        raise ValueError("push needs the network and HF_HUB_OFFLINE=1 is set: unset it to upload")
+    with tempfile.TemporaryDirectory(
+        prefix="softprompt-push-"
+    ) as tmp:  # the prompt folder only, no checkpoints
+        for name in names:
+            shutil.copy2(folder / name, Path(tmp) / name)
+        info = upload_prompt_folder(
+            tmp, args.repo_id, private=args.private or None, revision=args.revision,
+            commit_message=args.commit_message,
+            delete_patterns=() if PEFT_CONFIG_NAME in names else (PEFT_CONFIG_NAME, PEFT_WEIGHTS_NAME),
+        )  # fmt: skip
+    print(json.dumps({"repo_id": args.repo_id, "commit": str(info), "files": names}))
+    return 0
 
 
 def inspect(args: InspectArgs) -> int:

@@ -237,7 +237,7 @@ class DeepPrompt(nn.Module):
 @dataclass
 class _Call:
     vectors: torch.Tensor  # (L - 1, N, H): every row of the batch has the same prompt (one slot per pass)
-    at: int
+    at: int | torch.Tensor  # first virtual column, or (B,) per row (decoders' left-aligned rows)
     n: int
     batch: int
     total: int  # T + N
@@ -274,13 +274,14 @@ class DeepPromptHooks:
         self,
         vectors: torch.Tensor,
         *,
-        at: int,
+        at: int | torch.Tensor,
         n: int,
         batch: int,
         total: int,
     ) -> Iterator[None]:
         """Within this block, the layer calls of one forward get ``vectors`` ``(L - 1, N, H)`` at
-        positions ``at..at+n`` of every row (a batch that mixes prompts runs one pass per prompt).
+        positions ``at..at+n`` of every row (a batch that mixes prompts runs one pass per prompt);
+        ``at`` is an int, or a ``(B,)`` tensor for rows whose prompts start at different columns.
 
         Raises:
             RuntimeError: on leaving, if the layers did not run exactly ``num_layers`` times.
@@ -322,7 +323,13 @@ class DeepPromptHooks:
         vec = call.vectors[layer - 1].unsqueeze(0).expand(call.batch, -1, -1)  # (B, N, H)
         vec = vec.to(hidden.dtype)  # fp32 master vectors into a bf16 backbone
         at, n = call.at, call.n
-        replaced = torch.cat([hidden[:, :at], vec, hidden[:, at + n :]], dim=1)  # (B, T + N, H), not in place
+        if isinstance(at, torch.Tensor):  # per-row start: each column takes a deep vector or its hidden state
+            offset = torch.arange(call.total, device=hidden.device) - at.to(hidden.device)[:, None]
+            inside = (offset >= 0) & (offset < n)  # (B, T + N)
+            picked = vec.gather(1, offset.clamp(0, n - 1).unsqueeze(-1).expand(-1, -1, vec.shape[-1]))
+            replaced = torch.where(inside.unsqueeze(-1), picked, hidden)  # (B, T + N, H), not in place
+        else:
+            replaced = torch.cat([hidden[:, :at], vec, hidden[:, at + n :]], dim=1)  # (B, T + N, H), a copy
         where = found[0]
         if where == 0:
             return (replaced, *args[1:]), kwargs

@@ -154,7 +154,7 @@ def run_slots(
         inputs: The spliced model inputs, ``(B, T + N, ...)``.
         kwargs: Other arguments of the model's forward.
         deep_hooks: The layer hooks that inject deep prompts (``None`` without deep prompts).
-        **where: ``at``, ``n`` and ``total`` of the splice, for the deep hooks.
+        **where: ``at`` (an int, or ``(B,)`` per row), ``n`` and ``total`` of the splice, for deep hooks.
     """
     groups: dict[str, list[int]] = {}
     for i, (name, _) in enumerate(slots):
@@ -171,13 +171,22 @@ def run_slots(
         index = torch.tensor(rows, device=device)
         part = {k: v[index] if isinstance(v, torch.Tensor) else v for k, v in inputs.items()}
         slot = by_name[name]
-        with _deep_context(slot, deep_hooks, rows=len(rows), **where):
+        part_where = {k: v[index] if isinstance(v, torch.Tensor) else v for k, v in where.items()}
+        with _deep_context(slot, deep_hooks, rows=len(rows), **part_where):
             parts.append((index, slot.view(**part, **kwargs)))
-    return merge_outputs(parts, batch, inputs.get("labels"))
+    # question answering: one start and one end position per row, every row in the loss
+    labels = inputs.get("labels")
+    return merge_outputs(parts, batch, labels if labels is not None else inputs.get("start_positions"))
 
 
 def _deep_context(
-    slot: PromptSlot, hooks: DeepPromptHooks | None, *, rows: int, at: int, n: int, total: int
+    slot: PromptSlot,
+    hooks: DeepPromptHooks | None,
+    *,
+    rows: int,
+    at: int | torch.Tensor,
+    n: int,
+    total: int,
 ) -> contextlib.AbstractContextManager[None]:
     """While open, each layer's input gets ``slot``'s deep vectors (a no-op for a shallow prompt)."""
     if slot.deep is None:

@@ -1,7 +1,8 @@
 """Where virtual tokens are spliced into a batch: embeddings, masks, segment ids, positions, labels.
 
 All functions take right-padded batches ``(B, T, ...)`` and an insertion index ``at`` (0 for
-``prepend``, 1 for ``after_cls``) and return ``(B, T + N, ...)`` tensors.
+``prepend``, 1 for ``after_cls``) and return ``(B, T + N, ...)`` tensors. :class:`EncoderRows` is how
+an encoder's batch runs: as given; decoder-only models move their rows (:mod:`softprompt.decoder`).
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ import torch
 
 __all__ = [
     "IGNORE_INDEX",
+    "EncoderRows",
     "fit_length",
     "insert",
     "insert_at",
@@ -140,3 +142,35 @@ def splice(seqs: dict[str, torch.Tensor | None], prompt: torch.Tensor, at: int) 
     if seqs.get("labels") is not None:
         out["labels"] = insert(seqs["labels"], seqs["labels"].new_full((batch, n), IGNORE_INDEX), at)
     return out
+
+
+class EncoderRows:
+    """An encoder batch runs as the caller gave it, the prompt at column ``at`` of every row.
+
+    :class:`softprompt.decoder.DecoderRows` has the same methods for decoder-only models, which run on
+    rearranged rows; the wrapper's forward calls these and does not branch on the architecture.
+
+    Example:
+        >>> EncoderRows().to_caller(torch.tensor([[1, 9, 9, 2, 3]]), 2, 1).tolist()
+        [[1, 2, 3]]
+    """
+
+    def arrange(
+        self, seqs: dict[str, torch.Tensor | None], input_ids: torch.Tensor | None, after_cls: bool
+    ) -> tuple[dict[str, torch.Tensor | None], torch.Tensor | None]:
+        """The caller's ``(B, T, ...)`` tensors and ``input_ids``, unchanged."""
+        return seqs, input_ids
+
+    def model_inputs(
+        self, inputs: dict[str, torch.Tensor], kwargs: dict[str, object]
+    ) -> dict[str, torch.Tensor]:
+        """The spliced ``(B, T + N, ...)`` inputs the model runs on: unchanged."""
+        return inputs
+
+    def prompt_starts(self, at: int) -> int:
+        """Column of the first virtual token in the rows the model runs on (every row: ``at``)."""
+        return at
+
+    def to_caller(self, value: torch.Tensor, n: int, at: int) -> torch.Tensor:
+        """A per-position output ``(B, T + N, ...)`` without the virtual positions: ``(B, T, ...)``."""
+        return remove_virtual(value, n, at)

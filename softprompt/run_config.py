@@ -61,9 +61,19 @@ class RunConfig:
     text_pair_column: str | None = field(
         default=None, metadata=_help("column of the second texts: makes it a sentence-pair task"))
     label_column: str = field(default="label", metadata=_help("column of the labels"))
+    tokens_column: str | None = field(default=None, metadata=_help(
+        "token classification: column of each row's words (a list); with --tags-column"))
+    tags_column: str | None = field(default=None, metadata=_help(
+        "token classification: column of each row's tags, one per word (IOB: O, B-PER, I-PER...)"))
+    question_column: str | None = field(default=None, metadata=_help(
+        "question answering: column of the questions (with --context-column and --answers-column)"))
+    context_column: str | None = field(default=None, metadata=_help(
+        "question answering: column of the passages the answers are cut from"))
+    answers_column: str | None = field(default=None, metadata=_help(
+        "question answering: column of SQuAD-style answers, {'text': [...], 'answer_start': [...]}"))
     task: str | None = field(default=None, metadata=_help(
-        "the task; None: inferred from the label column (and printed)",
-        choices=["classification", "multi-label", "regression"]))
+        "the task; None: inferred from the columns and the labels (and printed)",
+        choices=["classification", "multi-label", "regression", "token-classification", "question-answering"]))
     label_names: list[str] | None = field(
         default=None, metadata=_help("class names in id order, for integer labels without names"))
     train_split: str = field(default="train", metadata=_help("training split"))
@@ -171,8 +181,11 @@ class RunConfig:
         self.training_args = check_training_overrides(self.training_args)
 
     def to_dict(self) -> dict[str, Any]:
-        """Every field, as JSON holds it: ``RunConfig(**cfg.to_dict()) == cfg``."""
-        return dataclasses.asdict(self)
+        """Every field, as JSON holds it: ``RunConfig(**cfg.to_dict()) == cfg``, except that a Hub token
+        (``training_args["hub_token"]``) is left out: run folders never hold secrets."""
+        out = dataclasses.asdict(self)
+        out["training_args"].pop("hub_token", None)
+        return out
 
     def save(self, path: str | os.PathLike[str]) -> Path:
         """Write the settings to ``path`` (a ``.json`` file, atomically) so that ``--config path`` reruns them.
@@ -192,6 +205,9 @@ class RunConfig:
         return load_data(
             self.data, text_column=self.text_column, text_pair_column=self.text_pair_column,
             label_column=self.label_column, task=self.task, label_names=self.label_names,
+            tokens_column=self.tokens_column, tags_column=self.tags_column,
+            question_column=self.question_column, context_column=self.context_column,
+            answers_column=self.answers_column,
             train_split=self.train_split if with_train else None, eval_split=self.eval_split,
             train_size=self.train_size if with_train else None, eval_size=self.eval_size,
             seed=self.seed if self.data_seed is None else self.data_seed,

@@ -6,7 +6,6 @@ reload it from disk and score it again, then write ``results.json`` and ``curves
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import os
 import platform
@@ -27,6 +26,7 @@ from softprompt.plots import plot_curves
 from softprompt.run_config import RUN_CONFIG_FILE, RunConfig
 from softprompt.trainer import train_prompt
 from softprompt.training_args import PROMPT_WARMUP
+from softprompt.training_overrides import HUB_ARGS, hub_target
 from softprompt.version import __version__
 from softprompt.wrapper import SoftPromptWrapper
 
@@ -95,7 +95,8 @@ def _zero_new_head(model: Any, info: dict[str, Any]) -> None:
 
 
 # what a run writes at the top of its folder, besides the artefact that the next run rewrites
-_RUN_FILES = ("results.json", "curves.png", "training_args.json")
+_RUN_FILES = ("results.json", "curves.png", "training_args.json", "README.md", "adapter_config.json",
+              "adapter_model.safetensors")  # fmt: skip
 
 
 def _prepare_run_dir(cfg: RunConfig) -> None:
@@ -135,7 +136,7 @@ def _recipe(cfg: RunConfig, *, warmup: float) -> dict[str, Any]:
         "warmup_steps": warmup if cfg.warmup is None else cfg.warmup,
         "resume_from_checkpoint": True if cfg.resume else None, "lr_scheduler_type": cfg.scheduler,
         "full_determinism": cfg.deterministic,
-    } | cfg.training_args  # fmt: skip
+    } | {k: v for k, v in cfg.training_args.items() if k not in HUB_ARGS}  # fmt: skip
 
 
 def _scoring(cfg: RunConfig) -> dict[str, Any]:
@@ -157,7 +158,7 @@ def _results(
     metric = data.task.best_metric
     return {
         "kind": kind,
-        "config": dataclasses.asdict(cfg),
+        "config": cfg.to_dict(),  # without secrets
         "task": data.task.to_dict(),
         "is_pair": data.is_pair,
         "label_names": data.label_names,
@@ -210,6 +211,7 @@ def run_prompt_tuning(cfg: RunConfig) -> dict[str, Any]:
     """
     wall = time.perf_counter()
     out = Path(cfg.output_dir)
+    hub = hub_target(cfg, "prompt_tuning")
     if _is_main_process():
         _prepare_run_dir(cfg)
     transformers.set_seed(cfg.seed)  # a head the checkpoint lacks is initialised from this seed
@@ -246,7 +248,14 @@ def run_prompt_tuning(cfg: RunConfig) -> dict[str, Any]:
     )  # fmt: skip
     results["prompt_config"] = prompt_config.to_dict()
     results["backbone_parameters"] = sum(p.numel() for p in wrapper.model.parameters())
-    return _finish(cfg, "prompt_tuning", results, out)
+    # the run folder is a prompt folder: the same prompt file, a model card with the reloaded scores, PEFT files
+    card_metrics = {k: v for k, v in again.items() if not k.endswith(("runtime", "per_second"))}
+    reloaded.save_pretrained(out, metrics=card_metrics)
+    results = _finish(cfg, "prompt_tuning", results, out)
+    if hub is not None:
+        results["hub"] = str(reloaded.push_to_hub(**hub, metrics=card_metrics))
+        atomic_write_json(out / "results.json", results)
+    return results
 
 
 def run_finetune(cfg: RunConfig) -> dict[str, Any]:
@@ -262,6 +271,7 @@ def run_finetune(cfg: RunConfig) -> dict[str, Any]:
         raise ValueError("head_lr is a prompt-tuning setting: fine-tuning trains every weight at lr")
     wall = time.perf_counter()
     out = Path(cfg.output_dir)
+    hub_target(cfg, "finetune")
     if _is_main_process():
         _prepare_run_dir(cfg)
     transformers.set_seed(cfg.seed)  # the new head's initialisation

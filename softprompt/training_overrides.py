@@ -19,9 +19,20 @@ import difflib
 import enum
 import functools
 from collections.abc import Mapping
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-__all__ = ["NOT_OVERRIDABLE", "OWNED_TRAINING_ARGS", "check_training_overrides", "training_arg_names"]
+if TYPE_CHECKING:
+    from softprompt.run_config import RunConfig
+
+__all__ = [
+    "HUB_ARGS",
+    "NOT_OVERRIDABLE",
+    "OWNED_TRAINING_ARGS",
+    "check_training_overrides",
+    "hub_target",
+    "training_arg_names",
+]
 
 # TrainingArguments field -> the RunConfig field that sets it (one setting, never two that can disagree);
 # on the command line the TrainingArguments spelling is another name of the RunConfig flag
@@ -103,3 +114,38 @@ def check_training_overrides(overrides: Mapping[str, Any]) -> dict[str, Any]:
             raise ValueError(f"training_args: {key!r} is not a TrainingArguments field{hint}")
         checked[key] = _plain(value)
     return checked
+
+
+# TrainingArguments' Hub settings: a prompt-tuning run uploads its prompt folder itself once it is scored
+# (Trainer would push checkpoints and a card of its own); for fine-tuning they are refused.
+HUB_ARGS = ("push_to_hub", "hub_model_id", "hub_token", "hub_private_repo", "hub_strategy", "hub_always_push",
+            "hub_revision")  # fmt: skip
+
+
+def hub_target(cfg: RunConfig, kind: str) -> dict[str, Any] | None:
+    """Where a run pushes its prompt folder (``--push_to_hub``), checked before any training; ``None``: nowhere.
+
+    Example:
+        >>> from softprompt.run_config import RunConfig
+        >>> hub_target(RunConfig(model="m", data="d"), "prompt_tuning") is None
+        True
+    """
+    given = {k: v for k, v in cfg.training_args.items() if k in HUB_ARGS}
+    if not given.get("push_to_hub"):
+        if given:
+            raise ValueError(f"{sorted(given)} set without push_to_hub: add --push_to_hub, or drop them")
+        return None
+    if kind == "finetune":
+        raise ValueError(
+            "push_to_hub: fine-tuning runs do not upload; push the saved model folder with "
+            "model.push_to_hub or `hf upload` once the run is scored"
+        )
+    from huggingface_hub import constants
+    from huggingface_hub.utils import validate_repo_id
+
+    if constants.HF_HUB_OFFLINE:
+        raise ValueError("push_to_hub needs the network and HF_HUB_OFFLINE=1 is set: unset it, or push later")
+    repo_id = given.get("hub_model_id") or Path(cfg.output_dir).resolve().name  # as Trainer names it
+    validate_repo_id(repo_id)
+    return {"repo_id": repo_id, "token": given.get("hub_token"), "private": given.get("hub_private_repo"),
+            "revision": given.get("hub_revision")}  # fmt: skip

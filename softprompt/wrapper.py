@@ -16,7 +16,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from softprompt import backbone, layout, precision
+from softprompt import backbone, decoder, layout, model_support, precision
 from softprompt.config import Overflow, Placement, SoftPromptConfig
 from softprompt.deep import DeepPrompt, initial_deep_prompt
 from softprompt.heads import run_slots
@@ -25,6 +25,7 @@ from softprompt.pretrained import PretrainedMixin
 from softprompt.prompt_file import read_prompt_file
 from softprompt.registry import PromptRegistry
 from softprompt.slot import PromptSlot, slot_from_file
+from softprompt.spans import answer_positions
 
 __all__ = ["SoftPromptWrapper"]
 
@@ -32,10 +33,11 @@ DEFAULT_NAME = "default"
 
 
 class SoftPromptWrapper(PretrainedMixin, PromptRegistry):
-    """Wrap a Hugging Face encoder for prompt tuning.
+    """Wrap a Hugging Face encoder or decoder-only model for prompt tuning.
 
     Works through ``get_input_embeddings()`` and ``forward(inputs_embeds=...)`` only, so any encoder
-    with a task head (sequence or token classification) or none (``AutoModel``) can be wrapped. The
+    with a task head (sequence or token classification) or none (``AutoModel``) can be wrapped, and the
+    decoder-only families of :mod:`softprompt.model_support`; other models are refused here. The
     task (classification, multi-label, regression) is the model's: ``config.problem_type`` and
     ``num_labels``, as ``transformers`` reads them.
 
@@ -50,7 +52,7 @@ class SoftPromptWrapper(PretrainedMixin, PromptRegistry):
     Raises:
         TypeError: ``model`` is not an ``nn.Module`` with input embeddings, or ``config`` is not a
             :class:`SoftPromptConfig`.
-        ValueError: the config cannot be honoured for this model (the message says why).
+        ValueError: the config cannot be honoured, or the model is not supported (the message says why).
 
     Example:
         >>> wrapper = SoftPromptWrapper(model, SoftPromptConfig(num_virtual_tokens=20), tokenizer=tok)  # doctest: +SKIP
@@ -79,6 +81,7 @@ class SoftPromptWrapper(PretrainedMixin, PromptRegistry):
             )
         if config is not None and not isinstance(config, SoftPromptConfig):
             raise TypeError(f"config must be a SoftPromptConfig, got {type(config).__name__}")
+        self._support = model_support.check_supported(model)  # refuses what it would run wrongly
         self.model = model.requires_grad_(False)
         self.tokenizer = tokenizer
         self.prompts = nn.ModuleDict()
@@ -300,7 +303,7 @@ class SoftPromptWrapper(PretrainedMixin, PromptRegistry):
         slots = self._batch_slots(prompt_names, batch)
         config = slots[0][1].config
         n = config.num_virtual_tokens
-        at = layout.insert_at(input_ids, self._special_ids, config.placement is Placement.AFTER_CLS)
+        after_cls = config.placement is Placement.AFTER_CLS
         if attention_mask is None:
             attention_mask = torch.ones(batch, seq_len, dtype=torch.long, device=inputs_embeds.device)
         token_level = (
@@ -316,19 +319,25 @@ class SoftPromptWrapper(PretrainedMixin, PromptRegistry):
             "position_ids": position_ids,
             "labels": labels if token_level else None,
         }
+        rows = decoder.DecoderRows(attention_mask) if self._support.decoder_only else layout.EncoderRows()
+        seqs, input_ids = rows.arrange(seqs, input_ids, after_cls)  # decoders: real tokens first
+        at = layout.insert_at(input_ids, self._special_ids, after_cls)
         seqs = layout.fit_length(seqs, seq_len, n, self._max_positions, config.overflow is Overflow.TRUNCATE)
         inputs = layout.splice(seqs, self._stack_prompts(slots, batch), at)  # (B, T + N, ...)
+        inputs.update(answer_positions(kwargs, at=at, n=n, length=seq_len, fitted=seqs))  # QA labels, moved
+        inputs = rows.model_inputs(inputs, kwargs)  # decoders: left-aligned, with position_ids
         if labels is not None and not token_level:
             inputs["labels"] = labels
         kwargs["return_dict"] = True
         total = inputs["inputs_embeds"].shape[1]
         with backbone.attention_kernels(inputs_embeds.device):  # no per-length cuDNN plans
-            outputs = run_slots(slots, inputs, kwargs, self._deep_hooks, at=at, n=n, total=total)
+            starts = rows.prompt_starts(at)  # decoders: (B,), each row's own column
+            outputs = run_slots(slots, inputs, kwargs, self._deep_hooks, at=starts, n=n, total=total)
         # per-position outputs: (B, T + N, C) logits / hidden states, (B, T + N) QA start/end logits
         for key in ("logits", "last_hidden_state", "start_logits", "end_logits"):
             value = outputs.get(key) if hasattr(outputs, "get") else None
             if not isinstance(value, torch.Tensor) or value.dim() < 2 or value.shape[1] != total:
                 continue
             if value.dim() == 3 or key in ("start_logits", "end_logits"):
-                outputs[key] = layout.remove_virtual(value, n, at)
+                outputs[key] = rows.to_caller(value, n, at)
         return outputs
