@@ -79,6 +79,7 @@ class EvalArgs(InferenceArgs):
     label_names: list[str] | None = _as_in_run("label_names")  # noqa: RUF009 (a Field whose default is None)
     train_split: str = _as_in_run("train_split")
     eval_split: str = _as_in_run("eval_split")
+    holdout: float | None = _as_in_run("holdout")
     eval_size: int | None = _as_in_run("eval_size")
     seed: int = field(default=42, metadata=_help("seed of the subset, as for train (its data seed)"))
     output_json: str | None = field(default=None, metadata=_help("also write the metrics to this JSON file"))

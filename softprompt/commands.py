@@ -46,6 +46,7 @@ def _load_for_inference(args: InferenceArgs) -> tuple[Any, Any]:
     """A wrapper (``--prompt`` on ``--model``) or a fine-tuned model (``--model DIR`` alone)."""
     import transformers
 
+    from softprompt.base_model import load_base_model
     from softprompt.prompt_file import read_prompt_file
     from softprompt.quantize import quantize_linear_int8
     from softprompt.wrapper import SoftPromptWrapper
@@ -61,15 +62,9 @@ def _load_for_inference(args: InferenceArgs) -> tuple[Any, Any]:
         return model, tokenizer
     tokenizer = transformers.AutoTokenizer.from_pretrained(args.model)
     path = prompt_path(args.prompt, args.revision)
-    pf = read_prompt_file(path)  # validated before the model is loaded
-    kwargs: dict[str, Any] = {"num_labels": pf.num_labels} if pf.num_labels else {}
-    if pf.num_labels and pf.id2label:  # an empty id2label would set num_labels to 0 in the config
-        kwargs["id2label"] = pf.id2label
-    if pf.task is not None:
-        kwargs["problem_type"] = pf.task.problem_type
-    auto_class = pf.task.auto_model_class if pf.task is not None else transformers.AutoModel
-    # the head comes from the prompt file, so a checkpoint's head of another size is simply replaced
-    model = auto_class.from_pretrained(args.model, ignore_mismatched_sizes=True, **kwargs)
+    model = load_base_model(
+        args.model, read_prompt_file(path)
+    )  # the file is validated before the model loads
     wrapper = SoftPromptWrapper.from_prompt(model, path, tokenizer=tokenizer)
     return (wrapper.quantize_backbone() if args.int8 else wrapper), tokenizer
 
@@ -114,10 +109,12 @@ def eval(args: EvalArgs) -> int:
         names = [str(id2label[i]) for i in sorted(id2label)]
     data = load_data(
         args.data, text_column=args.text_column, text_pair_column=args.text_pair_column,
-        label_column=args.label_column, task=args.task or task, label_names=names, train_split=None,
+        label_column=args.label_column, task=args.task or task, label_names=names,
+        train_split=None if args.holdout is None else args.train_split,  # a holdout is carved from it
         tokens_column=args.tokens_column, tags_column=args.tags_column, question_column=args.question_column,
         context_column=args.context_column, answers_column=args.answers_column,
         eval_split=args.eval_split, eval_size=args.eval_size, seed=args.seed, config_name=args.data_config,
+        holdout=args.holdout,
     )  # fmt: skip
     metrics = evaluate_model(model, tokenizer, data.eval, batch_size=args.batch_size, max_length=args.max_length,
                              bf16=args.bf16, progress=True)  # fmt: skip

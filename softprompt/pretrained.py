@@ -29,6 +29,28 @@ PeftChoice = Literal["auto"] | bool
 HUB_OPTIONS = ("cache_dir", "token", "local_files_only", "endpoint", "force_download")  # hf_hub_download's
 
 
+def _base_model(
+    name: str | os.PathLike[str], pretrained: Any, revision: str | None, hub: dict[str, Any], tokenizer: Any
+) -> tuple[nn.Module, Any]:
+    """The base model ``name`` as the prompt of ``pretrained`` needs it, and its tokenizer (unless given)."""
+    import transformers
+
+    from softprompt.base_model import load_base_model
+    from softprompt.prompt_file import read_prompt_file
+    from softprompt.prompt_folder import PROMPT_NAME, locate_prompt_folder
+
+    folder, found = locate_prompt_folder(pretrained, revision, hub)
+    if found != PROMPT_NAME:
+        raise ValueError(
+            f"{str(pretrained)!r} holds a PEFT adapter, which does not say which model class it needs: pass the "
+            "loaded model instead of its name"
+        )
+    model = load_base_model(name, read_prompt_file(folder / PROMPT_NAME))
+    if tokenizer is None:
+        tokenizer = transformers.AutoTokenizer.from_pretrained(os.fspath(name))
+    return model, tokenizer
+
+
 class PretrainedMixin:
     """``save_pretrained`` / ``from_pretrained`` / ``load_pretrained`` / ``push_to_hub`` for :class:`SoftPromptWrapper`."""
 
@@ -82,7 +104,7 @@ class PretrainedMixin:
     @classmethod
     def from_pretrained(
         cls,
-        model: nn.Module,
+        model: nn.Module | str | os.PathLike[str],
         pretrained: str | os.PathLike[str],
         *,
         revision: str | None = None,
@@ -103,7 +125,9 @@ class PretrainedMixin:
         adapter loads too (:func:`softprompt.import_peft_adapter`).
 
         Args:
-            model: The base model the prompt was trained on (a fresh copy: the wrapper freezes it).
+            model: The base model the prompt was trained on (a fresh copy: the wrapper freezes it), or its
+                Hub id or folder: then it is loaded with the model class, labels and head size the prompt
+                file names, and its tokenizer too unless ``tokenizer`` is given.
             pretrained: A folder, or a Hub repo id (``"user/name"``).
             revision: Hub branch, tag or commit (default ``"main"``).
             name: Name of the prompt slot.
@@ -120,9 +144,12 @@ class PretrainedMixin:
 
         Example:
             >>> wrapper = SoftPromptWrapper.from_pretrained(model, "me/sentiment-prompt", tokenizer=tok)  # doctest: +SKIP
+            >>> wrapper = SoftPromptWrapper.from_pretrained("bert-base-uncased", "me/sentiment-prompt")  # doctest: +SKIP
         """
         hub = {"cache_dir": cache_dir, "token": token, "local_files_only": local_files_only,
                "endpoint": endpoint, "force_download": force_download}  # fmt: skip
+        if isinstance(model, (str, os.PathLike)):
+            model, tokenizer = _base_model(model, pretrained, revision, hub, tokenizer)
         slot = slot_from_pretrained(model, pretrained, revision, hub, strict_base_model)
         return cls(model, slot.config, tokenizer=tokenizer, name=name, _slot=slot)  # type: ignore[call-arg]
 

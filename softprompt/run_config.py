@@ -79,6 +79,9 @@ class RunConfig:
     train_split: str = field(default="train", metadata=_help("training split"))
     eval_split: str = field(
         default="auto", metadata=_help("evaluation split; 'auto': validation if there is one, else test"))
+    holdout: float | None = field(default=None, metadata=_help(
+        "evaluate on this share of the training split's rows, e.g. 0.2 (picked with the data seed, never "
+        "trained on), for data that comes as one file; instead of --eval-split"))
     data_config: str | None = field(
         default=None, metadata=_help("the Hub dataset's configuration, e.g. --data glue --data-config mrpc"))
     train_size: int | None = field(default=None, metadata=_help(
@@ -208,10 +211,10 @@ class RunConfig:
             tokens_column=self.tokens_column, tags_column=self.tags_column,
             question_column=self.question_column, context_column=self.context_column,
             answers_column=self.answers_column,
-            train_split=self.train_split if with_train else None, eval_split=self.eval_split,
+            train_split=self.train_split if with_train or self.holdout is not None else None, eval_split=self.eval_split,
             train_size=self.train_size if with_train else None, eval_size=self.eval_size,
             seed=self.seed if self.data_seed is None else self.data_seed,
-            config_name=self.data_config,
+            config_name=self.data_config, holdout=self.holdout,
         )  # fmt: skip
 
 

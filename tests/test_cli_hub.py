@@ -57,6 +57,13 @@ def test_a_run_folder_is_a_prompt_folder_pushed_and_used_by_repo_id(assets, tmp_
     assert main(["predict", "--prompt", str(out), "--model", str(model_dir), "great film", "dull plot"]) == 0
     local = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
 
+    by_name = SoftPromptWrapper.from_pretrained(
+        str(model_dir), out
+    )  # the model class and labels from the file
+    assert [p.to_dict() for p in by_name.predict(["great film", "dull plot"])] == [
+        {k: v for k, v in row.items() if k != "text"} for row in local
+    ]
+
     home = tmp_path / "hf-home"
     with serving(monkeypatch, home) as server:
         assert main(["push", str(out), "--repo-id", "me/sentiment-prompt"]) == 0

@@ -13,7 +13,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-__all__ = ["EVAL_SPLIT_DEFAULTS", "LAYOUTS", "load_splits"]
+__all__ = ["EVAL_SPLIT_DEFAULTS", "LAYOUTS", "held_out_splits", "load_splits"]
 
 EVAL_SPLIT_DEFAULTS = ("validation", "test")  # eval_split="auto": the first of these the data has
 
@@ -213,3 +213,31 @@ def _resolve(wanted: list[str], available: set[str], where: str, hint: str) -> l
             )
         out.append(split)
     return out
+
+
+def held_out_splits(
+    data: Any, train_split: str | None, eval_split: str | None, holdout: float, seed: int,
+    text_column: str, label_column: str, config_name: str | None,
+) -> tuple[dict[str, datasets.Dataset], dict[str, str]]:  # fmt: skip
+    """Split ``train_split`` (``"train"`` if ``None``) into training rows and a ``holdout`` share for evaluation.
+
+    Returns ``({split name: rows}, {"train": name, "eval": name})``, as :func:`load_data` resolves splits;
+    the evaluation split is named ``"<split>[holdout <fraction>]"``.
+    """
+    if isinstance(holdout, bool) or not isinstance(holdout, (int, float)) or not 0 < holdout < 1:
+        raise ValueError(f"holdout={holdout!r} must be a fraction of the rows in (0, 1), e.g. 0.1")
+    if eval_split not in ("auto", None):
+        raise ValueError(
+            f"holdout carves the evaluation rows out of the training split; drop eval_split={eval_split!r} or holdout"
+        )
+    source = train_split or "train"
+    (name,) = load_splits(data, [source], text_column, label_column, config_name=config_name).items()
+    split, rows = name
+    try:  # the rows depend only on the row count, holdout and seed
+        parts = rows.train_test_split(test_size=holdout, seed=seed, shuffle=True)
+    except ValueError as exc:
+        raise ValueError(f"holdout={holdout} of split {split!r} ({len(rows)} rows): {exc}") from None
+    held = f"{split}[holdout {holdout:g}]"
+    resolved = {"train": split} if train_split is not None else {}
+    rows_of = {split: parts["train"].flatten_indices(), held: parts["test"].flatten_indices()}  # plain tables
+    return rows_of, {**resolved, "eval": held}
