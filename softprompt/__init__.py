@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from softprompt.version import __version__
 
 _EXPORTS = {
+    "Answer": "softprompt.predictions",
     "Entity": "softprompt.predictions",
     "MultiLabelPrediction": "softprompt.predictions",
     "Overflow": "softprompt.config",
@@ -62,6 +63,7 @@ _EXPORTS = {
 }
 
 __all__ = [
+    "Answer",
     "Entity",
     "MultiLabelPrediction",
     "Overflow",
@@ -146,7 +148,14 @@ if TYPE_CHECKING:  # for type checkers and IDEs: the same names, imported eagerl
         load_metric,
     )
     from softprompt.peft_interop import export_peft_adapter, import_peft_adapter, load_peft_adapter
-    from softprompt.predictions import Entity, MultiLabelPrediction, Prediction, RegressionPrediction, decode
+    from softprompt.predictions import (
+        Answer,
+        Entity,
+        MultiLabelPrediction,
+        Prediction,
+        RegressionPrediction,
+        decode,
+    )
     from softprompt.prompt_file import PromptFile, read_prompt_file
     from softprompt.prompt_inference import predict_with_wrapper
     from softprompt.run_config import RunConfig

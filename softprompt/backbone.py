@@ -54,12 +54,14 @@ def num_labels(model: nn.Module) -> int | None:
 def sequence_task(model: nn.Module) -> Task | None:
     """The :class:`~softprompt.Task` of a classification model's head, ``None`` for other heads.
 
-    A ``*ForTokenClassification`` model is token classification; a ``*ForSequenceClassification``
-    model's task is read from ``config.problem_type`` (and ``num_labels``) the way the model
-    itself picks its loss.
+    A ``*ForTokenClassification`` model is token classification, a ``*ForQuestionAnswering`` model
+    question answering; a ``*ForSequenceClassification`` model's task is read from
+    ``config.problem_type`` (and ``num_labels``) the way the model itself picks its loss.
     """
     if type(model).__name__.endswith("ForTokenClassification"):
         return Task("token-classification")
+    if type(model).__name__.endswith("ForQuestionAnswering"):
+        return Task("question-answering")
     if not type(model).__name__.endswith("ForSequenceClassification"):
         return None
     config = model.config

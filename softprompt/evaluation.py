@@ -1,4 +1,5 @@
-"""Where a trained prompt or fine-tuned model is scored: the task's metrics on a text, text-pair or tagged-word dataset.
+"""Where a trained prompt or fine-tuned model is scored: the task's metrics on a text, text-pair, tagged-word or
+question/context/answers dataset.
 
 The same function scores the end of a training run and ``softprompt eval``, with the same
 batching, so a reloaded prompt reproduces the run's accuracy to the last digit.
@@ -33,19 +34,26 @@ def evaluate_model(
     bf16: bool = False,
     progress: bool = False,
     max_batch_tokens: int | str | None = "auto",
+    **answer_options: Any,
 ) -> dict[str, float]:
     """The task's metrics (:attr:`Task.metric_names`) of ``model`` on a ``text`` [``text_pair``] ``label`` dataset.
 
     Token classification is scored on ``tokens`` ``tags`` rows, each word at its first sub-word
     (entity-level precision, recall and F1 with seqeval, and word accuracy); words that do not fit
     ``max_length`` with the virtual tokens are left out, as they are when ``Trainer`` evaluates,
-    so both give the same numbers.
+    so both give the same numbers. Question answering is scored on ``question`` ``context``
+    ``answers`` rows: each answer predicted over the context's windows
+    (:func:`softprompt.qa_inference.predict_answers`, taking ``stride=`` and ``max_answer_length=``
+    in ``answer_options``), SQuAD exact match and F1 against the row's gold answers; with the same
+    ``max_length`` and stride it matches ``Trainer``'s evaluation of the windows.
 
     Args:
-        model: A :class:`SoftPromptWrapper` or a ``transformers`` sequence- or token-classification model.
-        tokenizer: Its tokenizer (a fast one for token classification).
+        model: A :class:`SoftPromptWrapper` or a ``transformers`` sequence-classification,
+            token-classification or question-answering model.
+        tokenizer: Its tokenizer (a fast one for token classification and question answering).
         dataset: Untokenized rows with ``text``, ``label`` and, for pairs, ``text_pair``
-            (``load_data(...).eval``); or ``tokens`` and ``tags`` for token classification.
+            (``load_data(...).eval``); ``tokens`` and ``tags`` for token classification;
+            ``question``, ``context`` and ``answers`` for question answering.
         task: The :class:`~softprompt.Task` (default: the wrapper's, or the model config's).
         batch_size, max_length, bf16, max_batch_tokens: as for :func:`softprompt.predict_logits`.
         progress: Show a progress bar.
@@ -55,8 +63,8 @@ def evaluate_model(
         classification), ``eval_samples``, ``eval_runtime`` (s) and ``eval_samples_per_second``.
 
     Raises:
-        ValueError: the dataset lacks ``text`` or ``label`` columns (``tokens`` and ``tags`` for
-            token classification), or is empty.
+        TypeError: ``answer_options`` for a task other than question answering.
+        ValueError: the dataset lacks the task's columns, or is empty.
 
     Example:
         >>> evaluate_model(wrapper, tok, data.eval)["eval_accuracy"]  # doctest: +SKIP
@@ -66,7 +74,11 @@ def evaluate_model(
         task = model.task if hasattr(model, "prompt_config") else backbone.sequence_task(model)
     if task is None:
         raise ValueError(f"{type(model).__name__} has no classification head to score")
-    wanted = {"tokens", "tags"} if task.is_token_level else {"text", "label"}
+    wanted = (
+        {"tokens", "tags"} if task.is_token_level
+        else {"question", "context", "answers"} if task.is_question_answering
+        else {"text", "label"}
+    )  # fmt: skip
     missing = wanted - set(dataset.column_names)
     if missing:
         raise ValueError(f"evaluation data lacks columns {sorted(missing)} (has {dataset.column_names})")
@@ -74,6 +86,19 @@ def evaluate_model(
         raise ValueError("evaluation data is empty")
     common = {"batch_size": batch_size, "max_length": max_length, "bf16": bf16, "progress": progress,
               "max_batch_tokens": max_batch_tokens}  # fmt: skip
+    if task.is_question_answering:
+        from softprompt.qa_inference import predict_answers
+
+        start = time.perf_counter()
+        pairs = list(zip(dataset["question"], dataset["context"]))
+        answers = predict_answers(model, tokenizer, pairs, **common, **answer_options)
+        references = [a["text"] for a in dataset["answers"]]
+        metrics = compute_task_metrics(task, answers, references)
+        return _with_timing(metrics, len(dataset), time.perf_counter() - start)
+    if answer_options:
+        raise TypeError(
+            f"{sorted(answer_options)} are question-answering options; this is a {task.type.value} task"
+        )
     if task.is_token_level:
         start = time.perf_counter()
         metrics = _score_words(model, tokenizer, dataset, common)

@@ -158,7 +158,7 @@ def predict_logits(
     if rows[0].dim() != 1:
         raise ValueError(
             f"{type(model).__name__} gives one row of logits per token, not per text; for a token-classification "
-            "head use predict() (entities) or softprompt.token_inference.word_logits"
+            "or question-answering head use predict() (entities, answers) or softprompt.token_inference.word_logits"
         )
     return torch.stack(rows)  # (n, C)
 
@@ -175,7 +175,8 @@ def forward_rows(
     max_tokens: int | None = None,
 ) -> list[torch.Tensor]:
     """Each tokenized row's logits, fp32 on the CPU, in input order: ``(C,)`` from a sequence head,
-    ``(T_i, C)`` (the row's own tokens, padding cut) from a token head.
+    ``(T_i, C)`` (the row's own tokens, padding cut) from a token head, ``(T_i, 2)`` start and end
+    logits from a question-answering head.
 
     Rows are run in length-sorted batches (:func:`length_batches`), padded by ``tokenizer.pad``,
     under ``torch.inference_mode``; ``bf16`` as for :func:`predict_logits`.
@@ -208,12 +209,19 @@ def forward_rows(
                 batch = {k: v.to(device) for k, v in tokenizer.pad(features, return_tensors="pt").items()}
                 if prompt_names is not None:
                     batch["prompt_names"] = [prompt_names[i] for i in index]
-                logits = model(**batch).logits.float().cpu()  # (b, C) or (b, T, C), on the host
+                logits = _logits(model(**batch)).float().cpu()  # (b, C) or (b, T, C), on the host
                 for j, i in enumerate(index):
                     rows[i] = logits[j] if logits.dim() == 2 else logits[j, : lengths[i]]
     finally:
         model.train(was_training)
     return rows
+
+
+def _logits(outputs: Any) -> torch.Tensor:
+    """A model output's ``logits``; a question-answering head's start and end logits as ``(b, T, 2)``."""
+    if getattr(outputs, "start_logits", None) is not None:
+        return torch.stack([outputs.start_logits, outputs.end_logits], dim=-1)  # 2 x (b, T) -> (b, T, 2)
+    return outputs.logits
 
 
 def predict(
@@ -228,22 +236,29 @@ def predict(
     id2label: dict[int, str] | None = None,
     task: Task | None = None,
     max_batch_tokens: int | str | None = "auto",
+    **answer_options: Any,
 ) -> list[Any]:
     """Predict per text (or pair) with a fine-tuned model or a wrapper (see :func:`predict_logits`).
 
     For token classification each text is a string (split on whitespace into words) or a list of
     words, and its prediction is its list of :class:`~softprompt.Entity` spans
-    (:func:`softprompt.token_inference.predict_entities`; ``temperature`` is not used).
+    (:func:`softprompt.token_inference.predict_entities`; ``temperature`` is not used). For question
+    answering each input is a ``(question, context)`` pair and its prediction an
+    :class:`~softprompt.Answer` (:func:`softprompt.qa_inference.predict_answers`).
 
     Args:
         temperature: Softmax temperature (classification); confidences are ``softmax(logits / T)``.
         id2label: Class names (default: the model's ``config.id2label``).
         task: The :class:`~softprompt.Task` (default: the wrapper's, or the one the model's
             ``config.problem_type`` and ``num_labels`` describe).
+        **answer_options: Question answering only: ``stride=`` and ``max_answer_length=``.
 
     Returns:
         One prediction per input, in input order (see :func:`softprompt.predictions.decode`), a
         list of entities per input for token classification; ``[]`` for no inputs.
+
+    Raises:
+        TypeError: ``answer_options`` for a task other than question answering.
 
     Example:
         >>> predict(model, tok, ["An absolutely fantastic performance."])  # doctest: +SKIP
@@ -253,6 +268,16 @@ def predict(
         task = (
             getattr(model, "task", None) if hasattr(model, "prompt_config") else backbone.sequence_task(model)
         )
+    if task is not None and task.is_question_answering:
+        from softprompt.qa_inference import predict_answers
+
+        return predict_answers(
+            model, tokenizer, texts, batch_size=batch_size, max_length=max_length, bf16=bf16,
+            max_batch_tokens=max_batch_tokens, **answer_options,
+        )  # fmt: skip
+    if answer_options:
+        kind = task.type.value if task else "bare"
+        raise TypeError(f"{sorted(answer_options)} are question-answering options; this is a {kind} model")
     if task is not None and task.is_token_level:
         from softprompt.token_inference import predict_entities
 

@@ -1,4 +1,4 @@
-"""What ``predict`` returns, per task: a class and its confidence, a set of classes, a value, or entity spans.
+"""What ``predict`` returns, per task: a class and its confidence, a set of classes, a value, entity spans, or an answer.
 
 :func:`decode` turns a sequence head's logits into these, the one place where a task's outputs are
 read; :func:`group_entities` turns a token head's word-level tags into :class:`Entity` spans.
@@ -16,6 +16,7 @@ import torch
 from softprompt.task import Task, TaskType
 
 __all__ = [
+    "Answer",
     "Entity",
     "MultiLabelPrediction",
     "Prediction",
@@ -81,6 +82,26 @@ class Entity:
     start: int
     end: int
     text: str
+    score: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Answer:
+    """Extractive question answering: the answer found in the context, with its character span.
+
+    Attributes:
+        text: The answer, ``context[start:end]`` exactly (``""`` when the context gave no token to answer with).
+        start, end: Character offsets in the context.
+        score: ``p_start * p_end`` of its first and last token, each a softmax over its window's
+            context tokens and ``[CLS]`` (transformers' question-answering pipeline's score).
+    """
+
+    text: str
+    start: int
+    end: int
     score: float
 
     def to_dict(self) -> dict[str, Any]:

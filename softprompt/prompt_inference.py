@@ -27,6 +27,7 @@ def predict_with_wrapper(
     max_length: int | None = None,
     bf16: bool = False,
     max_batch_tokens: int | str | None = "auto",
+    **answer_options: Any,
 ) -> list[Any]:
     """What :meth:`SoftPromptWrapper.predict` does: one prompt, or an ensemble of several.
 
@@ -34,15 +35,19 @@ def predict_with_wrapper(
         wrapper: The :class:`~softprompt.SoftPromptWrapper` (with its tokenizer).
         texts: Strings, or ``(text, text_pair)`` tuples; for a token-classification prompt,
             strings (split on whitespace into words) or lists of words, and each prediction is
-            a list of :class:`~softprompt.Entity` (see :func:`softprompt.token_inference.predict_entities`).
+            a list of :class:`~softprompt.Entity` (see :func:`softprompt.token_inference.predict_entities`);
+            for a question-answering prompt, ``(question, context)`` pairs, each answered by an
+            :class:`~softprompt.Answer` (see :func:`softprompt.qa_inference.predict_answers`).
         prompt: The prompt to use (default: the active one). Passing it, rather than switching
             the active prompt, is safe when several threads predict with different prompts.
         prompts: Names of single-label classification prompts to ensemble (Lester et al. 2021):
             the softmax probabilities (each with its prompt's temperature) are averaged.
         batch_size, max_length, bf16, max_batch_tokens: as for :func:`predict_logits`.
+        **answer_options: Question answering only: ``stride=`` and ``max_answer_length=``.
 
     Raises:
         KeyError: an unknown prompt name.
+        TypeError: ``answer_options`` for a prompt that is not question answering.
         ValueError: no tokenizer; ``prompt`` and ``prompts`` both given; an empty or repeated
             ``prompts`` list, prompts that cannot share a batch, disagree on labels, or are not
             single-label classifiers.
@@ -60,6 +65,17 @@ def predict_with_wrapper(
         # between batches (the labels below would then be another prompt's)
         name = wrapper.active_prompt if prompt is None else prompt
         slot = wrapper._slot(name)
+        if slot.task is not None and slot.task.is_question_answering:
+            from softprompt.qa_inference import predict_answers, validate_qa_inputs
+
+            count = len(validate_qa_inputs(texts)[0])
+            return predict_answers(
+                wrapper, wrapper.tokenizer, texts, prompt_names=[name] * count, **common, **answer_options
+            )
+        if answer_options:
+            raise TypeError(
+                f"{sorted(answer_options)} are question-answering options; prompt {name!r} is not"
+            )
         if slot.task is not None and slot.task.is_token_level:
             from softprompt.token_inference import predict_entities, validate_word_inputs
 
@@ -80,6 +96,10 @@ def predict_with_wrapper(
         return decode(logits, slot.task, slot.id2label or None, temperature=slot.temperature)
     if prompt is not None:
         raise ValueError("pass prompt= (one prompt) or prompts= (an ensemble), not both")
+    if answer_options:
+        raise TypeError(
+            f"{sorted(answer_options)} are question-answering options; ensembles are of classifiers"
+        )
     names = list(prompts) if not isinstance(prompts, str) else []
     if not names or len(set(names)) != len(names):
         raise ValueError(f"prompts must be a list of distinct prompt names, got {prompts!r}")

@@ -123,8 +123,13 @@ def slot_from_file(pf: PromptFile, model: nn.Module, *, strict_base_model: bool)
             f"{type(model).__name__} {'has no classification head' if model_task is None else 'has one'}; "
             "load the model class the prompt was trained with"
         )
-    if task is not None and model_task is not None and task.is_token_level != model_task.is_token_level:
-        raise ValueError(  # token and sequence heads can have the same shapes: the class decides
+    # token, sequence and QA heads can have the same shapes: the model class decides
+    if (
+        task is not None
+        and model_task is not None
+        and task.auto_model_class is not model_task.auto_model_class
+    ):
+        raise ValueError(
             f"{where}: the prompt was trained for {task.type.value!r}, but {type(model).__name__} has a "
             f"{model_task.type.value} head; load the model with {task.auto_model_class.__name__}"
         )

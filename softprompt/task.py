@@ -1,4 +1,4 @@
-"""`Task`: what a head predicts (one class, several classes, a number per text; a tag per word), and what follows.
+"""`Task`: what a head predicts (one class, several classes, a number per text; a tag per word; an answer span).
 
 One object decides the labels' form, the loss (through the model's ``config.problem_type``), the
 metrics, the metric a run keeps its best checkpoint by, the ``AutoModelFor...`` class, and what
@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 
-__all__ = ["Task", "TaskType", "normalize_id2label"]
+__all__ = ["QA_OUTPUT_NAMES", "Task", "TaskType", "normalize_id2label"]
 
 
 class TaskType(str, Enum):
@@ -23,6 +23,7 @@ class TaskType(str, Enum):
     MULTI_LABEL = "multi-label"  # any subset of N classes per text: per-class sigmoid + BCE
     REGRESSION = "regression"  # one real number per text: MSE on a single output
     TOKEN_CLASSIFICATION = "token-classification"  # one tag (IOB2 B-PER, I-PER, O...) per word: cross-entropy
+    QUESTION_ANSWERING = "question-answering"  # the answer's start and end token in a context: cross-entropy
 
 
 # transformers' names for the same thing (``PretrainedConfig.problem_type``): the models compute
@@ -33,6 +34,8 @@ _PROBLEM_TYPES = {
     TaskType.REGRESSION: "regression",
     # one class per token; *ForTokenClassification models always use cross-entropy and ignore it
     TaskType.TOKEN_CLASSIFICATION: "single_label_classification",
+    # one start and one end position per window; *ForQuestionAnswering models always use cross-entropy too
+    TaskType.QUESTION_ANSWERING: "single_label_classification",
 }
 # what a run keeps its best checkpoint by, and whether higher is better
 _BEST_METRIC = {
@@ -40,13 +43,17 @@ _BEST_METRIC = {
     TaskType.MULTI_LABEL: ("f1_micro", True),
     TaskType.REGRESSION: ("pearson", True),
     TaskType.TOKEN_CLASSIFICATION: ("f1", True),  # entity-level micro F1 (seqeval), the usual NER score
+    TaskType.QUESTION_ANSWERING: ("f1", True),  # SQuAD's word-overlap F1, the max over the gold answers
 }
 _METRICS = {
     TaskType.CLASSIFICATION: ("accuracy", "f1"),
     TaskType.MULTI_LABEL: ("f1_micro", "f1_macro", "exact_match"),
     TaskType.REGRESSION: ("pearson", "spearman", "mse"),
     TaskType.TOKEN_CLASSIFICATION: ("precision", "recall", "f1", "accuracy"),  # entity-level; word accuracy
+    TaskType.QUESTION_ANSWERING: ("exact_match", "f1"),  # SQuAD-normalised answer texts
 }
+# a question-answering head has two outputs per token: the start logit and the end logit, in this order
+QA_OUTPUT_NAMES = ("start", "end")
 
 
 @dataclass(frozen=True)
@@ -54,8 +61,8 @@ class Task:
     """A task: its type and, for multi-label, the probability above which a class is predicted.
 
     Args:
-        type: ``"classification"``, ``"multi-label"``, ``"regression"`` or ``"token-classification"``
-            (see :class:`TaskType`).
+        type: ``"classification"``, ``"multi-label"``, ``"regression"``, ``"token-classification"``
+            or ``"question-answering"`` (see :class:`TaskType`).
         threshold: Multi-label only: a class is predicted when its sigmoid probability is at
             least this (0.5, the usual choice, unless you tune it on validation data).
 
@@ -70,6 +77,8 @@ class Task:
         Task(type=<TaskType.MULTI_LABEL: 'multi-label'>, threshold=0.3)
         >>> Task("token-classification").best_metric, Task("token-classification").auto_model_class.__name__
         ('f1', 'AutoModelForTokenClassification')
+        >>> Task("question-answering").metric_names, Task("qa").auto_model_class.__name__
+        (('exact_match', 'f1'), 'AutoModelForQuestionAnswering')
     """
 
     type: TaskType = TaskType.CLASSIFICATION
@@ -114,20 +123,27 @@ class Task:
         return self.type is TaskType.TOKEN_CLASSIFICATION
 
     @property
+    def is_question_answering(self) -> bool:
+        """True for extractive question answering: start and end logits ``(B, T)`` over a context's tokens."""
+        return self.type is TaskType.QUESTION_ANSWERING
+
+    @property
     def auto_model_class(self) -> type:
         """The ``transformers`` auto class whose head fits this task (build models for it with this).
 
-        ``AutoModelForTokenClassification`` for token classification, else
-        ``AutoModelForSequenceClassification``.
+        ``AutoModelForTokenClassification`` for token classification,
+        ``AutoModelForQuestionAnswering`` for question answering, else ``AutoModelForSequenceClassification``.
         """
         import transformers  # here, not at import: the CLI reads tasks before it needs transformers
 
         if self.is_token_level:
             return transformers.AutoModelForTokenClassification
+        if self.is_question_answering:
+            return transformers.AutoModelForQuestionAnswering
         return transformers.AutoModelForSequenceClassification
 
     def num_labels(self, label_names: list[str] | None) -> int:
-        """Outputs of the head: 1 for regression, else one per class (per tag for token classification).
+        """Outputs of the head: 1 for regression, 2 for question answering (start, end), else one per class.
 
         Raises:
             ValueError: classification, multi-label or token classification without class names,
@@ -135,6 +151,8 @@ class Task:
         """
         if self.type is TaskType.REGRESSION:
             return 1
+        if self.is_question_answering:
+            return len(QA_OUTPUT_NAMES)
         if not label_names or len(label_names) < 2:
             raise ValueError(
                 f"a {self.type.value} task needs at least 2 classes, got {label_names!r}; "
@@ -173,8 +191,8 @@ class Task:
         ``problem_type`` wins; without it one output means regression and more mean
         classification (as ``*ForSequenceClassification`` models infer it). Multi-label must be
         asked for explicitly (``problem_type="multi_label_classification"``). Token
-        classification is never read from a ``problem_type`` (it is the model class's: see
-        :func:`softprompt.backbone.sequence_task`).
+        classification and question answering are never read from a ``problem_type`` (they are
+        the model class's: see :func:`softprompt.backbone.sequence_task`).
 
         Example:
             >>> Task.from_problem_type(None, 1).type.value, Task.from_problem_type(None, 3).type.value
@@ -182,7 +200,11 @@ class Task:
         """
         if problem_type:
             for task_type, name in _PROBLEM_TYPES.items():
-                if name == problem_type and task_type is not TaskType.TOKEN_CLASSIFICATION:
+                if name == problem_type and task_type in (
+                    TaskType.CLASSIFICATION,
+                    TaskType.MULTI_LABEL,
+                    TaskType.REGRESSION,
+                ):
                     return cls(task_type)
             raise ValueError(
                 f"unknown config.problem_type {problem_type!r}; known: {sorted(_PROBLEM_TYPES.values())}"
@@ -200,6 +222,8 @@ def _task_type(value: Any) -> TaskType:
             "single-label-classification": "classification",
             "multi-label-classification": "multi-label",
             "multilabel": "multi-label",
+            "qa": "question-answering",
+            "extractive-question-answering": "question-answering",
         }
         try:
             return TaskType(aliases.get(normalised, normalised))

@@ -24,7 +24,12 @@ from softprompt.data import check_tokenized
 from softprompt.heads import is_head_parameter
 from softprompt.metrics.custom import default_best_metric, resolve_compute_metrics
 from softprompt.sampling import SeededSamplingMixin
-from softprompt.trainer_parts import check_task_labels, task_collator
+from softprompt.trainer_parts import (
+    check_task_labels,
+    task_collator,
+    task_compute_metrics,
+    task_training_args,
+)
 from softprompt.training_args import (
     PROMPT_WARMUP,
     TrainingResult,
@@ -149,7 +154,8 @@ def train_prompt(
     Args:
         wrapper: The :class:`SoftPromptWrapper`; needs a tokenizer (for padding).
         train_dataset: Tokenized training data (``input_ids``, ``attention_mask``, ``labels``,
-            ``length``), as :func:`softprompt.tokenize_dataset` makes it.
+            ``length``), as :func:`softprompt.tokenize_dataset` makes it; question-answering windows
+            carry ``start_positions``/``end_positions`` instead of ``labels``.
         eval_dataset: Tokenized evaluation data; evaluated every epoch, best prompt kept.
         output_dir: Checkpoints and the final ``prompt.safetensors``.
         num_train_epochs, learning_rate, per_device_train_batch_size, seed: the recipe (the
@@ -161,7 +167,7 @@ def train_prompt(
             bf16 matmuls are ~2.7x faster than fp32; unlike per-step autocast this casts once.
         metric_for_best_model: Metric that picks the kept prompt; default: the task's
             (``accuracy``, ``f1_micro`` for multi-label, ``pearson`` for regression, entity-level
-            ``f1`` for token classification).
+            ``f1`` for token classification, SQuAD answer ``f1`` for question answering).
         resume_from_checkpoint: A checkpoint folder, or ``True`` for the newest *complete* one in
             ``output_dir`` (a folder a killed run left half-written is skipped, with a warning).
         callbacks: Extra ``TrainerCallback`` objects.
@@ -170,7 +176,9 @@ def train_prompt(
             see :mod:`softprompt.metrics.custom`. With names, the first keeps the best checkpoint.
         data_collator: Replaces the task's padding collator (``DataCollatorWithPadding``, or
             ``DataCollatorForTokenClassification`` for token classification).
-        training_args: Full ``TrainingArguments`` to use instead of the defaults.
+        training_args: Full ``TrainingArguments`` to use instead of the defaults (for question
+            answering with ``label_names=["start_positions", "end_positions"]`` and
+            ``include_for_metrics=["inputs"]``, which the defaults set).
         **overrides: ``TrainingArguments`` fields to change in the defaults.
 
     Returns:
@@ -197,6 +205,8 @@ def train_prompt(
     for dataset, name in ((train_dataset, "train_dataset"), (eval_dataset, "eval_dataset")):
         check_tokenized(dataset, name)
         check_task_labels(dataset, name, task, backbone.num_labels(wrapper.model))
+    # question answering: Trainer's label_names and the input ids its metrics match windows by
+    overrides = {**task_training_args(task, training_args), **overrides}
     if bf16 and wrapper.backbone_dtype != torch.bfloat16:
         wrapper.cast_backbone(torch.bfloat16)
     args = training_args or default_training_args(
@@ -217,6 +227,10 @@ def train_prompt(
     )
     trainer_class = functools.partial(PromptTrainer, head_learning_rate=head_learning_rate)
     data_collator = data_collator or task_collator(task, wrapper.tokenizer)
+    if compute_metrics is None and task is not None and task.is_question_answering:  # scores the eval windows
+        compute_metrics = task_compute_metrics(
+            task, None, eval_dataset=eval_dataset, tokenizer=wrapper.tokenizer
+        )
     compute_metrics = resolve_compute_metrics(compute_metrics, task, wrapper.id2label)
     trainer, train_out, seconds, eval_metrics = run_trainer(
         trainer_class, wrapper, wrapper.tokenizer, args, train_dataset, eval_dataset, task=task,

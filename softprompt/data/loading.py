@@ -1,5 +1,5 @@
-"""`load_data`: any supported source to checked ``text`` / ``text_pair`` / ``label`` splits (or ``tokens`` /
-``tags`` splits for token classification) and their :class:`Task`.
+"""`load_data`: any supported source to checked ``text`` / ``text_pair`` / ``label`` splits (``tokens`` /
+``tags`` for token classification, ``question`` / ``context`` / ``answers`` for question answering) and their :class:`Task`.
 
 The same function feeds prompt tuning, fine-tuning, ``softprompt eval`` and the CLI, so every run
 checks its data the same way before anything is trained.
@@ -16,10 +16,11 @@ from typing import Any
 import datasets
 import pyarrow as pa
 
+from softprompt.data.answers import encode_answers, qa_columns, qa_features
 from softprompt.data.labels import encode_labels, infer_task
-from softprompt.data.sources import load_splits
+from softprompt.data.sources import held_out_splits, load_splits
 from softprompt.data.tags import check_word_columns, encode_tags
-from softprompt.task import Task, TaskType
+from softprompt.task import QA_OUTPUT_NAMES, Task, TaskType
 
 __all__ = ["TaskData", "load_data"]
 
@@ -33,7 +34,9 @@ class TaskData:
     Each split has the columns ``text`` (string), ``text_pair`` (string, pair tasks only) and
     ``label``: int64 class ids, float32 values (regression) or 0/1 float32 vectors (multi-label).
     Token classification splits have ``tokens`` (a list of words per row) and ``tags`` (one int64
-    tag id per word); ``label_names`` are then the tag names (``O``, ``B-PER``...).
+    tag id per word); ``label_names`` are then the tag names (``O``, ``B-PER``...). Question-answering
+    splits have ``question``, ``context`` and SQuAD-style ``answers`` (``{"text": [...],
+    "answer_start": [...]}``); ``label_names`` are the head's two outputs, ``["start", "end"]``.
 
     Example:
         >>> data = TaskData(train=None, eval=None, label_names=["neg", "pos"])
@@ -93,6 +96,9 @@ def load_data(
     label_column: str = "label",
     tokens_column: str | None = None,
     tags_column: str | None = None,
+    question_column: str | None = None,
+    context_column: str | None = None,
+    answers_column: str | None = None,
     task: str | Task | None = None,
     train_split: str | None = "train",
     eval_split: str | None = "auto",
@@ -101,6 +107,7 @@ def load_data(
     seed: int = 42,
     label_names: Sequence[str] | None = None,
     config_name: str | None = None,
+    holdout: float | None = None,
 ) -> TaskData:
     """Load, check and subsample a single-text, text-pair or word-tagging dataset for a task.
 
@@ -122,6 +129,11 @@ def load_data(
     first two. The splits get the columns ``tokens`` and ``tags`` (tag ids); ``text_column``,
     ``label_column`` and ``text_pair_column`` are not used.
 
+    Question answering (``task="question-answering"``, or a question, context or answers column
+    given): SQuAD's layout, a question, its context and ``{"text": [...], "answer_start": [...]}``
+    answers (several per question in evaluation splits, none for an unanswerable one); each answer
+    must be the context's text at its offset. The splits get ``question``, ``context`` and ``answers``.
+
     Args:
         data: The source, as above.
         text_column, text_pair_column, label_column: Column names; ``text_pair_column`` makes
@@ -129,15 +141,20 @@ def load_data(
         tokens_column, tags_column: Token classification's columns: the words of each row and
             their tags (default ``"tokens"`` and ``"ner_tags"``, the Hub's NER layout); giving
             either one makes the task token classification.
-        task: ``"classification"``, ``"multi-label"``, ``"regression"``, ``"token-classification"``
-            or a :class:`Task`.
+        question_column, context_column, answers_column: Question answering's columns (default
+            ``"question"``, ``"context"``, ``"answers"``, SQuAD's); giving one makes the task question answering.
+        task: ``"classification"``, ``"multi-label"``, ``"regression"``, ``"token-classification"``,
+            ``"question-answering"`` or a :class:`Task`.
         train_split, eval_split: Split names, or ``None`` to skip one; ``eval_split="auto"``
             takes ``validation``, else ``test``.
         train_size, eval_size: Rows to keep at random, ``None`` for all.
         seed: Seed of the subsets.
         label_names: Class (or tag) names in id order (for ids without names, or to fix the
-            order of string labels).
+            order of string labels); not used for question answering.
         config_name: A Hub dataset's configuration.
+        holdout: A fraction in ``(0, 1)``: the evaluation rows are that share of ``train_split``'s rows
+            (``"train"`` when it is ``None``), picked with ``seed`` and never trained on, for data that
+            comes as one file; ``eval_split`` must then be ``"auto"`` or ``None``.
 
     Returns:
         :class:`TaskData`.
@@ -149,7 +166,8 @@ def load_data(
             a missing text, a label that does not fit the task (named with its row), an
             ambiguous task, sizes larger than their split, or ``train_split == eval_split``; for
             token classification also a row whose tag count differs from its word count, an empty
-            word, tag names that are not IOB-style, or a text pair column.
+            word, tag names that are not IOB-style, or a text pair column; for question answering
+            an answer that is not the context's text at its ``answer_start``.
 
     Example:
         >>> data = load_data("../shared/data/sick", text_column="sentence_a", text_pair_column="sentence_b",
@@ -182,6 +200,10 @@ def load_data(
             )
         task = task or Task("token-classification")
         text_column, label_column = tokens_column or "tokens", tags_column or "ner_tags"
+    qa = qa_columns(task, question_column, context_column, answers_column, text_pair_column=text_pair_column,
+                    words=words)  # fmt: skip
+    if qa is not None:  # the question is the text, the context its pair, the answers its label
+        task, text_column, text_pair_column, label_column = qa
     columns = [c for c in (text_column, text_pair_column, label_column) if c is not None]
     if len(set(columns)) != len(columns):
         raise ValueError(f"text, text pair and label columns must be different columns, got {columns}")
@@ -190,9 +212,14 @@ def load_data(
         if size is not None and (isinstance(size, bool) or not isinstance(size, int) or size < 1):
             raise ValueError(f"{arg}={size!r} must be a positive int, or None to keep the whole split")
     source = os.fspath(data) if isinstance(data, (str, os.PathLike)) else type(data).__name__
-    roles = [(r, s) for r, s in (("train", train_split), ("eval", eval_split)) if s is not None]
-    raw = load_splits(data, [s for _, s in roles], text_column, label_column, config_name=config_name)
-    resolved = dict(zip([r for r, _ in roles], raw))  # role -> resolved split name
+    if holdout is not None:
+        raw, resolved = held_out_splits(
+            data, train_split, eval_split, holdout, seed, text_column, label_column, config_name
+        )
+    else:
+        roles = [(r, s) for r, s in (("train", train_split), ("eval", eval_split)) if s is not None]
+        raw = load_splits(data, [s for _, s in roles], text_column, label_column, config_name=config_name)
+        resolved = dict(zip([r for r, _ in roles], raw))  # role -> resolved split name
     for split, ds in raw.items():
         if words:
             check_word_columns(ds, split, str(source), text_column, label_column)
@@ -208,18 +235,20 @@ def load_data(
     task = _resolve_task(task, raw, label_column, str(source))
     if words:
         labels, names = encode_tags(raw, text_column, label_column, str(source), label_names)
+    elif qa is not None:
+        labels = encode_answers(raw, text_pair_column, label_column, str(source))
+        names = list(QA_OUTPUT_NAMES)  # the head's two outputs per token
     else:
         labels, names = encode_labels(task, raw, label_column, str(source), label_names)
     kept: dict[str, datasets.Dataset | None] = {"train": None, "eval": None}
     for role, split in resolved.items():
         ds = raw[split]
         keep = [text_column] + ([text_pair_column] if text_pair_column else [])
-        names_of = ("tokens",) if words else ("text", "text_pair")
+        names_of = ("tokens",) if words else ("question", "context") if qa else ("text", "text_pair")
         ds = ds.select_columns(keep).rename_columns({c: n for c, n in zip(keep, names_of) if c != n})
         split_labels = labels[split]
-        ds = ds.add_column(
-            "tags" if words else "label", list(split_labels) if words else split_labels.tolist()
-        )
+        column = "tags" if words else "answers" if qa else "label"
+        ds = ds.add_column(column, list(split_labels) if words or qa else split_labels.tolist())
         size = sizes[f"{role}_size"]
         if size is not None:
             if size > len(ds):
@@ -231,7 +260,7 @@ def load_data(
         kept[role] = ds.cast(_features(task, len(names), text_pair_column is not None))
     result = TaskData(
         train=kept["train"], eval=kept["eval"], label_names=names, task=task,
-        is_pair=text_pair_column is not None, eval_split=resolved.get("eval"),
+        is_pair=text_pair_column is not None and qa is None, eval_split=resolved.get("eval"),
     )  # fmt: skip
     logger.info(
         "loaded %s: task %s%s, train=%s eval=%s (%s) rows, labels %s", source, task.type.value,
@@ -242,6 +271,8 @@ def load_data(
 
 
 def _features(task: Task, num_classes: int, pair: bool) -> datasets.Features:
+    if task.is_question_answering:
+        return qa_features()
     if task.is_token_level:
         return datasets.Features(
             {

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 import datasets
 
 from softprompt.backbone import DEFAULT_MAX_LENGTH
+from softprompt.data.qa import tokenize_qa
 from softprompt.data.words import tokenize_words
 
 if TYPE_CHECKING:
@@ -32,6 +33,7 @@ def tokenize_dataset(
     text_column: str = "text",
     text_pair_column: str | None = "text_pair",
     tokens_column: str = "tokens",
+    stride: int | None = None,
 ) -> datasets.Dataset:
     """Tokenize a text column (or a pair of them) without padding, leaving room for the virtual tokens.
 
@@ -40,7 +42,10 @@ def tokenize_dataset(
     column of tag ids, as :func:`load_data` gives it) is tokenized word by word with each word's tag
     on its first sub-word and ``-100`` on the other sub-words and special tokens
     (:func:`softprompt.data.words.tokenize_words`; it needs a fast tokenizer); pad those batches
-    with ``transformers.DataCollatorForTokenClassification``.
+    with ``transformers.DataCollatorForTokenClassification``. Question-answering data (``question``,
+    ``context`` and ``answers`` columns, no ``text_column``) becomes one row per window of each context,
+    labelled with ``start_positions``/``end_positions`` (:func:`softprompt.data.qa.tokenize_qa`; it
+    needs a fast tokenizer).
 
     Texts are truncated to ``max_length - num_virtual_tokens`` tokens (special tokens included),
     so that the prompted input fits ``max_length``. Nothing is padded: pad per batch with a
@@ -56,6 +61,8 @@ def tokenize_dataset(
         text_pair_column: Second text of each pair, used when the dataset has this column
             (``load_data`` names it ``text_pair``); dropped too. ``None``: single texts.
         tokens_column: Column of word lists, used when the dataset has it and no ``text_column``.
+        stride: Question answering only: tokens shared by consecutive windows of a long context
+            (default ``min(128, room // 4)``, the room being ``max_length - num_virtual_tokens``).
 
     Returns:
         The dataset with the tokenizer's columns (``input_ids``, ``attention_mask``, ...),
@@ -78,7 +85,8 @@ def tokenize_dataset(
             f"tokenize_dataset needs one datasets.Dataset, got {type(dataset).__name__}; pass a split such as data.train"
         )
     words = text_column not in dataset.column_names and tokens_column in dataset.column_names
-    if text_column not in dataset.column_names and not words:
+    qa = text_column not in dataset.column_names and {"question", "context"} <= set(dataset.column_names)
+    if text_column not in dataset.column_names and not (words or qa):
         raise ValueError(
             f"dataset has no column {text_column!r}; its columns are {dataset.column_names}. Pass text_column="
         )
@@ -111,6 +119,10 @@ def tokenize_dataset(
 
     if words:
         return tokenize_words(dataset, tokenizer, room, tokens_column=tokens_column)
+    if qa:
+        return tokenize_qa(dataset, tokenizer, room, stride=stride)
+    if stride is not None:
+        raise ValueError("stride= is for question-answering windows; this dataset has a text column")
     pair = text_pair_column if text_pair_column in dataset.column_names else None
 
     def encode(batch: dict[str, list[Any]]) -> dict[str, list[Any]]:
@@ -127,7 +139,8 @@ def tokenize_dataset(
 
 
 def check_tokenized(dataset: Any, name: str) -> None:
-    """Check a tokenized split before training: a non-empty ``Dataset`` with ``input_ids`` and ``labels``.
+    """Check a tokenized split before training: a non-empty ``Dataset`` with ``input_ids`` and ``labels``
+    (``start_positions`` and ``end_positions`` for question answering).
 
     ``None`` passes (no evaluation data). Raises ``TypeError``/``ValueError`` naming ``name``.
 
@@ -142,7 +155,9 @@ def check_tokenized(dataset: Any, name: str) -> None:
         )
     if len(dataset) == 0:
         raise ValueError(f"{name} is empty")
-    missing = {"input_ids", "labels"} - set(dataset.column_names)
+    answers = {"start_positions", "end_positions"}
+    labels = answers if answers & set(dataset.column_names) else {"labels"}
+    missing = {"input_ids", *labels} - set(dataset.column_names)
     if missing:
         raise ValueError(
             f"{name} lacks columns {sorted(missing)} (has {dataset.column_names}); tokenize it with softprompt.tokenize_dataset"

@@ -1,4 +1,5 @@
-"""Offline metrics: accuracy, F1 and seqeval as `evaluate` modules shipped with softprompt, per-task scoring, a Trainer hook.
+"""Offline metrics: accuracy, F1 and seqeval as `evaluate` modules shipped with softprompt, SQuAD answer scores,
+per-task scoring, a Trainer hook.
 
 ``evaluate.load("accuracy")`` downloads its script from the Hugging Face Hub; the modules here are
 ``evaluate.Metric`` subclasses kept in this package (``metrics/<name>/<name>.py``) and loaded from
@@ -16,12 +17,14 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from softprompt.metrics.scores import multi_label_scores, regression_scores
+from softprompt.metrics.squad import squad_scores
 from softprompt.metrics.tokens import token_classification_scores
 from softprompt.task import Task, TaskType
 
 if TYPE_CHECKING:
+    import datasets
     import evaluate
-    from transformers import EvalPrediction
+    from transformers import EvalPrediction, PreTrainedTokenizerBase
 
 __all__ = [
     "METRIC_NAMES",
@@ -176,9 +179,12 @@ def compute_task_metrics(
     Args:
         task: The :class:`~softprompt.Task`.
         predictions: Logits ``(N, C)`` (``(N, 1)`` or ``(N,)`` for regression); ``(N, T, C)`` for
-            token classification.
+            token classification; answer texts (or :class:`~softprompt.Answer` objects) for
+            question answering.
         references: Class ids ``(N,)``; 0/1 ``(N, C)`` for multi-label; values ``(N,)`` for
-            regression; tag ids ``(N, T)`` with ``-100`` where nothing is scored for token classification.
+            regression; tag ids ``(N, T)`` with ``-100`` where nothing is scored for token
+            classification; each question's gold answer texts for question answering (SQuAD-normalised
+            exact match and F1, :func:`softprompt.metrics.squad.squad_scores`).
         id2label: Token classification only (and required there): the tag names by id, which
             entity-level scores read (``B-PER``...).
 
@@ -189,9 +195,14 @@ def compute_task_metrics(
     Example:
         >>> compute_task_metrics(Task("regression"), [[0.9], [2.1], [2.9]], [1.0, 2.0, 3.0])["spearman"]
         1.0
+        >>> compute_task_metrics(Task("question-answering"), ["the Louvre", "1889"], [["Louvre"], ["in 1889"]])
+        {'exact_match': 0.5, 'f1': 0.8333333333333333}
     """
     if not isinstance(task, Task):
         raise TypeError(f"task must be a softprompt.Task, got {type(task).__name__}")
+    if task.is_question_answering:
+        texts = [getattr(p, "text", p) for p in predictions]  # Answer objects or texts
+        return squad_scores(texts, [list(r) for r in references])
     if task.is_token_level:
         from softprompt.data.tags import checked_tag_names
 
@@ -214,12 +225,17 @@ def build_compute_metrics(
     *,
     task: Task | None = None,
     id2label: Mapping[int, str] | None = None,
+    eval_dataset: datasets.Dataset | None = None,
+    tokenizer: PreTrainedTokenizerBase | None = None,
 ) -> Callable[[EvalPrediction], dict[str, float]]:
     """Build a ``compute_metrics`` function for ``transformers.Trainer``.
 
     With a multi-label, regression or token-classification ``task``, the function reports that
     task's metrics (:func:`compute_task_metrics`) and ``metrics`` is not used; token
-    classification needs its tag names, ``id2label`` (checked here, before training). Otherwise:
+    classification needs its tag names, ``id2label`` (checked here, before training). Question
+    answering scores the answers of the tokenized evaluation windows, ``eval_dataset``, made by
+    ``tokenizer`` (:func:`softprompt.qa_inference.qa_compute_metrics`; ``Trainer`` must run with
+    ``include_for_metrics=["inputs"]``, as :func:`softprompt.train_prompt` does). Otherwise:
 
     The metric modules are loaded once, here, so a bad name fails before training starts.
     The returned function argmaxes ``predictions`` over the last axis (taking the first element
@@ -247,6 +263,15 @@ def build_compute_metrics(
         >>> compute_metrics(EvalPrediction(predictions=logits, label_ids=np.array([0, 1, 0, 0])))
         {'accuracy': 0.75, 'f1': 0.7333333333333334}
     """
+    if task is not None and task.is_question_answering:
+        if eval_dataset is None or tokenizer is None:
+            raise ValueError(
+                "question-answering metrics score answers: pass eval_dataset= (the tokenized evaluation windows) "
+                "and tokenizer="
+            )
+        from softprompt.qa_inference import qa_compute_metrics
+
+        return qa_compute_metrics(eval_dataset, tokenizer)
     if task is not None and not task.is_classification:
         from softprompt.data.tags import checked_tag_names
 
