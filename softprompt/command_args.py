@@ -75,6 +75,8 @@ class EvalArgs(InferenceArgs):
     question_column: str | None = _as_in_run("question_column")
     context_column: str | None = _as_in_run("context_column")
     answers_column: str | None = _as_in_run("answers_column")
+    doc_stride: int | None = _as_in_run("doc_stride")
+    max_answer_length: int = _as_in_run("max_answer_length")
     task: str | None = _as_in_run("task")
     label_names: list[str] | None = _as_in_run("label_names")  # noqa: RUF009 (a Field whose default is None)
     train_split: str = _as_in_run("train_split")
@@ -92,7 +94,10 @@ class PredictArgs(InferenceArgs):
     texts: list[str] = field(default_factory=list, metadata=_help("texts to predict for", positional=True))
     file: str | None = field(
         default=None,
-        metadata=_help("a file of texts: one per line, or JSON lines with a 'text' (and 'text_pair') field"),
+        metadata=_help(
+            "a file of texts: one per line, or JSON lines with a 'text' (and 'text_pair') field, or 'question' "
+            "and 'context' for question answering"
+        ),
     )
     output: str | None = field(default=None, metadata=_help("write the JSON lines here instead of stdout"))
 

@@ -116,8 +116,13 @@ def eval(args: EvalArgs) -> int:
         eval_split=args.eval_split, eval_size=args.eval_size, seed=args.seed, config_name=args.data_config,
         holdout=args.holdout,
     )  # fmt: skip
+    answers = (
+        {"stride": args.doc_stride, "max_answer_length": args.max_answer_length}
+        if data.task.is_question_answering
+        else {}
+    )
     metrics = evaluate_model(model, tokenizer, data.eval, batch_size=args.batch_size, max_length=args.max_length,
-                             bf16=args.bf16, progress=True)  # fmt: skip
+                             bf16=args.bf16, progress=True, **answers)  # fmt: skip
     result = {
         **metrics,
         "model": args.model,
@@ -182,9 +187,14 @@ def _read_texts(path: str) -> list[Any]:
         if line.lstrip().startswith("{"):
             try:
                 row = json.loads(line)
-                texts.append((row["text"], row["text_pair"]) if "text_pair" in row else row["text"])
+                if "question" in row:  # question answering: (question, context)
+                    texts.append((row["question"], row["context"]))
+                else:
+                    texts.append((row["text"], row["text_pair"]) if "text_pair" in row else row["text"])
             except (json.JSONDecodeError, KeyError) as exc:
-                raise ValueError(f"{path}:{i}: not a JSON object with a 'text' field ({exc})") from exc
+                raise ValueError(
+                    f"{path}:{i}: not a JSON object with a 'text' field (or 'question' and 'context') ({exc})"
+                ) from exc
         else:
             texts.append(line)
     return texts

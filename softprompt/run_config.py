@@ -71,6 +71,10 @@ class RunConfig:
         "question answering: column of the passages the answers are cut from"))
     answers_column: str | None = field(default=None, metadata=_help(
         "question answering: column of SQuAD-style answers, {'text': [...], 'answer_start': [...]}"))
+    doc_stride: int | None = field(default=None, metadata=_help(
+        "question answering: tokens that consecutive windows of a long context share; None: min(128, room / 4)"))
+    max_answer_length: int = field(default=30, metadata=_help(
+        "question answering: the longest answer predicted, in tokens"))
     task: str | None = field(default=None, metadata=_help(
         "the task; None: inferred from the columns and the labels (and printed)",
         choices=["classification", "multi-label", "regression", "token-classification", "question-answering"]))

@@ -139,9 +139,17 @@ def _recipe(cfg: RunConfig, *, warmup: float) -> dict[str, Any]:
     } | {k: v for k, v in cfg.training_args.items() if k not in HUB_ARGS}  # fmt: skip
 
 
-def _scoring(cfg: RunConfig) -> dict[str, Any]:
+def _scoring(cfg: RunConfig, data: TaskData) -> dict[str, Any]:
     """How the kept artefact is scored, after training and after reloading (the same, so they agree)."""
-    return {"batch_size": cfg.eval_batch_size, "max_length": cfg.max_length, "bf16": cfg.bf16}
+    score = {"batch_size": cfg.eval_batch_size, "max_length": cfg.max_length, "bf16": cfg.bf16}
+    if data.task.is_question_answering:
+        score |= {"stride": cfg.doc_stride, "max_answer_length": cfg.max_answer_length}
+    return score
+
+
+def _windows(cfg: RunConfig, data: TaskData) -> dict[str, Any]:
+    """``tokenize_dataset``'s stride for question answering's long contexts; nothing for other tasks."""
+    return {"stride": cfg.doc_stride} if data.task.is_question_answering else {}
 
 
 def _short_name(path_or_id: str) -> str:
@@ -228,15 +236,19 @@ def run_prompt_tuning(cfg: RunConfig) -> dict[str, Any]:
         cfg.max_length
     )  # room for text after the virtual tokens, checked before training
     n = cfg.num_virtual_tokens
-    train = tokenize_dataset(data.train, tokenizer, max_length=cfg.max_length, num_virtual_tokens=n)
-    test = tokenize_dataset(data.eval, tokenizer, max_length=cfg.max_length, num_virtual_tokens=n)
+    train = tokenize_dataset(
+        data.train, tokenizer, max_length=cfg.max_length, num_virtual_tokens=n, **_windows(cfg, data)
+    )
+    test = tokenize_dataset(
+        data.eval, tokenizer, max_length=cfg.max_length, num_virtual_tokens=n, **_windows(cfg, data)
+    )
 
     trained = train_prompt(
         wrapper, train, test, head_learning_rate=cfg.head_lr, **_recipe(cfg, warmup=PROMPT_WARMUP)
     )
     if not _is_main_process():
         return {}
-    score = _scoring(cfg)
+    score = _scoring(cfg, data)
     final = evaluate_model(wrapper, tokenizer, data.eval, **score)
     # the artefact as a user gets it: the prompt file, loaded onto the frozen backbone
     reloaded = SoftPromptWrapper.from_prompt(wrapper.model, trained.prompt_path, tokenizer=tokenizer)
@@ -276,13 +288,13 @@ def run_finetune(cfg: RunConfig) -> dict[str, Any]:
         _prepare_run_dir(cfg)
     transformers.set_seed(cfg.seed)  # the new head's initialisation
     data, tokenizer, model = _load(cfg)
-    train = tokenize_dataset(data.train, tokenizer, max_length=cfg.max_length)
-    test = tokenize_dataset(data.eval, tokenizer, max_length=cfg.max_length)
+    train = tokenize_dataset(data.train, tokenizer, max_length=cfg.max_length, **_windows(cfg, data))
+    test = tokenize_dataset(data.eval, tokenizer, max_length=cfg.max_length, **_windows(cfg, data))
 
     trained = finetune(model, tokenizer, train, test, **_recipe(cfg, warmup=0.0))
     if not _is_main_process():
         return {}
-    score = _scoring(cfg)
+    score = _scoring(cfg, data)
     final = evaluate_model(model, tokenizer, data.eval, **score)
     reloaded, reloaded_tokenizer = load_finetuned(trained.model_dir)
     again = evaluate_model(reloaded, reloaded_tokenizer, data.eval, **score)

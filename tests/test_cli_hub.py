@@ -165,3 +165,65 @@ def test_token_classification_from_the_command_line(token_assets, tmp_path, caps
     tok = transformers.AutoTokenizer.from_pretrained(model_dir)
     wrapper = SoftPromptWrapper.from_pretrained(model, out, tokenizer=tok)
     assert row["entities"] == [e.to_dict() for e in wrapper.predict(["ada loved paris"])[0]]
+
+
+def test_question_answering_from_the_command_line(tmp_path, capsys):
+    from tests.test_question_answering import QA_VOCAB, _splits
+
+    tok = transformers.BertTokenizer(vocab={t: i for i, t in enumerate(QA_VOCAB)})
+    tok.model_max_length = 64
+    model_dir, data_dir = tmp_path / "tiny-bert", tmp_path / "squad"
+    transformers.AutoModelForQuestionAnswering.from_config(model_config("bert", 2)).save_pretrained(model_dir)
+    tok.save_pretrained(model_dir)
+    for split, rows in _splits().items():
+        rows.to_json(data_dir / f"{split}.jsonl")
+    out = tmp_path / "qa"
+    flags = ["--model", str(model_dir), "--data", str(data_dir), "--task", "question-answering", "--max-length", "32",
+             "--doc-stride", "8", "--max-answer-length", "5"]  # fmt: skip
+    assert (
+        main(
+            [
+                "train",
+                *flags,
+                "--num-virtual-tokens",
+                "4",
+                "--lr",
+                "0.05",
+                "--epochs",
+                "2",
+                "--output-dir",
+                str(out),
+            ]
+        )
+        == 0
+    )
+    results = json.loads((out / "results.json").read_text())
+    assert results["task"] == {"type": "question-answering"} and results["metric"] == "f1"
+    capsys.readouterr()
+    report = tmp_path / "eval.json"
+    assert main(["eval", "--prompt", str(out), *flags, "--output-json", str(report)]) == 0
+    assert json.loads(report.read_text())["eval_f1"] == results["eval_f1"]  # to the last digit
+    capsys.readouterr()
+    questions = tmp_path / "q.jsonl"
+    questions.write_text(
+        json.dumps({"question": "who wrote the book ?", "context": "the book was written by ada ."}) + "\n"
+    )
+    assert (
+        main(
+            [
+                "predict",
+                "--prompt",
+                str(out),
+                "--model",
+                str(model_dir),
+                "--max-length",
+                "32",
+                "--file",
+                str(questions),
+            ]
+        )
+        == 0
+    )
+    (row,) = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    context = "the book was written by ada ."
+    assert context[row["start"] : row["end"]] == row["text"]  # an exact span of the context

@@ -561,3 +561,27 @@ def test_what_question_answering_refuses(fast_tok):
         wrapper.predict(pairs, stride=-1)
     with pytest.raises(ValueError, match="lacks columns \\['answers', 'context', 'question'\\]"):
         evaluate_model(wrapper, fast_tok, datasets.Dataset.from_dict({"text": ["a"], "label": [0]}))
+
+
+def test_finetuning_shares_the_question_answering_pipeline(fast_tok, tmp_path):
+    """finetune trains a whole QA model with the same windows and metrics; load_finetuned rebuilds it."""
+    from softprompt.finetune import finetune, load_finetuned
+
+    torch.manual_seed(0)
+    data = load_data(_splits(), task="question-answering")
+    model = data.task.auto_model_class.from_config(model_config("bert", 2))
+    train = tokenize_dataset(data.train, fast_tok, max_length=MAX_LENGTH)
+    test = tokenize_dataset(data.eval, fast_tok, max_length=MAX_LENGTH)
+    batch = _features(fast_tok, PAIRS)
+    with torch.no_grad():
+        before = float(model.eval()(**batch).loss)
+    result = finetune(model, fast_tok, train, test, output_dir=tmp_path / "ft", num_train_epochs=8, learning_rate=3e-3,
+                      per_device_train_batch_size=4, disable_tqdm=True)  # fmt: skip
+    with torch.no_grad():
+        after = float(model.eval()(**batch).loss)
+    assert after < 0.8 * before
+    assert {"eval_exact_match", "eval_f1"} <= set(result.eval_metrics)
+    again, tok = load_finetuned(tmp_path / "ft")
+    assert type(again).__name__ == "BertForQuestionAnswering"
+    scores = evaluate_model(again, tok, data.eval, max_length=MAX_LENGTH)
+    assert scores["eval_f1"] == pytest.approx(result.eval_metrics["eval_f1"], abs=1e-9)

@@ -136,8 +136,11 @@ def load_finetuned(
     architectures = (
         getattr(AutoConfig.from_pretrained(path, local_files_only=True), "architectures", None) or []
     )
-    token_level = any(name.endswith("ForTokenClassification") for name in architectures)
-    auto = AutoModelForTokenClassification if token_level else AutoModelForSequenceClassification
+    auto = AutoModelForSequenceClassification
+    if any(name.endswith("ForTokenClassification") for name in architectures):
+        auto = AutoModelForTokenClassification
+    elif any(name.endswith("ForQuestionAnswering") for name in architectures):
+        auto = transformers.AutoModelForQuestionAnswering
     model = auto.from_pretrained(path, local_files_only=True, **model_kwargs)
     tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
     if not hasattr(model.config, TEMPERATURE_KEY):

@@ -17,6 +17,7 @@ import torch
 import transformers
 from transformers import Trainer, TrainingArguments
 from transformers.models.auto.modeling_auto import (
+    MODEL_FOR_QUESTION_ANSWERING_MAPPING_NAMES,
     MODEL_FOR_SEQUENCE_CLASSIFICATION_MAPPING_NAMES,
     MODEL_FOR_TOKEN_CLASSIFICATION_MAPPING_NAMES,
 )
@@ -26,7 +27,12 @@ from softprompt.data import check_tokenized
 from softprompt.finetune.saving import save_finetuned
 from softprompt.metrics.custom import default_best_metric, resolve_compute_metrics
 from softprompt.sampling import SeededSamplingMixin
-from softprompt.trainer_parts import check_task_labels, task_collator
+from softprompt.trainer_parts import (
+    check_task_labels,
+    task_collator,
+    task_compute_metrics,
+    task_training_args,
+)
 from softprompt.training_args import (
     TrainingResult,
     best_model_args,
@@ -40,13 +46,14 @@ logger = logging.getLogger(__name__)
 
 TRAINING_ARGS_FILE = "training_args.json"  # the arguments, readable, next to the final model
 
-# Class names AutoModelForSequenceClassification and AutoModelForTokenClassification map to: what
-# load_finetuned can rebuild.
+# Class names AutoModelForSequenceClassification, ...ForTokenClassification and ...ForQuestionAnswering map
+# to: what load_finetuned can rebuild.
 _CLS_NAMES = frozenset(
     name
     for mapping in (
         MODEL_FOR_SEQUENCE_CLASSIFICATION_MAPPING_NAMES,
         MODEL_FOR_TOKEN_CLASSIFICATION_MAPPING_NAMES,
+        MODEL_FOR_QUESTION_ANSWERING_MAPPING_NAMES,
     )
     for names in mapping.values()
     for name in ((names,) if isinstance(names, str) else names)
@@ -148,6 +155,8 @@ def finetune(
         raise TypeError(
             f"pass either training_args or TrainingArguments overrides, not both (got {sorted(overrides)})"
         )
+    # question answering: Trainer's label_names and the input ids its metrics match windows by
+    overrides = {**task_training_args(task, training_args), **overrides}
     # raises for a metric the task does not compute (unless compute_metrics is the caller's own)
     best = best_model_args(
         task,
@@ -169,6 +178,8 @@ def finetune(
         **overrides,
     )
     data_collator = data_collator or task_collator(task, tokenizer)
+    if compute_metrics is None and task is not None and task.is_question_answering:  # scores the eval windows
+        compute_metrics = task_compute_metrics(task, None, eval_dataset=eval_dataset, tokenizer=tokenizer)
     compute_metrics = resolve_compute_metrics(compute_metrics, task, model.config.id2label)
     trainer, train_out, seconds, eval_metrics = run_trainer(
         FinetuneTrainer, model, tokenizer, args, train_dataset, eval_dataset, task=task,
@@ -195,9 +206,9 @@ def _check_model(model: Any) -> None:
         raise TypeError(f"finetune needs a transformers PreTrainedModel, got {type(model).__name__}{hint}")
     if type(model).__name__ not in _CLS_NAMES:
         raise TypeError(
-            f"finetune needs a model with a sequence- or token-classification head, got {type(model).__name__}; load "
-            "it with AutoModelForSequenceClassification (or AutoModelForTokenClassification).from_pretrained(name, "
-            "num_labels=..., id2label=...)"
+            f"finetune needs a model with a sequence- or token-classification or question-answering head, got "
+            f"{type(model).__name__}; load it with AutoModelForSequenceClassification (or ...ForTokenClassification, "
+            "...ForQuestionAnswering).from_pretrained(name, num_labels=..., id2label=...)"
         )
     low = sorted(
         {str(p.dtype) for p in model.parameters() if p.is_floating_point() and p.dtype != torch.float32}
