@@ -122,6 +122,17 @@ def _labels_line(pf: PromptFile) -> str:
     return shown + more
 
 
+def _example(pf: PromptFile) -> list[str]:
+    """A ``predict`` line that fits the prompt's task (nothing for a bare model)."""
+    if pf.task is None:
+        return []
+    if pf.task.is_question_answering:
+        return ['print(wrapper.predict([("Who wrote it?", "It was written by Ada in Paris.")]))  # Answer spans']
+    if pf.task.is_token_level:
+        return ['print(wrapper.predict(["Ada Lovelace lived in London ."]))  # entities with character offsets']
+    return ['print(wrapper.predict(["An example text."]))']
+
+
 def render_model_card(
     pf: PromptFile,
     *,
@@ -203,11 +214,7 @@ def render_model_card(
         f'model = {auto}.from_pretrained("{base}"{labels})',
         f'tokenizer = AutoTokenizer.from_pretrained("{base}")',
         f'wrapper = SoftPromptWrapper.from_pretrained(model, "{location}", tokenizer=tokenizer)',
-        *(
-            ['print(wrapper.predict(["An example text."]))']
-            if pf.task is not None and not pf.task.is_token_level
-            else []
-        ),
+        *_example(pf),
         "```",
         "",
         "## Use with PEFT",
