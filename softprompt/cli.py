@@ -175,12 +175,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     top = _parser(full=False).parse_args(argv[: at + 1])
     from softprompt.cli_args import parse_command
 
-    args, verbose = parse_command(top.command, argv[at + 1 :])
+    args, verbose, threads = parse_command(top.command, argv[at + 1 :])
     verbose = verbose or top.verbose
     logging.basicConfig(
         level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
     )
-    return report_errors(lambda: _run(top.command, args), f"softprompt {top.command}", verbose=verbose)
+
+    def run() -> int:
+        if top.command != "inspect" and top.command != "push":  # the commands that compute
+            from softprompt.threads import apply_threads
+
+            apply_threads(threads)
+        return _run(top.command, args)
+
+    return report_errors(run, f"softprompt {top.command}", verbose=verbose)
 
 
 if __name__ == "__main__":

@@ -281,15 +281,22 @@ def command_parser(command: str, parser: argparse.ArgumentParser | None = None) 
     parser.add_argument(
         "-v", "--verbose", action="store_true", help="log at INFO level; tracebacks on errors"
     )
+    parser.add_argument(
+        "--threads",
+        default=None,
+        metavar="N|auto",
+        help="CPU threads for PyTorch; 'auto': the cores other processes leave free (default: one per core, "
+        "with a warning when other work keeps cores busy)",
+    )
     return parser
 
 
 def parse_command(command: str, argv: Sequence[str]) -> tuple[Any, bool]:
-    """``(settings, verbose)`` of ``softprompt COMMAND argv``: for ``train`` and ``finetune`` the parsed
+    """``(settings, verbose, threads)`` of ``softprompt COMMAND argv``: for ``train`` and ``finetune`` the parsed
     flags (:func:`run_config_from_args` reads them, so that its errors are reported like the run's), else
     the command's dataclass (:mod:`softprompt.command_args`)."""
     args = command_parser(command).parse_args(list(argv))
     if command in RUN_COMMANDS:
-        return args, args.verbose
+        return args, args.verbose, args.threads
     cls = COMMAND_ARGS[command]
-    return cls(**{f.name: getattr(args, f.name) for f in dataclasses.fields(cls)}), args.verbose
+    return cls(**{f.name: getattr(args, f.name) for f in dataclasses.fields(cls)}), args.verbose, args.threads
