@@ -17,13 +17,30 @@ from softprompt import backbone
 from softprompt.predictions import decode
 from softprompt.task import Task
 
-__all__ = ["forward_rows", "length_batches", "predict", "predict_logits", "validate_texts"]
+__all__ = ["check_batching", "forward_rows", "length_batches", "predict", "predict_logits", "validate_texts"]
 
 # On a CPU, a batch's activations should stay cache-sized: past ~1-2k (rows x padded length) tokens
 # the FFN's (tokens, 4H) intermediate leaves the cache and every token gets slower. MiniLM on 2 cores:
 # batches of 32 uncapped ~11 texts/s, capped at 1024 tokens ~15 (docs/benchmarks.md).
 # Accelerators want big batches: no token cap there.
 CPU_MAX_BATCH_TOKENS = 1024
+
+
+def check_batching(
+    batch_size: Any, prompt_names: Sequence[str] | None, count: int, what: str = "texts"
+) -> None:
+    """The batch size and the per-input prompt names every prediction path takes.
+
+    Raises:
+        ValueError: ``batch_size`` is not a positive int, or ``prompt_names`` does not name one prompt per input.
+
+    Example:
+        >>> check_batching(8, ["a", "b"], 2)
+    """
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
+    if prompt_names is not None and len(prompt_names) != count:
+        raise ValueError(f"prompt_names has {len(prompt_names)} names for {count} {what}")
 
 
 def validate_texts(texts: Any) -> tuple[list[str], list[str] | None]:
@@ -140,12 +157,9 @@ def predict_logits(
             wrong length.
     """
     texts, pairs = validate_texts(texts)
-    if not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
+    check_batching(batch_size, prompt_names, len(texts))
     device = _device(model)
     max_tokens = _token_cap(max_batch_tokens, device)
-    if prompt_names is not None and len(prompt_names) != len(texts):
-        raise ValueError(f"prompt_names has {len(prompt_names)} names for {len(texts)} texts")
     if not texts:
         return torch.empty(0, 0)
     # prompts mixed in one batch share num_virtual_tokens, so the first one's room fits them all

@@ -11,7 +11,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from softprompt.inference import predict_logits, validate_texts
+from softprompt.inference import check_batching, predict_logits, validate_texts
 from softprompt.predictions import decode, to_predictions
 
 __all__ = ["ensemble_probabilities", "predict_with_wrapper"]
@@ -171,8 +171,7 @@ def ensemble_probabilities(
     )
     if temps.shape != (len(names),) or not bool((temps > 0).all() and torch.isfinite(temps).all()):
         raise ValueError(f"need one positive temperature per prompt ({len(names)}), got {temperatures!r}")
-    if not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
+    check_batching(batch_size, None, len(firsts))
     if not firsts:
         return torch.empty(0, 0)
     k = len(names)

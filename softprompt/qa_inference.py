@@ -18,7 +18,14 @@ import torch
 from torch import nn
 
 from softprompt.data.qa import context_offsets, encode_windows, null_position
-from softprompt.inference import _device, _input_limit, _token_cap, forward_rows, validate_texts
+from softprompt.inference import (
+    _device,
+    _input_limit,
+    _token_cap,
+    check_batching,
+    forward_rows,
+    validate_texts,
+)
 from softprompt.metrics.squad import squad_scores
 from softprompt.predictions import Answer
 from softprompt.spans import MAX_ANSWER_LENGTH, best_span, check_max_answer_length
@@ -120,10 +127,7 @@ def predict_answers(
     """
     questions, contexts = validate_qa_inputs(inputs)
     check_max_answer_length(max_answer_length)
-    if not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
-    if prompt_names is not None and len(prompt_names) != len(questions):
-        raise ValueError(f"prompt_names has {len(prompt_names)} names for {len(questions)} pairs")
+    check_batching(batch_size, prompt_names, len(questions), "pairs")
     if not questions:
         return []
     room = _input_limit(model, max_length, prompt_names[0] if prompt_names else None)

@@ -16,7 +16,7 @@ from torch import nn
 
 from softprompt.data.tags import checked_tag_names
 from softprompt.data.words import encode_words, first_subwords, require_fast_tokenizer, split_words
-from softprompt.inference import _device, _input_limit, _token_cap, forward_rows
+from softprompt.inference import _device, _input_limit, _token_cap, check_batching, forward_rows
 from softprompt.predictions import Entity, group_entities
 
 __all__ = ["predict_entities", "validate_word_inputs", "word_logits"]
@@ -91,10 +91,7 @@ def word_logits(
         ([0, 1, 2, 3], torch.Size([4, 9]))
     """
     require_fast_tokenizer(tokenizer)
-    if not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
-    if prompt_names is not None and len(prompt_names) != len(words):
-        raise ValueError(f"prompt_names has {len(prompt_names)} names for {len(words)} inputs")
+    check_batching(batch_size, prompt_names, len(words), "inputs")
     if not words:
         return []
     limit = _input_limit(model, max_length, prompt_names[0] if prompt_names else None)
