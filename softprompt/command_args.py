@@ -14,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from softprompt.input_stream import DEFAULT_CHUNK_ROWS
 from softprompt.run_config import RunConfig
 
 __all__ = ["COMMAND_ARGS", "EvalArgs", "InferenceArgs", "InspectArgs", "PredictArgs", "PushArgs"]
@@ -100,6 +101,45 @@ class PredictArgs(InferenceArgs):
         ),
     )
     output: str | None = field(default=None, metadata=_help("write the JSON lines here instead of stdout"))
+    input: str | None = field(
+        default=None,
+        metadata=_help(
+            "a table of any size (.parquet, .jsonl or .csv), read, predicted and written a chunk at a time: "
+            '{"row": i, ...} lines in input order; with --output, --resume continues a killed run, and under '
+            "torchrun each process takes every N-th chunk"
+        ),
+    )
+    text_column: str | None = field(
+        default=None,
+        metadata=_help("--input: the text column (default: text; question for question answering)"),
+    )
+    text_pair_column: str | None = field(
+        default=None,
+        metadata=_help(
+            "--input: the second text of pairs (default: text_pair where the input has it; context for question "
+            "answering)"
+        ),
+    )
+    chunk_rows: int = field(
+        default=DEFAULT_CHUNK_ROWS,
+        metadata=_help(
+            "--input: rows read, predicted and written at a time (memory grows with it; a killed run loses at most "
+            "one chunk; sorting by length pays within a chunk)"
+        ),
+    )
+    resume: bool = field(
+        default=False,
+        metadata=_help(
+            "--input: continue --output after its last complete chunk; an error if the input or the settings changed"
+        ),
+    )
+    overwrite: bool = field(default=False, metadata=_help("--input: replace an existing --output"))
+    device: str = field(
+        default="cpu",
+        metadata=_help(
+            "where the model runs: cpu, cuda or cuda:N (under torchrun, cuda is each process's own GPU)"
+        ),
+    )
 
 
 @dataclass(kw_only=True)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -141,34 +142,77 @@ def eval(args: EvalArgs) -> int:
 
 def predict(args: PredictArgs) -> int:
     from softprompt.atomic import atomic_write_text
-    from softprompt.inference import predict
+    from softprompt.predict_stream import prediction_dict
 
+    if args.input is not None:
+        return _predict_input(args)
+    streaming = {"--text-column": args.text_column, "--text-pair-column": args.text_pair_column,
+                 "--resume": args.resume, "--overwrite": args.overwrite}  # fmt: skip
+    given = [flag for flag, value in streaming.items() if value]
+    if given:
+        raise ValueError(f"{given[0]} applies to --input (a table file); texts and --file take no columns")
     if args.output:
         check_file_target(args.output, "--output")
     texts = list(args.texts)
     if args.file:
         texts += _read_texts(args.file)
     if not texts:
-        raise ValueError("no texts: give them as arguments or with --file")
-    model, tokenizer = _load_for_inference(args)
-    if hasattr(model, "predict"):
-        preds = model.predict(texts, batch_size=args.batch_size, max_length=args.max_length, bf16=args.bf16)
-    else:
-        temperature = float(getattr(model.config, "softprompt_temperature", 1.0) or 1.0)
-        preds = predict(model, tokenizer, texts, batch_size=args.batch_size, max_length=args.max_length, bf16=args.bf16,
-                        temperature=temperature)  # fmt: skip
+        raise ValueError("no texts: give them as arguments, with --file, or a table with --input")
+    preds = _predictor(args)[0](texts)
 
     def shown(t: Any) -> dict[str, str]:
         return {"text": t[0], "text_pair": t[1]} if isinstance(t, tuple) else {"text": t}
 
-    def result(p: Any) -> dict[str, Any]:  # a prediction, or a text's entities (token classification)
-        return p.to_dict() if hasattr(p, "to_dict") else {"entities": [e.to_dict() for e in p]}
-
-    lines = "".join(json.dumps({**shown(t), **result(p)}) + "\n" for t, p in zip(texts, preds))
+    lines = "".join(json.dumps({**shown(t), **prediction_dict(p)}) + "\n" for t, p in zip(texts, preds))
     if args.output:
         atomic_write_text(args.output, lines)
     else:
         sys.stdout.write(lines)
+    return 0
+
+
+def _predictor(args: PredictArgs) -> tuple[Callable[[list[Any]], list[Any]], bool]:
+    """The loaded artefact as a function from inputs to predictions (on ``--device``), and whether it answers
+    questions."""
+    from softprompt import backbone
+    from softprompt.inference import predict
+    from softprompt.sharding import Shard, shard_device
+
+    device = shard_device(args.device, Shard.from_env())
+    if args.int8 and device.type != "cpu":
+        raise ValueError("--int8 runs on the CPU: drop it, or use --device cpu")
+    model, tokenizer = _load_for_inference(args)
+    model.to(device)
+    task = model.task if hasattr(model, "prompt_config") else backbone.sequence_task(model)
+    answers = task is not None and task.is_question_answering
+    options = {"batch_size": args.batch_size, "max_length": args.max_length, "bf16": args.bf16}
+    if hasattr(model, "predict"):
+        return (lambda texts: model.predict(texts, **options)), answers
+    temperature = float(getattr(model.config, "softprompt_temperature", 1.0) or 1.0)
+    return (lambda texts: predict(model, tokenizer, texts, temperature=temperature, **options)), answers
+
+
+def _predict_input(args: PredictArgs) -> int:
+    """``predict --input``: a table of any size, a chunk at a time (resumable, sharded under torchrun)."""
+    from softprompt.chunk_log import model_fingerprint
+    from softprompt.predict_stream import predict_input
+    from softprompt.sharding import Shard, shard_device
+
+    if args.texts or args.file:
+        raise ValueError("--input excludes texts and --file: give one source of inputs")
+    if args.int8 and args.bf16:
+        raise ValueError("--int8 and --bf16 exclude each other: pick one backbone precision")
+    prompt = prompt_path(args.prompt, args.revision) if args.prompt is not None else None
+    settings = {**model_fingerprint(args.model, prompt), "revision": args.revision, "max_length": args.max_length,
+                "batch_size": args.batch_size, "bf16": args.bf16, "int8": args.int8,
+                "device": shard_device(args.device, Shard.from_env()).type}  # fmt: skip
+    summary = predict_input(
+        args.input, args.output, lambda: _predictor(args), settings, text_column=args.text_column,
+        text_pair_column=args.text_pair_column, chunk_rows=args.chunk_rows, resume=args.resume,
+        overwrite=args.overwrite,
+    )  # fmt: skip
+    if summary is not None and args.output:  # process 0; without --output the predictions are on stdout
+        print(json.dumps(summary))
     return 0
 
 
