@@ -15,7 +15,9 @@ from softprompt.version import __version__
 
 _EXPORTS = {
     "Answer": "softprompt.predictions",
+    "AutoModelForTextToLabel": "softprompt.text_to_label",
     "Entity": "softprompt.predictions",
+    "GeneratedPrediction": "softprompt.predictions",
     "MultiLabelPrediction": "softprompt.predictions",
     "Overflow": "softprompt.config",
     "Placement": "softprompt.config",
@@ -59,12 +61,15 @@ _EXPORTS = {
     "run_prompt_tuning": "softprompt.runs",
     "run_seeds": "softprompt.seeds",
     "tokenize_dataset": "softprompt.data",
+    "tokenize_text_to_label": "softprompt.data",
     "train_prompt": "softprompt.trainer",
 }
 
 __all__ = [
     "Answer",
+    "AutoModelForTextToLabel",
     "Entity",
+    "GeneratedPrediction",
     "MultiLabelPrediction",
     "Overflow",
     "Placement",
@@ -109,6 +114,7 @@ __all__ = [
     "run_prompt_tuning",
     "run_seeds",
     "tokenize_dataset",
+    "tokenize_text_to_label",
     "train_prompt",
 ]
 
@@ -138,6 +144,7 @@ if TYPE_CHECKING:  # for type checkers and IDEs: the same names, imported eagerl
         load_data,
         load_text_classification,
         tokenize_dataset,
+        tokenize_text_to_label,
     )
     from softprompt.evaluation import evaluate_classifier, evaluate_model
     from softprompt.inference import predict, predict_logits
@@ -151,6 +158,7 @@ if TYPE_CHECKING:  # for type checkers and IDEs: the same names, imported eagerl
     from softprompt.predictions import (
         Answer,
         Entity,
+        GeneratedPrediction,
         MultiLabelPrediction,
         Prediction,
         RegressionPrediction,
@@ -163,6 +171,7 @@ if TYPE_CHECKING:  # for type checkers and IDEs: the same names, imported eagerl
     from softprompt.seeds import format_seed_summary, run_seeds
     from softprompt.slot import PromptSlot
     from softprompt.task import Task, TaskType
+    from softprompt.text_to_label import AutoModelForTextToLabel
     from softprompt.trainer import PromptTrainer, PromptTrainingResult, train_prompt
     from softprompt.training_args import TrainingResult, default_training_args
     from softprompt.wrapper import SoftPromptWrapper

@@ -15,6 +15,8 @@ from torch import nn
 from softprompt.task import Task
 
 DEFAULT_MAX_LENGTH = 512  # when neither the caller nor the model sets a limit (BERT-family encoders)
+# class-name endings of language-model heads (T5ForConditionalGeneration, LlamaForCausalLM, GPT2LMHeadModel)
+LM_HEAD_SUFFIXES = ("ForConditionalGeneration", "ForCausalLM", "LMHeadModel")
 
 __all__ = [
     "DEFAULT_MAX_LENGTH",
@@ -24,6 +26,7 @@ __all__ = [
     "embeddings_owner",
     "first_special_ids",
     "forward_accepts",
+    "generates_text",
     "head_parameter_names",
     "max_positions",
     "num_labels",
@@ -31,12 +34,28 @@ __all__ = [
 ]
 
 
+def generates_text(model: nn.Module) -> bool:
+    """Whether ``model`` has a language-model head (its class name ends with one of :data:`LM_HEAD_SUFFIXES`).
+
+    Its head (``lm_head``, often tied to the input embeddings) is part of the frozen model, shared by
+    every prompt: prompts own no head on it.
+
+    Example:
+        >>> generates_text(T5ForConditionalGeneration(config)), generates_text(BertModel(config))  # doctest: +SKIP
+        (True, False)
+    """
+    return type(model).__name__.endswith(LM_HEAD_SUFFIXES)
+
+
 def head_parameter_names(model: nn.Module) -> list[str]:
     """Names (as in ``model.named_parameters()``) of the task head: everything outside ``base_model``.
 
     ``BertForSequenceClassification`` gives ``["classifier.weight", "classifier.bias"]`` (the
-    pretrained pooler lives inside the backbone and stays frozen); a bare ``AutoModel`` gives ``[]``.
+    pretrained pooler lives inside the backbone and stays frozen); a bare ``AutoModel`` gives ``[]``,
+    and so does a language model (:func:`generates_text`): its LM head stays frozen and shared.
     """
+    if generates_text(model):
+        return []
     base = getattr(model, "base_model", model)
     if base is model:
         return []

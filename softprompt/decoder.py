@@ -15,16 +15,17 @@ the real tokens only (a row of a batch whose longest row has two more tokens)::
 Column ``-1`` is then every row's last real token, and every real token and virtual token has the
 position (and, causal attention seeing only what is before it, the hidden state) it has when its text
 runs alone. Every step is a gather, so nothing is rounded. Per-token outputs (token logits, hidden
-states of a bare model) are gathered back to the caller's columns.
+states of a bare model) are gathered back to the caller's columns. A causal language model's
+next-token labels move with the rows (:class:`CausalLMRows`).
 """
 
 from __future__ import annotations
 
 import torch
 
-from softprompt.layout import remove_virtual
+from softprompt.layout import IGNORE_INDEX, PER_POSITION_OUTPUTS, per_token_labels, remove_virtual
 
-__all__ = ["DecoderRows"]
+__all__ = ["CausalLMRows", "DecoderRows"]
 
 
 def _gather(x: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
@@ -51,6 +52,8 @@ class DecoderRows:
         [[7, 8, 0], [5, 6, 7]]
     """
 
+    output_keys = PER_POSITION_OUTPUTS  # what to_caller() is applied to
+
     def __init__(self, attention_mask: torch.Tensor) -> None:
         if attention_mask.dim() != 2:
             raise ValueError(
@@ -70,6 +73,10 @@ class DecoderRows:
         self.order = torch.sort(1 - mask, dim=1, stable=True).indices  # (B, T) caller column of each column
         self.seq_len = mask.shape[1]
         self.shift: torch.Tensor | None = None  # (B,) padding moved to the front by model_inputs()
+
+    def token_labels(self, labels: torch.Tensor | None, shape: tuple[int, int]) -> bool:
+        """Whether ``labels`` are per token (spliced and moved with the inputs) rather than one per row."""
+        return per_token_labels(labels, shape)
 
     def right_padded(self, x: torch.Tensor | None) -> torch.Tensor | None:
         """A ``(B, T, ...)`` tensor of the caller's batch with each row's real tokens first."""
@@ -138,3 +145,62 @@ class DecoderRows:
         inverse = torch.argsort(self.order.to(value.device), dim=1)
         spliced = inverse + n * (inverse >= at)  # (B, T) its column once the prompt is in
         return _gather(value, (spliced + shift) % total)  # (B, T, ...)
+
+
+class CausalLMRows(DecoderRows):
+    """A causal language model's batch: :class:`DecoderRows`, with next-token labels that give each text's own loss.
+
+    The model shifts ``labels`` itself (column ``t`` predicts the label at ``t + 1``). In left-aligned
+    rows the first real token's label would be predicted from the padding before it, which a text
+    alone never does, so that label and every label on padding become ``-100``: the loss is then each
+    text's own, however the batch was padded (the virtual positions already carry ``-100``).
+
+    Args:
+        attention_mask: As for :class:`DecoderRows`.
+        num_virtual: ``N``, to see whether ``overflow="truncate"`` cut the rows.
+
+    Raises:
+        ValueError: labels that are not one per input token, or rows cut by ``overflow="truncate"`` while
+            labels are given (cutting the middle of a row would train on targets that no longer follow).
+
+    Example:
+        >>> rows = CausalLMRows(torch.tensor([[0, 1, 1]]), num_virtual=1)
+        >>> rows.token_labels(None, (1, 3))
+        False
+    """
+
+    def __init__(self, attention_mask: torch.Tensor, num_virtual: int) -> None:
+        super().__init__(attention_mask)
+        self.num_virtual = num_virtual
+
+    def token_labels(self, labels: torch.Tensor | None, shape: tuple[int, int]) -> bool:
+        """``labels`` must be ``None`` or one integer per input token, ``(B, T)`` (-100 where no loss)."""
+        if labels is None:
+            return False
+        if not per_token_labels(labels, shape):
+            raise ValueError(
+                f"a causal language model takes labels of the inputs' shape {shape}, integer token ids (the "
+                f"continuation to learn, -100 elsewhere); got shape {tuple(labels.shape)} and dtype {labels.dtype}"
+            )
+        return True
+
+    def model_inputs(
+        self, inputs: dict[str, torch.Tensor], kwargs: dict[str, object]
+    ) -> dict[str, torch.Tensor]:
+        """:meth:`DecoderRows.model_inputs`; labels on padding and on each row's first real token become -100."""
+        out = super().model_inputs(inputs, kwargs)
+        labels = out.get("labels")
+        if labels is None:
+            return out
+        mask = out["attention_mask"]  # (B, S), padding first
+        if mask.shape[1] - self.num_virtual < self.seq_len:
+            raise ValueError(
+                f"inputs of {self.seq_len} tokens + {self.num_virtual} virtual tokens exceed the model's positions and "
+                "overflow='truncate' would cut the middle of rows whose labels follow them; tokenize with room for "
+                "the virtual tokens (softprompt.tokenize_text_to_label does) instead"
+            )
+        assert self.shift is not None
+        first = torch.zeros_like(mask, dtype=torch.bool)
+        first.scatter_(1, self.shift[:, None].to(mask.device), True)  # (B, S): each row's first real column
+        out["labels"] = labels.masked_fill((mask == 0) | first, IGNORE_INDEX)  # (B, S)
+        return out

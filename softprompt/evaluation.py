@@ -103,6 +103,14 @@ def evaluate_model(
         start = time.perf_counter()
         metrics = _score_words(model, tokenizer, dataset, common)
         return _with_timing(metrics, len(dataset), time.perf_counter() - start)
+    if task.is_text_to_label:  # each class word generated (greedy), scored by exact match
+        from softprompt.text_to_label import predict_labels
+
+        start = time.perf_counter()
+        options = {"batch_size": batch_size, "max_length": max_length, "bf16": bf16}
+        predicted = predict_labels(model, dataset["text"], **options)
+        metrics = compute_task_metrics(task, predicted, dataset["label"], id2label=model.id2label)
+        return _with_timing(metrics, len(dataset), time.perf_counter() - start)
     inputs = (
         dataset["text"]
         if "text_pair" not in dataset.column_names

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 from torch import nn
 
+from softprompt.backbone import generates_text
 from softprompt.layout import IGNORE_INDEX
 
 if TYPE_CHECKING:
@@ -42,9 +43,12 @@ def head_children(model: nn.Module) -> list[str]:
     """Names of ``model``'s direct children that hold head parameters (outside ``base_model``).
 
     ``BertForSequenceClassification`` gives ``["classifier"]`` (its pooler is inside the backbone),
-    ``DistilBertForSequenceClassification`` ``["pre_classifier", "classifier"]``, a bare model ``[]``.
+    ``DistilBertForSequenceClassification`` ``["pre_classifier", "classifier"]``, a bare model ``[]``, and
+    a language model ``[]`` (its LM head is frozen and shared by every prompt, never copied).
     """
     base = getattr(model, "base_model", model)
+    if generates_text(model):
+        return []
     if base is model:
         return []
     base_ids = {id(p) for p in base.parameters()}

@@ -292,6 +292,10 @@ def predict(
     if answer_options:
         kind = task.type.value if task else "bare"
         raise TypeError(f"{sorted(answer_options)} are question-answering options; this is a {kind} model")
+    if task is not None and task.is_text_to_label:  # a wrapped language model generates each class word
+        from softprompt.text_to_label import predict_labels
+
+        return predict_labels(model, texts, batch_size=batch_size, max_length=max_length, bf16=bf16)
     if task is not None and task.is_token_level:
         from softprompt.token_inference import predict_entities
 

@@ -7,21 +7,30 @@ an encoder's batch runs: as given; decoder-only models move their rows (:mod:`so
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Any
+
 import torch
 
 __all__ = [
     "IGNORE_INDEX",
+    "PER_POSITION_OUTPUTS",
     "EncoderRows",
+    "SplicedBatch",
     "fit_length",
     "insert",
     "insert_at",
     "insert_position_ids",
     "keep_rows_index",
+    "outputs_to_caller",
+    "per_token_labels",
     "remove_virtual",
     "splice",
 ]
 
 IGNORE_INDEX = -100  # what HF losses skip; virtual positions never carry a token label
+# outputs with one entry per position of the rows the model ran: the caller gets them without the virtual ones
+PER_POSITION_OUTPUTS = ("logits", "last_hidden_state", "start_logits", "end_logits")
 
 
 def insert(x: torch.Tensor, virtual: torch.Tensor, at: int) -> torch.Tensor:
@@ -144,16 +153,33 @@ def splice(seqs: dict[str, torch.Tensor | None], prompt: torch.Tensor, at: int) 
     return out
 
 
+def per_token_labels(labels: torch.Tensor | None, shape: tuple[int, int]) -> bool:
+    """Whether ``labels`` are one integer per input token, ``(B, T)`` for inputs of ``shape`` ``(B, T)``."""
+    return (
+        labels is not None
+        and labels.dim() == 2
+        and not labels.is_floating_point()
+        and tuple(labels.shape) == shape
+    )
+
+
 class EncoderRows:
     """An encoder batch runs as the caller gave it, the prompt at column ``at`` of every row.
 
     :class:`softprompt.decoder.DecoderRows` has the same methods for decoder-only models, which run on
-    rearranged rows; the wrapper's forward calls these and does not branch on the architecture.
+    rearranged rows (and :mod:`softprompt.seq2seq` for language models); the wrapper's forward calls
+    these and does not branch on the architecture.
 
     Example:
         >>> EncoderRows().to_caller(torch.tensor([[1, 9, 9, 2, 3]]), 2, 1).tolist()
         [[1, 2, 3]]
     """
+
+    output_keys = PER_POSITION_OUTPUTS  # what to_caller() is applied to
+
+    def token_labels(self, labels: torch.Tensor | None, shape: tuple[int, int]) -> bool:
+        """Whether ``labels`` are per token (spliced with the inputs) rather than one per row."""
+        return per_token_labels(labels, shape)
 
     def arrange(
         self, seqs: dict[str, torch.Tensor | None], input_ids: torch.Tensor | None, after_cls: bool
@@ -174,3 +200,43 @@ class EncoderRows:
     def to_caller(self, value: torch.Tensor, n: int, at: int) -> torch.Tensor:
         """A per-position output ``(B, T + N, ...)`` without the virtual positions: ``(B, T, ...)``."""
         return remove_virtual(value, n, at)
+
+
+@dataclass
+class SplicedBatch:
+    """Where a batch's prompts went: the rows' layout, each row's slot, the insertion column, ``N`` and the length.
+
+    Attributes:
+        rows: The batch's :class:`EncoderRows` / :class:`~softprompt.decoder.DecoderRows` (after ``model_inputs``).
+        slots: Per row, its ``(prompt name, PromptSlot)``.
+        at: Insertion column in the right-padded rows (0 or 1).
+        n: Virtual tokens per row.
+        total: Length of the rows the model runs on (``T + N``, or less if truncated).
+    """
+
+    rows: Any
+    slots: list[tuple[str, Any]]
+    at: int
+    n: int
+    total: int
+
+    @property
+    def starts(self) -> int | torch.Tensor:
+        """Column of each row's first virtual token in the rows the model runs on."""
+        return self.rows.prompt_starts(self.at)
+
+
+def outputs_to_caller(outputs: Any, batch: SplicedBatch) -> Any:
+    """The model's per-position outputs (``batch.rows.output_keys``) in the caller's columns, in place.
+
+    ``(B, S, C)`` logits / hidden states and ``(B, S)`` question-answering logits lose the virtual
+    positions (:meth:`EncoderRows.to_caller`); anything else (pooled logits, a decoder's logits over
+    its own tokens) is left as it is.
+    """
+    for key in batch.rows.output_keys:
+        value = outputs.get(key) if hasattr(outputs, "get") else None
+        if not isinstance(value, torch.Tensor) or value.dim() < 2 or value.shape[1] != batch.total:
+            continue
+        if value.dim() == 3 or key in ("start_logits", "end_logits"):
+            outputs[key] = batch.rows.to_caller(value, batch.n, batch.at)
+    return outputs

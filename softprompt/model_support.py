@@ -4,8 +4,10 @@ A model is an *architecture* (encoder, decoder-only, encoder-decoder) with a *he
 classification, ...). Encoder families outside the verified table are accepted when a probe shows
 them bidirectional (they run exactly like the verified ones: the wrapper only splices embeddings);
 decoder-only families must be in the table, because their pooling and positions need the handling
-of :mod:`softprompt.decoder`, verified family by family. Encoder-decoder models and generation heads
-are refused. The matrix, with the reasons, is in ``docs/models.md``.
+of :mod:`softprompt.decoder`, verified family by family, and so must language-model heads: a causal LM
+of a verified decoder family, a ``*ForConditionalGeneration`` of a verified encoder-decoder family (the
+prompt goes into the encoder's input; :mod:`softprompt.seq2seq`). Other encoder-decoder classes are
+refused. The matrix, with the reasons, is in ``docs/models.md``.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ __all__ = [
     "DECODER_HEADS",
     "ENCODER_FAMILIES",
     "ENCODER_HEADS",
+    "SEQ2SEQ_FAMILIES",
     "ModelSupport",
     "check_supported",
     "head_kind",
@@ -36,9 +39,11 @@ ENCODER_FAMILIES = frozenset(
     {"albert", "bert", "deberta-v2", "distilbert", "electra", "modernbert", "mpnet", "roberta", "xlm-roberta"}
 )
 DECODER_FAMILIES = frozenset({"gpt2", "llama", "mistral", "qwen2"})
+SEQ2SEQ_FAMILIES = frozenset({"bart", "t5"})  # encoder-decoder: *ForConditionalGeneration only
 
 # head kind by the class name's ending; a model that is its own base_model (AutoModel) is "base"
 HEAD_SUFFIXES = {
+    "ForConditionalGeneration": "seq2seq language modelling",
     "ForSequenceClassification": "sequence classification",
     "ForTokenClassification": "token classification",
     "ForQuestionAnswering": "question answering",
@@ -48,7 +53,7 @@ HEAD_SUFFIXES = {
 }
 ENCODER_HEADS = ("base", "sequence classification", "token classification", "question answering",
                  "masked language modelling")  # fmt: skip
-DECODER_HEADS = ("base", "sequence classification", "token classification")
+DECODER_HEADS = ("base", "sequence classification", "token classification", "causal language modelling")
 PROBE_TOKENS = 4  # the probe's sequence: position 0 must not see a change at the last one if causal
 
 
@@ -60,8 +65,10 @@ class ModelSupport:
         model_class: e.g. ``"LlamaForSequenceClassification"``.
         model_type: ``config.model_type`` (``"llama"``), ``""`` if the model has none.
         decoder_only: A causal decoder: the wrapper runs it through :class:`~softprompt.decoder.DecoderRows`.
-        head: One of :data:`ENCODER_HEADS` / :data:`DECODER_HEADS`.
+        head: One of :data:`ENCODER_HEADS` / :data:`DECODER_HEADS`, or ``"seq2seq language modelling"``.
         verified: The family is in the verified table (not only probed).
+        generation: ``"seq2seq"`` (an encoder-decoder LM), ``"causal"`` (a decoder-only LM) or ``None``
+            (no language-model head).
     """
 
     model_class: str
@@ -69,6 +76,7 @@ class ModelSupport:
     decoder_only: bool
     head: str
     verified: bool
+    generation: str | None = None
 
 
 def head_kind(model: nn.Module) -> str | None:
@@ -78,10 +86,11 @@ def head_kind(model: nn.Module) -> str | None:
         >>> head_kind(LlamaForSequenceClassification(config))  # doctest: +SKIP
         'sequence classification'
     """
-    if getattr(model, "base_model", model) is model:
-        return "base"
     name = type(model).__name__
-    return next((kind for suffix, kind in HEAD_SUFFIXES.items() if name.endswith(suffix)), None)
+    kind = next((kind for suffix, kind in HEAD_SUFFIXES.items() if name.endswith(suffix)), None)
+    if kind is None and getattr(model, "base_model", model) is model:  # T5's LM is its own base_model
+        return "base"
+    return kind
 
 
 def is_causal(model: nn.Module) -> bool:
@@ -126,9 +135,10 @@ def check_supported(model: nn.Module) -> ModelSupport:
     """Refuse, with the model class and what is missing, any model the wrapper would run wrongly.
 
     Raises:
-        ValueError: an encoder-decoder model, a generation or other unsupported head, an unverified
-            decoder-only family, a decoder classifier without ``pad_token_id``, or a backbone that
-            does not run on ``inputs_embeds``.
+        ValueError: an encoder-decoder model other than a verified family's ``*ForConditionalGeneration``,
+            a language-model head on a family other than a verified decoder-only one, another unsupported
+            head, an unverified decoder-only family, a decoder classifier without ``pad_token_id``, or a
+            backbone that does not run on ``inputs_embeds``.
 
     Example:
         >>> check_supported(LlamaForSequenceClassification(LlamaConfig(pad_token_id=0)))  # doctest: +SKIP
@@ -138,21 +148,20 @@ def check_supported(model: nn.Module) -> ModelSupport:
     config = getattr(model, "config", None)
     model_type = str(getattr(config, "model_type", "") or "")
     known = model_type in ENCODER_FAMILIES or model_type in DECODER_FAMILIES
-    if getattr(config, "is_encoder_decoder", False) or (not known and _encoder_decoder_family(config)):
-        raise ValueError(
-            f"{name} is (part of) an encoder-decoder model ({model_type!r}): prompt tuning encoder-decoder models "
-            "(seq2seq, generation) is not supported yet; use an encoder (BERT, RoBERTa, DeBERTa...) or a decoder-only model"
-        )
     head = head_kind(model)
-    if head == "causal language modelling":
+    if getattr(config, "is_encoder_decoder", False) or (not known and _encoder_decoder_family(config)):
+        return _check_seq2seq(model, name, model_type, head)
+    if head == "causal language modelling" and model_type not in DECODER_FAMILIES:
         raise ValueError(
-            f"{name} is a causal language model (text generation): prompt tuning for generation is not supported "
-            "yet; for classification load the model with AutoModelForSequenceClassification"
+            f"{name} ({model_type!r}) is a causal language model of a family whose generation softprompt has not "
+            f"verified: not supported (verified: {', '.join(sorted(DECODER_FAMILIES))}); its positions and padding "
+            "need checking first"
         )
-    if head is None:
+    if head is None or head == "seq2seq language modelling":  # the latter outside an encoder-decoder model
         raise ValueError(
             f"{name}: this head is not supported; softprompt runs AutoModel, *ForSequenceClassification and "
-            "*ForTokenClassification models (and, on encoders, *ForQuestionAnswering and *ForMaskedLM)"
+            "*ForTokenClassification models (on encoders also *ForQuestionAnswering and *ForMaskedLM; on decoders "
+            "*ForCausalLM; on T5/BART *ForConditionalGeneration)"
         )
     if not forward_accepts(model, "inputs_embeds"):
         raise ValueError(f"{name}.forward takes no inputs_embeds, which prompt tuning needs")
@@ -177,4 +186,25 @@ def check_supported(model: nn.Module) -> ModelSupport:
             "set model.config.pad_token_id before wrapping (e.g. to tokenizer.pad_token_id, or eos_token_id); "
             "softprompt finds each row's last real token from the attention mask, so any id will do"
         )
-    return ModelSupport(name, model_type, decoder_only, head, verified=known)
+    generation = "causal" if head == "causal language modelling" else None
+    return ModelSupport(name, model_type, decoder_only, head, verified=known, generation=generation)
+
+
+def _check_seq2seq(model: nn.Module, name: str, model_type: str, head: str | None) -> ModelSupport:
+    """An encoder-decoder model: a verified family's ``*ForConditionalGeneration`` runs, the rest is refused."""
+    config = getattr(model, "config", None)
+    if head != "seq2seq language modelling" or not getattr(config, "is_encoder_decoder", False):
+        raise ValueError(
+            f"{name} is (part of) an encoder-decoder model ({model_type!r}): only its *ForConditionalGeneration "
+            "class is supported (the prompt in the encoder's input, labels as target text, wrapper.generate); "
+            f"{head or 'this head'} is not supported. For classification, load it with AutoModelForSeq2SeqLM and "
+            "train a text-to-label prompt, or use an encoder"
+        )
+    if model_type not in SEQ2SEQ_FAMILIES:
+        raise ValueError(
+            f"{name} ({model_type!r}) is an encoder-decoder family softprompt has not verified: not supported "
+            f"(verified: {', '.join(sorted(SEQ2SEQ_FAMILIES))}); its encoder's positions and padding need checking first"
+        )
+    if not forward_accepts(model, "inputs_embeds"):
+        raise ValueError(f"{name}.forward takes no inputs_embeds, which prompt tuning needs")
+    return ModelSupport(name, model_type, False, head, verified=True, generation="seq2seq")

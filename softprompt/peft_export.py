@@ -61,6 +61,11 @@ _INIT_FROM_PEFT = {"RANDOM": PromptInit.RANDOM, "SAMPLE_VOCAB": PromptInit.VOCAB
 
 def _task_type(model: nn.Module) -> str:
     """The PEFT task type whose PeftModel class runs ``model`` the way the wrapper does."""
+    if backbone.generates_text(model):  # PEFT LM prompt tuning is not checked against ours
+        raise ValueError(
+            f"PEFT interop does not cover language models yet ({type(model).__name__}): its CAUSAL_LM and SEQ_2_SEQ_LM "
+            "prompt tuning has not been verified to run the same as softprompt's; use the prompt.safetensors file"
+        )
     if not backbone.head_parameter_names(model):
         return BARE_TASK
     cls_name = type(model).__name__

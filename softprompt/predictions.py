@@ -1,4 +1,5 @@
-"""What ``predict`` returns, per task: a class and its confidence, a set of classes, a value, entity spans, or an answer.
+"""What ``predict`` returns, per task: a class and its confidence (or a generated class word), a set of classes, a
+value, entity spans, or an answer.
 
 :func:`decode` turns a sequence head's logits into these, the one place where a task's outputs are
 read; :func:`group_entities` turns a token head's word-level tags into :class:`Entity` spans.
@@ -18,6 +19,7 @@ from softprompt.task import Task, TaskType
 __all__ = [
     "Answer",
     "Entity",
+    "GeneratedPrediction",
     "MultiLabelPrediction",
     "Prediction",
     "RegressionPrediction",
@@ -37,6 +39,23 @@ class Prediction:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+@dataclass(frozen=True)
+class GeneratedPrediction(Prediction):
+    """Text-to-label: the class whose word the model generated, or ``None`` when the text names no class.
+
+    Attributes:
+        label: The class id, ``None`` if ``text`` is no class's word (never mapped to the nearest one).
+        label_name: The class's name (``id2label``), ``None`` with ``label``.
+        confidence: The probability of the generated tokens, end of sequence included.
+        text: What the model generated (special tokens dropped, whitespace stripped).
+    """
+
+    label: int | None  # type: ignore[assignment]
+    label_name: str | None  # type: ignore[assignment]
+    confidence: float
+    text: str
 
 
 @dataclass(frozen=True)

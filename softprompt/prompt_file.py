@@ -298,7 +298,8 @@ def read_prompt_file(path: str | os.PathLike[str]) -> PromptFile:
             )
     check_task(where, task, num_labels)
     check_labels(where, num_labels, id2label, head)
-    if config.train_head and num_labels is not None and not head:
+    text_to_label = task is not None and task.is_text_to_label  # classes generated as words: no head
+    if config.train_head and num_labels is not None and not head and not text_to_label:
         raise ValueError(
             f"{where}: config has train_head=True and num_labels={num_labels} but no head.* tensors"
         )

@@ -76,6 +76,12 @@ def predict_with_wrapper(
             raise TypeError(
                 f"{sorted(answer_options)} are question-answering options; prompt {name!r} is not"
             )
+        if wrapper.can_generate():  # a language model: its prompt names classes by their words, or none
+            from softprompt.text_to_label import predict_labels
+
+            return predict_labels(
+                wrapper, texts, prompt=name, batch_size=batch_size, max_length=max_length, bf16=bf16
+            )
         if slot.task is not None and slot.task.is_token_level:
             from softprompt.token_inference import predict_entities, validate_word_inputs
 

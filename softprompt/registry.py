@@ -48,7 +48,8 @@ class PromptRegistry(nn.Module):
         if slot.config.placement is Placement.AFTER_CLS and not self._special_ids:
             raise ValueError(
                 f"placement='after_cls' needs the [CLS]/<s> token id, and {type(self.model).__name__}'s config has "
-                "none: pass tokenizer=... to SoftPromptWrapper, or use SoftPromptConfig(placement='prepend')"
+                "none: pass tokenizer=... to SoftPromptWrapper, or use SoftPromptConfig(placement='prepend') (inputs "
+                "that open with no such token, as T5's do, need 'prepend')"
             )
         if slot.deep is not None:
             stack = self._stack()
@@ -203,6 +204,7 @@ class PromptRegistry(nn.Module):
         """
         slot = self._slot(name)
         deep = slot.deep
+        text_to_label = slot.task is not None and slot.task.is_text_to_label  # classes, no classifier head
         return PromptFile(
             config=slot.config,
             prompt=slot.prompt.detach(),
@@ -211,7 +213,7 @@ class PromptRegistry(nn.Module):
                 getattr(self.model.config, "_name_or_path", "") or getattr(self.model, "name_or_path", "")
             ),
             model_type=str(getattr(self.model.config, "model_type", "")),
-            num_labels=backbone.num_labels(self.model),
+            num_labels=len(slot.id2label) if text_to_label else backbone.num_labels(self.model),
             id2label=slot.id2label,
             task=slot.task,
             temperature=slot.temperature,

@@ -107,13 +107,14 @@ def slot_from_file(pf: PromptFile, model: nn.Module, *, strict_base_model: bool)
             f"{where}: prompt has embedding dim {pf.embedding_dim} but {type(model).__name__}'s input embeddings have "
             f"{emb.shape[1]}; it was trained on {pf.base_model or 'another model'!r} ({pf.model_type})"
         )
-    model_labels = backbone.num_labels(model)
+    lm = backbone.generates_text(model)  # no head to match: the file brings its task and classes
+    model_labels = pf.num_labels if lm else backbone.num_labels(model)
     if pf.num_labels != model_labels:
         raise ValueError(
             f"{where}: prompt file has num_labels={pf.num_labels} but the model has {model_labels}; load the model with "
             f"num_labels={pf.num_labels} (e.g. AutoModelForSequenceClassification.from_pretrained(..., num_labels={pf.num_labels}))"
         )
-    model_task = backbone.sequence_task(model)
+    model_task = pf.task if lm else backbone.sequence_task(model)
     task = pf.task
     if task is None and model_task is not None and pf.num_labels:
         task = model_task  # files written before tasks were recorded: the model's own reading

@@ -1,4 +1,5 @@
-"""`Task`: what a head predicts (one class, several classes, a number per text; a tag per word; an answer span).
+"""`Task`: what a head predicts (one class, several classes, a number per text; a tag per word; an answer span;
+a class generated as its word).
 
 One object decides the labels' form, the loss (through the model's ``config.problem_type``), the
 metrics, the metric a run keeps its best checkpoint by, the ``AutoModelFor...`` class, and what
@@ -24,6 +25,7 @@ class TaskType(str, Enum):
     REGRESSION = "regression"  # one real number per text: MSE on a single output
     TOKEN_CLASSIFICATION = "token-classification"  # one tag (IOB2 B-PER, I-PER, O...) per word: cross-entropy
     QUESTION_ANSWERING = "question-answering"  # the answer's start and end token in a context: cross-entropy
+    TEXT_TO_LABEL = "text-to-label"  # a language model generates the class's word: cross-entropy on it
 
 
 # transformers' names for the same thing (``PretrainedConfig.problem_type``): the models compute
@@ -36,6 +38,8 @@ _PROBLEM_TYPES = {
     TaskType.TOKEN_CLASSIFICATION: "single_label_classification",
     # one start and one end position per window; *ForQuestionAnswering models always use cross-entropy too
     TaskType.QUESTION_ANSWERING: "single_label_classification",
+    # one class per text, generated as its word; language models ignore problem_type (their loss is the tokens')
+    TaskType.TEXT_TO_LABEL: "single_label_classification",
 }
 # what a run keeps its best checkpoint by, and whether higher is better
 _BEST_METRIC = {
@@ -44,6 +48,7 @@ _BEST_METRIC = {
     TaskType.REGRESSION: ("pearson", True),
     TaskType.TOKEN_CLASSIFICATION: ("f1", True),  # entity-level micro F1 (seqeval), the usual NER score
     TaskType.QUESTION_ANSWERING: ("f1", True),  # SQuAD's word-overlap F1, the max over the gold answers
+    TaskType.TEXT_TO_LABEL: ("accuracy", True),  # the generated word is exactly the class's
 }
 _METRICS = {
     TaskType.CLASSIFICATION: ("accuracy", "f1"),
@@ -51,6 +56,7 @@ _METRICS = {
     TaskType.REGRESSION: ("pearson", "spearman", "mse"),
     TaskType.TOKEN_CLASSIFICATION: ("precision", "recall", "f1", "accuracy"),  # entity-level; word accuracy
     TaskType.QUESTION_ANSWERING: ("exact_match", "f1"),  # SQuAD-normalised answer texts
+    TaskType.TEXT_TO_LABEL: ("accuracy", "f1", "unknown"),  # exact match; macro-F1; share naming no class
 }
 # a question-answering head has two outputs per token: the start logit and the end logit, in this order
 QA_OUTPUT_NAMES = ("start", "end")
@@ -61,8 +67,8 @@ class Task:
     """A task: its type and, for multi-label, the probability above which a class is predicted.
 
     Args:
-        type: ``"classification"``, ``"multi-label"``, ``"regression"``, ``"token-classification"``
-            or ``"question-answering"`` (see :class:`TaskType`).
+        type: ``"classification"``, ``"multi-label"``, ``"regression"``, ``"token-classification"``,
+            ``"question-answering"`` or ``"text-to-label"`` (see :class:`TaskType`).
         threshold: Multi-label only: a class is predicted when its sigmoid probability is at
             least this (0.5, the usual choice, unless you tune it on validation data).
 
@@ -79,6 +85,8 @@ class Task:
         ('f1', 'AutoModelForTokenClassification')
         >>> Task("question-answering").metric_names, Task("qa").auto_model_class.__name__
         (('exact_match', 'f1'), 'AutoModelForQuestionAnswering')
+        >>> Task("text-to-label").auto_model_class.__name__  # picks Seq2SeqLM or CausalLM from the config
+        'AutoModelForTextToLabel'
     """
 
     type: TaskType = TaskType.CLASSIFICATION
@@ -128,13 +136,25 @@ class Task:
         return self.type is TaskType.QUESTION_ANSWERING
 
     @property
+    def is_text_to_label(self) -> bool:
+        """True for classification by a language model that generates the class's word (Lester et al. 2021)."""
+        return self.type is TaskType.TEXT_TO_LABEL
+
+    @property
     def auto_model_class(self) -> type:
         """The ``transformers`` auto class whose head fits this task (build models for it with this).
 
         ``AutoModelForTokenClassification`` for token classification,
-        ``AutoModelForQuestionAnswering`` for question answering, else ``AutoModelForSequenceClassification``.
+        ``AutoModelForQuestionAnswering`` for question answering, for text-to-label
+        :class:`~softprompt.text_to_label.AutoModelForTextToLabel` (``AutoModelForSeq2SeqLM`` for an
+        encoder-decoder config, else ``AutoModelForCausalLM``), else ``AutoModelForSequenceClassification``.
         """
         import transformers  # here, not at import: the CLI reads tasks before it needs transformers
+
+        if self.is_text_to_label:
+            from softprompt.text_to_label import AutoModelForTextToLabel
+
+            return AutoModelForTextToLabel
 
         if self.is_token_level:
             return transformers.AutoModelForTokenClassification
@@ -224,6 +244,7 @@ def _task_type(value: Any) -> TaskType:
             "multilabel": "multi-label",
             "qa": "question-answering",
             "extractive-question-answering": "question-answering",
+            "text2label": "text-to-label",
         }
         try:
             return TaskType(aliases.get(normalised, normalised))

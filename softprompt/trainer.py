@@ -175,7 +175,8 @@ def train_prompt(
             metric names/modules (``"accuracy"``, ``["f1", "matthews_correlation"]``, a local script path);
             see :mod:`softprompt.metrics.custom`. With names, the first keeps the best checkpoint.
         data_collator: Replaces the task's padding collator (``DataCollatorWithPadding``, or
-            ``DataCollatorForTokenClassification`` for token classification).
+            ``DataCollatorForTokenClassification`` for token classification, ``DataCollatorForSeq2Seq``
+            for text-to-label).
         training_args: Full ``TrainingArguments`` to use instead of the defaults (for question
             answering with ``label_names=["start_positions", "end_positions"]`` and
             ``include_for_metrics=["inputs"]``, which the defaults set).
@@ -231,6 +232,10 @@ def train_prompt(
         compute_metrics = task_compute_metrics(
             task, None, eval_dataset=eval_dataset, tokenizer=wrapper.tokenizer
         )
+    if task is not None and task.is_text_to_label:  # each evaluation generates the class words
+        from softprompt.text_to_label_training import text_to_label_trainer
+
+        trainer_class, compute_metrics = text_to_label_trainer(wrapper, head_learning_rate, compute_metrics)
     compute_metrics = resolve_compute_metrics(compute_metrics, task, wrapper.id2label)
     trainer, train_out, seconds, eval_metrics = run_trainer(
         trainer_class, wrapper, wrapper.tokenizer, args, train_dataset, eval_dataset, task=task,

@@ -6,6 +6,8 @@ tasks pad with ``DataCollatorWithPadding``; token classification pads its per-to
 ``DataCollatorForTokenClassification`` (with ``IGNORE_INDEX``) and scores entities with seqeval. Question
 answering pads its windows like sequence tasks (its labels are two positions per window), trains on
 ``start_positions``/``end_positions`` (``Trainer``'s ``label_names``) and scores the windows' answers.
+Text-to-label pads its target ids with ``DataCollatorForSeq2Seq`` (``IGNORE_INDEX``) and is scored by
+generating (:mod:`softprompt.text_to_label_training`).
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "check_answer_positions",
+    "check_target_labels",
     "check_task_labels",
     "check_token_labels",
     "task_collator",
@@ -111,12 +114,39 @@ def check_answer_positions(dataset: datasets.Dataset | None, name: str) -> None:
         )
 
 
+def check_target_labels(dataset: datasets.Dataset | None, name: str) -> None:
+    """Text-to-label rows carry their target's token ids: a list of integer labels with at least one that is not -100.
+
+    Raises:
+        ValueError: the first misfit, naming ``name`` and the fix.
+
+    Example:
+        >>> import datasets
+        >>> check_target_labels(datasets.Dataset.from_dict({"input_ids": [[5, 6]], "labels": [[9, 1]]}), "train_dataset")
+    """
+    if dataset is None:
+        return
+    labels = dataset.data.column("labels")
+    kind = labels.type
+    lists = pa.types.is_list(kind) or pa.types.is_large_list(kind)
+    if not lists or not pa.types.is_integer(kind.value_type):
+        raise ValueError(
+            f"{name}: text-to-label trains on the token ids of each row's class word, a list of integers per row; got "
+            f"{kind}. Tokenize it with softprompt.tokenize_text_to_label"
+        )
+    for row, ids in enumerate(labels.to_pylist()):
+        if all(i == IGNORE_INDEX for i in ids):
+            raise ValueError(f"{name}: row {row} has no target token (every label is {IGNORE_INDEX})")
+
+
 def check_task_labels(
     dataset: datasets.Dataset | None, name: str, task: Task | None, num_labels: int | None
 ) -> None:
     """:func:`check_token_labels` for token classification, :func:`check_answer_positions` for question
-    answering, else :func:`softprompt.training_args.check_labels`."""
-    if task is not None and task.is_question_answering:
+    answering, :func:`check_target_labels` for text-to-label, else :func:`softprompt.training_args.check_labels`."""
+    if task is not None and task.is_text_to_label:
+        check_target_labels(dataset, name)
+    elif task is not None and task.is_question_answering:
         check_answer_positions(dataset, name)
     elif task is not None and task.is_token_level:
         check_token_labels(dataset, name, num_labels)
@@ -127,7 +157,7 @@ def check_task_labels(
 def task_collator(
     task: Task | None, tokenizer: PreTrainedTokenizerBase
 ) -> Callable[[list[dict[str, Any]]], Any]:
-    """Pads each batch to its longest row; token labels are padded with ``IGNORE_INDEX``.
+    """Pads each batch to its longest row; token labels and text-to-label target ids are padded with ``IGNORE_INDEX``.
 
     Example:
         >>> from softprompt.task import Task
@@ -140,6 +170,10 @@ def task_collator(
         return DataCollatorForTokenClassification(
             tokenizer, padding="longest", label_pad_token_id=IGNORE_INDEX
         )
+    if task is not None and task.is_text_to_label:  # target ids: a causal LM's as long as its row, T5's not
+        from transformers import DataCollatorForSeq2Seq
+
+        return DataCollatorForSeq2Seq(tokenizer, padding="longest", label_pad_token_id=IGNORE_INDEX)
     return padding_collator(tokenizer)
 
 

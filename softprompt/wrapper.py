@@ -5,6 +5,7 @@ own copy of the task head and its task; a forward splices the prompt into the ba
 (:mod:`softprompt.layout`) and runs the model's own forward with the slot's head
 (:mod:`softprompt.heads`), so one backbone serves many tasks, even within one batch. A deep prompt
 (``SoftPromptConfig(deep=True)``) adds vectors at every layer's input through :mod:`softprompt.deep`.
+Language models (T5/BART, causal LMs) also generate: :mod:`softprompt.generation`.
 """
 
 from __future__ import annotations
@@ -16,9 +17,10 @@ from typing import Any
 import torch
 from torch import nn
 
-from softprompt import backbone, decoder, layout, model_support, precision
+from softprompt import backbone, layout, model_support, precision
 from softprompt.config import Overflow, Placement, SoftPromptConfig
 from softprompt.deep import DeepPrompt, initial_deep_prompt
+from softprompt.generation import PromptGenerationMixin
 from softprompt.heads import run_slots
 from softprompt.init import initial_prompt
 from softprompt.pretrained import PretrainedMixin
@@ -32,12 +34,13 @@ __all__ = ["SoftPromptWrapper"]
 DEFAULT_NAME = "default"
 
 
-class SoftPromptWrapper(PretrainedMixin, PromptRegistry):
-    """Wrap a Hugging Face encoder or decoder-only model for prompt tuning.
+class SoftPromptWrapper(PromptGenerationMixin, PretrainedMixin, PromptRegistry):
+    """Wrap a Hugging Face encoder, decoder-only or encoder-decoder model for prompt tuning.
 
     Works through ``get_input_embeddings()`` and ``forward(inputs_embeds=...)`` only, so any encoder
     with a task head (sequence or token classification) or none (``AutoModel``) can be wrapped, and the
-    decoder-only families of :mod:`softprompt.model_support`; other models are refused here. The
+    decoder-only and encoder-decoder families of :mod:`softprompt.model_support` (language models too:
+    :meth:`generate`); other models are refused here. The
     task (classification, multi-label, regression) is the model's: ``config.problem_type`` and
     ``num_labels``, as ``transformers`` reads them.
 
@@ -95,21 +98,19 @@ class SoftPromptWrapper(PretrainedMixin, PromptRegistry):
         self._add_slot(name, slot)
 
     def _new_slot(self, config: SoftPromptConfig) -> PromptSlot:
+        task, id2label = self._task_and_labels(config)  # the head's; text-to-label on a language model
         weight = self.model.get_input_embeddings().weight  # (V, E)
         prompt = initial_prompt(
             config,
             weight,
             tokenizer=self.tokenizer,
-            id2label=getattr(self.model.config, "id2label", None),
+            id2label=id2label or getattr(self.model.config, "id2label", None),
             special_ids=self._special_ids | backbone.config_special_ids(self.model),
         )
         deep = None
         if config.deep:
             vectors = initial_deep_prompt(config, self._stack())  # (L - 1, N, H)
             deep = DeepPrompt(vectors, reparam_hidden=config.deep_reparam_hidden, seed=config.seed)
-        has_head = bool(backbone.head_parameter_names(self.model))
-        id2label = getattr(self.model.config, "id2label", None) if has_head else None
-        task = backbone.sequence_task(self.model)
         return PromptSlot(
             config, prompt.to(weight.device), self.model, task=task, id2label=id2label, deep=deep
         )
@@ -153,10 +154,6 @@ class SoftPromptWrapper(PretrainedMixin, PromptRegistry):
     def dtype(self) -> torch.dtype:
         """The frozen backbone's dtype (prompts and heads are fp32 master weights whatever it is)."""
         return self.backbone_dtype
-
-    def can_generate(self) -> bool:
-        """Encoders with classification heads do not generate (asked by ``transformers.pipeline``)."""
-        return False
 
     # ---------------------------------------------------------------- precision
 
@@ -283,16 +280,33 @@ class SoftPromptWrapper(PretrainedMixin, PromptRegistry):
         Args:
             input_ids: ``(B, T)`` token ids (or give ``inputs_embeds`` ``(B, T, E)``).
             attention_mask, token_type_ids, position_ids: as for the model, ``(B, T)``.
-            labels: ``(B,)`` class ids or values, ``(B, C)`` 0/1 floats (multi-label), or ``(B, T)``
-                token labels (virtual positions get -100).
+            labels: ``(B,)`` class ids or values, ``(B, C)`` 0/1 floats (multi-label), ``(B, T)`` token
+                labels (virtual positions get -100; a causal LM's: the next-token targets, -100 where no
+                loss), or a seq2seq LM's ``(B, L)`` target ids (the decoder's, untouched).
             prompt_names: One prompt name per example, to mix tasks in a batch; default: the active prompt.
             **kwargs: passed to the model (``output_hidden_states``, ...).
 
         Returns:
             The model's output. Token-level ``logits``, ``last_hidden_state`` and question answering's
-            ``start_logits``/``end_logits`` have the virtual positions removed, so they line up with ``input_ids``; ``hidden_states`` and
-            ``attentions`` (if asked for) keep them.
+            ``start_logits``/``end_logits`` (and a seq2seq LM's ``encoder_last_hidden_state``) have the virtual
+            positions removed, so they line up with ``input_ids``; ``hidden_states`` and ``attentions`` (if
+            asked for) keep them. A seq2seq LM's ``logits`` are the decoder's, one per target token.
         """
+        seqs = (input_ids, attention_mask, token_type_ids, position_ids, inputs_embeds)
+        inputs, where = self._prompted_inputs(*seqs, labels, prompt_names, kwargs)
+        kwargs["return_dict"] = True
+        with backbone.attention_kernels(inputs["inputs_embeds"].device):  # no per-length cuDNN plans
+            outputs = run_slots(
+                where.slots, inputs, kwargs, self._deep_hooks, at=where.starts, n=where.n, total=where.total
+            )
+        return layout.outputs_to_caller(outputs, where)  # per-position outputs in the caller's columns
+
+    def _prompted_inputs(
+        self, input_ids: torch.Tensor | None, attention_mask: torch.Tensor | None, token_type_ids: torch.Tensor | None,
+        position_ids: torch.Tensor | None, inputs_embeds: torch.Tensor | None, labels: torch.Tensor | None,
+        prompt_names: Sequence[str] | None, kwargs: dict[str, Any],
+    ) -> tuple[dict[str, torch.Tensor], layout.SplicedBatch]:  # fmt: skip
+        """The model's inputs ``(B, T + N, ...)`` with each row's prompt spliced in, and where it went."""
         if (input_ids is None) == (inputs_embeds is None):
             raise ValueError("pass exactly one of input_ids or inputs_embeds")
         if inputs_embeds is None:
@@ -306,12 +320,8 @@ class SoftPromptWrapper(PretrainedMixin, PromptRegistry):
         after_cls = config.placement is Placement.AFTER_CLS
         if attention_mask is None:
             attention_mask = torch.ones(batch, seq_len, dtype=torch.long, device=inputs_embeds.device)
-        token_level = (
-            labels is not None
-            and labels.dim() == 2
-            and not labels.is_floating_point()
-            and labels.shape == (batch, seq_len)
-        )
+        rows = self._rows(attention_mask, n)  # how this architecture's rows run
+        token_level = rows.token_labels(labels, (batch, seq_len))  # else one label per row, or target text
         seqs = {
             "inputs_embeds": inputs_embeds,
             "attention_mask": attention_mask,
@@ -319,7 +329,6 @@ class SoftPromptWrapper(PretrainedMixin, PromptRegistry):
             "position_ids": position_ids,
             "labels": labels if token_level else None,
         }
-        rows = decoder.DecoderRows(attention_mask) if self._support.decoder_only else layout.EncoderRows()
         seqs, input_ids = rows.arrange(seqs, input_ids, after_cls)  # decoders: real tokens first
         at = layout.insert_at(input_ids, self._special_ids, after_cls)
         seqs = layout.fit_length(seqs, seq_len, n, self._max_positions, config.overflow is Overflow.TRUNCATE)
@@ -328,16 +337,4 @@ class SoftPromptWrapper(PretrainedMixin, PromptRegistry):
         inputs = rows.model_inputs(inputs, kwargs)  # decoders: left-aligned, with position_ids
         if labels is not None and not token_level:
             inputs["labels"] = labels
-        kwargs["return_dict"] = True
-        total = inputs["inputs_embeds"].shape[1]
-        with backbone.attention_kernels(inputs_embeds.device):  # no per-length cuDNN plans
-            starts = rows.prompt_starts(at)  # decoders: (B,), each row's own column
-            outputs = run_slots(slots, inputs, kwargs, self._deep_hooks, at=starts, n=n, total=total)
-        # per-position outputs: (B, T + N, C) logits / hidden states, (B, T + N) QA start/end logits
-        for key in ("logits", "last_hidden_state", "start_logits", "end_logits"):
-            value = outputs.get(key) if hasattr(outputs, "get") else None
-            if not isinstance(value, torch.Tensor) or value.dim() < 2 or value.shape[1] != total:
-                continue
-            if value.dim() == 3 or key in ("start_logits", "end_logits"):
-                outputs[key] = rows.to_caller(value, n, at)
-        return outputs
+        return inputs, layout.SplicedBatch(rows, slots, at, n, inputs["inputs_embeds"].shape[1])

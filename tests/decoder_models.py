@@ -95,3 +95,37 @@ def spliced_alone(model, row: list[int], prompt: torch.Tensor, at: int, **kwargs
     embeds = model.get_input_embeddings()(torch.tensor([row]))  # (1, T, E)
     inputs = torch.cat([embeds[:, :at], prompt.unsqueeze(0).to(embeds.dtype), embeds[:, at:]], dim=1)
     return model(inputs_embeds=inputs, **kwargs)  # (1, T + N, E) in: no padding, no attention_mask needed
+
+
+# encoder-decoder LMs: where the prompt goes in the encoder's input (T5's tokenizer opens with nothing,
+# BART's with <s>), and the placement that puts it there
+SEQ2SEQ_AT = {"t5": 0, "bart": 1}
+SEQ2SEQ_PLACEMENT = {"t5": "prepend", "bart": "after_cls"}
+
+
+def seq2seq_texts(family: str, lengths: tuple[int, ...] = (4, 1, 6), seed: int = 0) -> list[list[int]]:
+    """Encoder inputs as the family's tokenizer makes them: ``[<s>] words </s>``."""
+    gen = torch.Generator().manual_seed(seed)
+    opening = [CLS_ID] if SEQ2SEQ_AT[family] else []
+    return [
+        opening + torch.randint(FIRST_WORD, 100, (k,), generator=gen).tolist() + [SEP_ID] for k in lengths
+    ]
+
+
+def seq2seq_targets(count: int) -> torch.Tensor:
+    """Decoder labels ``(count, 3)``: target ids then </s>, -100 on padding."""
+    rows = [[20 + i, 30 + i, SEP_ID] if i % 2 == 0 else [40 + i, SEP_ID, -100] for i in range(count)]
+    return torch.tensor(rows)
+
+
+def encoder_spliced(
+    model, batch: dict[str, torch.Tensor], prompt: torch.Tensor, at: int
+) -> dict[str, torch.Tensor]:
+    """The bare model's encoder inputs with ``prompt`` ``(N, E)`` spliced in by hand before column ``at``."""
+    ids, mask = batch["input_ids"], batch["attention_mask"]
+    embeds = model.get_input_embeddings()(ids)  # (B, T, E)
+    b, n = ids.shape[0], prompt.shape[0]
+    return {
+        "inputs_embeds": torch.cat([embeds[:, :at], prompt.expand(b, -1, -1), embeds[:, at:]], dim=1),
+        "attention_mask": torch.cat([mask[:, :at], torch.ones(b, n, dtype=mask.dtype), mask[:, at:]], dim=1),
+    }

@@ -2,7 +2,9 @@
 
 "Matches" means: the wrapper's outputs equal the bare model's with the prompt vectors spliced in by
 hand (encoders: the same padded batch, after [CLS]; decoders: each text alone, after BOS where the
-family has one), to 1e-5, for every per-position or pooled output. "Refused" means a ValueError at
+family has one; encoder-decoder LMs: the same padded batch, the prompt in the encoder's input, first
+for T5 and after <s> for BART, with the same target labels), to 1e-5, for every per-position or pooled
+output and the loss. "Refused" means a ValueError at
 ``SoftPromptWrapper(model, ...)`` naming the model class and what is not supported.
 """
 
@@ -15,9 +17,27 @@ import torch
 import transformers
 
 from softprompt import SoftPromptConfig, SoftPromptWrapper
-from softprompt.model_support import DECODER_FAMILIES, ENCODER_FAMILIES, check_supported, is_causal
+from softprompt.model_support import (
+    DECODER_FAMILIES,
+    ENCODER_FAMILIES,
+    SEQ2SEQ_FAMILIES,
+    check_supported,
+    is_causal,
+)
 from tests.conftest import CLS_ID, SEP_ID, make_tokenizer, model_config
-from tests.decoder_models import OPENS_WITH_BOS, decoder_config, padded, seq2seq_config, spliced_alone, texts
+from tests.decoder_models import (
+    OPENS_WITH_BOS,
+    SEQ2SEQ_AT,
+    SEQ2SEQ_PLACEMENT,
+    decoder_config,
+    encoder_spliced,
+    padded,
+    seq2seq_config,
+    seq2seq_targets,
+    seq2seq_texts,
+    spliced_alone,
+    texts,
+)
 
 N = 3
 ATOL = 1e-5
@@ -35,7 +55,7 @@ AUTOS = [
 ]
 W, R, A = "works", "refused", "absent"  # absent: transformers has no such class for the family
 ENCODER_ROW = [W, W, W, W, W, R, R, A]
-DECODER_ROW = [W, W, W, R, A, A, R, A]
+DECODER_ROW = [W, W, W, R, A, A, W, A]
 EXPECTED = {
     "bert": ENCODER_ROW,
     "roberta": ENCODER_ROW,
@@ -44,8 +64,8 @@ EXPECTED = {
     "llama": DECODER_ROW,
     "qwen2": DECODER_ROW,
     "mistral": DECODER_ROW,
-    "t5": [R, R, R, R, A, A, A, R],
-    "bart": [R, R, A, R, R, A, R, R],
+    "t5": [R, R, R, R, A, A, A, W],
+    "bart": [R, R, A, R, W, A, R, W],  # bart's AutoModelForMaskedLM is BartForConditionalGeneration
 }
 CONFIGS = {
     **{family: lambda f=family: model_config(f) for family in ("bert", "roberta", "deberta-v2")},
@@ -116,6 +136,23 @@ def _check_decoder(family, model, wrapper) -> None:
             _compare(mine, ref, at, len(row))
 
 
+def _check_seq2seq(family, model, wrapper) -> None:
+    """Loss, decoder logits and encoder states against the bare model, the prompt spliced into the encoder by hand."""
+    batch = padded(seq2seq_texts(family), "right")
+    labels = seq2seq_targets(batch["input_ids"].shape[0])
+    prompt = wrapper.prompts["default"].prompt.detach()
+    at = SEQ2SEQ_AT[family]
+    with torch.no_grad():
+        got = wrapper(**batch, labels=labels)
+        ref = model(**encoder_spliced(model, batch, prompt, at), labels=labels)
+    assert torch.allclose(got.loss, ref.loss, atol=ATOL)
+    _compare(got, ref, at, batch["input_ids"].shape[1])  # the decoder's logits, one per target
+    enc = ref.encoder_last_hidden_state
+    assert torch.allclose(
+        got.encoder_last_hidden_state, torch.cat([enc[:, :at], enc[:, at + N :]], 1), atol=ATOL
+    )
+
+
 @pytest.mark.parametrize(("family", "auto", "verdict"), CASES)
 def test_every_auto_class_matches_the_bare_model_or_is_refused(family, auto, verdict):
     model = _build(family, auto)
@@ -128,6 +165,10 @@ def test_every_auto_class_matches_the_bare_model_or_is_refused(family, auto, ver
         with pytest.raises(ValueError, match=re.escape(name)) as error:
             SoftPromptWrapper(model, SoftPromptConfig(num_virtual_tokens=N))
         assert "not supported" in str(error.value)
+        return
+    if family in SEQ2SEQ_FAMILIES:
+        config = SoftPromptConfig(num_virtual_tokens=N, init="random", placement=SEQ2SEQ_PLACEMENT[family])
+        _check_seq2seq(family, model, SoftPromptWrapper(model, config).eval())
         return
     tok = None if family in DECODER_FAMILIES else make_tokenizer()  # BERT's config names no [CLS] id
     wrapper = SoftPromptWrapper(
@@ -185,5 +226,5 @@ def test_a_backbone_that_cannot_take_embeddings_is_refused():
 
 def test_docs_name_every_verified_family():
     text = DOCS.read_text()
-    for family in sorted(ENCODER_FAMILIES | DECODER_FAMILIES):
+    for family in sorted(ENCODER_FAMILIES | DECODER_FAMILIES | SEQ2SEQ_FAMILIES):
         assert f"`{family}`" in text, family

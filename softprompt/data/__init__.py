@@ -12,6 +12,7 @@ import warnings
 from typing import Any
 
 from softprompt.data.loading import TaskData, load_data
+from softprompt.data.targets import tokenize_text_to_label
 from softprompt.data.tokenize import check_tokenized, tokenize_dataset
 
 __all__ = [
@@ -21,6 +22,7 @@ __all__ = [
     "load_data",
     "load_text_classification",
     "tokenize_dataset",
+    "tokenize_text_to_label",
 ]
 
 TextClassificationData = TaskData  # the 0.x name

@@ -200,6 +200,11 @@ def load_data(
             )
         task = task or Task("token-classification")
         text_column, label_column = tokens_column or "tokens", tags_column or "ner_tags"
+    if task is not None and task.is_text_to_label and text_pair_column is not None:
+        raise ValueError(
+            "text-to-label reads one text per row (a language model's input): join each pair into one text column "
+            "(e.g. 'premise: ... hypothesis: ...') and drop text_pair_column"
+        )
     qa = qa_columns(task, question_column, context_column, answers_column, text_pair_column=text_pair_column,
                     words=words)  # fmt: skip
     if qa is not None:  # the question is the text, the context its pair, the answers its label
@@ -282,6 +287,7 @@ def _features(task: Task, num_classes: int, pair: bool) -> datasets.Features:
         )
     label: Any = {
         TaskType.CLASSIFICATION: datasets.Value("int64"),
+        TaskType.TEXT_TO_LABEL: datasets.Value("int64"),  # class ids; tokenizing makes their words targets
         TaskType.REGRESSION: datasets.Value("float32"),
         TaskType.MULTI_LABEL: datasets.Sequence(datasets.Value("float32"), length=num_classes),
     }[task.type]

@@ -203,6 +203,13 @@ def compute_task_metrics(
     if task.is_question_answering:
         texts = [getattr(p, "text", p) for p in predictions]  # Answer objects or texts
         return squad_scores(texts, [list(r) for r in references])
+    if task.is_text_to_label:  # generated class words (GeneratedPrediction or class ids, None: no class)
+        from softprompt.text_to_label import text_to_label_scores
+
+        if not id2label:
+            raise ValueError("text-to-label scores need the class names: pass id2label=")
+        predicted = [getattr(p, "label", p) for p in predictions]
+        return text_to_label_scores(predicted, [int(r) for r in references], len(id2label))
     if task.is_token_level:
         from softprompt.data.tags import checked_tag_names
 
