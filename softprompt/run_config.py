@@ -77,7 +77,8 @@ class RunConfig:
         "question answering: the longest answer predicted, in tokens"))
     task: str | None = field(default=None, metadata=_help(
         "the task; None: inferred from the columns and the labels (and printed)",
-        choices=["classification", "multi-label", "regression", "token-classification", "question-answering"]))
+        choices=["classification", "multi-label", "regression", "token-classification", "question-answering",
+                 "text-to-label"]))
     label_names: list[str] | None = field(
         default=None, metadata=_help("class names in id order, for integer labels without names"))
     train_split: str = field(default="train", metadata=_help("training split"))
@@ -115,6 +116,13 @@ class RunConfig:
     num_virtual_tokens: int = field(default=20, metadata=_help("soft prompt length; prompt tuning only"))
     init: str = field(default="vocab", metadata=_help(
         "prompt initialisation; prompt tuning only", choices=["random", "vocab", "text", "labels"]))
+    placement: str = field(default="after_cls", metadata=_help(
+        "where the prompt goes: after [CLS]/<s>/BOS (the pooler still reads [CLS]), or 'prepend': first, as "
+        "PEFT does (needed for PEFT-loadable folders, and for T5, whose inputs open with no such token)",
+        choices=["after_cls", "prepend"]))
+    label_words: list[str] | None = field(default=None, metadata=_help(
+        "words naming the classes in id order: what --task text-to-label generates, and --init labels starts "
+        "from (default: the label names)"))
     init_text: str | None = field(default=None, metadata=_help(
         "the words init 'text' starts the prompt from, e.g. 'classify the topic'"))
     lr: float = field(default=1e-2, metadata=_help("peak learning rate (AdamW unless --optim says otherwise)"))

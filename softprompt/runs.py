@@ -21,9 +21,9 @@ from softprompt.atomic import atomic_write_json
 from softprompt.config import SoftPromptConfig
 from softprompt.data import TaskData, tokenize_dataset
 from softprompt.evaluation import evaluate_model
-from softprompt.init import head_output_layer, zero_head_output
 from softprompt.plots import plot_curves
 from softprompt.run_config import RUN_CONFIG_FILE, RunConfig
+from softprompt.run_loading import load_run
 from softprompt.trainer import train_prompt
 from softprompt.training_args import PROMPT_WARMUP
 from softprompt.training_overrides import HUB_ARGS, hub_target
@@ -66,32 +66,6 @@ def _per_epoch(log_history: list[dict[str, Any]], metric: str) -> list[dict[str,
 def _is_main_process() -> bool:
     """Under ``torchrun`` only rank 0 scores, reloads and writes results."""
     return int(os.environ.get("RANK", "0")) == 0
-
-
-def _load(cfg: RunConfig) -> tuple[TaskData, Any, Any]:
-    data = cfg.load_data()
-    logger.info("task: %s%s", data.task.type.value, " (text pairs)" if data.is_pair else "")
-    tokenizer = transformers.AutoTokenizer.from_pretrained(cfg.model)
-    # a checkpoint whose head has another number of classes gets a new head (transformers reports it)
-    model, info = data.task.auto_model_class.from_pretrained(  # *ForTokenClassification for token tasks
-        cfg.model, ignore_mismatched_sizes=True, output_loading_info=True, **data.model_kwargs()
-    )
-    if cfg.head_init == "zeros":
-        _zero_new_head(model, info)
-    return data, tokenizer, model
-
-
-def _zero_new_head(model: Any, info: dict[str, Any]) -> None:
-    """``head_init="zeros"``: zero the output layer if ``from_pretrained`` initialised it anew."""
-    new = set(info.get("missing_keys", ())) | {
-        k[0] if isinstance(k, tuple) else k for k in info.get("mismatched_keys", ())
-    }
-    layer = head_output_layer(model, model.config.num_labels)
-    if f"{layer}.weight" not in new:
-        logger.warning("head_init='zeros': the checkpoint has a trained %s; kept as it is", layer)
-        return
-    zero_head_output(model, model.config.num_labels)
-    logger.info("head_init='zeros': %s starts at zero", layer)
 
 
 # what a run writes at the top of its folder, besides the artefact that the next run rewrites
@@ -145,6 +119,21 @@ def _scoring(cfg: RunConfig, data: TaskData) -> dict[str, Any]:
     if data.task.is_question_answering:
         score |= {"stride": cfg.doc_stride, "max_answer_length": cfg.max_answer_length}
     return score
+
+
+def _prompt_rows(cfg: RunConfig, data: TaskData, wrapper: SoftPromptWrapper) -> tuple[Any, Any]:
+    """The tokenized training and evaluation rows of a prompt-tuning run (text-to-label: text and class word)."""
+    if data.task.type.value == "text-to-label":
+        from softprompt.text_to_label import text_to_label_rows
+
+        return tuple(
+            text_to_label_rows(wrapper, split, max_length=cfg.max_length) for split in (data.train, data.eval)
+        )
+    n, windows = cfg.num_virtual_tokens, _windows(cfg, data)
+    return tuple(
+        tokenize_dataset(split, wrapper.tokenizer, max_length=cfg.max_length, num_virtual_tokens=n, **windows)
+        for split in (data.train, data.eval)
+    )
 
 
 def _windows(cfg: RunConfig, data: TaskData) -> dict[str, Any]:
@@ -223,25 +212,21 @@ def run_prompt_tuning(cfg: RunConfig) -> dict[str, Any]:
     if _is_main_process():
         _prepare_run_dir(cfg)
     transformers.set_seed(cfg.seed)  # a head the checkpoint lacks is initialised from this seed
-    data, tokenizer, model = _load(cfg)
+    data, tokenizer, model = load_run(cfg)
     prompt_config = SoftPromptConfig(
         num_virtual_tokens=cfg.num_virtual_tokens,
         init=cfg.init,
         init_text=cfg.init_text,
         seed=cfg.seed,
         deep=cfg.deep,
+        placement=cfg.placement,
+        label_words=cfg.label_words,
     )
     wrapper = SoftPromptWrapper(model, prompt_config, tokenizer=tokenizer)
     wrapper.max_input_length(
         cfg.max_length
     )  # room for text after the virtual tokens, checked before training
-    n = cfg.num_virtual_tokens
-    train = tokenize_dataset(
-        data.train, tokenizer, max_length=cfg.max_length, num_virtual_tokens=n, **_windows(cfg, data)
-    )
-    test = tokenize_dataset(
-        data.eval, tokenizer, max_length=cfg.max_length, num_virtual_tokens=n, **_windows(cfg, data)
-    )
+    train, test = _prompt_rows(cfg, data, wrapper)
 
     trained = train_prompt(
         wrapper, train, test, head_learning_rate=cfg.head_lr, **_recipe(cfg, warmup=PROMPT_WARMUP)
@@ -281,13 +266,17 @@ def run_finetune(cfg: RunConfig) -> dict[str, Any]:
 
     if cfg.head_lr is not None:
         raise ValueError("head_lr is a prompt-tuning setting: fine-tuning trains every weight at lr")
+    if cfg.task == "text-to-label":
+        raise ValueError(
+            "text-to-label is a prompt-tuning task: fine-tuning a whole language model is not supported"
+        )
     wall = time.perf_counter()
     out = Path(cfg.output_dir)
     hub_target(cfg, "finetune")
     if _is_main_process():
         _prepare_run_dir(cfg)
     transformers.set_seed(cfg.seed)  # the new head's initialisation
-    data, tokenizer, model = _load(cfg)
+    data, tokenizer, model = load_run(cfg)
     train = tokenize_dataset(data.train, tokenizer, max_length=cfg.max_length, **_windows(cfg, data))
     test = tokenize_dataset(data.eval, tokenizer, max_length=cfg.max_length, **_windows(cfg, data))
 

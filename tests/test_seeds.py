@@ -10,7 +10,8 @@ import torch
 from softprompt import RunConfig, run_seeds
 from softprompt.cli import main
 from softprompt.init import head_output_layer, zero_head_output
-from softprompt.runs import _load, run_prompt_tuning
+from softprompt.run_loading import load_run
+from softprompt.runs import run_prompt_tuning
 from softprompt.seeds import check_seeds, distribution, format_seed_summary
 from softprompt.trainer import PromptTrainer
 from softprompt.training_args import default_training_args
@@ -114,9 +115,9 @@ def test_head_init_zeros_touches_only_a_new_head(tmp_path, tokenizer):
     for split in ("train", "test"):
         rows = (json.dumps({"text": "a b", "label": i % 2}) for i in range(4))
         (data / f"{split}.jsonl").write_text("\n".join(rows))
-    _, _, model = _load(RunConfig(model=str(bare), data=str(data), head_init="zeros"))
+    _, _, model = load_run(RunConfig(model=str(bare), data=str(data), head_init="zeros"))
     assert model.classifier.weight.abs().sum() == 0
-    _, _, model = _load(RunConfig(model=str(trained), data=str(data), head_init="zeros"))
+    _, _, model = load_run(RunConfig(model=str(trained), data=str(data), head_init="zeros"))
     assert torch.equal(model.classifier.weight, base.classifier.weight)  # kept, with a warning
 
 

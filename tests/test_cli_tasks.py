@@ -1,4 +1,5 @@
-"""The command line and the Hub: a run folder is a prompt folder; push, then predict by repo id in a new process.
+"""The command line beyond single-text classification: the Hub, token classification, question answering,
+text-to-label. A run folder is a prompt folder; push it, then predict by repo id in a new process.
 
 The Hub is the local stand-in of ``tests/hub_server.py`` (the real ``huggingface_hub`` client talks to it).
 """
@@ -227,3 +228,44 @@ def test_question_answering_from_the_command_line(tmp_path, capsys):
     (row,) = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     context = "the book was written by ada ."
     assert context[row["start"] : row["end"]] == row["text"]  # an exact span of the context
+
+
+def test_text_to_label_from_the_command_line(tmp_path, capsys):
+    """A tiny Llama generates the class word; eval in the run's settings gives the run's accuracy."""
+    from tests.test_text_to_label import CLASSES, NAMES, TEXTS, _model, _tokenizer
+
+    model_dir, data_dir = tmp_path / "tiny-llama", tmp_path / "sentiment"
+    _model("llama").save_pretrained(model_dir)
+    _tokenizer().save_pretrained(model_dir)
+    data_dir.mkdir()
+    frame = pd.DataFrame({"text": TEXTS, "label": [NAMES[c] for c in CLASSES]})
+    for split in ("train", "validation"):
+        frame.to_json(data_dir / f"{split}.jsonl", orient="records", lines=True)
+    out = tmp_path / "t2l"
+    flags = [
+        "--model",
+        str(model_dir),
+        "--data",
+        str(data_dir),
+        "--task",
+        "text-to-label",
+        "--max-length",
+        "32",
+    ]
+    assert main(["train", *flags, "--num-virtual-tokens", "4", "--init", "random", "--lr", "0.1", "--epochs", "3",
+                 "--batch-size", "4", "--output-dir", str(out)]) == 0  # fmt: skip
+    results = json.loads((out / "results.json").read_text())
+    assert results["task"]["type"] == "text-to-label" and results["metric"] == "accuracy"
+    capsys.readouterr()
+    report = tmp_path / "eval.json"
+    assert main(["eval", "--prompt", str(out), *flags, "--output-json", str(report)]) == 0
+    assert json.loads(report.read_text())["eval_accuracy"] == results["eval_accuracy"]  # to the last digit
+    capsys.readouterr()
+    assert (
+        main(["predict", "--prompt", str(out), "--model", str(model_dir), "--max-length", "32", "great film"])
+        == 0
+    )
+    (row,) = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert row["label_name"] in ("negative", "positive", None)  # a word naming no class is reported as None
+    assert main(["finetune", *flags, "--output-dir", str(tmp_path / "ft")]) == 2
+    assert "prompt-tuning task" in capsys.readouterr().err
