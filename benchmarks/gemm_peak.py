@@ -3,8 +3,9 @@
 python benchmarks/gemm_peak.py                          # square 2048 and MiniLM's FFN shapes, torch's threads
 python benchmarks/gemm_peak.py --hidden 768 --intermediate 3072 --device cuda   # bert-base shapes on a GPU
 
-``prompt_tuning.py`` calls :func:`gemm_peaks` in the same run as the setups it measures, and divides
-each setup's model FLOP rate by the peak of the dtype it computes in (model FLOP utilisation, MFU).
+``prompt_tuning.py`` runs this in the same run as the setups it measures (in a child process, so that
+the driver stays small: a child's peak RSS includes its parent's at fork), and divides each setup's
+model FLOP rate by the peak of the dtype it computes in (model FLOP utilisation, MFU).
 """
 
 from __future__ import annotations
@@ -101,10 +102,18 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--hidden", type=int, default=384, help="the model's hidden size (MiniLM: %(default)s)")
     p.add_argument("--intermediate", type=int, default=1536, help="its FFN width (MiniLM: %(default)s)")
     p.add_argument("--seconds", type=float, default=2.0, help="per shape and dtype (default %(default)s)")
-    p.add_argument("--device", default="cpu", help="cpu or cuda (default %(default)s)")
+    p.add_argument(
+        "--device", default="cpu", help="cpu, cuda, or auto: cuda if there is one (default %(default)s)"
+    )
+    p.add_argument("--out", help="also write the JSON here")
     args = p.parse_args(argv)
-    result = gemm_peaks(args.hidden, args.intermediate, seconds=args.seconds, device=args.device)
-    print(json.dumps(result, indent=2))
+    device = ("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" else args.device
+    result = json.dumps(
+        gemm_peaks(args.hidden, args.intermediate, seconds=args.seconds, device=device), indent=2
+    )
+    print(result)
+    if args.out:
+        Path(args.out).write_text(result + "\n")
 
 
 if __name__ == "__main__":

@@ -194,14 +194,21 @@ def _torch_info(results: dict[str, Any]) -> dict[str, Any]:
 # ---------------------------------------------------------------- roofline
 
 
-def measure_peaks(model: str, seconds: float) -> dict[str, Any]:
-    """The GEMM peak of this machine (GPU if there is one) for the model's shapes; see gemm_peak.py."""
-    import torch
-    from gemm_peak import gemm_peaks
+def measure_peaks(model: str, seconds: float, workdir: Path) -> dict[str, Any] | None:
+    """The GEMM peak of this machine (its GPU if it has one) for the model's shapes, from gemm_peak.py.
 
+    Run in a child process: the driver never imports torch, because on Linux a child's ``ru_maxrss``
+    starts from its parent's resident size at fork, which would floor every setup's peak.
+    """
     config = json.loads((Path(model) / "config.json").read_text())
-    device = "cuda" if torch.cuda.is_available() else "cpu"
-    return gemm_peaks(config["hidden_size"], config["intermediate_size"], seconds=seconds, device=device)
+    out, log = workdir / "gemm.json", workdir / "gemm.log"
+    cmd = [sys.executable, str(HERE / "gemm_peak.py"), "--hidden", str(config["hidden_size"]),
+           "--intermediate", str(config["intermediate_size"]), "--seconds", str(seconds), "--device", "auto",
+           "--out", str(out)]  # fmt: skip
+    if run_child(cmd, log).returncode != 0 or not out.is_file():
+        print(f"GEMM peak failed:\n{tail(log)}", file=sys.stderr)
+        return None
+    return json.loads(out.read_text())
 
 
 def roofline(before: dict[str, Any] | None, after: dict[str, Any] | None) -> dict[str, Any]:
@@ -238,7 +245,7 @@ def run_benchmark(args: argparse.Namespace, targets: Targets) -> int:
             return 1
         if args.gemm_seconds > 0:
             print("measuring the GEMM peak ...", file=sys.stderr, flush=True)
-            before = measure_peaks(args.model, args.gemm_seconds)
+            before = measure_peaks(args.model, args.gemm_seconds, workdir)
         seeds = args.seeds or [args.seed]
         by_seed: dict[int, dict[str, Any]] = {}
         for seed in seeds:
@@ -248,7 +255,7 @@ def run_benchmark(args: argparse.Namespace, targets: Targets) -> int:
                 print(f"running {name} (seed {seed}) ...", file=sys.stderr, flush=True)
                 by_seed.setdefault(seed, {})[name] = spawn(name, args, workdir / f"seed-{seed}")
         if args.gemm_seconds > 0:
-            after = measure_peaks(args.model, args.gemm_seconds)
+            after = measure_peaks(args.model, args.gemm_seconds, workdir)
         args.seed = seeds[0]
         results = by_seed[seeds[0]]  # the detailed table: the first seed
     finally:

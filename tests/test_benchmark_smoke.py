@@ -303,3 +303,13 @@ def test_model_flops_formula():
     work = workload_flops(config, [n, n], passes=3)
     assert work == {"sequences": 6, "tokens": 60, "forward_flops": 6 * (linear + attention),
                     "train_flops": 6 * (2 * linear + 3 * attention)}  # fmt: skip
+
+
+def test_drivers_stay_small():
+    """The drivers import no torch, transformers or datasets: on Linux a child's ru_maxrss starts from its
+    parent's resident size at fork, so a heavy driver would floor every setup's measured peak memory."""
+    code = (
+        "import sys; sys.path[:0] = [{b!r}, {g!r}]; import prompt_tuning, serving, bert_base; "
+        "print(sorted(m for m in ('torch', 'transformers', 'datasets', 'peft', 'softprompt') if m in sys.modules))"
+    ).format(b=str(BENCHMARKS), g=str(BENCHMARKS / "gpu"))
+    assert _run(["-c", code]).stdout.strip() == "[]"
