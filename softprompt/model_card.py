@@ -127,9 +127,13 @@ def _example(pf: PromptFile) -> list[str]:
     if pf.task is None:
         return []
     if pf.task.is_question_answering:
-        return ['print(wrapper.predict([("Who wrote it?", "It was written by Ada in Paris.")]))  # Answer spans']
+        return [
+            'print(wrapper.predict([("Who wrote it?", "It was written by Ada in Paris.")]))  # Answer spans'
+        ]
     if pf.task.is_token_level:
-        return ['print(wrapper.predict(["Ada Lovelace lived in London ."]))  # entities with character offsets']
+        return [
+            'print(wrapper.predict(["Ada Lovelace lived in London ."]))  # entities with character offsets'
+        ]
     return ['print(wrapper.predict(["An example text."]))']
 
 
