@@ -10,10 +10,17 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["multi_label_scores", "regression_scores"]
+__all__ = ["first_arrays", "multi_label_scores", "regression_scores"]
 
 
-def _two(predictions: Any, references: Any, what: str) -> tuple[np.ndarray, np.ndarray]:
+def first_arrays(predictions: Any, references: Any, what: str) -> tuple[np.ndarray, np.ndarray]:
+    """``Trainer``'s predictions and labels as two arrays: a tuple's first element (models that also return
+    hidden states), exactly one label array; ``what`` names the task in the errors.
+
+    Example:
+        >>> first_arrays(([[0.1]], "hidden"), [1.0], "regression")[0].shape
+        (1, 1)
+    """
     if isinstance(predictions, tuple):  # models that also return hidden states or attentions
         predictions = predictions[0]
     if isinstance(references, tuple):
@@ -40,7 +47,7 @@ def regression_scores(predictions: Any, references: Any) -> dict[str, float]:
         >>> regression_scores([1.0, 2.0, 3.5], [1.0, 2.0, 3.0])
         {'pearson': 0.9933992677987828, 'spearman': 1.0, 'mse': 0.08333333333333333}
     """
-    preds, refs = _two(predictions, references, "regression")
+    preds, refs = first_arrays(predictions, references, "regression")
     preds = preds.astype(np.float64).reshape(preds.shape[0], -1) if preds.ndim else preds
     refs = refs.astype(np.float64).reshape(refs.shape[0], -1) if refs.ndim else refs
     if (
@@ -101,7 +108,7 @@ def multi_label_scores(predictions: Any, references: Any) -> dict[str, float]:
         >>> multi_label_scores([[1, 0], [1, 1]], [[1, 0], [0, 1]])
         {'f1_micro': 0.8, 'f1_macro': 0.8333333333333333, 'exact_match': 0.5}
     """
-    preds, refs = _two(predictions, references, "multi-label")
+    preds, refs = first_arrays(predictions, references, "multi-label")
     if preds.shape != refs.shape or refs.ndim != 2:
         raise ValueError(
             f"multi-label scores need (N, C) decisions and references of one shape, got {preds.shape} and {refs.shape}"

@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from softprompt.layout import IGNORE_INDEX
+from softprompt.metrics.scores import first_arrays
 
 __all__ = ["tag_sequence_scores", "tag_sequences", "token_classification_scores"]
 
@@ -33,13 +34,7 @@ def tag_sequences(
         >>> tag_sequences([[0, 1, 2, 0]], [[-100, 1, 2, -100]], {0: "O", 1: "B-PER", 2: "I-PER"})
         ([['B-PER', 'I-PER']], [['B-PER', 'I-PER']])
     """
-    if isinstance(predictions, tuple):  # models that also return hidden states or attentions
-        predictions = predictions[0]
-    if isinstance(references, tuple):
-        if len(references) != 1:
-            raise ValueError(f"got {len(references)} label arrays; token classification needs exactly one")
-        references = references[0]
-    preds, refs = np.asarray(predictions), np.asarray(references)
+    preds, refs = first_arrays(predictions, references, "token classification")
     if preds.ndim == 3:
         preds = preds.argmax(axis=-1)  # (N, T, C) -> (N, T)
     if refs.ndim != 2 or preds.shape != refs.shape:
