@@ -227,3 +227,21 @@ def after_cls_reference(
         token_type_ids=torch.cat([tt[:, :1], zeros, tt[:, 1:]], 1),
         labels=labels,
     )
+
+
+@pytest.fixture(scope="module")
+def assets(tmp_path_factory, tokenizer):
+    """A tiny BERT folder (weights + tokenizer) and a data folder with train/test parquet: what the
+    command-line tests run on."""
+    from tests.test_trainer import learnable_wrapper, toy_sentiment
+
+    root = tmp_path_factory.mktemp("cli")
+    model_dir = root / "tiny-bert"
+    wrapper = learnable_wrapper(tokenizer)
+    wrapper.model.save_pretrained(model_dir)
+    tokenizer.save_pretrained(model_dir)
+    data_dir = root / "imdb"  # an IMDb-like folder: label names neg/pos
+    data_dir.mkdir()
+    toy_sentiment(48, seed=0).to_parquet(data_dir / "train.parquet")
+    toy_sentiment(24, seed=1).to_parquet(data_dir / "test.parquet")
+    return model_dir, data_dir

@@ -21,20 +21,6 @@ from tests.conftest import model_config
 from tests.hub_server import serving
 from tests.test_cli import REPO, _run_flags
 from tests.test_token_classification import TAGS, TOKEN_VOCAB, _sentence
-from tests.test_trainer import learnable_wrapper, toy_sentiment
-
-
-@pytest.fixture(scope="module")
-def assets(tmp_path_factory, tokenizer):
-    """A tiny BERT folder and a folder of train/test parquet (as in tests/test_cli.py)."""
-    root = tmp_path_factory.mktemp("cli-hub")
-    wrapper = learnable_wrapper(tokenizer)
-    wrapper.model.save_pretrained(root / "tiny-bert")
-    tokenizer.save_pretrained(root / "tiny-bert")
-    (root / "data").mkdir()
-    toy_sentiment(48, seed=0).to_parquet(root / "data" / "train.parquet")
-    toy_sentiment(24, seed=1).to_parquet(root / "data" / "test.parquet")
-    return root / "tiny-bert", root / "data"
 
 
 def _env(server, home) -> dict[str, str]:
