@@ -14,7 +14,7 @@ from safetensors.torch import load_file
 
 from softprompt.checkpoints import checkpoint_is_complete, latest_complete_checkpoint
 from softprompt.cli import main
-from tests.test_cli import REPO, _run_flags, assets  # noqa: F401  (fixture)
+from tests.test_cli import REPO, _run_flags
 
 
 def _checkpoint(root, step, *, state=True, weights=True):
@@ -40,7 +40,7 @@ def test_the_newest_complete_checkpoint_is_chosen(tmp_path):
     assert latest_complete_checkpoint(tmp_path / "none") is None
 
 
-def test_a_used_run_folder_needs_resume_or_overwrite(assets, tmp_path, capsys):  # noqa: F811
+def test_a_used_run_folder_needs_resume_or_overwrite(assets, tmp_path, capsys):
     model_dir, data_dir = assets
     out = tmp_path / "run"
     flags = _run_flags(model_dir, data_dir, out, "--epochs", "2")

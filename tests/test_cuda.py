@@ -9,7 +9,6 @@ import pytest
 import torch
 
 from softprompt import RunConfig, evaluate_model, predict_logits, run_prompt_tuning
-from tests.test_cli import assets  # noqa: F401  (fixture)
 from tests.test_trainer import learnable_wrapper, toy_sentiment
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
@@ -26,7 +25,7 @@ def test_scoring_on_the_gpu_returns_host_tensors_equal_to_the_cpu(tokenizer):
     assert 0 <= evaluate_model(wrapper, tokenizer, data)["eval_accuracy"] <= 1
 
 
-def test_a_whole_run_on_the_gpu(assets, tmp_path):  # noqa: F811
+def test_a_whole_run_on_the_gpu(assets, tmp_path):
     model_dir, data_dir = assets
     cfg = RunConfig(model=str(model_dir), data=str(data_dir), train_size=32, eval_size=16, epochs=1, max_length=32,
                     num_virtual_tokens=4, label_names=["neg", "pos"], output_dir=str(tmp_path / "run"))  # fmt: skip

@@ -10,7 +10,7 @@ import pytest
 
 from softprompt import SoftPromptWrapper, read_prompt_file
 from softprompt.finetune import load_finetuned
-from tests.test_cli import REPO, _run_flags, assets  # noqa: F401 (fixture)
+from tests.test_cli import REPO, _run_flags
 
 pytestmark = pytest.mark.distributed
 
@@ -24,7 +24,7 @@ def _torchrun(command, model_dir, data_dir, out):
     return proc
 
 
-def test_torchrun_prompt_tuning(assets, tmp_path, tokenizer):  # noqa: F811
+def test_torchrun_prompt_tuning(assets, tmp_path, tokenizer):
     model_dir, data_dir = assets
     out = tmp_path / "pt"
     _torchrun("train", model_dir, data_dir, out)
@@ -40,7 +40,7 @@ def test_torchrun_prompt_tuning(assets, tmp_path, tokenizer):  # noqa: F811
     SoftPromptWrapper.from_prompt(model, out / "prompt.safetensors", tokenizer=tokenizer)
 
 
-def test_torchrun_finetune(assets, tmp_path):  # noqa: F811
+def test_torchrun_finetune(assets, tmp_path):
     model_dir, data_dir = assets
     out = tmp_path / "ft"
     _torchrun("finetune", model_dir, data_dir, out)

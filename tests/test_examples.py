@@ -5,12 +5,12 @@ import os
 import subprocess
 import sys
 
-from tests.test_cli import REPO, _run_flags, assets  # noqa: F401  (fixture)
+from tests.test_cli import REPO, _run_flags
 
 ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
 
 
-def test_prompt_tune_example_reports_a_distribution_over_seeds(assets, tmp_path):  # noqa: F811
+def test_prompt_tune_example_reports_a_distribution_over_seeds(assets, tmp_path):
     model_dir, data_dir = assets
     out = tmp_path / "pt"
     flags = _run_flags(model_dir, data_dir, out, "--epochs", "2", "--train-size", "32", "--eval-size", "16")

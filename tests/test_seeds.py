@@ -16,7 +16,7 @@ from softprompt.seeds import check_seeds, distribution, format_seed_summary
 from softprompt.trainer import PromptTrainer
 from softprompt.training_args import default_training_args
 from tests.conftest import make_model
-from tests.test_cli import _run_flags, assets  # noqa: F401  (fixture)
+from tests.test_cli import _run_flags
 from tests.test_trainer import learnable_wrapper
 
 
@@ -37,7 +37,7 @@ def test_bad_seeds_are_refused(seeds):
         check_seeds(seeds)
 
 
-def test_cli_seeds_runs_each_seed_on_one_subset(assets, tmp_path, capsys):  # noqa: F811
+def test_cli_seeds_runs_each_seed_on_one_subset(assets, tmp_path, capsys):
     model_dir, data_dir = assets
     out = tmp_path / "multi"
     flags = _run_flags(model_dir, data_dir, out, "--epochs", "2", "--train-size", "40", "--data-seed", "7")
@@ -59,7 +59,7 @@ def test_cli_seeds_runs_each_seed_on_one_subset(assets, tmp_path, capsys):  # no
     assert "final (reloaded artefacts)" in format_seed_summary(summary)
 
 
-def test_run_seeds_repeats_a_single_run_exactly(assets, tmp_path):  # noqa: F811
+def test_run_seeds_repeats_a_single_run_exactly(assets, tmp_path):
     """``run_seeds`` with one seed gives the run that ``--seed`` alone gives."""
     model_dir, data_dir = assets
     common = dict(model=str(model_dir), data=str(data_dir), train_size=40, eval_size=20, epochs=1, max_length=32,
@@ -131,7 +131,7 @@ def test_run_config_refuses_bad_recipe_values(field, value, match):
         RunConfig(model="m", data="d", **{field: value})
 
 
-def test_recipe_flags_reach_trainer(assets, tmp_path, capsys):  # noqa: F811
+def test_recipe_flags_reach_trainer(assets, tmp_path, capsys):
     model_dir, data_dir = assets
     out = tmp_path / "recipe"
     flags = _run_flags(model_dir, data_dir, out, "--epochs", "1", "--warmup", "0.25", "--scheduler", "cosine",
