@@ -229,7 +229,13 @@ def test_bad_inputs_fail_before_anything_is_written(tokenizer, toy, tmp_path):
 
     wrapper = SoftPromptWrapper(model, SoftPromptConfig(num_virtual_tokens=2), tokenizer=tokenizer)
     fails(TypeError, "use train_prompt", wrapper, tokenizer, toy)
-    fails(TypeError, "sequence- or token-classification or question-answering head", make_model("bert", "base"), tokenizer, toy)
+    fails(
+        TypeError,
+        "sequence- or token-classification or question-answering head",
+        make_model("bert", "base"),
+        tokenizer,
+        toy,
+    )
     fails(ValueError, "token-classification head needs one list", make_model("bert", "token"), tokenizer, toy)
     fails(ValueError, "needs the model's tokenizer", model, None, toy)
     fails(TypeError, "must be a transformers tokenizer", model, "bert-base-uncased", toy)
