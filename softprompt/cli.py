@@ -164,6 +164,17 @@ def _run(command: str, args: Any) -> int:
     return getattr(commands, command)(args)
 
 
+def _end_process_group() -> None:
+    """Under ``torchrun``, close the process group ``Trainer`` opened: left to interpreter exit, its
+    communication threads can abort a rank (``terminate called without an active exception``)."""
+    if "torch.distributed" not in sys.modules:  # nothing distributed was imported, nothing to close
+        return
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``softprompt`` console script.
 
@@ -186,7 +197,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from softprompt.threads import apply_threads
 
             apply_threads(threads)
-        return _run(top.command, args)
+        try:
+            return _run(top.command, args)
+        finally:
+            _end_process_group()
 
     return report_errors(run, f"softprompt {top.command}", verbose=verbose)
 
