@@ -23,6 +23,7 @@ import torch
 from torch import nn
 
 from softprompt.backbone import generates_text
+from softprompt.first_token import wants_every_position
 from softprompt.layout import IGNORE_INDEX
 
 if TYPE_CHECKING:
@@ -149,6 +150,8 @@ def run_slots(
     inputs: dict[str, Any],
     kwargs: dict[str, Any],
     deep_hooks: DeepPromptHooks | None,
+    *,
+    trim: bool = True,
     **where: int,
 ) -> Any:
     """Each prompt's rows through its own view of the model (the backbone shared), merged in batch order.
@@ -158,6 +161,7 @@ def run_slots(
         inputs: The spliced model inputs, ``(B, T + N, ...)``.
         kwargs: Other arguments of the model's forward.
         deep_hooks: The layer hooks that inject deep prompts (``None`` without deep prompts).
+        trim: Run the last layer for the head's position alone where that is exact (:func:`_view`).
         **where: ``at`` (an int, or ``(B,)`` per row), ``n`` and ``total`` of the splice, for deep hooks.
     """
     groups: dict[str, list[int]] = {}
@@ -168,7 +172,7 @@ def run_slots(
     if len(groups) == 1:
         slot = slots[0][1]
         with _deep_context(slot, deep_hooks, rows=batch, **where):
-            return slot.view(**inputs, **kwargs)
+            return _view(slot, kwargs, trim)(**inputs, **kwargs)
     parts = []
     device = inputs["inputs_embeds"].device
     for name, rows in groups.items():
@@ -177,10 +181,25 @@ def run_slots(
         slot = by_name[name]
         part_where = {k: v[index] if isinstance(v, torch.Tensor) else v for k, v in where.items()}
         with _deep_context(slot, deep_hooks, rows=len(rows), **part_where):
-            parts.append((index, slot.view(**part, **kwargs)))
+            parts.append((index, _view(slot, kwargs, trim)(**part, **kwargs)))
     # question answering: one start and one end position per row, every row in the loss
     labels = inputs.get("labels")
     return merge_outputs(parts, batch, labels if labels is not None else inputs.get("start_positions"))
+
+
+def _view(slot: PromptSlot, kwargs: dict[str, Any], trim: bool) -> nn.Module:
+    """The slot's view to run: the one whose last layer computes only what the head reads, where that
+    is exact for this call (:mod:`softprompt.first_token`), else the whole model."""
+    trimmed = slot.first_token_view
+    if (
+        not trim
+        or trimmed is None
+        or slot.deep is not None  # deep prompts hook the layers themselves
+        or slot.view.base_model.training  # backbone dropout: keep the random stream of the whole model
+        or wants_every_position(slot.view, kwargs)
+    ):
+        return slot.view
+    return trimmed
 
 
 def _deep_context(

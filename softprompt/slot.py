@@ -17,6 +17,7 @@ from torch import nn
 from softprompt import backbone
 from softprompt.config import SoftPromptConfig
 from softprompt.deep import DeepPrompt, model_dims
+from softprompt.first_token import first_token_model
 from softprompt.heads import copy_head_modules, head_view
 from softprompt.prompt_checks import fingerprint_mismatch
 from softprompt.prompt_file import PromptFile
@@ -88,6 +89,8 @@ class PromptSlot(nn.Module):
             view_config.label2id = {v: k for k, v in self.id2label.items()}
         # a plain attribute, not a submodule: the view shares the (registered) backbone
         self.__dict__["view"] = head_view(model, self.heads, dict(self.direct.items()), view_config)
+        # the same view with a last layer that computes only what the head reads (None where not exact)
+        self.__dict__["first_token_view"] = first_token_model(self.view)
 
     def head_params(self) -> dict[str, torch.Tensor]:
         """The slot's head parameters keyed by their name in the model (``"classifier.weight"``)."""

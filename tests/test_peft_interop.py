@@ -68,6 +68,7 @@ def _peft_output(peft_model, inputs, task):
 
 
 def _our_output(wrapper, inputs, task):
+    wrapper.trim_last_layer = False  # PEFT runs the whole model: compare bit for bit
     with torch.no_grad():
         out = wrapper(**inputs)
     return out.last_hidden_state if task == "base" else out.logits

@@ -42,9 +42,12 @@ def test_prepend_parity_with_hand_built_inputs_embeds(tokenizer, arch):
     )
     inputs = _inputs(tokenizer, arch)
     with torch.no_grad():
-        ours = wrapper(**inputs).logits
         ref = _by_hand(model, wrapper.prompts["default"].prompt, inputs, at=0).logits
+        trimmed = wrapper(**inputs).logits
+        wrapper.trim_last_layer = False  # the whole model: bit for bit the bare model's arithmetic
+        ours = wrapper(**inputs).logits
     assert torch.equal(ours, ref)
+    torch.testing.assert_close(trimmed, ref, atol=1e-5, rtol=0)  # last layer for [CLS] alone, where exact
 
 
 @pytest.mark.parametrize("arch", ARCHS)
@@ -67,6 +70,7 @@ def test_after_cls_parity_and_cls_stays_first(tokenizer, arch):
 def test_after_cls_falls_back_to_prepend_without_cls(tokenizer, bert_seq):
     wrapper = SoftPromptWrapper(bert_seq, SoftPromptConfig(num_virtual_tokens=3), tokenizer=tokenizer)
     inputs = tokenizer(["great film"], add_special_tokens=False, return_tensors="pt")
+    wrapper.trim_last_layer = False  # bit for bit (tests/test_first_token.py checks the trimmed layer)
     with torch.no_grad():
         ours = wrapper(**inputs).logits
         ref = _by_hand(bert_seq, wrapper.prompts["default"].prompt, inputs, at=0).logits
