@@ -18,23 +18,41 @@ from typing import Any
 
 import torch
 
+from softprompt.onednn import onednn_unavailable
+
 __all__ = ["cpu_bf16_flags", "gemm_peaks", "native_bf16", "peak"]
 
 TOKENS = 4096  # rows of the FFN-shaped products: a large batch's (batch x length) tokens
 SQUARE = 2048
 
 
-def peak(m: int, k: int, n: int, dtype: torch.dtype, seconds: float = 2.0, device: str = "cpu") -> float:
-    """GFLOP/s of repeated ``(m, k) @ (k, n)`` products in ``dtype`` on ``device`` for about ``seconds``."""
+def peak(
+    m: int,
+    k: int,
+    n: int,
+    dtype: torch.dtype,
+    seconds: float = 2.0,
+    device: str = "cpu",
+    kernel: str = "torch",
+) -> float:
+    """GFLOP/s of repeated ``(m, k) @ (k, n)`` products in ``dtype`` on ``device`` for about ``seconds``.
+
+    ``kernel="torch"``: ``a @ b`` (on x86 CPUs in fp32, MKL's sgemm); ``"onednn"``: oneDNN's fp32 linear
+    on a weight reordered once, as :mod:`softprompt.onednn` runs a frozen backbone (CPU, fp32 only).
+    """
     a = torch.randn(m, k, dtype=dtype, device=device)
     b = torch.randn(k, n, dtype=dtype, device=device)
+    product = lambda: a @ b  # noqa: E731
+    if kernel == "onednn":
+        packed = torch.ops.mkldnn._reorder_linear_weight(b.t().contiguous(), m)  # weight (n, k)
+        product = lambda: torch.ops.mkldnn._linear_pointwise(a, packed, None, "none", [], "")  # noqa: E731
     sync = torch.cuda.synchronize if device.startswith("cuda") else (lambda: None)
     for _ in range(3):
-        a @ b  # warm-up
+        product()  # warm-up
     sync()
     runs, start = 0, time.perf_counter()
     while time.perf_counter() - start < seconds:
-        a @ b
+        product()
         runs += 1
         if device.startswith("cuda") and runs % 16:
             continue  # queue a few products before waiting, so launches do not decide the figure
@@ -67,7 +85,8 @@ def gemm_peaks(
 ) -> dict[str, Any]:
     """fp32 (and, where native, bf16) GFLOP/s of a square product and a model's two FFN products.
 
-    ``peak_gflops`` per dtype is the best of the shapes: the rate a matmul-bound model could reach.
+    ``peak_gflops`` per dtype is the best of the shapes (and, for fp32 on a CPU, of torch's BLAS and
+    oneDNN's prepacked kernel): the rate a matmul-bound model could reach on this machine.
 
     Args:
         hidden, intermediate: The model's ``hidden_size`` and ``intermediate_size`` (MiniLM's by default).
@@ -92,6 +111,14 @@ def gemm_peaks(
     }
     for name, dtype in dtypes.items():
         rates = {shape: round(peak(*dims, dtype, seconds, device), 1) for shape, dims in shapes.items()}
+        if name == "fp32" and device == "cpu" and onednn_unavailable() is None:
+            # torch's BLAS is not always the machine's best fp32 GEMM (MKL on AMD: ~40 % of oneDNN's)
+            rates.update(
+                {
+                    f"onednn {shape}": round(peak(*dims, dtype, seconds, device, "onednn"), 1)
+                    for shape, dims in shapes.items()
+                }
+            )
         out[f"{name}_gflops"] = rates
         out[f"{name}_peak_gflops"] = max(rates.values())
     return out

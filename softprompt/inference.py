@@ -14,6 +14,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from softprompt import backbone
+from softprompt.onednn import packed_linears
 from softprompt.predictions import decode
 from softprompt.task import Task
 
@@ -217,6 +218,7 @@ def forward_rows(
             torch.inference_mode(),
             torch.autocast(device.type, dtype=torch.bfloat16, enabled=autocast),
             backbone.attention_kernels(device),  # fine-tuned models too: no per-length cuDNN plans
+            packed_linears(getattr(model, "onednn_linear", True)),  # weights get no gradient here
         ):
             for index in tqdm(batches, desc="predicting", unit="batch", disable=not progress):
                 features = [{k: encoded[k][i] for k in encoded} for i in index]

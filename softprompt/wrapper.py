@@ -23,6 +23,7 @@ from softprompt.deep import DeepPrompt, initial_deep_prompt
 from softprompt.generation import PromptGenerationMixin
 from softprompt.heads import run_slots
 from softprompt.init import initial_prompt
+from softprompt.onednn import packed_linears
 from softprompt.pretrained import PretrainedMixin
 from softprompt.prompt_file import read_prompt_file
 from softprompt.registry import PromptRegistry
@@ -54,9 +55,10 @@ class SoftPromptWrapper(PromptGenerationMixin, PretrainedMixin, PromptRegistry):
 
     Attributes:
         trim_last_layer: Where the head reads only position 0 (BERT-family sequence classification)
-            and that is exact, the last layer runs for that position alone (:mod:`softprompt.first_token`,
-            ~14 % less work for a 6-layer model); the logits equal the whole model's up to float
-            rounding (< 1e-5). ``False`` runs the whole model, bit for bit the bare model's arithmetic.
+            and that is exact, the last layer runs for that position alone (:mod:`softprompt.first_token`).
+        onednn_linear: On a CPU, the frozen fp32 linear layers run as prepacked oneDNN GEMMs
+            (:mod:`softprompt.onednn`). Both change float rounding only (logits within 1e-5); with
+            both ``False`` the arithmetic is the bare model's, bit for bit.
 
     Raises:
         TypeError: ``model`` is not an ``nn.Module`` with input embeddings, or ``config`` is not a
@@ -100,8 +102,7 @@ class SoftPromptWrapper(PromptGenerationMixin, PretrainedMixin, PromptRegistry):
         self._deep_hooks = None  # registered while a deep prompt is loaded
         self._fp32_outputs = None  # hook casting a low-precision backbone's outputs up for fp32 heads
         self.active_prompt = name
-        # last layer for the [CLS] position alone where that is exact (softprompt.first_token); False: whole model
-        self.trim_last_layer = True
+        self.trim_last_layer = self.onednn_linear = True  # see Attributes
         slot = _slot if _slot is not None else self._new_slot(config or SoftPromptConfig())
         self._add_slot(name, slot)
 
@@ -119,9 +120,8 @@ class SoftPromptWrapper(PromptGenerationMixin, PretrainedMixin, PromptRegistry):
         if config.deep:
             vectors = initial_deep_prompt(config, self._stack())  # (L - 1, N, H)
             deep = DeepPrompt(vectors, reparam_hidden=config.deep_reparam_hidden, seed=config.seed)
-        return PromptSlot(
-            config, prompt.to(weight.device), self.model, task=task, id2label=id2label, deep=deep
-        )
+        prompt = prompt.to(weight.device)
+        return PromptSlot(config, prompt, self.model, task=task, id2label=id2label, deep=deep)
 
     @classmethod
     def from_prompt(
@@ -303,7 +303,8 @@ class SoftPromptWrapper(PromptGenerationMixin, PretrainedMixin, PromptRegistry):
         seqs = (input_ids, attention_mask, token_type_ids, position_ids, inputs_embeds)
         inputs, where = self._prompted_inputs(*seqs, labels, prompt_names, kwargs)
         kwargs["return_dict"] = True
-        with backbone.attention_kernels(inputs["inputs_embeds"].device):  # no per-length cuDNN plans
+        # no per-length cuDNN plans; frozen fp32 CPU linears as prepacked oneDNN GEMMs
+        with backbone.attention_kernels(inputs["inputs_embeds"].device), packed_linears(self.onednn_linear):
             outputs = run_slots(
                 where.slots, inputs, kwargs, self._deep_hooks, trim=self.trim_last_layer,
                 at=where.starts, n=where.n, total=where.total,

@@ -210,6 +210,14 @@ def batch(
     return dict(tokenizer(texts, return_tensors="pt", padding=True))
 
 
+def bare_arithmetic(wrapper):
+    """``wrapper`` with its speed levers off (last-layer trim, oneDNN linears): bit for bit the bare model's
+    arithmetic, for tests that compare with ``torch.equal``. The levers themselves are compared with the
+    bare model to float rounding in tests/test_first_token.py and tests/test_onednn.py."""
+    wrapper.trim_last_layer = wrapper.onednn_linear = False
+    return wrapper
+
+
 def after_cls_reference(
     model: transformers.PreTrainedModel, prompt: torch.Tensor, batch: dict, labels: torch.Tensor | None = None
 ):

@@ -290,6 +290,23 @@ def test_serving_k_tasks(assets):
         assert column in proc.stdout
 
 
+def test_levers_each_setting_measured_and_within_float_rounding(assets):
+    """benchmarks/levers.py: the four settings of trim_last_layer x onednn_linear, on tiny data."""
+    root, model_dir, data_dir = assets
+    out = root / "results" / "levers.json"
+    proc = _run([BENCHMARKS / "levers.py", "--model", model_dir, "--imdb", data_dir, "--sick", root / "sick",
+                 "--predict-texts", 10, "--train-steps", 2, "--rounds", 1, "--imdb-length", MAX_LENGTH,
+                 "--sick-length", MAX_LENGTH, *GEMM, "--out", out])  # fmt: skip
+    data = json.loads(out.read_text())
+    assert set(data["predict_imdb_512"]) == set(data["train_sick_128"]) == {
+        "whole model, torch BLAS", "last layer trimmed", "oneDNN packed linears", "both (the default)"
+    }  # fmt: skip
+    for setting, r in data["predict_imdb_512"].items():
+        assert r["texts_per_s"] > 0 and data["train_sick_128"][setting]["steps_per_s"] > 0
+        assert r["max_abs_logit_diff"] < 1e-4, setting  # the levers change float rounding only
+    assert "| both (the default) |" in proc.stdout and "GEMM peak: fp32" in proc.stdout
+
+
 def test_model_flops_formula():
     """2 x matmul parameters per token plus attention's 4 n H per layer; training 2 F_linear + 3 F_attn."""
     sys.path.insert(0, str(BENCHMARKS))

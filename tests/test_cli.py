@@ -154,9 +154,10 @@ def test_pair_and_regression_runs_from_the_cli(assets, pairs_dir, tmp_path, caps
     capsys.readouterr()
     report = tmp_path / "eval.json"
     cmd = [sys.executable, "-m", "softprompt.cli", "eval", "--prompt", str(out / "prompt.safetensors"), "--model",
-           str(model_dir), *columns, "--max-length", "32", "--output-json", str(report)]  # fmt: skip
+           str(model_dir), *columns, "--max-length", "32", "--output-json", str(report), "--threads", "1"]  # fmt: skip
     subprocess.run(cmd, cwd=REPO, check=True, capture_output=True, timeout=300)
-    assert json.loads(report.read_text())[metric] == results[metric]  # a new process, to the last digit
+    # a new process with this one's thread count (tests run one thread): the same digits
+    assert json.loads(report.read_text())[metric] == results[metric]
     predict = [sys.executable, "-m", "softprompt.cli", "predict", "--prompt", str(out / "prompt.safetensors"),
                "--model", str(model_dir), "--file", str(tmp_path / "pairs.jsonl")]  # fmt: skip
     (tmp_path / "pairs.jsonl").write_text(json.dumps({"text": "great film", "text_pair": "bad plot"}) + "\n")

@@ -47,9 +47,13 @@ def test_a_run_folder_is_a_prompt_folder_pushed_and_used_by_repo_id(assets, tmp_
     by_name = SoftPromptWrapper.from_pretrained(
         str(model_dir), out
     )  # the model class and labels from the file
-    assert [p.to_dict() for p in by_name.predict(["great film", "dull plot"])] == [
-        {k: v for k, v in row.items() if k != "text"} for row in local
+    loaded = [p.to_dict() for p in by_name.predict(["great film", "dull plot"])]
+    expected = [{k: v for k, v in row.items() if k != "text"} for row in local]
+    assert [(p["label"], p["label_name"]) for p in loaded] == [
+        (p["label"], p["label_name"]) for p in expected
     ]
+    # the CLI ran with its own thread count: the same arithmetic up to float rounding
+    assert [p["confidence"] for p in loaded] == pytest.approx([p["confidence"] for p in expected], abs=1e-6)
 
     home = tmp_path / "hf-home"
     with serving(monkeypatch, home) as server:
@@ -63,7 +67,7 @@ def test_a_run_folder_is_a_prompt_folder_pushed_and_used_by_repo_id(assets, tmp_
         }
         # a new process predicts with the prompt by its repo id, through its own empty cache
         cmd = [sys.executable, "-m", "softprompt.cli", "predict", "--prompt", "me/sentiment-prompt", "--model",
-               str(model_dir), "great film", "dull plot"]  # fmt: skip
+               str(model_dir), "great film", "dull plot", "--threads", "1"]  # this process's threads: the same digits  # fmt: skip
         done = subprocess.run(cmd, cwd=REPO, env=_env(server, tmp_path / "other-home"), capture_output=True,
                               text=True, timeout=300)  # fmt: skip
         assert done.returncode == 0, done.stderr

@@ -18,7 +18,7 @@ from safetensors import safe_open
 
 from softprompt import SoftPromptConfig, SoftPromptWrapper, peft_export
 from softprompt.prompt_folder import CARD_NAME, PEFT_CONFIG_NAME, PEFT_WEIGHTS_NAME, PROMPT_NAME
-from tests.conftest import HEADS, HIDDEN, LAYERS, batch, make_model
+from tests.conftest import HEADS, HIDDEN, LAYERS, bare_arithmetic, batch, make_model
 from tests.hub_server import serving
 
 N = 4
@@ -50,8 +50,8 @@ def _trained(tokenizer, *, placement="prepend", deep=False, seed=0, name_or_path
 
 
 def _logits(wrapper, tokenizer):
-    with torch.no_grad():
-        return wrapper(**batch(tokenizer)).logits
+    with torch.no_grad():  # the bare model's arithmetic, as PEFT runs it: compared bit for bit
+        return bare_arithmetic(wrapper)(**batch(tokenizer)).logits
 
 
 def _files(folder):

@@ -16,7 +16,7 @@ from softprompt import (
     tokenize_dataset,
     train_prompt,
 )
-from tests.conftest import IMDB_DIR, after_cls_reference
+from tests.conftest import IMDB_DIR, after_cls_reference, bare_arithmetic
 
 SICK_DIR = IMDB_DIR.parent / "sick"
 REPO = Path(__file__).resolve().parents[1]
@@ -42,6 +42,7 @@ def test_prepend_parity_on_real_weights(tok):
     wrapper = SoftPromptWrapper(
         model, SoftPromptConfig(num_virtual_tokens=20, placement="prepend"), tokenizer=tok
     )
+    bare_arithmetic(wrapper)  # compared bit for bit below
     enc = tok(
         ["This movie was absolutely fantastic! The acting was superb.", "Dull."],
         return_tensors="pt",
@@ -98,6 +99,7 @@ def test_pair_regression_parity_on_real_weights(tok):
         MODEL_DIR, num_labels=1, problem_type="regression"
     ).eval()
     wrapper = SoftPromptWrapper(model, SoftPromptConfig(num_virtual_tokens=20), tokenizer=tok)
+    bare_arithmetic(wrapper)  # compared bit for bit below
     batch = wrapper.tokenize(
         ["A man is playing a guitar.", "Two dogs run."], ["A person plays music.", "Cats sleep."]
     )

@@ -14,7 +14,7 @@ from safetensors.torch import load_file, save_file
 
 from softprompt import SoftPromptConfig, SoftPromptWrapper
 from softprompt.peft_interop import export_peft_adapter, import_peft_adapter, load_peft_adapter
-from tests.conftest import HEADS, HIDDEN, LAYERS, batch, make_model
+from tests.conftest import HEADS, HIDDEN, LAYERS, bare_arithmetic, batch, make_model
 
 peft = pytest.importorskip("peft")
 
@@ -68,7 +68,7 @@ def _peft_output(peft_model, inputs, task):
 
 
 def _our_output(wrapper, inputs, task):
-    wrapper.trim_last_layer = False  # PEFT runs the whole model: compare bit for bit
+    bare_arithmetic(wrapper)  # PEFT runs the bare model: compare bit for bit
     with torch.no_grad():
         out = wrapper(**inputs)
     return out.last_hidden_state if task == "base" else out.logits

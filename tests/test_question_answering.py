@@ -32,7 +32,7 @@ from softprompt.metrics.squad import answer_f1, exact_match, normalize_answer, s
 from softprompt.qa_inference import answers_from_windows, predict_answers
 from softprompt.spans import answer_positions, best_span
 from softprompt.trainer_parts import check_answer_positions, task_collator, task_training_args
-from tests.conftest import VOCAB, model_config
+from tests.conftest import VOCAB, bare_arithmetic, model_config
 
 N = 4  # virtual tokens
 MAX_LENGTH = 32  # prompted windows: 28 real tokens at most
@@ -249,6 +249,7 @@ def test_start_end_logits_and_loss_equal_the_bare_model_with_the_prompt_spliced_
     wrapper = SoftPromptWrapper(
         model, SoftPromptConfig(num_virtual_tokens=N, placement=placement), tokenizer=fast_tok
     )
+    bare_arithmetic(wrapper)  # compared bit for bit below
     assert wrapper.task == Task("question-answering")
     batch = _features(fast_tok, PAIRS[:4])
     batch["start_positions"][1] = batch["end_positions"][1] = 0  # one window "without" its answer: [CLS]

@@ -29,7 +29,7 @@ from softprompt import (
     train_prompt,
 )
 from softprompt.finetune import finetune
-from tests.conftest import WORDS, after_cls_reference, model_config
+from tests.conftest import WORDS, after_cls_reference, bare_arithmetic, model_config
 
 TASKS = ["classification", "multi-label", "regression"]
 CLASSES = ["sport", "film", "food"]
@@ -188,6 +188,7 @@ def test_pair_prompt_goes_after_cls_before_the_first_segment(tokenizer):
     data = _data("classification", pair=True)
     model = _model(data, 0)
     wrapper = SoftPromptWrapper(model, SoftPromptConfig(num_virtual_tokens=3), tokenizer=tokenizer)
+    bare_arithmetic(wrapper)  # compared bit for bit below
     batch = wrapper.tokenize(["great film", "dull"], ["very good", "bad plot ever"])
     got = wrapper(**batch).logits
     ref = after_cls_reference(model, wrapper.prompts["default"].prompt, batch).logits  # [CLS] p1 p2 p3 tokens
@@ -204,7 +205,10 @@ def test_logits_and_loss_equal_the_bare_models(task, tokenizer):
     wrapper = SoftPromptWrapper(model, SoftPromptConfig(num_virtual_tokens=3), tokenizer=tokenizer)
     batch = wrapper.tokenize(["great film", "dull"], ["very good", "bad plot ever"])
     labels = torch.tensor(data.train["label"][:2])
-    got = wrapper(**batch, labels=labels)
+    fast = wrapper(**batch, labels=labels)  # the default speed levers: float rounding apart, the same
+    got = bare_arithmetic(wrapper)(**batch, labels=labels)
     ref = after_cls_reference(model, wrapper.prompts["default"].prompt, batch, labels)
     assert model.config.problem_type == data.task.problem_type
     assert torch.equal(got.logits, ref.logits) and torch.equal(got.loss, ref.loss)
+    torch.testing.assert_close(fast.logits, ref.logits, atol=1e-5, rtol=0)
+    torch.testing.assert_close(fast.loss, ref.loss, atol=1e-5, rtol=0)

@@ -1,0 +1,198 @@
+"""Frozen fp32 linear layers as prepacked oneDNN GEMMs on the CPU.
+
+PyTorch runs an fp32 ``nn.Linear`` on x86 CPUs through its BLAS (MKL), which on some CPUs uses a
+fraction of the vector units: on a 2-core AMD Zen 5 (AVX-512), MKL's sgemm reached ~200 GFLOP/s where
+oneDNN's, on a weight reordered once into its blocked layout, reached ~480 (docs/benchmarks.md). A
+prompt-tuned backbone never changes, so its weights can be reordered once and reused for every batch
+of training and prediction. Both compute in fp32 (no reduced-precision accumulation); results
+differ from MKL's only in summation order (~1e-7 relative).
+
+:func:`packed_linears` is a context manager: inside it, every ``torch.nn.functional.linear`` call
+whose weight is a frozen (``requires_grad=False``) fp32 CPU tensor runs as oneDNN's prepacked GEMM; the input may require a gradient (prompt
+tuning): its backward, ``dX = dY W``, is a second prepacked GEMM on ``W^T``. Everything else (a
+trainable weight, bf16 or int8 layers, CUDA, autocast, ``torch.compile`` tracing) runs as before.
+
+Packed copies are cached per weight (one for the forward, one more for the backward once training
+needs it: the memory of the backbone's linear weights, once or twice over) and rebuilt when the weight
+changes (its version, storage, dtype or shape, or one of 64 sampled values, which catches writes
+through ``.data`` that bump no version); an entry goes when its weight is freed. The first use
+in a process checks the oneDNN result against ``F.linear`` on a small product; where the ops are
+missing or disagree, nothing is packed (and a warning says why).
+
+Example:
+    >>> with packed_linears():  # doctest: +SKIP
+    ...     logits = model(**batch).logits
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import warnings
+import weakref
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch.overrides import TorchFunctionMode
+
+__all__ = ["PackedLinearMode", "onednn_unavailable", "packed_linears"]
+
+BATCH_HINT = 1024  # rows the packed layout is tuned for (any row count runs)
+_CHECKED: dict[str, str | None] = {}  # "reason" -> why not available (None: available), once per process
+_LOCK = threading.Lock()
+_OPEN = threading.local()  # .mode: a packed_linears() is open in this thread
+
+
+def onednn_unavailable() -> str | None:
+    """Why prepacked oneDNN linears cannot be used in this process, or ``None`` when they can.
+
+    Checked once: the ops exist, and on a small product they agree with ``F.linear`` to 1e-4.
+    """
+    with _LOCK:
+        if "reason" not in _CHECKED:
+            _CHECKED["reason"] = _check()
+        return _CHECKED["reason"]
+
+
+def _check() -> str | None:
+    if not torch.backends.mkldnn.is_available():
+        return "this torch build has no oneDNN (mkldnn)"
+    ops = getattr(torch.ops, "mkldnn", None)
+    if not all(hasattr(ops, name) for name in ("_linear_pointwise", "_reorder_linear_weight")):
+        return "this torch has no torch.ops.mkldnn._linear_pointwise"
+    generator = torch.Generator().manual_seed(0)
+    x = torch.randn(9, 48, generator=generator)  # (rows, in)
+    weight = torch.randn(40, 48, generator=generator)  # (out, in)
+    bias = torch.randn(40, generator=generator)
+    try:
+        packed = _pack(weight)
+        got = _run(x, packed, bias)
+        grad = _run(got, _pack(weight.t().contiguous()), None)  # the backward's product, dY W
+    except RuntimeError as err:
+        return f"oneDNN's packed linear failed here: {err}"
+    if not torch.allclose(got, F.linear(x, weight, bias), rtol=1e-4, atol=1e-4) or not torch.allclose(
+        grad, got @ weight, rtol=1e-4, atol=1e-3
+    ):
+        return "oneDNN's packed linear disagrees with torch.nn.functional.linear on this machine"
+    return None
+
+
+def _pack(weight: torch.Tensor) -> torch.Tensor:
+    return torch.ops.mkldnn._reorder_linear_weight(weight.detach(), BATCH_HINT)
+
+
+def _run(x: torch.Tensor, packed: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
+    return torch.ops.mkldnn._linear_pointwise(x, packed, bias, "none", [], "")
+
+
+@dataclass
+class _Packed:
+    """A weight's packed copies and the state of the weight they were made from."""
+
+    key: tuple[int, int, torch.dtype, tuple[int, ...]]  # version, storage address, dtype, shape
+    sample: torch.Tensor  # a few of its values: a write that bumps no version (``.data``) changes them
+    forward: torch.Tensor  # W, reordered
+    backward: torch.Tensor | None = None  # W^T, reordered once a gradient is needed
+
+
+_CACHE: dict[int, _Packed] = {}  # id(weight) -> packed copies; removed when the weight is freed
+SAMPLE = 64  # values compared on every call, spread over the whole weight
+
+
+def _key(weight: torch.Tensor) -> tuple[int, int, torch.dtype, tuple[int, ...]]:
+    return (weight._version, weight.data_ptr(), weight.dtype, tuple(weight.shape))
+
+
+def _sample(weight: torch.Tensor) -> torch.Tensor:
+    flat = weight.detach().reshape(-1)
+    return flat[:: max(1, flat.numel() // SAMPLE)].clone()
+
+
+def _packed(weight: torch.Tensor) -> _Packed:
+    ident = id(weight)
+    entry = _CACHE.get(ident)
+    key = _key(weight)
+    if entry is None or entry.key != key or not torch.equal(entry.sample, _sample(weight)):
+        if entry is None:
+            weakref.finalize(weight, _CACHE.pop, ident, None)
+        entry = _CACHE[ident] = _Packed(key, _sample(weight), _pack(weight))
+    return entry
+
+
+class _PackedLinear(torch.autograd.Function):
+    """``y = x W^T + b`` on packed ``W``; backward ``dx = dy W`` on packed ``W^T`` (no weight gradient)."""
+
+    @staticmethod
+    def forward(ctx: Any, x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
+        ctx.weight = weight  # the parameter itself: its packed copies are cached by identity
+        return _run(x, _packed(weight).forward, bias)
+
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor, None, None]:
+        weight = ctx.weight
+        entry = _packed(weight)
+        if entry.backward is None:
+            entry.backward = _pack(weight.t().contiguous())
+        return _run(grad.contiguous(), entry.backward, None), None, None
+
+
+def _frozen_fp32_cpu(tensor: torch.Tensor | None) -> bool:
+    if tensor is None:
+        return True
+    return not tensor.requires_grad and tensor.dtype == torch.float32 and tensor.device.type == "cpu"
+
+
+class PackedLinearMode(TorchFunctionMode):
+    """Routes ``F.linear`` with a frozen fp32 CPU weight to oneDNN's prepacked GEMM (see the module docstring)."""
+
+    def __torch_function__(self, func: Any, types: Any, args: tuple = (), kwargs: dict | None = None) -> Any:
+        kwargs = kwargs or {}
+        if func is F.linear:
+            x, weight = args[0], args[1]
+            bias = args[2] if len(args) > 2 else kwargs.get("bias")
+            if (
+                x.dtype == torch.float32
+                and x.device.type == "cpu"
+                and weight.dim() == 2
+                and _frozen_fp32_cpu(weight)
+                and _frozen_fp32_cpu(bias)
+                and not torch.is_autocast_enabled("cpu")
+            ):
+                shape = x.shape  # (..., in)
+                y = _PackedLinear.apply(x.reshape(-1, shape[-1]), weight, bias)  # (rows, out)
+                return y.reshape(*shape[:-1], y.shape[-1])
+        return func(*args, **kwargs)
+
+
+@contextlib.contextmanager
+def packed_linears(enabled: bool = True) -> Iterator[None]:
+    """While open, frozen fp32 CPU linear layers run as prepacked oneDNN GEMMs.
+
+    A no-op with ``enabled=False``, where oneDNN is unavailable (see :func:`onednn_unavailable`),
+    while ``torch.compile`` traces (inductor packs weights itself), and inside an open one (this thread).
+    """
+    if not enabled or torch.compiler.is_compiling() or getattr(_OPEN, "mode", False):
+        yield
+        return
+    reason = onednn_unavailable()
+    if reason is not None:
+        _warn_once(reason)
+        yield
+        return
+    _OPEN.mode = True
+    try:
+        with PackedLinearMode():
+            yield
+    finally:
+        _OPEN.mode = False
+
+
+def _warn_once(reason: str) -> None:
+    with _LOCK:
+        if _CHECKED.get("warned"):
+            return
+        _CHECKED["warned"] = reason
+    warnings.warn(f"linear layers run through torch's default BLAS: {reason}", RuntimeWarning, stacklevel=4)
