@@ -31,6 +31,8 @@ import transformers
 from gemm_peak import gemm_peaks
 from workloads import WORKLOADS, inputs, load_subset
 
+from softprompt.atomic import atomic_write_text
+
 __all__ = ["SETTINGS", "main"]
 
 # name -> (trim_last_layer, onednn_linear)
@@ -47,7 +49,9 @@ def _wrapper(model_dir: str, num_labels: int) -> tuple[Any, Any]:
 
     tokenizer = transformers.AutoTokenizer.from_pretrained(model_dir)
     torch.manual_seed(0)
-    model = transformers.AutoModelForSequenceClassification.from_pretrained(model_dir, num_labels=num_labels)
+    model = transformers.AutoModelForSequenceClassification.from_pretrained(
+        model_dir, num_labels=num_labels, ignore_mismatched_sizes=True
+    )  # a new head for each task
     return SoftPromptWrapper(
         model, SoftPromptConfig(num_virtual_tokens=20, seed=0), tokenizer=tokenizer
     ), tokenizer
@@ -148,7 +152,8 @@ def main(argv: list[str] | None = None) -> None:
             f"GEMM peak: fp32 {result['gemm']['fp32_peak_gflops']} GFLOP/s ({result['gemm']['fp32_gflops']})"
         )
     if args.out:
-        Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(args.out, json.dumps(result, indent=2) + "\n")
 
 
 if __name__ == "__main__":
