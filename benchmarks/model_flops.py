@@ -30,7 +30,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-__all__ = ["forward_flops", "mfu", "train_flops", "workload_flops"]
+__all__ = ["first_token_forward_flops", "forward_flops", "mfu", "train_flops", "workload_flops"]
 
 
 def _dims(config: Any) -> tuple[int, int, int]:
@@ -54,6 +54,20 @@ def train_flops(config: Any, n: int) -> int:
     """Forward and backward FLOPs of one sequence with the backbone frozen: ``2 F_linear(n) + 3 F_attn(n)``."""
     linear, attention = _parts(config, n)
     return 2 * linear + 3 * attention
+
+
+def first_token_forward_flops(config: Any, n: int) -> int:
+    """Forward FLOPs *executed* when the last layer runs for position 0 alone (``softprompt.first_token``).
+
+    The other layers are whole; the last one projects keys and values of all ``n`` tokens, and the
+    query, attention, output projection and FFN of one. MFU keeps counting :func:`forward_flops` (the
+    work the model's answer stands for); this is what the hardware actually did.
+    """
+    _, hidden, inter = _dims(config)
+    per_layer_linear = 2 * (4 * hidden * hidden + 2 * hidden * inter)  # per token
+    whole = forward_flops(config, n) - per_layer_linear * n - 4 * n * n * hidden  # all but the last layer
+    last = 2 * (2 * hidden * hidden) * n + per_layer_linear - 2 * (2 * hidden * hidden) + 4 * n * hidden
+    return whole + last
 
 
 def workload_flops(config: Any, lengths: Iterable[int], *, passes: int = 1) -> dict[str, int]:

@@ -310,7 +310,7 @@ def test_levers_each_setting_measured_and_within_float_rounding(assets):
 def test_model_flops_formula():
     """2 x matmul parameters per token plus attention's 4 n H per layer; training 2 F_linear + 3 F_attn."""
     sys.path.insert(0, str(BENCHMARKS))
-    from model_flops import forward_flops, train_flops, workload_flops
+    from model_flops import first_token_forward_flops, forward_flops, train_flops, workload_flops
 
     config = model_config("bert")  # H 32, I 37, L 2
     h, i, layers, n = config.hidden_size, config.intermediate_size, config.num_hidden_layers, 10
@@ -320,6 +320,10 @@ def test_model_flops_formula():
     work = workload_flops(config, [n, n], passes=3)
     assert work == {"sequences": 6, "tokens": 60, "forward_flops": 6 * (linear + attention),
                     "train_flops": 6 * (2 * linear + 3 * attention)}  # fmt: skip
+    # the last layer for position 0 alone: K and V of every token, the rest of one token, one query's attention
+    per_layer = 2 * (4 * h * h + 2 * h * i)
+    last = 2 * (2 * h * h) * n + (per_layer - 2 * (2 * h * h)) + 4 * n * h
+    assert first_token_forward_flops(config, n) == (layers - 1) * (per_layer * n + 4 * n * n * h) + last
 
 
 def test_drivers_stay_small():
