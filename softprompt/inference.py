@@ -218,7 +218,7 @@ def forward_rows(
             torch.inference_mode(),
             torch.autocast(device.type, dtype=torch.bfloat16, enabled=autocast),
             backbone.attention_kernels(device),  # fine-tuned models too: no per-length cuDNN plans
-            packed_linears(getattr(model, "onednn_linear", True)),  # weights get no gradient here
+            packed_linears(getattr(model, "onednn_linear", True)),  # frozen fp32 linears: prepacked oneDNN
         ):
             for index in tqdm(batches, desc="predicting", unit="batch", disable=not progress):
                 features = [{k: encoded[k][i] for k in encoded} for i in index]

@@ -15,7 +15,8 @@ trainable weight, bf16 or int8 layers, CUDA, autocast, ``torch.compile`` tracing
 Packed copies are cached per weight (one for the forward, one more for the backward once training
 needs it: the memory of the backbone's linear weights, once or twice over) and rebuilt when the weight
 changes (its version, storage, dtype or shape, or one of 64 sampled values, which catches writes
-through ``.data`` that bump no version); an entry goes when its weight is freed. The first use
+through ``.data`` that bump no version); an entry goes when its weight is freed, or all at once with
+:func:`clear_cache`. The first use
 in a process checks the oneDNN result against ``F.linear`` on a small product; where the ops are
 missing or disagree, nothing is packed (and a warning says why).
 
@@ -38,7 +39,7 @@ import torch
 import torch.nn.functional as F
 from torch.overrides import TorchFunctionMode
 
-__all__ = ["PackedLinearMode", "onednn_unavailable", "packed_linears"]
+__all__ = ["PackedLinearMode", "clear_cache", "onednn_unavailable", "packed_linears"]
 
 BATCH_HINT = 1024  # rows the packed layout is tuned for (any row count runs)
 _CHECKED: dict[str, str | None] = {}  # "reason" -> why not available (None: available), once per process
@@ -120,6 +121,17 @@ def _packed(weight: torch.Tensor) -> _Packed:
             weakref.finalize(weight, _CACHE.pop, ident, None)
         entry = _CACHE[ident] = _Packed(key, _sample(weight), _pack(weight))
     return entry
+
+
+def clear_cache() -> int:
+    """Drop every packed copy (their memory is freed once no running backward holds them); returns how many.
+
+    Copies are rebuilt on the next packed call; use it to give the memory back after a job.
+    """
+    with _LOCK:
+        count = len(_CACHE)
+        _CACHE.clear()
+    return count
 
 
 class _PackedLinear(torch.autograd.Function):

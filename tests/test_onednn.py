@@ -95,6 +95,17 @@ def test_the_cache_entry_goes_with_its_weight():
     assert ident not in onednn._CACHE
 
 
+def test_clear_cache_drops_the_copies_and_packing_resumes():
+    layer = _linear()
+    x = torch.randn(2, 40)
+    with packed_linears():
+        layer(x)
+    assert onednn.clear_cache() >= 1 and id(layer.weight) not in onednn._CACHE
+    with packed_linears():
+        torch.testing.assert_close(layer(x), F.linear(x, layer.weight, layer.bias), atol=1e-5, rtol=1e-5)
+    assert id(layer.weight) in onednn._CACHE
+
+
 def test_nested_contexts_stack_one_mode():
     layer = _linear()
     with packed_linears(), packed_linears():
