@@ -162,7 +162,9 @@ class PackedLinearMode(TorchFunctionMode):
 
     def __torch_function__(self, func: Any, types: Any, args: tuple = (), kwargs: dict | None = None) -> Any:
         kwargs = kwargs or {}
-        if func is F.linear:
+        # under torch.compile (the mode was opened outside the compiled call) Dynamo traces plain F.linear:
+        # inductor packs weights itself, and cannot lower a packed call on a weight it was handed as an input
+        if func is F.linear and not torch.compiler.is_compiling():
             x, weight = args[0], args[1]
             bias = args[2] if len(args) > 2 else kwargs.get("bias")
             if (

@@ -9,7 +9,7 @@ import pytest
 import torch
 import transformers
 
-from softprompt import SoftPromptConfig, SoftPromptWrapper
+from softprompt import SoftPromptConfig, SoftPromptWrapper, predict_logits
 from tests.conftest import make_model, model_config
 
 TEXTS = [
@@ -110,6 +110,23 @@ def test_torch_compile_matches_eager(tokenizer, tmp_path):
     assert torch.allclose(got, eager, atol=1e-4)
     mixed = compiled(**batch, prompt_names=["default", "b"] * 3).logits
     assert torch.allclose(mixed, wrapper(**batch, prompt_names=["default", "b"] * 3).logits, atol=1e-4)
+
+
+@pytest.mark.skipif(_compiler_available() is not None, reason=str(_compiler_available()))
+@pytest.mark.parametrize("freezing", [False, True])
+def test_predict_through_a_compiled_wrapper_matches_eager(tokenizer, tmp_path, freezing):
+    """predict_logits opens the oneDNN mode around the compiled call: Dynamo must trace plain F.linear
+    (inductor packs weights itself), not the mode's packed calls (which inductor cannot lower)."""
+    import torch._inductor.config as inductor_config
+
+    wrapper = _two_prompt_wrapper(tokenizer, tmp_path)
+    eager = predict_logits(wrapper, tokenizer, TEXTS, batch_size=2)
+    torch._dynamo.reset()
+    with inductor_config.patch(freezing=freezing):
+        compiled = torch.compile(wrapper, dynamic=True)
+        got = predict_logits(compiled, tokenizer, TEXTS, batch_size=2)  # batches of different lengths
+    torch._dynamo.reset()
+    torch.testing.assert_close(got, eager, atol=1e-4, rtol=0)
 
 
 def _model_for(problem_type: str, num_labels: int) -> transformers.PreTrainedModel:
