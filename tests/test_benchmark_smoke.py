@@ -307,6 +307,21 @@ def test_levers_each_setting_measured_and_within_float_rounding(assets):
     assert "| both (the default) |" in proc.stdout and "GEMM peak: fp32" in proc.stdout
 
 
+def test_compile_predict_on_top_of_the_defaults(assets):
+    """benchmarks/compile_predict.py: a compiled wrapper predicts what the eager one does, on tiny data."""
+    from tests.test_threads_compile_pipeline import _compiler_available
+
+    if _compiler_available() is not None:
+        pytest.skip(str(_compiler_available()))
+    root, model_dir, data_dir = assets
+    out = root / "results" / "compile.json"
+    _run([BENCHMARKS / "compile_predict.py", "--model", model_dir, "--data", data_dir, "--texts", 6,
+          "--max-length", MAX_LENGTH, "--repeats", 1, "--out", out])  # fmt: skip
+    data = json.loads(out.read_text())
+    assert data["max_abs_logit_diff"] < 1e-4
+    assert data["fixed_batch_ms"]["compiled"] > 0 and data["predict_texts_per_s"]["compiled_second_pass"] > 0
+
+
 def test_model_flops_formula():
     """2 x matmul parameters per token plus attention's 4 n H per layer; training 2 F_linear + 3 F_attn."""
     sys.path.insert(0, str(BENCHMARKS))
