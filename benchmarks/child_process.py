@@ -7,13 +7,14 @@ share a high-water mark (``RUSAGE_CHILDREN`` would give the largest of them all)
 from __future__ import annotations
 
 import os
+import resource
 import subprocess
 import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["ChildRun", "run_child", "tail"]
+__all__ = ["ChildRun", "peak_rss_mib", "run_child", "tail"]
 
 
 @dataclass(frozen=True)
@@ -23,6 +24,12 @@ class ChildRun:
     returncode: int
     peak_rss_mib: float
     wall_seconds: float
+
+
+def peak_rss_mib() -> float:
+    """This process's own peak resident memory so far (ru_maxrss is KiB on Linux, bytes on macOS)."""
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / 2**20 if sys.platform == "darwin" else peak / 1024
 
 
 def run_child(cmd: list[str], log_file: Path) -> ChildRun:

@@ -12,9 +12,7 @@ import contextlib
 import json
 import math
 import os
-import resource
 import statistics
-import sys
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -23,6 +21,7 @@ from typing import Any
 import datasets
 import torch
 import transformers
+from child_process import peak_rss_mib
 from model_flops import workload_flops
 from step_timing import StepTimer, StepTimerCallback
 from torch import nn
@@ -66,12 +65,6 @@ class BenchConfig:
     def text_length(self) -> int:
         """Tokens of text that fit beside the virtual tokens."""
         return self.max_length - self.num_virtual_tokens
-
-
-def peak_rss_mib() -> float:
-    """This process's peak resident memory so far (ru_maxrss is KiB on Linux, bytes on macOS)."""
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return peak / 2**20 if sys.platform == "darwin" else peak / 1024
 
 
 def _files_size(paths: list[Path]) -> dict[str, Any]:

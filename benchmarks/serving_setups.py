@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import json
 import random
-import resource
-import sys
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -19,6 +17,7 @@ from typing import Any
 
 import torch
 import transformers
+from child_process import peak_rss_mib
 
 __all__ = ["SETUPS", "ServeConfig", "prepare", "run_setup", "task_name"]
 
@@ -39,11 +38,6 @@ class ServeConfig:
     @property
     def text_length(self) -> int:
         return self.max_length - self.num_virtual_tokens
-
-
-def _rss_mib() -> float:
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return peak / 2**20 if sys.platform == "darwin" else peak / 1024
 
 
 def _base(cfg: ServeConfig, seed: int) -> torch.nn.Module:
@@ -216,19 +210,19 @@ def run_setup(name: str, cfg: ServeConfig, result_file: str) -> None:
         "setup": name,
         "description": SETUPS[name][0],
         "k": cfg.k,
-        "rss_mib": {"start": _rss_mib()},
+        "rss_mib": {"start": peak_rss_mib()},
     }
     start = time.perf_counter()
     run = SETUPS[name][1](cfg, texts, tasks)
     out["load_seconds"] = time.perf_counter() - start
-    out["rss_mib"]["loaded"] = _rss_mib()
+    out["rss_mib"]["loaded"] = peak_rss_mib()
     run(list(range(min(WARMUP_ROWS, len(texts)))))  # first calls allocate and pick kernels
     start = time.perf_counter()
     logits = run(list(range(len(texts))))
     out["predict_seconds"] = time.perf_counter() - start
     out["texts"] = len(texts)
     out["texts_per_s"] = len(texts) / out["predict_seconds"]
-    out["rss_mib"]["predicted"] = _rss_mib()
+    out["rss_mib"]["predicted"] = peak_rss_mib()
     out["predicted"] = logits.argmax(-1).tolist()
     out["torch_threads"] = torch.get_num_threads()
     if torch.cuda.is_available():

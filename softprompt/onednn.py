@@ -92,14 +92,14 @@ def _run(x: torch.Tensor, packed: torch.Tensor, bias: torch.Tensor | None) -> to
 
 @dataclass
 class _Packed:
-    """A weight's packed copies and the state of the weight they were made from."""
+    """A weight's packed copy and the state of the weight it was made from."""
 
     key: tuple[int, int, torch.dtype, tuple[int, ...]]  # version, storage address, dtype, shape
     sample: torch.Tensor  # a few of its values: a write that bumps no version (``.data``) changes them
     forward: torch.Tensor  # W, reordered
 
 
-_CACHE: dict[int, _Packed] = {}  # id(weight) -> packed copies; removed when the weight is freed
+_CACHE: dict[int, _Packed] = {}  # id(weight) -> its packed copy; removed when the weight is freed
 SAMPLE = 64  # values compared on every call, spread over the whole weight
 
 
@@ -108,23 +108,25 @@ def _key(weight: torch.Tensor) -> tuple[int, int, torch.dtype, tuple[int, ...]]:
 
 
 def _sample(weight: torch.Tensor) -> torch.Tensor:
+    """About :data:`SAMPLE` of the weight's values, strided over all of it (a view: nothing copied)."""
     flat = weight.detach().reshape(-1)
-    return flat[:: max(1, flat.numel() // SAMPLE)].clone()
+    return flat[:: max(1, flat.numel() // SAMPLE)]
 
 
 def _packed(weight: torch.Tensor) -> _Packed:
     ident = id(weight)
     entry = _CACHE.get(ident)
     key = _key(weight)
-    if entry is None or entry.key != key or not torch.equal(entry.sample, _sample(weight)):
+    sample = _sample(weight)
+    if entry is None or entry.key != key or not torch.equal(entry.sample, sample):
         if entry is None:
             weakref.finalize(weight, _CACHE.pop, ident, None)
-        entry = _CACHE[ident] = _Packed(key, _sample(weight), _pack(weight))
+        entry = _CACHE[ident] = _Packed(key, sample.clone(), _pack(weight))
     return entry
 
 
 def clear_cache() -> int:
-    """Drop every packed copy (its memory is freed once no running forward holds it); returns how many.
+    """Drop every packed copy (each is freed once no running forward holds it); returns how many.
 
     Copies are rebuilt on the next packed call; use it to give the memory back after a job.
     """
