@@ -21,7 +21,7 @@ import torch
 import transformers
 from workloads import WORKLOADS, inputs, load_subset
 
-from softprompt.atomic import atomic_write_text
+from softprompt.utils.atomic import atomic_write_text
 
 __all__ = ["main"]
 

@@ -38,7 +38,7 @@ from softprompt import (
     tokenize_dataset,
     train_prompt,
 )
-from softprompt.atomic import atomic_write_json
+from softprompt.utils.atomic import atomic_write_json
 
 
 def _train(args: argparse.Namespace, model: torch.nn.Module, tok: object) -> list[Path]:

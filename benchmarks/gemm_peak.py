@@ -18,7 +18,7 @@ from typing import Any
 
 import torch
 
-from softprompt.onednn import onednn_unavailable
+from softprompt.models.onednn import onednn_unavailable
 
 __all__ = ["cpu_bf16_flags", "gemm_peaks", "native_bf16", "peak"]
 
@@ -38,7 +38,7 @@ def peak(
     """GFLOP/s of repeated ``(m, k) @ (k, n)`` products in ``dtype`` on ``device`` for about ``seconds``.
 
     ``kernel="torch"``: ``a @ b`` (on x86 CPUs in fp32, MKL's sgemm); ``"onednn"``: oneDNN's fp32 linear
-    on a weight reordered once, as :mod:`softprompt.onednn` runs a frozen backbone (CPU, fp32 only).
+    on a weight reordered once, as :mod:`softprompt.models.onednn` runs a frozen backbone (CPU, fp32 only).
     """
     a = torch.randn(m, k, dtype=dtype, device=device)
     b = torch.randn(k, n, dtype=dtype, device=device)

@@ -6,9 +6,9 @@
 The levers are the wrapper's two switches (both on by default):
 
 - ``trim_last_layer``: the last layer computes only the position a [CLS] head reads
-  (:mod:`softprompt.first_token`);
+  (:mod:`softprompt.models.first_token`);
 - ``onednn_linear``: the frozen fp32 linear layers run as prepacked oneDNN GEMMs on the CPU
-  (:mod:`softprompt.onednn`).
+  (:mod:`softprompt.models.onednn`).
 
 Each of the four settings predicts the same IMDb test reviews at the chapter's length 512 (MiniLM, a
 20-token prompt) and runs the same prompt-tuning steps on SICK pairs (batch 8, max length 128);
@@ -31,7 +31,7 @@ import transformers
 from gemm_peak import gemm_peaks
 from workloads import WORKLOADS, inputs, load_subset
 
-from softprompt.atomic import atomic_write_text
+from softprompt.utils.atomic import atomic_write_text
 
 __all__ = ["SETTINGS", "main"]
 

@@ -57,7 +57,7 @@ def train_flops(config: Any, n: int) -> int:
 
 
 def first_token_forward_flops(config: Any, n: int) -> int:
-    """Forward FLOPs *executed* when the last layer runs for position 0 alone (``softprompt.first_token``).
+    """Forward FLOPs *executed* when the last layer runs for position 0 alone (``softprompt.models.first_token``).
 
     The other layers are whole; the last one projects keys and values of all ``n`` tokens, and the
     query, attention, output projection and FFN of one. MFU keeps counting :func:`forward_flops` (the

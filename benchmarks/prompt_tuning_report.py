@@ -101,7 +101,7 @@ def over_seeds(
     by_seed: dict[int, dict[str, Any]], targets: Targets, peaks: dict[str, float]
 ) -> dict[str, Any]:
     """Per setup: accuracy, throughputs and ratios to chapter and peft as distributions over the seeds."""
-    from softprompt.seeds import distribution
+    from softprompt.runs.seeds import distribution
 
     out: dict[str, Any] = {}
     summaries = {seed: summarise(results, targets, peaks) for seed, results in by_seed.items()}

@@ -3,7 +3,7 @@
 Each (setting, seed) is one ``python -m softprompt train|finetune`` process with ``--seed S`` on the
 same data subset (``--data-seed``); ``--jobs`` of them run side by side (on a GPU; keep ``--jobs 1``
 on a 2-core CPU). Every setting is summarised as mean ± sd (min, max) per epoch and for the reloaded
-artefact (:func:`softprompt.seeds.summarize_runs`), printed as a table and written to ``study.json``.
+artefact (:func:`softprompt.runs.seeds.summarize_runs`), printed as a table and written to ``study.json``.
 
 Plans:
 
@@ -36,7 +36,7 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from softprompt.seeds import check_seeds, summarize_runs  # noqa: E402
+from softprompt.runs.seeds import check_seeds, summarize_runs  # noqa: E402
 
 # one change at a time against the current recipe, then combinations (prompt tuning, IMDb)
 VARIANCE_RECIPES = {  # flags spelled out, so a changed library default does not change a recipe

@@ -24,7 +24,7 @@ SPIN = "import time\nend = time.time() + {seconds}\nwhile time.time() < end: pas
 WORKER = r"""
 import json, sys, time, torch, transformers
 from softprompt import SoftPromptConfig, SoftPromptWrapper
-from softprompt.threads import apply_threads
+from softprompt.utils.threads import apply_threads
 
 args = json.loads(sys.argv[1])
 threads = apply_threads(args["threads"])
@@ -88,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
         args.model, args.steps, args.length = None, 3, 16
     import torch
 
-    from softprompt.threads import available_cores
+    from softprompt.utils.threads import available_cores
 
     cores = available_cores()
     base = {"model": args.model, "steps": args.steps, "batch": args.batch, "length": args.length}

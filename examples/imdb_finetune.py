@@ -16,8 +16,8 @@ chapter's 93.6 % as a dashed line); then predicts the chapter's test sentence wi
 from softprompt import predict, run_finetune
 from softprompt.cli import CommandParser, add_run_flags, report_errors, run_config_from_args
 from softprompt.finetune import load_finetuned
-from softprompt.runs import summary
-from softprompt.seeds import format_seed_summary, run_seeds
+from softprompt.runs.recipes import summary
+from softprompt.runs.seeds import format_seed_summary, run_seeds
 
 CHAPTER_ACCURACY = 0.936
 IMDB_DEFAULTS = {

@@ -25,8 +25,8 @@ import transformers
 
 from softprompt import SoftPromptWrapper, run_prompt_tuning
 from softprompt.cli import CommandParser, add_run_flags, report_errors, run_config_from_args
-from softprompt.runs import summary
-from softprompt.seeds import format_seed_summary, run_seeds
+from softprompt.runs.recipes import summary
+from softprompt.runs.seeds import format_seed_summary, run_seeds
 
 # The chapter's setup and published result (bert-base-uncased, one A100, full test set).
 CHAPTER_ACCURACY = 0.874

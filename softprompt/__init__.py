@@ -11,118 +11,70 @@ Example:
 # SoftPromptConfig` does not pay for importing Trainer and evaluate.
 from typing import TYPE_CHECKING, Any
 
+from softprompt import _legacy
 from softprompt.version import __version__
 
+_legacy.install()  # the 0.x module paths (softprompt.prompt_file, softprompt.peft_interop...) keep working
+
 _EXPORTS = {
-    "Answer": "softprompt.predictions",
-    "AutoModelForTextToLabel": "softprompt.text_to_label",
-    "Entity": "softprompt.predictions",
-    "GeneratedPrediction": "softprompt.predictions",
-    "MultiLabelPrediction": "softprompt.predictions",
-    "Overflow": "softprompt.config",
-    "Placement": "softprompt.config",
-    "Prediction": "softprompt.predictions",
-    "PromptFile": "softprompt.prompt_file",
-    "PromptInit": "softprompt.config",
-    "PromptSlot": "softprompt.slot",
-    "PromptTrainer": "softprompt.trainer",
-    "PromptTrainingResult": "softprompt.trainer",
-    "RegressionPrediction": "softprompt.predictions",
-    "RunConfig": "softprompt.run_config",
-    "SoftPromptConfig": "softprompt.config",
-    "SoftPromptWrapper": "softprompt.wrapper",
-    "Task": "softprompt.task",
+    "Answer": "softprompt.core.predictions",
+    "AutoModelForTextToLabel": "softprompt.core.auto_model",
+    "Entity": "softprompt.core.predictions",
+    "GeneratedPrediction": "softprompt.core.predictions",
+    "MultiLabelPrediction": "softprompt.core.predictions",
+    "Overflow": "softprompt.core.config",
+    "Placement": "softprompt.core.config",
+    "Prediction": "softprompt.core.predictions",
+    "PromptFile": "softprompt.files.prompt_file",
+    "PromptInit": "softprompt.core.config",
+    "PromptSlot": "softprompt.models.slot",
+    "PromptTrainer": "softprompt.training.trainer",
+    "PromptTrainingResult": "softprompt.training.trainer",
+    "RegressionPrediction": "softprompt.core.predictions",
+    "RunConfig": "softprompt.runs.config",
+    "SoftPromptConfig": "softprompt.core.config",
+    "SoftPromptWrapper": "softprompt.wrapper.model",
+    "Task": "softprompt.core.task",
     "TaskData": "softprompt.data",
-    "TaskType": "softprompt.task",
+    "TaskType": "softprompt.core.task",
     "TextClassificationData": "softprompt.data",
-    "TrainingResult": "softprompt.training_args",
-    "build_compute_metrics": "softprompt.metrics",
-    "calibrate": "softprompt.calibration",
+    "TrainingResult": "softprompt.training.arguments",
+    "build_compute_metrics": "softprompt.tasks.scoring",
+    "calibrate": "softprompt.inference.calibration",
     "check_tokenized": "softprompt.data",
     "compute_classification_metrics": "softprompt.metrics",
-    "compute_task_metrics": "softprompt.metrics",
-    "decode": "softprompt.predictions",
-    "default_training_args": "softprompt.training_args",
-    "evaluate_classifier": "softprompt.evaluation",
-    "evaluate_model": "softprompt.evaluation",
-    "export_peft_adapter": "softprompt.peft_interop",
-    "fit_temperature": "softprompt.calibration",
-    "format_seed_summary": "softprompt.seeds",
-    "import_peft_adapter": "softprompt.peft_interop",
+    "compute_task_metrics": "softprompt.tasks.scoring",
+    "decode": "softprompt.tasks.sequence_classification",
+    "default_training_args": "softprompt.training.arguments",
+    "evaluate_classifier": "softprompt.inference.evaluate",
+    "evaluate_model": "softprompt.inference.evaluate",
+    "export_peft_adapter": "softprompt.wrapper.peft",
+    "fit_temperature": "softprompt.inference.calibration",
+    "format_seed_summary": "softprompt.runs.seeds",
+    "import_peft_adapter": "softprompt.wrapper.peft",
     "load_data": "softprompt.data",
     "load_metric": "softprompt.metrics",
-    "load_peft_adapter": "softprompt.peft_interop",
+    "load_peft_adapter": "softprompt.wrapper.peft",
     "load_text_classification": "softprompt.data",
-    "predict": "softprompt.inference",
-    "predict_logits": "softprompt.inference",
-    "predict_with_wrapper": "softprompt.prompt_inference",
-    "read_prompt_file": "softprompt.prompt_file",
-    "run_finetune": "softprompt.runs",
-    "run_prompt_tuning": "softprompt.runs",
-    "run_seeds": "softprompt.seeds",
+    "predict": "softprompt.inference.dispatch",
+    "predict_logits": "softprompt.engine.logits",
+    "predict_with_wrapper": "softprompt.wrapper.predict",
+    "read_prompt_file": "softprompt.files.prompt_file",
+    "run_finetune": "softprompt.runs.recipes",
+    "run_prompt_tuning": "softprompt.runs.recipes",
+    "run_seeds": "softprompt.runs.seeds",
     "tokenize_dataset": "softprompt.data",
     "tokenize_text_to_label": "softprompt.data",
-    "train_prompt": "softprompt.trainer",
+    "train_prompt": "softprompt.training.trainer",
 }
 
-__all__ = [
-    "Answer",
-    "AutoModelForTextToLabel",
-    "Entity",
-    "GeneratedPrediction",
-    "MultiLabelPrediction",
-    "Overflow",
-    "Placement",
-    "Prediction",
-    "PromptFile",
-    "PromptInit",
-    "PromptSlot",
-    "PromptTrainer",
-    "PromptTrainingResult",
-    "RegressionPrediction",
-    "RunConfig",
-    "SoftPromptConfig",
-    "SoftPromptWrapper",
-    "Task",
-    "TaskData",
-    "TaskType",
-    "TextClassificationData",
-    "TrainingResult",
-    "__version__",
-    "build_compute_metrics",
-    "calibrate",
-    "check_tokenized",
-    "compute_classification_metrics",
-    "compute_task_metrics",
-    "decode",
-    "default_training_args",
-    "evaluate_classifier",
-    "evaluate_model",
-    "export_peft_adapter",
-    "fit_temperature",
-    "format_seed_summary",
-    "import_peft_adapter",
-    "load_data",
-    "load_metric",
-    "load_peft_adapter",
-    "load_text_classification",
-    "predict",
-    "predict_logits",
-    "predict_with_wrapper",
-    "read_prompt_file",
-    "run_finetune",
-    "run_prompt_tuning",
-    "run_seeds",
-    "tokenize_dataset",
-    "tokenize_text_to_label",
-    "train_prompt",
-]
+__all__ = sorted([*_EXPORTS, "__version__"])  # one table: the names and where each lives
 
 
 def __getattr__(name: str) -> Any:
     module = _EXPORTS.get(name)
     if module is None:
-        raise AttributeError(f"module 'softprompt' has no attribute {name!r}")
+        return _legacy.moved_attribute(name)
     import importlib
 
     value = getattr(importlib.import_module(module), name)
@@ -134,9 +86,19 @@ def __dir__() -> list[str]:
     return sorted([*globals(), *_EXPORTS])
 
 
-if TYPE_CHECKING:  # for type checkers and IDEs: the same names, imported eagerly
-    from softprompt.calibration import calibrate, fit_temperature
-    from softprompt.config import Overflow, Placement, PromptInit, SoftPromptConfig
+if TYPE_CHECKING:  # for type checkers and IDEs: the same names, imported eagerly (tests/test_public_api.py
+    # checks that this block and _EXPORTS agree)
+    from softprompt.core.auto_model import AutoModelForTextToLabel
+    from softprompt.core.config import Overflow, Placement, PromptInit, SoftPromptConfig
+    from softprompt.core.predictions import (
+        Answer,
+        Entity,
+        GeneratedPrediction,
+        MultiLabelPrediction,
+        Prediction,
+        RegressionPrediction,
+    )
+    from softprompt.core.task import Task, TaskType
     from softprompt.data import (
         TaskData,
         TextClassificationData,
@@ -146,32 +108,20 @@ if TYPE_CHECKING:  # for type checkers and IDEs: the same names, imported eagerl
         tokenize_dataset,
         tokenize_text_to_label,
     )
-    from softprompt.evaluation import evaluate_classifier, evaluate_model
-    from softprompt.inference import predict, predict_logits
-    from softprompt.metrics import (
-        build_compute_metrics,
-        compute_classification_metrics,
-        compute_task_metrics,
-        load_metric,
-    )
-    from softprompt.peft_interop import export_peft_adapter, import_peft_adapter, load_peft_adapter
-    from softprompt.predictions import (
-        Answer,
-        Entity,
-        GeneratedPrediction,
-        MultiLabelPrediction,
-        Prediction,
-        RegressionPrediction,
-        decode,
-    )
-    from softprompt.prompt_file import PromptFile, read_prompt_file
-    from softprompt.prompt_inference import predict_with_wrapper
-    from softprompt.run_config import RunConfig
-    from softprompt.runs import run_finetune, run_prompt_tuning
-    from softprompt.seeds import format_seed_summary, run_seeds
-    from softprompt.slot import PromptSlot
-    from softprompt.task import Task, TaskType
-    from softprompt.text_to_label import AutoModelForTextToLabel
-    from softprompt.trainer import PromptTrainer, PromptTrainingResult, train_prompt
-    from softprompt.training_args import TrainingResult, default_training_args
-    from softprompt.wrapper import SoftPromptWrapper
+    from softprompt.engine.logits import predict_logits
+    from softprompt.files.prompt_file import PromptFile, read_prompt_file
+    from softprompt.inference.calibration import calibrate, fit_temperature
+    from softprompt.inference.dispatch import predict
+    from softprompt.inference.evaluate import evaluate_classifier, evaluate_model
+    from softprompt.metrics import compute_classification_metrics, load_metric
+    from softprompt.models.slot import PromptSlot
+    from softprompt.runs.config import RunConfig
+    from softprompt.runs.recipes import run_finetune, run_prompt_tuning
+    from softprompt.runs.seeds import format_seed_summary, run_seeds
+    from softprompt.tasks.scoring import build_compute_metrics, compute_task_metrics
+    from softprompt.tasks.sequence_classification import decode
+    from softprompt.training.arguments import TrainingResult, default_training_args
+    from softprompt.training.trainer import PromptTrainer, PromptTrainingResult, train_prompt
+    from softprompt.wrapper.model import SoftPromptWrapper
+    from softprompt.wrapper.peft import export_peft_adapter, import_peft_adapter, load_peft_adapter
+    from softprompt.wrapper.predict import predict_with_wrapper

@@ -1,5 +1,5 @@
 """``python -m softprompt``: the same as the ``softprompt`` command."""
 
-from softprompt.cli import main
+from softprompt.cli.main import main
 
 raise SystemExit(main())

@@ -7,7 +7,7 @@ import subprocess
 import sys
 import threading
 
-from softprompt.atomic import atomic_write_bytes
+from softprompt.utils.atomic import atomic_write_bytes
 
 
 def test_an_existing_file_keeps_its_permissions(tmp_path):

@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from softprompt.backbone import attention_kernels
+from softprompt.models.backbone import attention_kernels
 
 
 def test_attention_kernels_is_a_no_op_off_cuda():

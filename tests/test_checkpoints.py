@@ -12,8 +12,8 @@ import time
 import pytest
 from safetensors.torch import load_file
 
-from softprompt.checkpoints import checkpoint_is_complete, latest_complete_checkpoint
 from softprompt.cli import main
+from softprompt.training.checkpoints import checkpoint_is_complete, latest_complete_checkpoint
 from tests.test_cli import REPO, _run_flags
 
 

@@ -346,7 +346,7 @@ def test_training_arguments_flags_reach_the_trainer(assets, tmp_path, capsys, co
 
 
 def _parsed(*flags, command="train"):
-    from softprompt.cli_args import command_parser, run_config_from_args
+    from softprompt.cli.args import command_parser, run_config_from_args
 
     return run_config_from_args(command_parser(command).parse_args(["--model", "m", "--data", "d", *flags]))
 
@@ -386,7 +386,7 @@ def test_config_file_keys_and_flags(tmp_path, capsys):
     assert cfg.training_args == {"gradient_accumulation_steps": 4, "weight_decay": 0.3}
     assert _parsed("--seed", "7", "--config", str(config)).seed == 7
     # --model and --data from the file alone
-    from softprompt.cli_args import command_parser, run_config_from_args
+    from softprompt.cli.args import command_parser, run_config_from_args
 
     cfg = run_config_from_args(command_parser("finetune").parse_args(["--config", str(config)]))
     assert (cfg.model, cfg.data, cfg.batch_size) == ("m", "d", 32)
@@ -436,7 +436,7 @@ def test_version_and_help_come_from_the_field_docs(capsys):
     import dataclasses
 
     from softprompt import RunConfig, __version__
-    from softprompt.command_args import COMMAND_ARGS
+    from softprompt.cli.command_args import COMMAND_ARGS
 
     with pytest.raises(SystemExit) as exit_info:
         main(["--version"])

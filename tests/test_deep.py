@@ -14,7 +14,7 @@ from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 
 from softprompt import SoftPromptConfig, SoftPromptWrapper, read_prompt_file
-from softprompt.deep import find_layer_stack
+from softprompt.models.deep import find_layer_stack
 from tests.conftest import ARCHS, HIDDEN, batch, make_model, model_config
 
 LAYERS = 3  # three layers, so two of them take deep vectors and a mix-up of layers shows

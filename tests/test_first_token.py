@@ -8,7 +8,7 @@ import torch
 import transformers
 
 from softprompt import SoftPromptConfig, SoftPromptWrapper, predict_logits
-from softprompt.first_token import FAMILIES, FirstTokenLayer, first_token_model
+from softprompt.models.first_token import FAMILIES, FirstTokenLayer, first_token_model
 from tests.conftest import after_cls_reference, batch, make_model, model_config
 
 TRIMMED = ["bert", "roberta", "xlm-roberta", "electra"]

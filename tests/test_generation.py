@@ -10,8 +10,8 @@ import torch
 import transformers
 
 from softprompt import SoftPromptConfig, SoftPromptWrapper
-from softprompt.layout import IGNORE_INDEX
-from softprompt.model_support import check_supported
+from softprompt.models.layout import IGNORE_INDEX
+from softprompt.models.support import check_supported
 from tests.decoder_models import DECODERS, OPENS_WITH_BOS, decoder_config, padded, texts
 
 N = 3

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from softprompt import SoftPromptConfig, SoftPromptWrapper
-from softprompt.init import initial_prompt, vocab_pool
+from softprompt.models.init import initial_prompt, vocab_pool
 from tests.conftest import CLS_ID, EMBED, HIDDEN, PAD_ID, SEP_ID, VOCAB, make_model
 
 SPECIAL = {PAD_ID, CLS_ID, SEP_ID, 1, 4}

@@ -19,10 +19,10 @@ import softprompt.metrics as sm
 from softprompt.metrics import (
     METRIC_NAMES,
     _load_once,
-    build_compute_metrics,
     compute_classification_metrics,
     load_metric,
 )
+from softprompt.tasks import build_compute_metrics
 
 METRICS_DIR = Path(sm.__file__).resolve().parent
 

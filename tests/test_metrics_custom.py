@@ -13,7 +13,7 @@ from transformers import EvalPrediction
 from softprompt import SoftPromptConfig, SoftPromptWrapper, Task, tokenize_dataset, train_prompt
 from softprompt.finetune import finetune
 from softprompt.metrics import load_metric
-from softprompt.metrics.custom import default_best_metric, resolve_compute_metrics
+from softprompt.tasks.scoring import default_best_metric, resolve_compute_metrics
 from tests.test_tasks import _data, _model
 
 # a user's own evaluate metric, kept in a local folder: mean absolute error of one value per row

@@ -17,7 +17,7 @@ import torch
 import transformers
 
 from softprompt import SoftPromptConfig, SoftPromptWrapper
-from softprompt.model_support import (
+from softprompt.models.support import (
     DECODER_FAMILIES,
     ENCODER_FAMILIES,
     SEQ2SEQ_FAMILIES,
@@ -193,7 +193,7 @@ def test_an_unlisted_encoder_family_runs_once_probed_bidirectional(caplog):
     settings = {k: v for k, v in model_config("roberta").to_dict().items() if k != "model_type"}
     config = transformers.CamembertConfig(**settings)
     model = transformers.AutoModelForSequenceClassification.from_config(config).eval()
-    with caplog.at_level(logging.INFO, logger="softprompt.model_support"):
+    with caplog.at_level(logging.INFO, logger="softprompt.models.support"):
         support = check_supported(model)
     assert (support.verified, support.decoder_only) == (False, False)
     assert "not a verified family" in caplog.text

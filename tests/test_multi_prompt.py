@@ -128,7 +128,7 @@ TEXTS = ["great film", "dull", "the worst movie i ever watch really", "superb ac
 
 def test_ensemble_probabilities_are_the_mean_of_each_prompts(two_tasks, tokenizer):
     from softprompt.inference import predict_logits
-    from softprompt.prompt_inference import ensemble_probabilities
+    from softprompt.wrapper.predict import ensemble_probabilities
 
     two_tasks.prompts["sentiment"].temperature = 0.5
     two_tasks.prompts["topic"].temperature = 2.0

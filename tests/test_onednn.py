@@ -6,8 +6,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from softprompt import SoftPromptConfig, SoftPromptWrapper, onednn
-from softprompt.onednn import onednn_unavailable, packed_linears
+from softprompt import SoftPromptConfig, SoftPromptWrapper
+from softprompt.models import onednn
+from softprompt.models.onednn import onednn_unavailable, packed_linears
 from tests.conftest import batch, make_model
 
 pytestmark = pytest.mark.skipif(onednn_unavailable() is not None, reason=str(onednn_unavailable()))

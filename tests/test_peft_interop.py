@@ -13,7 +13,7 @@ from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 
 from softprompt import SoftPromptConfig, SoftPromptWrapper
-from softprompt.peft_interop import export_peft_adapter, import_peft_adapter, load_peft_adapter
+from softprompt.wrapper.peft import export_peft_adapter, import_peft_adapter, load_peft_adapter
 from tests.conftest import HEADS, HIDDEN, LAYERS, bare_arithmetic, batch, make_model
 
 peft = pytest.importorskip("peft")
@@ -137,7 +137,7 @@ def test_export_named_slot_and_extras_round_trip(tokenizer, tmp_path):
     other = SoftPromptConfig(
         num_virtual_tokens=2, placement="prepend", init="text", init_text="rate the film"
     )
-    wrapper._add_slot("other", wrapper._new_slot(other))
+    wrapper.add_slot("other", wrapper._new_slot(other))
     wrapper.prompts["other"].temperature = 1.5
     wrapper.prompts["other"].id2label = {0: "neg", 1: "pos"}
     export_peft_adapter(wrapper, tmp_path / "other", name="other")

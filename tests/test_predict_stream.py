@@ -16,14 +16,14 @@ import pyarrow.parquet as pq
 import pytest
 import torch.distributed as dist
 
-from softprompt.chunk_log import state_path
 from softprompt.cli import main
-from softprompt.command_args import PredictArgs
-from softprompt.commands import _load_for_inference
-from softprompt.input_stream import ChunkReader, Columns, resolve_columns
-from softprompt.predict_stream import merge_parts, prepare_output, run_chunks
-from softprompt.predictions import RegressionPrediction
-from softprompt.sharding import Shard
+from softprompt.cli.command_args import PredictArgs
+from softprompt.cli.commands import load_for_inference
+from softprompt.core.predictions import RegressionPrediction
+from softprompt.stream.chunk_log import state_path
+from softprompt.stream.input import ChunkReader, Columns, resolve_columns
+from softprompt.stream.predict import merge_parts, prepare_output, run_chunks
+from softprompt.utils.sharding import Shard
 from softprompt.wrapper import SoftPromptWrapper
 from tests.conftest import WORDS
 from tests.test_cli import REPO
@@ -42,7 +42,7 @@ def artefacts(tmp_path_factory, tokenizer):
     wrapper.model.save_pretrained(root / "model")
     tokenizer.save_pretrained(root / "model")
     prompt = wrapper.save_prompt(root / "prompt.safetensors")
-    loaded, _ = _load_for_inference(PredictArgs(model=str(root / "model"), prompt=str(prompt)))
+    loaded, _ = load_for_inference(PredictArgs(model=str(root / "model"), prompt=str(prompt)))
     return root / "model", prompt, loaded
 
 

@@ -12,7 +12,7 @@ import torch
 from safetensors.torch import save
 
 from softprompt import read_prompt_file
-from softprompt.prompt_checks import MAX_ABS_VALUE
+from softprompt.files.checks import MAX_ABS_VALUE
 from tests.conftest import make_model
 from tests.test_cli import REPO
 

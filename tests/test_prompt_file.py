@@ -11,7 +11,7 @@ from safetensors import safe_open
 from safetensors.torch import load_file, save, save_file
 
 from softprompt import SoftPromptConfig, SoftPromptWrapper, __version__, read_prompt_file
-from softprompt.prompt_checks import base_fingerprint
+from softprompt.files.checks import base_fingerprint
 from tests.conftest import batch, make_model
 
 

@@ -6,7 +6,7 @@ import torch
 from torch import nn
 
 from softprompt import SoftPromptConfig, SoftPromptWrapper, read_prompt_file, tokenize_dataset, train_prompt
-from softprompt.quantize import is_quantized, quantize_linear_int8
+from softprompt.models.quantize import is_quantized, quantize_linear_int8
 from tests.conftest import make_model
 
 TEXTS = ["great film", "the worst movie i ever watch , awful", "dull", "superb acting and a fine story"]

@@ -29,9 +29,10 @@ from softprompt import (
 )
 from softprompt.data.qa import answer_token_span, context_offsets, encode_windows, null_position
 from softprompt.metrics.squad import answer_f1, exact_match, normalize_answer, squad_scores
-from softprompt.qa_inference import answers_from_windows, predict_answers
-from softprompt.spans import answer_positions, best_span
-from softprompt.trainer_parts import check_answer_positions, task_collator, task_training_args
+from softprompt.models.spans import answer_positions, best_span
+from softprompt.tasks import family_for
+from softprompt.tasks.answers import answers_from_windows, predict_answers
+from softprompt.tasks.question_answering import check_answer_positions
 from tests.conftest import VOCAB, bare_arithmetic, model_config
 
 N = 4  # virtual tokens
@@ -95,7 +96,7 @@ def _features(tok, rows: list[tuple[str, str, str]]) -> dict[str, torch.Tensor]:
     windows = tokenize_dataset(ds, tok, max_length=MAX_LENGTH, num_virtual_tokens=N)
     assert len(windows) == len(rows)
     keys = ("input_ids", "token_type_ids", "attention_mask", "start_positions", "end_positions")
-    return task_collator(Task("question-answering"), tok)([{k: w[k] for k in keys} for w in windows])
+    return family_for(Task("question-answering")).collator(tok)([{k: w[k] for k in keys} for w in windows])
 
 
 def _spliced(model, prompt: torch.Tensor, batch: dict, at: int) -> dict:
@@ -221,7 +222,7 @@ def test_collators_pad_windows_and_padding_enters_the_models_loss(fast_tok):
     model = _qa_model()
     wrapper = SoftPromptWrapper(model, SoftPromptConfig(num_virtual_tokens=N), tokenizer=fast_tok)
     dynamic = _features(fast_tok, PAIRS[:3])
-    assert type(task_collator(wrapper.task, fast_tok)).__name__ == "DataCollatorWithPadding"
+    assert type(family_for(wrapper.task).collator(fast_tok)).__name__ == "DataCollatorWithPadding"
     ds = datasets.Dataset.from_list([_row(*p) for p in PAIRS[:3]])
     windows = tokenize_dataset(ds, fast_tok, max_length=MAX_LENGTH, num_virtual_tokens=N)
     room = MAX_LENGTH - N
@@ -511,10 +512,10 @@ def test_training_checks_positions_and_arguments(fast_tok, tmp_path):
         check_answer_positions(ds, "train_dataset")
     with pytest.raises(ValueError, match="lacks \\['end_positions', 'start_positions'\\]"):
         check_answer_positions(datasets.Dataset.from_dict({"input_ids": [[2, 3]], "labels": [0]}), "x")
-    assert task_training_args(Task("question-answering")) == {
+    assert family_for(Task("question-answering")).training_args(Task("question-answering")) == {
         "label_names": ["start_positions", "end_positions"], "include_for_metrics": ["inputs"]
     }  # fmt: skip
-    assert task_training_args(Task()) == {}
+    assert family_for(Task()).training_args(Task()) == {}
     wrapper = SoftPromptWrapper(_qa_model(), SoftPromptConfig(num_virtual_tokens=N), tokenizer=fast_tok)
     train = tokenize_dataset(datasets.Dataset.from_list([_row(*p) for p in PAIRS[:2]]), fast_tok,
                              max_length=MAX_LENGTH, num_virtual_tokens=N)  # fmt: skip

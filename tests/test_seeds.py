@@ -9,12 +9,12 @@ import torch
 
 from softprompt import RunConfig, run_seeds
 from softprompt.cli import main
-from softprompt.init import head_output_layer, zero_head_output
-from softprompt.run_loading import load_run
-from softprompt.runs import run_prompt_tuning
-from softprompt.seeds import check_seeds, distribution, format_seed_summary
-from softprompt.trainer import PromptTrainer
-from softprompt.training_args import default_training_args
+from softprompt.models.init import head_output_layer, zero_head_output
+from softprompt.runs.loading import load_run
+from softprompt.runs.recipes import run_prompt_tuning
+from softprompt.runs.seeds import check_seeds, distribution, format_seed_summary
+from softprompt.training.arguments import default_training_args
+from softprompt.training.trainer import PromptTrainer
 from tests.conftest import make_model
 from tests.test_cli import _run_flags
 from tests.test_trainer import learnable_wrapper

@@ -10,7 +10,7 @@ import torch
 import transformers
 
 from softprompt import SoftPromptConfig, SoftPromptWrapper
-from softprompt.model_support import check_supported
+from softprompt.models.support import check_supported
 from tests.conftest import PAD_ID
 from tests.decoder_models import (
     SEQ2SEQ_AT,

@@ -23,7 +23,7 @@ from softprompt import (
     train_prompt,
 )
 from softprompt.data.targets import encode_targets
-from softprompt.text_to_label import prompt_targets, text_to_label_rows
+from softprompt.tasks.label_words import prompt_targets, text_to_label_rows
 from tests.conftest import CLS_ID, SEP_ID, make_tokenizer
 from tests.decoder_models import decoder_config, seq2seq_config
 

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from softprompt.cli import main
-from softprompt.threads import apply_threads, busy_threads, oversubscription_warning, parse_threads
+from softprompt.utils.threads import apply_threads, busy_threads, oversubscription_warning, parse_threads
 
 
 @pytest.fixture
@@ -47,7 +47,7 @@ def test_busy_processes_are_seen_and_warned_about(keep_threads, caplog):
         time.sleep(1.0)
         assert busy_threads() >= 2
         torch.set_num_threads(2)
-        with caplog.at_level(logging.WARNING, logger="softprompt.threads"):
+        with caplog.at_level(logging.WARNING, logger="softprompt.utils.threads"):
             apply_threads(None)
         assert "other processes are running" in caplog.text
         assert apply_threads("auto") == 1  # never fewer than one

@@ -38,10 +38,10 @@ from softprompt import (
     train_prompt,
 )
 from softprompt.data.words import align_tags, first_subwords
-from softprompt.layout import IGNORE_INDEX
-from softprompt.predictions import group_entities
-from softprompt.token_inference import word_logits
-from softprompt.trainer_parts import check_token_labels, task_collator
+from softprompt.models.layout import IGNORE_INDEX
+from softprompt.tasks import family_for
+from softprompt.tasks.entities import group_entities, word_logits
+from softprompt.tasks.token_classification import check_token_labels
 from tests.conftest import CLS_ID, SEP_ID, VOCAB, after_cls_reference, model_config
 
 N = 4  # virtual tokens
@@ -225,11 +225,11 @@ def test_collator_pads_token_labels_with_ignore_index(fast_tok):
             "labels": [-100, 1, 2, 0, -100],
         },
     ]
-    batch = task_collator(Task("token-classification"), fast_tok)(features)
+    batch = family_for(Task("token-classification")).collator(fast_tok)(features)
     assert batch["labels"].tolist() == [[-100, 1, -100, -100, -100], [-100, 1, 2, 0, -100]]
     assert batch["input_ids"][0].tolist() == [CLS_ID, 20, SEP_ID, 0, 0]
     assert batch["attention_mask"][0].tolist() == [1, 1, 1, 0, 0]
-    assert type(task_collator(Task(), fast_tok)).__name__ == "DataCollatorWithPadding"
+    assert type(family_for(Task()).collator(fast_tok)).__name__ == "DataCollatorWithPadding"
 
 
 def test_token_label_check_names_the_misfit():
@@ -387,7 +387,7 @@ def trained(fast_tok, tmp_path_factory):
     wrapper = SoftPromptWrapper(_token_model(), SoftPromptConfig(num_virtual_tokens=N), tokenizer=fast_tok)
     train = tokenize_dataset(data.train, fast_tok, max_length=32, num_virtual_tokens=N)
     test = tokenize_dataset(data.eval, fast_tok, max_length=32, num_virtual_tokens=N)
-    collate = task_collator(wrapper.task, fast_tok)
+    collate = family_for(wrapper.task).collator(fast_tok)
     batch = collate([{k: train[i][k] for k in ("input_ids", "token_type_ids", "attention_mask", "labels")}
                      for i in range(len(train))])  # fmt: skip
 

@@ -9,7 +9,7 @@ import torch
 import transformers
 
 from softprompt import SoftPromptConfig, SoftPromptWrapper, read_prompt_file, tokenize_dataset, train_prompt
-from softprompt.trainer import PROMPT_FILE_NAME
+from softprompt.training.trainer import PROMPT_FILE_NAME
 from tests.conftest import WORDS, model_config
 
 POS, NEG = ["great", "fantastic", "superb", "loved", "best"], ["dull", "boring", "awful", "hated", "worst"]

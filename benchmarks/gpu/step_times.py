@@ -1,6 +1,6 @@
 """Per-step wall times of prompt-tuning MiniLM on a GPU, fp32 vs a bf16 backbone, plus a profile (see run.sh).
 
-Shows what a new sequence length costs: before ``softprompt.backbone.attention_kernels`` kept SDPA
+Shows what a new sequence length costs: before ``softprompt.models.backbone.attention_kernels`` kept SDPA
 off cuDNN attention, every bf16 step with a new padded length took ~2 s (benchmarks/results/
 gpu-h100-steps-before-cudnn-fix.txt); after, ~12 ms (gpu-h200-steps.txt).
 """

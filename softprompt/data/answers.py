@@ -13,7 +13,7 @@ from typing import Any
 
 import datasets
 
-from softprompt.task import Task
+from softprompt.core.task import Task
 
 __all__ = ["QA_COLUMNS", "encode_answers", "qa_columns", "qa_features"]
 

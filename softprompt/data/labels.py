@@ -15,7 +15,7 @@ import datasets
 import numpy as np
 import pyarrow as pa
 
-from softprompt.task import Task, TaskType
+from softprompt.core.task import Task, TaskType
 
 __all__ = ["encode_labels", "given_names", "infer_task", "label_kind"]
 

@@ -16,11 +16,11 @@ from typing import Any
 import datasets
 import pyarrow as pa
 
+from softprompt.core.task import QA_OUTPUT_NAMES, Task, TaskType
 from softprompt.data.answers import encode_answers, qa_columns, qa_features
 from softprompt.data.labels import encode_labels, infer_task
 from softprompt.data.sources import held_out_splits, load_splits
 from softprompt.data.tags import check_word_columns, encode_tags
-from softprompt.task import QA_OUTPUT_NAMES, Task, TaskType
 
 __all__ = ["TaskData", "load_data"]
 

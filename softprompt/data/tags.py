@@ -14,8 +14,8 @@ from typing import Any
 import datasets
 import pyarrow as pa
 
+from softprompt.core.task import normalize_id2label
 from softprompt.data.labels import given_names, label_kind
-from softprompt.task import normalize_id2label
 
 __all__ = [
     "OUTSIDE_TAG",

@@ -20,8 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 import datasets
 
-from softprompt.backbone import DEFAULT_MAX_LENGTH
-from softprompt.layout import IGNORE_INDEX
+from softprompt.core.constants import DEFAULT_MAX_LENGTH, IGNORE_INDEX
 
 if TYPE_CHECKING:
     from transformers import PreTrainedTokenizerBase
@@ -112,7 +111,7 @@ def tokenize_text_to_label(
         dataset: One split of ``load_data(..., task="text-to-label")`` (``text`` and int ``label``).
         tokenizer: The model's tokenizer.
         words: Each class's target word, in class-id order
-            (``softprompt.text_to_label.prompt_targets(wrapper)``).
+            (``softprompt.tasks.text_to_label.prompt_targets(wrapper)``).
         decoder_only: ``True`` for a causal LM (input and target in one row), ``False`` for T5/BART.
         max_length: Longest row the model runs, virtual tokens included (see :func:`input_room`);
             texts are truncated to fit, the target never is.

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import datasets
 
-from softprompt.backbone import DEFAULT_MAX_LENGTH
+from softprompt.core.constants import DEFAULT_MAX_LENGTH
 from softprompt.data.qa import tokenize_qa
 from softprompt.data.words import tokenize_words
 

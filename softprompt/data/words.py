@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import datasets
 
-from softprompt.layout import IGNORE_INDEX
+from softprompt.core.constants import IGNORE_INDEX
 
 if TYPE_CHECKING:
     from transformers import BatchEncoding, PreTrainedTokenizerBase

@@ -24,8 +24,8 @@ from transformers import (
     AutoTokenizer,
 )
 
-from softprompt.atomic import atomic_write_text
-from softprompt.calibration import TEMPERATURE_KEY, calibrate
+from softprompt.inference.calibration import TEMPERATURE_KEY, calibrate
+from softprompt.utils.atomic import atomic_write_text
 
 __all__ = ["CONFIG_NAME", "TEMPERATURE_KEY", "calibrate_finetuned", "load_finetuned", "save_finetuned"]
 

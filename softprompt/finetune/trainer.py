@@ -22,29 +22,18 @@ from transformers.models.auto.modeling_auto import (
     MODEL_FOR_TOKEN_CLASSIFICATION_MAPPING_NAMES,
 )
 
-from softprompt import backbone
-from softprompt.data import check_tokenized
+from softprompt.core.constants import TRAINING_ARGS_FILE
+from softprompt.core.protocols import is_prompted
 from softprompt.finetune.saving import save_finetuned
-from softprompt.metrics.custom import default_best_metric, resolve_compute_metrics
-from softprompt.sampling import SeededSamplingMixin
-from softprompt.trainer_parts import (
-    check_task_labels,
-    task_collator,
-    task_compute_metrics,
-    task_training_args,
-)
-from softprompt.training_args import (
-    TrainingResult,
-    best_model_args,
-    default_training_args,
-    run_trainer,
-)
+from softprompt.models import backbone
+from softprompt.training.arguments import TrainingResult
+from softprompt.training.assembly import check_datasets, train_with_trainer
+from softprompt.training.sampling import SeededSamplingMixin
 
 __all__ = ["TRAINING_ARGS_FILE", "FinetuneResult", "finetune"]
 
 logger = logging.getLogger(__name__)
 
-TRAINING_ARGS_FILE = "training_args.json"  # the arguments, readable, next to the final model
 
 # Class names AutoModelForSequenceClassification, ...ForTokenClassification and ...ForQuestionAnswering map
 # to: what load_finetuned can rebuild.
@@ -62,7 +51,7 @@ _CLS_NAMES = frozenset(
 
 @dataclass(kw_only=True)
 class FinetuneResult(TrainingResult):
-    """What :func:`finetune` returns: :class:`~softprompt.training_args.TrainingResult` plus
+    """What :func:`finetune` returns: :class:`~softprompt.training.arguments.TrainingResult` plus
     ``model_dir``, the saved (best, if evaluated) model and tokenizer; load it with :func:`load_finetuned`."""
 
     model_dir: Path
@@ -120,7 +109,7 @@ def finetune(
         callbacks: Extra ``TrainerCallback`` objects.
         compute_metrics: Replaces the task's metrics: a ``Trainer`` ``compute_metrics``, or ``evaluate``
             metric names/modules (``"accuracy"``, ``["f1", "matthews_correlation"]``, a local script path);
-            see :mod:`softprompt.metrics.custom`. With names, the first keeps the best checkpoint.
+            see :mod:`softprompt.tasks.scoring`. With names, the first keeps the best checkpoint.
         data_collator: Replaces the padding collator.
         training_args: Full ``TrainingArguments`` to use instead of the recipe; the recipe
             arguments above are then ignored, and ``output_dir`` still receives the final model.
@@ -148,61 +137,40 @@ def finetune(
     if not isinstance(tokenizer, transformers.PreTrainedTokenizerBase):
         raise TypeError(f"tokenizer must be a transformers tokenizer, got {type(tokenizer).__name__}")
     task = backbone.sequence_task(model)
-    for dataset, name in ((train_dataset, "train_dataset"), (eval_dataset, "eval_dataset")):
-        check_tokenized(dataset, name)
-        check_task_labels(dataset, name, task, model.config.num_labels)
-    if training_args is not None and overrides:
-        raise TypeError(
-            f"pass either training_args or TrainingArguments overrides, not both (got {sorted(overrides)})"
-        )
-    # question answering: Trainer's label_names and the input ids its metrics match windows by
-    overrides = {**task_training_args(task, training_args), **overrides}
-    # raises for a metric the task does not compute (unless compute_metrics is the caller's own)
-    best = best_model_args(
-        task,
-        metric_for_best_model or default_best_metric(compute_metrics),
-        custom_metrics=compute_metrics is not None,
-        overrides=overrides,
-    )
-    args = training_args or default_training_args(
-        output_dir,
-        learning_rate=learning_rate,
-        num_train_epochs=num_train_epochs,
-        per_device_train_batch_size=per_device_train_batch_size,
-        weight_decay=weight_decay,
-        seed=seed,
-        **best,
-        has_eval=eval_dataset is not None,
-        gradient_accumulation_steps=gradient_accumulation_steps,
-        bf16=bf16,
-        **overrides,
-    )
-    data_collator = data_collator or task_collator(task, tokenizer)
-    if compute_metrics is None and task is not None and task.is_question_answering:  # scores the eval windows
-        compute_metrics = task_compute_metrics(task, None, eval_dataset=eval_dataset, tokenizer=tokenizer)
-    compute_metrics = resolve_compute_metrics(compute_metrics, task, model.config.id2label)
-    trainer, train_out, seconds, eval_metrics = run_trainer(
-        FinetuneTrainer, model, tokenizer, args, train_dataset, eval_dataset, task=task,
-        compute_metrics=compute_metrics, data_collator=data_collator, callbacks=callbacks,
-        resume_from_checkpoint=resume_from_checkpoint,
+    check_datasets(task, model.config.num_labels, train_dataset, eval_dataset)
+    recipe = {
+        "learning_rate": learning_rate,
+        "num_train_epochs": num_train_epochs,
+        "per_device_train_batch_size": per_device_train_batch_size,
+        "gradient_accumulation_steps": gradient_accumulation_steps,
+        "weight_decay": weight_decay,
+        "seed": seed,
+        "bf16": bf16,
+    }
+    run = train_with_trainer(
+        FinetuneTrainer, model, tokenizer, train_dataset, eval_dataset, task=task, id2label=model.config.id2label,
+        output_dir=output_dir, recipe=recipe, training_args=training_args, overrides=overrides,
+        metric_for_best_model=metric_for_best_model, compute_metrics=compute_metrics, data_collator=data_collator,
+        callbacks=callbacks, resume_from_checkpoint=resume_from_checkpoint,
     )  # fmt: skip
+    trainer, args = run.trainer, run.args
     kept = trainer.accelerator.unwrap_model(trainer.model, keep_torch_compile=False)
     if args.should_save:  # the main process only, under torchrun
         save_finetuned(kept, tokenizer, output_dir, extra_files={TRAINING_ARGS_FILE: args.to_json_string()})
     model.eval()
     return FinetuneResult(
         model_dir=Path(output_dir),
-        train_metrics=dict(train_out.metrics),
-        eval_metrics=dict(eval_metrics),
+        train_metrics=dict(run.train_output.metrics),
+        eval_metrics=dict(run.eval_metrics),
         log_history=list(trainer.state.log_history),
         best_checkpoint=trainer.state.best_model_checkpoint,
-        seconds=seconds,
+        seconds=run.seconds,
     )
 
 
 def _check_model(model: Any) -> None:
     if not isinstance(model, transformers.PreTrainedModel):
-        hint = " (for prompt tuning use train_prompt)" if hasattr(model, "prompt_config") else ""
+        hint = " (for prompt tuning use train_prompt)" if is_prompted(model) else ""
         raise TypeError(f"finetune needs a transformers PreTrainedModel, got {type(model).__name__}{hint}")
     if type(model).__name__ not in _CLS_NAMES:
         raise TypeError(

@@ -1,4 +1,5 @@
-"""Scores for multi-label and regression heads: micro/macro-F1 and exact match; Pearson r, Spearman rho, MSE.
+"""Scores for multi-label and regression heads (micro/macro-F1 and exact match; Pearson r, Spearman rho, MSE) and
+for generated class words (exact-match accuracy, macro F1, the share naming no class).
 
 Plain numpy, checked against scipy and scikit-learn in the tests; single-label classification uses
 the ``evaluate`` modules beside this file.
@@ -6,11 +7,12 @@ the ``evaluate`` modules beside this file.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
-__all__ = ["first_arrays", "multi_label_scores", "regression_scores"]
+__all__ = ["first_arrays", "multi_label_scores", "regression_scores", "text_to_label_scores"]
 
 
 def first_arrays(predictions: Any, references: Any, what: str) -> tuple[np.ndarray, np.ndarray]:
@@ -127,4 +129,34 @@ def multi_label_scores(predictions: Any, references: Any) -> dict[str, float]:
         "f1_micro": float(2 * tp.sum() / micro_denom) if micro_denom > 0 else 0.0,
         "f1_macro": float(per_class.mean()),
         "exact_match": float((p == r).all(1).mean()),
+    }
+
+
+def text_to_label_scores(
+    predicted: Sequence[int | None], references: Sequence[int], num_classes: int
+) -> dict[str, float]:
+    """Exact-match accuracy, macro F1 over the ``num_classes`` classes, and the share of generations naming no class.
+
+    A generation that names no class (``None``) is wrong for its text's class (a false negative of
+    it) and a false positive of no class.
+
+    Example:
+        >>> text_to_label_scores([0, 1, None, 1], [0, 1, 1, 0], 2)
+        {'accuracy': 0.5, 'f1': 0.5833333333333333, 'unknown': 0.25}
+    """
+    if len(predicted) != len(references) or not references:
+        raise ValueError(
+            f"{len(predicted)} predictions for {len(references)} references; need one each, at least one"
+        )
+    pred = np.asarray([-1 if p is None else int(p) for p in predicted])
+    gold = np.asarray([int(r) for r in references])
+    f1s = []
+    for k in range(num_classes):
+        tp = int(np.sum((pred == k) & (gold == k)))
+        wrong = int(np.sum((pred == k) != (gold == k)))  # false positives + false negatives
+        f1s.append(2 * tp / (2 * tp + wrong) if tp + wrong else 0.0)
+    return {
+        "accuracy": float(np.mean(pred == gold)),
+        "f1": float(np.mean(f1s)),
+        "unknown": float(np.mean(pred == -1)),
     }

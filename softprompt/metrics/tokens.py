@@ -11,8 +11,8 @@ from typing import Any
 
 import numpy as np
 
-from softprompt.layout import IGNORE_INDEX
 from softprompt.metrics.scores import first_arrays
+from softprompt.models.layout import IGNORE_INDEX
 
 __all__ = ["tag_sequence_scores", "tag_sequences", "token_classification_scores"]
 

@@ -1,0 +1,5 @@
+"""``python -m softprompt.cli``: the same as the ``softprompt`` command."""
+
+from softprompt.cli.main import main
+
+raise SystemExit(main())

@@ -1,0 +1,56 @@
+"""`AutoModelForTextToLabel`: the ``transformers`` auto class of a text-to-label task, chosen by the config.
+
+``AutoModelForSeq2SeqLM`` for encoder-decoder configs (T5, BART), else ``AutoModelForCausalLM``;
+:attr:`softprompt.Task.auto_model_class` returns it, so loading a task's model needs no branch.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = ["AutoModelForTextToLabel", "text_to_label_model_class"]
+
+
+def text_to_label_model_class(config: Any) -> type:
+    """``AutoModelForSeq2SeqLM`` for an encoder-decoder ``config`` (T5, BART), else ``AutoModelForCausalLM``.
+
+    Example:
+        >>> text_to_label_model_class(transformers.T5Config()).__name__  # doctest: +SKIP
+        'AutoModelForSeq2SeqLM'
+    """
+    import transformers
+
+    if getattr(config, "is_encoder_decoder", False):
+        return transformers.AutoModelForSeq2SeqLM
+    return transformers.AutoModelForCausalLM
+
+
+# from_pretrained arguments that AutoConfig.from_pretrained needs too, to find the same config
+_CONFIG_OPTIONS = ("revision", "cache_dir", "token", "local_files_only", "trust_remote_code", "subfolder",
+                   "force_download")  # fmt: skip
+
+
+class AutoModelForTextToLabel:
+    """The model class of a text-to-label task: :func:`text_to_label_model_class` of the checkpoint's config.
+
+    ``Task("text-to-label").auto_model_class`` is this class, so code that loads a task's model
+    (``data.task.auto_model_class.from_pretrained(name, **data.model_kwargs())``) loads T5 as
+    ``AutoModelForSeq2SeqLM`` and GPT-2 as ``AutoModelForCausalLM`` without a branch of its own.
+
+    Example:
+        >>> model = AutoModelForTextToLabel.from_pretrained("t5-small", **data.model_kwargs())  # doctest: +SKIP
+    """
+
+    @classmethod
+    def from_config(cls, config: Any, **kwargs: Any) -> Any:
+        return text_to_label_model_class(config).from_config(config, **kwargs)
+
+    @classmethod
+    def from_pretrained(cls, name: Any, *args: Any, **kwargs: Any) -> Any:
+        import transformers
+
+        config = kwargs.get("config")
+        if config is None:
+            options = {k: kwargs[k] for k in _CONFIG_OPTIONS if k in kwargs}
+            config = transformers.AutoConfig.from_pretrained(name, **options)
+        return text_to_label_model_class(config).from_pretrained(name, *args, **kwargs)

@@ -1,0 +1,61 @@
+"""Loading what a run trains: its data, the tokenizer, and the model with the class and head its task needs."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import transformers
+
+from softprompt.data import TaskData
+from softprompt.models.init import head_output_layer, zero_head_output
+from softprompt.runs.config import RunConfig
+
+__all__ = ["load_run"]
+
+logger = logging.getLogger(__name__)
+
+
+def load_run(cfg: RunConfig) -> tuple[TaskData, Any, Any]:
+    """A run's data, tokenizer and model: the model class the task needs, a head of the data's size.
+
+    A tokenizer without a padding token pads with its end-of-text token (GPT-2, Llama), and the model's
+    config learns that id (decoder classifiers find each row's last token by it).
+
+    Example:
+        >>> data, tokenizer, model = load_run(RunConfig(model="bert-base-uncased", data="glue", data_config="sst2"))  # doctest: +SKIP
+    """
+    data = cfg.load_data()
+    logger.info("task: %s%s", data.task.type.value, " (text pairs)" if data.is_pair else "")
+    tokenizer = transformers.AutoTokenizer.from_pretrained(cfg.model)
+    if tokenizer.pad_token is None and tokenizer.eos_token is not None:  # GPT-2, Llama: no padding token
+        tokenizer.pad_token = tokenizer.eos_token
+        logger.info(
+            "the tokenizer has no padding token: padding with its end-of-text token %r", tokenizer.eos_token
+        )
+    # a checkpoint whose head has another number of classes gets a new head (transformers reports it)
+    model, info = data.task.auto_model_class.from_pretrained(  # the task's class: token, QA, LM heads...
+        cfg.model, ignore_mismatched_sizes=True, output_loading_info=True, **data.model_kwargs()
+    )
+    if getattr(model.config, "pad_token_id", None) is None and tokenizer.pad_token_id is not None:
+        model.config.pad_token_id = tokenizer.pad_token_id  # decoder classifiers find the last token by it
+    if cfg.head_init == "zeros":
+        if data.task.type.value == "text-to-label":
+            raise ValueError(
+                "head_init='zeros': a text-to-label prompt has no head (it generates the class word)"
+            )
+        _zero_new_head(model, info)
+    return data, tokenizer, model
+
+
+def _zero_new_head(model: Any, info: dict[str, Any]) -> None:
+    """``head_init="zeros"``: zero the output layer if ``from_pretrained`` initialised it anew."""
+    new = set(info.get("missing_keys", ())) | {
+        k[0] if isinstance(k, tuple) else k for k in info.get("mismatched_keys", ())
+    }
+    layer = head_output_layer(model, model.config.num_labels)
+    if f"{layer}.weight" not in new:
+        logger.warning("head_init='zeros': the checkpoint has a trained %s; kept as it is", layer)
+        return
+    zero_head_output(model, model.config.num_labels)
+    logger.info("head_init='zeros': %s starts at zero", layer)

@@ -1,0 +1,307 @@
+"""End-to-end runs on any sequence-task dataset: what ``softprompt train|finetune`` and the examples do.
+
+Each run: load and check the data, load the model for its task, train, score the kept artefact,
+reload it from disk and score it again, then write ``results.json`` and ``curves.png``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import platform
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+import transformers
+
+from softprompt.utils.atomic import atomic_write_json
+from softprompt.core.config import SoftPromptConfig
+from softprompt.core.constants import CARD_NAME, PEFT_CONFIG_NAME, PEFT_WEIGHTS_NAME, PROMPT_NAME, TRAINING_ARGS_FILE
+from softprompt.data import TaskData
+from softprompt.tasks import family_for
+from softprompt.inference.evaluate import evaluate_model
+from softprompt.runs.plots import plot_curves
+from softprompt.runs.config import RUN_CONFIG_FILE, RunConfig
+from softprompt.runs.loading import load_run
+from softprompt.training.trainer import train_prompt
+from softprompt.training.arguments import PROMPT_WARMUP
+from softprompt.runs.overrides import HUB_ARGS, hub_target
+from softprompt.version import __version__
+from softprompt.wrapper.model import SoftPromptWrapper
+
+__all__ = ["RunConfig", "run_finetune", "run_prompt_tuning", "summary"]
+
+logger = logging.getLogger(__name__)
+
+
+def _versions() -> dict[str, str]:
+    return {
+        "softprompt": __version__,
+        "torch": torch.__version__,
+        "transformers": transformers.__version__,
+        "python": platform.python_version(),
+        "machine": f"{platform.machine()} {platform.processor() or ''}".strip(),
+        "cpu_capability": str(torch.backends.cpu.get_cpu_capability()),
+        "threads": str(torch.get_num_threads()),
+        "device": "cuda:" + torch.cuda.get_device_name(0) if torch.cuda.is_available() else "cpu",
+    }
+
+
+def _per_epoch(log_history: list[dict[str, Any]], metric: str) -> list[dict[str, Any]]:
+    """Training loss (mean over the epoch) and eval metrics, one row per epoch."""
+    rows: dict[int, dict[str, Any]] = {}
+    for entry in log_history:
+        if "epoch" not in entry:
+            continue
+        row = rows.setdefault(round(entry["epoch"]), {"epoch": round(entry["epoch"])})
+        if "loss" in entry:
+            row["train_loss"] = entry["loss"]
+        for key, value in entry.items():
+            if key.startswith("eval_") and key not in row and not key.endswith(("runtime", "per_second")):
+                row[key] = value
+    return [rows[k] for k in sorted(rows) if f"eval_{metric}" in rows[k]]
+
+
+def _is_main_process() -> bool:
+    """Under ``torchrun`` only rank 0 scores, reloads and writes results."""
+    return int(os.environ.get("RANK", "0")) == 0
+
+
+# what a run writes at the top of its folder, besides the artefact that the next run rewrites
+_RUN_FILES = ("results.json", "curves.png", TRAINING_ARGS_FILE, CARD_NAME, PEFT_CONFIG_NAME, PEFT_WEIGHTS_NAME)
+
+
+def _prepare_run_dir(cfg: RunConfig) -> None:
+    """A used run folder needs ``resume`` (continue) or ``overwrite`` (start over): never two runs mixed.
+    Then the run's resolved settings go to ``run_config.json`` (which alone does not make a folder used)."""
+    out = Path(cfg.output_dir)
+    checkpoints = sorted(out.glob("checkpoint-*")) if out.is_dir() else []
+    used = bool(checkpoints) or any((out / name).exists() for name in (*_RUN_FILES, PROMPT_NAME))
+    if cfg.resume:
+        if not checkpoints:
+            raise ValueError(f"nothing to resume in {str(out)!r}: it has no checkpoint-* folder")
+    elif used and not cfg.overwrite:
+        raise ValueError(
+            f"{str(out)!r} holds an earlier run; pass --resume to continue it or --overwrite to start over "
+            "(or choose another --output-dir)"
+        )
+    elif used:  # overwrite: the old checkpoints would otherwise be rotated and compared with the new ones
+        for folder in checkpoints:
+            shutil.rmtree(folder)
+        for name in _RUN_FILES:
+            (out / name).unlink(missing_ok=True)
+        logger.warning(
+            "--overwrite: removed %d checkpoints and the results of the earlier run in %s",
+            len(checkpoints),
+            out,
+        )
+    cfg.save(out / RUN_CONFIG_FILE)
+
+
+def _recipe(cfg: RunConfig, *, warmup: float) -> dict[str, Any]:
+    """The ``train_prompt``/``finetune`` arguments both kinds of run take from the config
+    (``warmup``: the kind's default, used when ``cfg.warmup`` is ``None``), ``cfg.training_args`` over them."""
+    return {
+        "output_dir": Path(cfg.output_dir), "num_train_epochs": cfg.epochs, "learning_rate": cfg.lr,
+        "per_device_train_batch_size": cfg.batch_size, "bf16": cfg.bf16, "seed": cfg.seed,
+        "per_device_eval_batch_size": cfg.eval_batch_size, "logging_strategy": "epoch",
+        "warmup_steps": warmup if cfg.warmup is None else cfg.warmup,
+        "resume_from_checkpoint": True if cfg.resume else None, "lr_scheduler_type": cfg.scheduler,
+        "full_determinism": cfg.deterministic,
+    } | {k: v for k, v in cfg.training_args.items() if k not in HUB_ARGS}  # fmt: skip
+
+
+def _scoring(cfg: RunConfig, data: TaskData) -> dict[str, Any]:
+    """How the kept artefact is scored, after training and after reloading (the same, so they agree)."""
+    score = {"batch_size": cfg.eval_batch_size, "max_length": cfg.max_length, "bf16": cfg.bf16}
+    options = {"stride": cfg.doc_stride, "max_answer_length": cfg.max_answer_length}
+    return score | {k: v for k, v in options.items() if k in family_for(data.task).predict_options}
+
+
+def _rows(cfg: RunConfig, data: TaskData, model: Any, tokenizer: Any, num_virtual_tokens: int = 0) -> tuple[Any, Any]:
+    """The tokenized training and evaluation rows of a run, as the task's family makes them."""
+    family = family_for(data.task)
+    return tuple(
+        family.tokenize(split, model, tokenizer, max_length=cfg.max_length, num_virtual_tokens=num_virtual_tokens,
+                        stride=cfg.doc_stride)  # fmt: skip
+        for split in (data.train, data.eval)
+    )
+
+
+def _short_name(path_or_id: str) -> str:
+    """``bert-base-uncased``, or a local folder's name (its parent's when it is a generic ``model``)."""
+    path = Path(path_or_id)
+    return path.parent.name if path.name in ("model", "models") and path.parent.name else path.name
+
+
+def _results(
+    cfg: RunConfig, kind: str, data: TaskData, trained: Any, final: dict[str, float], reloaded: dict[str, float],
+    *, wall: float, trainable_parameters: int, artefact: Path, artefact_bytes: int,
+) -> dict[str, Any]:  # fmt: skip
+    """What both kinds of run record in ``results.json``."""
+    metric = data.task.best_metric
+    return {
+        "kind": kind,
+        "config": cfg.to_dict(),  # without secrets
+        "task": data.task.to_dict(),
+        "is_pair": data.is_pair,
+        "label_names": data.label_names,
+        "eval_split": data.eval_split,
+        "metric": metric,
+        # the artefact as a user gets it (reloaded from disk); eval_metrics is the in-memory model's, which
+        # can differ in the last float digits for a fine-tuned folder (not for prompt files: tested equal)
+        f"eval_{metric}": reloaded[f"eval_{metric}"],
+        "eval_metrics": final,
+        "reloaded_eval_metrics": reloaded,
+        "epochs": _per_epoch(trained.log_history, metric),
+        "train_samples": len(data.train),
+        "eval_samples": len(data.eval),
+        # Trainer's wall time and samples/s include the per-epoch evaluations
+        "train_seconds": trained.seconds,
+        "seconds_per_epoch": trained.seconds / cfg.epochs,
+        "train_samples_per_second": trained.train_metrics.get("train_samples_per_second"),
+        "eval_samples_per_second": final["eval_samples_per_second"],
+        "trainable_parameters": trainable_parameters,
+        "artefact": str(artefact),
+        "artefact_bytes": artefact_bytes,
+        "best_checkpoint": trained.best_checkpoint,
+        "versions": _versions(),
+        "wall_seconds": time.perf_counter() - wall,
+    }
+
+
+def _finish(cfg: RunConfig, kind: str, results: dict[str, Any], out: Path) -> dict[str, Any]:
+    what = "pairs" if results["is_pair"] else "texts"
+    png = plot_curves(
+        results["epochs"],
+        out / "curves.png",
+        title=f"{'deep ' if cfg.deep and kind == 'prompt_tuning' else ''}{kind.replace('_', ' ')}: {_short_name(cfg.model)} on {_short_name(cfg.data)} ({results['task']['type']}), "
+        f"{results['train_samples']} train / {results['eval_samples']} eval {what}, max length {cfg.max_length}",
+        metric=results["metric"],
+        reference=cfg.reference,
+        reference_label=cfg.reference_label,
+    )
+    results["curves"] = str(png) if png else None
+    atomic_write_json(out / "results.json", results)
+    return results
+
+
+def run_prompt_tuning(cfg: RunConfig) -> dict[str, Any]:
+    """Prompt-tune ``cfg.model`` on ``cfg.data``; returns (and writes) ``results.json``'s content.
+
+    Example:
+        >>> run_prompt_tuning(RunConfig(model=minilm, data="../shared/data/sick", text_column="sentence_a",
+        ...                             text_pair_column="sentence_b"))  # doctest: +SKIP
+    """
+    wall = time.perf_counter()
+    out = Path(cfg.output_dir)
+    hub = hub_target(cfg.training_args, cfg.output_dir, "prompt_tuning")
+    if _is_main_process():
+        _prepare_run_dir(cfg)
+    transformers.set_seed(cfg.seed)  # a head the checkpoint lacks is initialised from this seed
+    data, tokenizer, model = load_run(cfg)
+    prompt_config = SoftPromptConfig(
+        num_virtual_tokens=cfg.num_virtual_tokens,
+        init=cfg.init,
+        init_text=cfg.init_text,
+        seed=cfg.seed,
+        deep=cfg.deep,
+        placement=cfg.placement,
+        label_words=cfg.label_words,
+    )
+    wrapper = SoftPromptWrapper(model, prompt_config, tokenizer=tokenizer)
+    wrapper.max_input_length(
+        cfg.max_length
+    )  # room for text after the virtual tokens, checked before training
+    train, test = _rows(cfg, data, wrapper, wrapper.tokenizer, cfg.num_virtual_tokens)
+
+    trained = train_prompt(
+        wrapper, train, test, head_learning_rate=cfg.head_lr, **_recipe(cfg, warmup=PROMPT_WARMUP)
+    )
+    if not _is_main_process():
+        return {}
+    score = _scoring(cfg, data)
+    final = evaluate_model(wrapper, tokenizer, data.eval, **score)
+    # the artefact as a user gets it: the prompt file, loaded onto the frozen backbone
+    reloaded = SoftPromptWrapper.from_prompt(wrapper.model, trained.prompt_path, tokenizer=tokenizer)
+    again = evaluate_model(reloaded, tokenizer, data.eval, **score)
+    results = _results(
+        cfg, "prompt_tuning", data, trained, final, again, wall=wall,
+        trainable_parameters=wrapper.num_trainable_parameters(), artefact=trained.prompt_path,
+        artefact_bytes=trained.prompt_path.stat().st_size,
+    )  # fmt: skip
+    results["prompt_config"] = prompt_config.to_dict()
+    results["backbone_parameters"] = sum(p.numel() for p in wrapper.model.parameters())
+    # the run folder is a prompt folder: the same prompt file, a model card with the reloaded scores, PEFT files
+    card_metrics = {k: v for k, v in again.items() if not k.endswith(("runtime", "per_second"))}
+    reloaded.save_pretrained(out, metrics=card_metrics)
+    results = _finish(cfg, "prompt_tuning", results, out)
+    if hub is not None:
+        results["hub"] = str(reloaded.push_to_hub(**hub, metrics=card_metrics))
+        atomic_write_json(out / "results.json", results)
+    return results
+
+
+def run_finetune(cfg: RunConfig) -> dict[str, Any]:
+    """Fine-tune all of ``cfg.model`` on ``cfg.data`` (``num_virtual_tokens``/``init``/``deep`` unused).
+
+    Example:
+        >>> run_finetune(RunConfig(model=minilm, data="../shared/data/sick", text_column="sentence_a",
+        ...                         text_pair_column="sentence_b", lr=2e-5, batch_size=32))  # doctest: +SKIP
+    """
+    from softprompt.finetune import finetune, load_finetuned
+
+    if cfg.head_lr is not None:
+        raise ValueError("head_lr is a prompt-tuning setting: fine-tuning trains every weight at lr")
+    if cfg.task == "text-to-label":
+        raise ValueError(
+            "text-to-label is a prompt-tuning task: fine-tuning a whole language model is not supported"
+        )
+    wall = time.perf_counter()
+    out = Path(cfg.output_dir)
+    hub_target(cfg.training_args, cfg.output_dir, "finetune")
+    if _is_main_process():
+        _prepare_run_dir(cfg)
+    transformers.set_seed(cfg.seed)  # the new head's initialisation
+    data, tokenizer, model = load_run(cfg)
+    train, test = _rows(cfg, data, model, tokenizer)
+
+    trained = finetune(model, tokenizer, train, test, **_recipe(cfg, warmup=0.0))
+    if not _is_main_process():
+        return {}
+    score = _scoring(cfg, data)
+    final = evaluate_model(model, tokenizer, data.eval, **score)
+    reloaded, reloaded_tokenizer = load_finetuned(trained.model_dir)
+    again = evaluate_model(reloaded, reloaded_tokenizer, data.eval, **score)
+    weights = sorted(Path(trained.model_dir).glob("*.safetensors"))
+    results = _results(
+        cfg, "finetune", data, trained, final, again, wall=wall,
+        trainable_parameters=sum(p.numel() for p in model.parameters() if p.requires_grad),
+        artefact=trained.model_dir, artefact_bytes=sum(p.stat().st_size for p in weights),
+    )  # fmt: skip
+    return _finish(cfg, "finetune", results, out)
+
+
+def summary(results: dict[str, Any]) -> str:
+    """A few lines for a terminal."""
+    metrics = " ".join(
+        f"{k}={v:.4f}"
+        for k, v in results["eval_metrics"].items()
+        if not k.endswith(("runtime", "per_second", "samples"))
+    )
+    what = "pairs" if results["is_pair"] else "texts"
+    return "\n".join(
+        [
+            f"{results['kind']} ({results['task']['type']}): {metrics} ({results['eval_samples']} {what}, split "
+            f"{results['eval_split']!r})",
+            f"train: {results['seconds_per_epoch']:.1f} s/epoch, {results['train_samples_per_second']:.2f} samples/s; "
+            f"eval: {results['eval_samples_per_second']:.1f} samples/s",
+            f"trainable parameters: {results['trainable_parameters']:,}; artefact: {results['artefact']} "
+            f"({results['artefact_bytes']:,} bytes)",
+            f"reloaded artefact: {results['metric']}={results['reloaded_eval_metrics']['eval_' + results['metric']]!r} "
+            f"(in memory after training: {results['eval_metrics']['eval_' + results['metric']]!r})",
+        ]
+    )

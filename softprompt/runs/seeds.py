@@ -1,0 +1,150 @@
+"""Results as distributions: one run per seed, summarised as mean ± sd (min, max) per epoch and at the end.
+
+Prompt tuning swings by points between seeds (Lester et al. 2021), so one run is one draw. Every seed's
+run trains on the *same* data subset (``data_seed``, default: the config's own ``seed``), so the spread
+measures the training's randomness (initialisation, batch order, dropout), not the subset's.
+
+Example:
+    >>> distribution([0.80, 0.82, 0.84])["mean"]  # doctest: +ELLIPSIS
+    0.82...
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import statistics
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from softprompt.utils.atomic import atomic_write_json
+
+__all__ = ["check_seeds", "distribution", "format_seed_summary", "run_seeds", "summarize_runs"]
+
+SUMMARY_FILE = "seeds.json"
+# eval_* entries that are timings or counts, not results
+_NOT_METRICS = ("runtime", "per_second", "samples", "loss", "epoch")
+
+
+def check_seeds(seeds: Sequence[int]) -> list[int]:
+    """``seeds`` as a list of distinct ints, or a ``ValueError`` that says what is wrong."""
+    if isinstance(seeds, (str, bytes)) or not isinstance(seeds, Sequence) or not seeds:
+        raise ValueError(f"seeds must be a non-empty list of integers, got {seeds!r}")
+    bad = [s for s in seeds if isinstance(s, bool) or not isinstance(s, int) or s < 0]
+    if bad:
+        raise ValueError(f"seeds must be non-negative integers, got {bad}")
+    if len(set(seeds)) != len(seeds):
+        raise ValueError(f"seeds repeat: {list(seeds)} (a repeated seed repeats the same run)")
+    return list(seeds)
+
+
+def distribution(values: Sequence[float]) -> dict[str, Any]:
+    """``n``, ``mean``, sample standard deviation ``sd`` (0 for one value), ``min``, ``max`` and the ``values``.
+
+    Example:
+        >>> d = distribution([1.0, 2.0, 3.0])
+        >>> d["mean"], d["sd"], d["min"], d["max"]
+        (2.0, 1.0, 1.0, 3.0)
+    """
+    values = [float(v) for v in values]
+    if not values or not all(math.isfinite(v) for v in values):
+        raise ValueError(f"need finite values, got {values}")
+    return {
+        "n": len(values),
+        "mean": statistics.fmean(values),
+        "sd": statistics.stdev(values) if len(values) > 1 else 0.0,
+        "min": min(values),
+        "max": max(values),
+        "values": values,
+    }
+
+
+def _metric_keys(metrics: dict[str, Any]) -> list[str]:
+    return sorted(
+        k
+        for k, v in metrics.items()
+        if k.startswith("eval_") and isinstance(v, (int, float)) and not k.endswith(_NOT_METRICS)
+    )
+
+
+def summarize_runs(results: Sequence[dict[str, Any]], seeds: Sequence[int]) -> dict[str, Any]:
+    """Mean ± sd over runs of one setting (``results.json`` contents of :func:`softprompt.run_prompt_tuning`
+    or :func:`softprompt.run_finetune`, one per seed).
+
+    Returns:
+        ``{"metric", "seeds", "final": {eval_<m>: distribution}, "epochs": [{"epoch", eval_<m>: distribution}],
+        "runs": [{"seed", "output_dir", eval_<metric>}]}``; ``final`` holds the reloaded artefacts' scores.
+    """
+    if len(results) != len(seeds) or not results:
+        raise ValueError(f"{len(results)} results for {len(seeds)} seeds")
+    metric = results[0]["metric"]
+    finals = [r["reloaded_eval_metrics"] for r in results]
+    final = {k: distribution([f[k] for f in finals]) for k in _metric_keys(finals[0])}
+    epochs = []
+    # epochs that every run reached (an early-stopped run ends sooner)
+    for i in range(min(len(r["epochs"]) for r in results)):
+        rows = [r["epochs"][i] for r in results]
+        epochs.append(
+            {
+                "epoch": rows[0]["epoch"],
+                **{k: distribution([row[k] for row in rows]) for k in _metric_keys(rows[0])},
+            }
+        )
+    return {
+        "metric": metric,
+        "seeds": list(seeds),
+        "final": final,
+        "epochs": epochs,
+        "runs": [
+            {"seed": s, "output_dir": r["config"]["output_dir"], f"eval_{metric}": r[f"eval_{metric}"]}
+            for s, r in zip(seeds, results)
+        ],
+    }
+
+
+def run_seeds(cfg: Any, seeds: Sequence[int], run: Callable[[Any], dict[str, Any]]) -> dict[str, Any]:
+    """Run ``run(cfg)`` once per seed (into ``<output_dir>/seed-<s>``) and write ``<output_dir>/seeds.json``.
+
+    Args:
+        cfg: A :class:`softprompt.RunConfig`; each run gets ``seed=s`` and keeps the data subset of
+            ``cfg.data_seed`` (or of ``cfg.seed`` when that is unset).
+        seeds: Distinct non-negative ints, e.g. ``[1, 2, 3]``.
+        run: :func:`softprompt.run_prompt_tuning` or :func:`softprompt.run_finetune`.
+
+    Returns:
+        :func:`summarize_runs`'s summary plus ``"config"`` (the shared settings); ``{}`` on a
+        ``torchrun`` rank other than 0.
+
+    Example:
+        >>> summary = run_seeds(RunConfig(model=m, data=d), [1, 2, 3], run_prompt_tuning)  # doctest: +SKIP
+        >>> print(format_seed_summary(summary))  # doctest: +SKIP
+    """
+    seeds = check_seeds(seeds)
+    out = Path(cfg.output_dir)
+    data_seed = cfg.seed if cfg.data_seed is None else cfg.data_seed
+    results = []
+    for seed in seeds:
+        one = dataclasses.replace(cfg, seed=seed, data_seed=data_seed, output_dir=str(out / f"seed-{seed}"))
+        result = run(one)
+        if not result:  # not rank 0 under torchrun
+            return {}
+        results.append(result)
+    summary = summarize_runs(results, seeds)
+    summary["config"] = {**dataclasses.asdict(cfg), "seed": None, "data_seed": data_seed}
+    summary["versions"] = results[0].get("versions", {})
+    atomic_write_json(out / SUMMARY_FILE, summary)
+    return summary
+
+
+def _fmt(d: dict[str, Any]) -> str:
+    return f"{d['mean']:.4f} ± {d['sd']:.4f} (min {d['min']:.4f}, max {d['max']:.4f})"
+
+
+def format_seed_summary(summary: dict[str, Any]) -> str:
+    """A few lines for a terminal: the main metric per epoch and at the end, mean ± sd (min, max)."""
+    key = f"eval_{summary['metric']}"
+    lines = [f"{len(summary['seeds'])} seeds {summary['seeds']}: {summary['metric']}, mean ± sd (min, max)"]
+    lines += [f"  epoch {row['epoch']}: {_fmt(row[key])}" for row in summary["epochs"] if key in row]
+    lines.append(f"  final (reloaded artefacts): {_fmt(summary['final'][key])}")
+    return "\n".join(lines)

@@ -1,0 +1,6 @@
+"""Training with ``transformers.Trainer``: the prompt trainer and the assembly it shares with fine-tuning.
+
+``arguments`` (``TrainingArguments`` defaults, ``TrainingResult``), ``assembly`` (checks, arguments,
+collator and metrics from the task's family; the run), ``sampling`` (seeded length-grouped batches),
+``trainer`` (``PromptTrainer``, ``train_prompt``), ``checkpoints`` (which checkpoint folders are complete).
+"""
