@@ -16,7 +16,8 @@ from huggingface_hub import HfApi, ModelCard, constants
 from huggingface_hub.errors import RevisionNotFoundError
 from safetensors import safe_open
 
-from softprompt import SoftPromptConfig, SoftPromptWrapper, peft_export
+from softprompt import SoftPromptConfig, SoftPromptWrapper, export_peft_adapter
+from softprompt.hub import peft_export
 from softprompt.core.constants import CARD_NAME, PEFT_CONFIG_NAME, PEFT_WEIGHTS_NAME, PROMPT_NAME
 from tests.conftest import HEADS, HIDDEN, LAYERS, bare_arithmetic, batch, make_model
 from tests.hub_server import serving
@@ -346,7 +347,7 @@ def test_hub_repo_errors_and_a_peft_only_repo(tokenizer, tmp_path, hub):
         _pull(tokenizer, "me/plain", tmp_path / "c", hub)
     # a PEFT adapter pushed by PEFT users (export_peft_adapter writes PEFT's own layout) loads too
     wrapper = _trained(tokenizer)
-    peft_export.export_peft_adapter(wrapper, tmp_path / "adapter")
+    export_peft_adapter(wrapper, tmp_path / "adapter")
     api.upload_folder(repo_id="me/plain", folder_path=tmp_path / "adapter")
     back = _pull(tokenizer, "me/plain", tmp_path / "c", hub)
     assert torch.equal(_logits(back, tokenizer), _logits(wrapper, tokenizer))

@@ -64,6 +64,8 @@ class TaskFamily:
             ``stride``, ``max_answer_length``); any other is a ``TypeError``.
         metrics_need_windows: Its ``Trainer`` metrics read the tokenized evaluation rows (question
             answering maps windows back to answers); its inputs are ``(question, context)`` pairs.
+        takes_metric_names: ``evaluate`` metrics named by the caller can score its outputs (class ids,
+            0/1 decisions or values: :meth:`metric_inputs`); per-token and per-answer tasks need a callable.
         example_call: A ``predict`` line for a model card.
 
     Example:
@@ -78,6 +80,7 @@ class TaskFamily:
     eval_columns: ClassVar[tuple[str, ...]] = ("text", "label")
     predict_options: ClassVar[tuple[str, ...]] = ()
     metrics_need_windows: ClassVar[bool] = False
+    takes_metric_names: ClassVar[bool] = False
     example_call: ClassVar[str] = 'print(wrapper.predict(["An example text."]))'
 
     # ------------------------------------------------------------------ training
@@ -131,15 +134,9 @@ class TaskFamily:
     # ------------------------------------------------------------------ scoring and prediction
 
     def metric_inputs(self, task: Task, predictions: Any, references: Any) -> tuple[Any, Any, str]:
-        """Head outputs and labels as a user's ``evaluate`` metric takes them, and what they are, in words.
-
-        Raises:
-            ValueError: a family scored per token or per answer, which no class-id metric can score.
-        """
-        raise ValueError(
-            f"metric names score class ids or values; a {task.type.value} task is scored per token or per "
-            "answer: pass a callable compute_metrics, or None for the task's own metrics"
-        )
+        """Head outputs and labels as a user's ``evaluate`` metric takes them, and what they are, in words
+        (only where :attr:`takes_metric_names`)."""
+        raise NotImplementedError(f"{type(self).__name__} is scored per token or per answer")
 
     def score(
         self, task: Task, predictions: Any, references: Any, id2label: Mapping[int, str] | None = None

@@ -223,9 +223,11 @@ def resolve_compute_metrics(
     pairs = _as_pairs(spec)
     if not pairs:
         raise ValueError("compute_metrics is an empty list; name at least one metric, or pass None")
-    family.metric_inputs(
-        task, np.zeros((0, 2)), np.zeros(0, dtype=np.int64)
-    )  # refuses per-token/answer tasks
+    if not family.takes_metric_names:
+        raise ValueError(
+            f"metric names score class ids or values; a {task.type.value} task is scored per token or per "
+            "answer: pass a callable compute_metrics, or None for the task's own metrics"
+        )
     modules = [(_module(item), kwargs) for item, kwargs in pairs]
 
     def compute_metrics(eval_pred: EvalPrediction) -> dict[str, float]:

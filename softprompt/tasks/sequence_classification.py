@@ -162,6 +162,7 @@ class SequenceClassification(TaskFamily):
         TaskType.MULTI_LABEL,
         TaskType.REGRESSION,
     )
+    takes_metric_names: ClassVar[bool] = True
 
     def check_labels(
         self, dataset: datasets.Dataset | None, name: str, task: Task | None, num_labels: int | None

@@ -78,7 +78,7 @@ class PromptGenerationMixin:
             id2label = getattr(model.config, "id2label", None) if has_head else None
             return backbone.sequence_task(model), id2label
         _refuse_deep(config.deep, type(model).__name__)
-        from softprompt.tasks.text_to_label import text_to_label_names
+        from softprompt.tasks.label_words import text_to_label_names
 
         names = text_to_label_names(getattr(model.config, "id2label", None), config.label_words)
         return (Task("text-to-label"), names) if names else (None, None)
