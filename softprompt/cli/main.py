@@ -19,37 +19,14 @@ import os
 import sys
 import traceback
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from softprompt.cli.parser import COMMANDS, CommandParser
 from softprompt.version import __version__
 
-if TYPE_CHECKING:
-    from softprompt.cli.args import FINETUNE_DEFAULTS, PROMPT_DEFAULTS, add_run_flags, run_config_from_args
-
-__all__ = [
-    "COMMANDS",
-    "FINETUNE_DEFAULTS",
-    "PROMPT_DEFAULTS",
-    "CommandParser",
-    "add_run_flags",
-    "build_parser",
-    "main",
-    "report_errors",
-    "run_config_from_args",
-]
+__all__ = ["build_parser", "main", "report_errors"]
 
 _DESCRIPTION = "Prompt tuning and fine-tuning for Hugging Face encoders."
-# defined with the flags, which import transformers: loaded on first use (PEP 562)
-_FROM_CLI_ARGS = ("FINETUNE_DEFAULTS", "PROMPT_DEFAULTS", "add_run_flags", "run_config_from_args")
-
-
-def __getattr__(name: str) -> Any:
-    if name in _FROM_CLI_ARGS:
-        from softprompt.cli import args as cli_args
-
-        return getattr(cli_args, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def _parser(*, full: bool) -> argparse.ArgumentParser:

@@ -14,6 +14,7 @@ from torch import nn
 
 from softprompt.core.protocols import is_prompted
 from softprompt.models import backbone
+from softprompt.tasks.base import Call
 from softprompt.tasks.registry import family_for
 
 if TYPE_CHECKING:
@@ -68,16 +69,14 @@ def predict(
     """
     family, task = _family(model, task, prompt)
     family.check_options(answer_options, task)
-    common = {
+    batching = {
         "batch_size": batch_size,
         "max_length": max_length,
         "bf16": bf16,
         "max_batch_tokens": max_batch_tokens,
     }
-    return family.predict(
-        model, tokenizer, texts, task=task, id2label=_names(model, id2label, prompt), temperature=temperature,
-        prompt=prompt, common=common, **answer_options,
-    )  # fmt: skip
+    call = Call(task, _names(model, id2label, prompt), batching, answer_options, temperature, prompt)
+    return family.predict(model, tokenizer, texts, call)
 
 
 def model_task(model: nn.Module, prompt: str | None = None) -> Task | None:

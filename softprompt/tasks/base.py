@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
 if TYPE_CHECKING:
@@ -23,10 +24,43 @@ if TYPE_CHECKING:
 
     from softprompt.core.task import Task, TaskType
 
-__all__ = ["EvalPredictor", "TaskFamily", "padding_collator", "with_timing"]
+__all__ = ["Call", "EvalPredictor", "Labels", "Metrics", "TaskFamily", "padding_collator", "with_timing"]
 
 # ``(wrapper, prepared inputs) -> (predicted, gold)``: a family's own evaluation step for ``Trainer``
 EvalPredictor = Callable[[Any, dict[str, Any]], tuple[Any, Any]]
+# a ``Trainer`` ``compute_metrics``: an ``EvalPrediction`` to ``{metric: value}``
+Metrics = Callable[[Any], dict[str, float]]
+# class names by id
+Labels = Mapping[int, str] | None
+
+
+@dataclass(frozen=True)
+class Call:
+    """One ``predict`` or ``evaluate_model`` call, as the inference layer hands it to a family.
+
+    Attributes:
+        task: The task read from the caller, the wrapper's prompt or the bare model (``None``: not recorded).
+        id2label: Class (or tag) names by id.
+        batching: ``batch_size``, ``max_length``, ``bf16``, ``max_batch_tokens`` (and ``progress`` when evaluating).
+        options: The family's own options (:attr:`TaskFamily.predict_options`).
+        temperature: Softmax temperature (single-label classification).
+        prompt: A wrapper's named prompt, fixed for the call; ``None``: the active one, batch by batch.
+
+    Example:
+        >>> Call(task=None, id2label={}, batching={"batch_size": 8}, prompt="sst2").prompt_names(2)
+        ['sst2', 'sst2']
+    """
+
+    task: Task | None
+    id2label: Mapping[int, str]
+    batching: Mapping[str, Any]
+    options: Mapping[str, Any] = field(default_factory=dict)
+    temperature: float = 1.0
+    prompt: str | None = None
+
+    def prompt_names(self, count: int) -> list[str] | None:
+        """One prompt name per input when a prompt is named, else ``None`` (the active prompt)."""
+        return None if self.prompt is None or not count else [self.prompt] * count
 
 
 def padding_collator(tokenizer: PreTrainedTokenizerBase) -> Callable[[list[dict[str, Any]]], Any]:
@@ -95,35 +129,25 @@ class TaskFamily:
         return padding_collator(tokenizer)
 
     def tokenize(
-        self,
-        dataset: datasets.Dataset,
-        model: Any,
-        tokenizer: PreTrainedTokenizerBase,
-        *,
-        max_length: int | None,
-        num_virtual_tokens: int = 0,
-        stride: int | None = None,
+        self, dataset: datasets.Dataset, model: Any, tokenizer: Any, **sizes: Any
     ) -> datasets.Dataset:
-        """Training or evaluation rows for ``Trainer``: :func:`softprompt.tokenize_dataset` (``stride``: question
-        answering's windows only; ``model``: the wrapper or model the rows are for)."""
+        """Training or evaluation rows for ``Trainer``: :func:`softprompt.tokenize_dataset`.
+
+        ``sizes``: ``max_length``, ``num_virtual_tokens`` and ``stride`` (question answering's windows; the
+        other families leave it out); ``model``: the wrapper or model the rows are for.
+        """
         from softprompt.data import tokenize_dataset
 
-        return tokenize_dataset(
-            dataset, tokenizer, max_length=max_length, num_virtual_tokens=num_virtual_tokens
-        )
+        kept = {k: sizes[k] for k in ("max_length", "num_virtual_tokens") if k in sizes}
+        return tokenize_dataset(dataset, tokenizer, **kept)
 
     def training_args(self, task: Task | None, args: Any = None) -> dict[str, Any]:
         """``TrainingArguments`` fields the family needs; with a caller's ``args``, check them and return ``{}``."""
         return {}
 
     def trainer_metrics(
-        self,
-        task: Task,
-        id2label: Mapping[int, str] | None,
-        *,
-        eval_dataset: datasets.Dataset | None = None,
-        tokenizer: PreTrainedTokenizerBase | None = None,
-    ) -> Callable[[Any], dict[str, float]]:
+        self, task: Task, id2label: Labels, *, eval_dataset: Any = None, tokenizer: Any = None
+    ) -> Metrics:
         """The task's own ``compute_metrics`` for ``Trainer`` (an ``EvalPrediction`` to ``{metric: value}``)."""
         raise NotImplementedError(f"{type(self).__name__} has no Trainer metrics")
 
@@ -155,32 +179,12 @@ class TaskFamily:
             kind = task.type.value if task is not None else "bare"
             raise TypeError(f"{unknown} are question-answering options; this is a {kind} model")
 
-    def predict(
-        self,
-        model: nn.Module,
-        tokenizer: Any,
-        texts: Sequence[Any],
-        *,
-        task: Task | None,
-        id2label: Mapping[int, str] | None,
-        temperature: float,
-        prompt: str | None,
-        common: Mapping[str, Any],
-        **options: Any,
-    ) -> list[Any]:
-        """One prediction per input. ``common``: ``batch_size``, ``max_length``, ``bf16``, ``max_batch_tokens``."""
+    def predict(self, model: nn.Module, tokenizer: Any, texts: Sequence[Any], call: Call) -> list[Any]:
+        """One prediction per input, in input order (``[]`` for none), for the request ``call``."""
         raise NotImplementedError
 
     def evaluate(
-        self,
-        model: nn.Module,
-        tokenizer: Any,
-        dataset: datasets.Dataset,
-        *,
-        task: Task,
-        id2label: Mapping[int, str] | None,
-        common: Mapping[str, Any],
-        **options: Any,
+        self, model: nn.Module, tokenizer: Any, dataset: datasets.Dataset, call: Call
     ) -> dict[str, float]:
         """The task's metrics on untokenized rows, timed: see :func:`with_timing`."""
         raise NotImplementedError
@@ -193,8 +197,3 @@ class TaskFamily:
         start = time.perf_counter()
         metrics = fn()
         return with_timing(metrics, samples, time.perf_counter() - start)
-
-    @staticmethod
-    def prompt_names(prompt: str | None, count: int) -> list[str] | None:
-        """One prompt name per input when a prompt is named, else ``None`` (the active prompt)."""
-        return None if prompt is None else [prompt] * count

@@ -7,7 +7,7 @@ scores the answers (:mod:`softprompt.tasks.answers` predicts them).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
 import datasets
@@ -19,7 +19,7 @@ from softprompt.core.constants import ANSWER_POSITION_KEYS
 from softprompt.core.task import Task, TaskType
 from softprompt.metrics.squad import squad_scores
 from softprompt.tasks.answers import predict_answers, qa_compute_metrics, validate_qa_inputs
-from softprompt.tasks.base import TaskFamily
+from softprompt.tasks.base import Call, Labels, Metrics, TaskFamily
 
 __all__ = ["QuestionAnswering", "check_answer_positions"]
 
@@ -78,20 +78,11 @@ class QuestionAnswering(TaskFamily):
     )
 
     def tokenize(
-        self,
-        dataset: datasets.Dataset,
-        model: Any,
-        tokenizer: Any,
-        *,
-        max_length: int | None,
-        num_virtual_tokens: int = 0,
-        stride: int | None = None,
+        self, dataset: datasets.Dataset, model: Any, tokenizer: Any, **sizes: Any
     ) -> datasets.Dataset:
         from softprompt.data import tokenize_dataset  # windows of long contexts, ``stride`` tokens shared
 
-        return tokenize_dataset(
-            dataset, tokenizer, max_length=max_length, num_virtual_tokens=num_virtual_tokens, stride=stride
-        )
+        return tokenize_dataset(dataset, tokenizer, **sizes)
 
     def check_labels(
         self, dataset: datasets.Dataset | None, name: str, task: Task | None, num_labels: int | None
@@ -110,13 +101,8 @@ class QuestionAnswering(TaskFamily):
         return {}
 
     def trainer_metrics(
-        self,
-        task: Task,
-        id2label: Mapping[int, str] | None,
-        *,
-        eval_dataset: datasets.Dataset | None = None,
-        tokenizer: Any = None,
-    ) -> Callable[[Any], dict[str, float]]:
+        self, task: Task, id2label: Labels, *, eval_dataset: Any = None, tokenizer: Any = None
+    ) -> Metrics:
         if eval_dataset is None or tokenizer is None:
 
             def no_windows(eval_pred: Any) -> dict[str, float]:
@@ -135,36 +121,16 @@ class QuestionAnswering(TaskFamily):
         texts = [getattr(p, "text", p) for p in predictions]  # Answer objects or texts
         return squad_scores(texts, [list(r) for r in references])
 
-    def predict(
-        self,
-        model: nn.Module,
-        tokenizer: Any,
-        texts: Sequence[Any],
-        *,
-        task: Task | None,
-        id2label: Mapping[int, str] | None,
-        temperature: float,
-        prompt: str | None,
-        common: Mapping[str, Any],
-        **options: Any,
-    ) -> list[Any]:
-        names = self.prompt_names(prompt, len(validate_qa_inputs(texts)[0])) if prompt is not None else None
-        return predict_answers(model, tokenizer, texts, prompt_names=names, **common, **options)
+    def predict(self, model: nn.Module, tokenizer: Any, texts: Sequence[Any], call: Call) -> list[Any]:
+        names = call.prompt_names(len(validate_qa_inputs(texts)[0]) if call.prompt is not None else 0)
+        return predict_answers(model, tokenizer, texts, prompt_names=names, **call.batching, **call.options)
 
     def evaluate(
-        self,
-        model: nn.Module,
-        tokenizer: Any,
-        dataset: datasets.Dataset,
-        *,
-        task: Task,
-        id2label: Mapping[int, str] | None,
-        common: Mapping[str, Any],
-        **options: Any,
+        self, model: nn.Module, tokenizer: Any, dataset: datasets.Dataset, call: Call
     ) -> dict[str, float]:
         def run() -> dict[str, float]:
             pairs = list(zip(dataset["question"], dataset["context"]))
-            answers = predict_answers(model, tokenizer, pairs, **common, **options)
-            return self.score(task, answers, [a["text"] for a in dataset["answers"]])
+            answers = predict_answers(model, tokenizer, pairs, **call.batching, **call.options)
+            return self.score(call.task, answers, [a["text"] for a in dataset["answers"]])
 
         return self.timed(run, len(dataset))

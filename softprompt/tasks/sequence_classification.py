@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
@@ -21,12 +21,11 @@ from softprompt.core.task import Task, TaskType
 from softprompt.engine.logits import predict_logits
 from softprompt.metrics import class_ids, compute_classification_metrics, load_metrics, score_class_ids
 from softprompt.metrics.scores import multi_label_scores, regression_scores
-from softprompt.tasks.base import TaskFamily, with_timing
+from softprompt.tasks.base import Call, Labels, Metrics, TaskFamily, with_timing
 
 if TYPE_CHECKING:
     import datasets
     from torch import nn
-    from transformers import PreTrainedTokenizerBase
 
 __all__ = ["SequenceClassification", "check_labels", "decode"]
 
@@ -185,13 +184,8 @@ class SequenceClassification(TaskFamily):
         return compute_classification_metrics(predictions, references)
 
     def trainer_metrics(
-        self,
-        task: Task,
-        id2label: Mapping[int, str] | None,
-        *,
-        eval_dataset: datasets.Dataset | None = None,
-        tokenizer: PreTrainedTokenizerBase | None = None,
-    ) -> Callable[[Any], dict[str, float]]:
+        self, task: Task, id2label: Labels, *, eval_dataset: Any = None, tokenizer: Any = None
+    ) -> Metrics:
         if not task.is_classification:
 
             def compute_task(eval_pred: Any) -> dict[str, float]:
@@ -210,37 +204,18 @@ class SequenceClassification(TaskFamily):
         preds, refs = _head_outputs(task, predictions, references)
         return preds, refs, _kind[task.type]
 
-    def predict(
-        self,
-        model: nn.Module,
-        tokenizer: Any,
-        texts: Sequence[Any],
-        *,
-        task: Task | None,
-        id2label: Mapping[int, str] | None,
-        temperature: float,
-        prompt: str | None,
-        common: Mapping[str, Any],
-        **options: Any,
-    ) -> list[Any]:
+    def predict(self, model: nn.Module, tokenizer: Any, texts: Sequence[Any], call: Call) -> list[Any]:
         # predict_logits validates the texts (before it looks at the names)
         count = len(texts) if isinstance(texts, Sequence) and not isinstance(texts, str) else 0
-        names = self.prompt_names(prompt, count) if count else None
-        logits = predict_logits(model, tokenizer, texts, prompt_names=names, **common)  # (n, C)
+        logits = predict_logits(
+            model, tokenizer, texts, prompt_names=call.prompt_names(count), **call.batching
+        )
         if logits.numel() == 0:
             return []
-        return decode(logits, task, dict(id2label or {}), temperature=temperature)
+        return decode(logits, call.task, dict(call.id2label), temperature=call.temperature)  # from (n, C)
 
     def evaluate(
-        self,
-        model: nn.Module,
-        tokenizer: Any,
-        dataset: datasets.Dataset,
-        *,
-        task: Task,
-        id2label: Mapping[int, str] | None,
-        common: Mapping[str, Any],
-        **options: Any,
+        self, model: nn.Module, tokenizer: Any, dataset: datasets.Dataset, call: Call
     ) -> dict[str, float]:
         inputs = (
             dataset["text"]
@@ -248,7 +223,7 @@ class SequenceClassification(TaskFamily):
             else list(zip(dataset["text"], dataset["text_pair"]))
         )
         start = time.perf_counter()  # timed: the prediction only, as Trainer times its evaluation loop
-        logits = predict_logits(model, tokenizer, inputs, **common)  # (n, C)
+        logits = predict_logits(model, tokenizer, inputs, **call.batching)  # (n, C)
         seconds = time.perf_counter() - start
-        metrics = self.score(task, logits.numpy(), torch.as_tensor(dataset["label"]).numpy())
+        metrics = self.score(call.task, logits.numpy(), torch.as_tensor(dataset["label"]).numpy())
         return with_timing(metrics, len(dataset), seconds)

@@ -25,7 +25,7 @@ from softprompt.core.task import Task, TaskType
 from softprompt.data.targets import encode_targets, input_room
 from softprompt.engine.logits import length_batches
 from softprompt.metrics.scores import text_to_label_scores
-from softprompt.tasks.base import EvalPredictor, TaskFamily
+from softprompt.tasks.base import Call, EvalPredictor, Labels, Metrics, TaskFamily
 from softprompt.tasks.label_words import prompt_targets, text_to_label_rows
 
 if TYPE_CHECKING:
@@ -223,6 +223,11 @@ def _generated_scores(num_classes: int, eval_pred: Any) -> dict[str, float]:
     return text_to_label_scores(predicted, np.asarray(eval_pred.label_ids).reshape(-1).tolist(), num_classes)
 
 
+def _generation_batching(call: Call) -> dict[str, Any]:
+    """What ``predict_labels`` batches by: rows and length (generation has no token cap or progress bar)."""
+    return {k: call.batching[k] for k in ("batch_size", "max_length", "bf16") if k in call.batching}
+
+
 class TextToLabel(TaskFamily):
     """Classes generated as words by a causal LM or T5/BART; also the family of a language model's prompt
     without classes (whose prediction then explains that it has none: use ``wrapper.generate``).
@@ -241,17 +246,10 @@ class TextToLabel(TaskFamily):
         check_target_labels(dataset, name)
 
     def tokenize(
-        self,
-        dataset: datasets.Dataset,
-        model: Any,
-        tokenizer: PreTrainedTokenizerBase,
-        *,
-        max_length: int | None,
-        num_virtual_tokens: int = 0,
-        stride: int | None = None,
+        self, dataset: datasets.Dataset, model: Any, tokenizer: Any, **sizes: Any
     ) -> datasets.Dataset:
         """Each text with its class word as the target, for the wrapper's text-to-label prompt."""
-        return text_to_label_rows(model, dataset, max_length=max_length)
+        return text_to_label_rows(model, dataset, max_length=sizes.get("max_length"))
 
     def collator(self, tokenizer: PreTrainedTokenizerBase) -> Callable[[list[dict[str, Any]]], Any]:
         from transformers import (
@@ -261,13 +259,8 @@ class TextToLabel(TaskFamily):
         return DataCollatorForSeq2Seq(tokenizer, padding="longest", label_pad_token_id=IGNORE_INDEX)
 
     def trainer_metrics(
-        self,
-        task: Task,
-        id2label: Mapping[int, str] | None,
-        *,
-        eval_dataset: datasets.Dataset | None = None,
-        tokenizer: PreTrainedTokenizerBase | None = None,
-    ) -> Callable[[Any], dict[str, float]]:
+        self, task: Task, id2label: Labels, *, eval_dataset: Any = None, tokenizer: Any = None
+    ) -> Metrics:
         return functools.partial(_generated_scores, len(id2label or {}))
 
     def eval_predictor(self, model: Any) -> EvalPredictor:
@@ -290,37 +283,14 @@ class TextToLabel(TaskFamily):
         predicted = [getattr(p, "label", p) for p in predictions]  # GeneratedPrediction or class ids
         return text_to_label_scores(predicted, [int(r) for r in references], len(id2label))
 
-    def predict(
-        self,
-        model: nn.Module,
-        tokenizer: Any,
-        texts: Sequence[Any],
-        *,
-        task: Task | None,
-        id2label: Mapping[int, str] | None,
-        temperature: float,
-        prompt: str | None,
-        common: Mapping[str, Any],
-        **options: Any,
-    ) -> list[Any]:
-        kept = {k: common[k] for k in ("batch_size", "max_length", "bf16") if k in common}
-        return predict_labels(model, texts, prompt=prompt, **kept)
+    def predict(self, model: nn.Module, tokenizer: Any, texts: Sequence[Any], call: Call) -> list[Any]:
+        return predict_labels(model, texts, prompt=call.prompt, **_generation_batching(call))
 
     def evaluate(
-        self,
-        model: nn.Module,
-        tokenizer: Any,
-        dataset: datasets.Dataset,
-        *,
-        task: Task,
-        id2label: Mapping[int, str] | None,
-        common: Mapping[str, Any],
-        **options: Any,
+        self, model: nn.Module, tokenizer: Any, dataset: datasets.Dataset, call: Call
     ) -> dict[str, float]:
-        kept = {k: common[k] for k in ("batch_size", "max_length", "bf16") if k in common}
-
         def run() -> dict[str, float]:
-            predicted = predict_labels(model, dataset["text"], **kept)
-            return self.score(task, predicted, dataset["label"], id2label)
+            predicted = predict_labels(model, dataset["text"], **_generation_batching(call))
+            return self.score(call.task, predicted, dataset["label"], call.id2label)
 
         return self.timed(run, len(dataset))

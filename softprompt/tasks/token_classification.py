@@ -19,7 +19,7 @@ from softprompt.core.constants import IGNORE_INDEX
 from softprompt.core.task import Task, TaskType
 from softprompt.data.tags import checked_tag_names
 from softprompt.metrics.tokens import tag_sequence_scores, token_classification_scores
-from softprompt.tasks.base import TaskFamily
+from softprompt.tasks.base import Call, Labels, Metrics, TaskFamily
 from softprompt.tasks.entities import predict_entities, validate_word_inputs, word_logits
 
 if TYPE_CHECKING:
@@ -100,13 +100,8 @@ class TokenClassification(TaskFamily):
         )
 
     def trainer_metrics(
-        self,
-        task: Task,
-        id2label: Mapping[int, str] | None,
-        *,
-        eval_dataset: datasets.Dataset | None = None,
-        tokenizer: PreTrainedTokenizerBase | None = None,
-    ) -> Callable[[Any], dict[str, float]]:
+        self, task: Task, id2label: Labels, *, eval_dataset: Any = None, tokenizer: Any = None
+    ) -> Metrics:
         names = checked_tag_names(id2label)  # before training: entity scores need IOB-style names
 
         def compute_task(eval_pred: Any) -> dict[str, float]:
@@ -119,39 +114,21 @@ class TokenClassification(TaskFamily):
     ) -> dict[str, float]:
         return token_classification_scores(predictions, references, checked_tag_names(id2label))
 
-    def predict(
-        self,
-        model: nn.Module,
-        tokenizer: Any,
-        texts: Sequence[Any],
-        *,
-        task: Task | None,
-        id2label: Mapping[int, str] | None,
-        temperature: float,
-        prompt: str | None,
-        common: Mapping[str, Any],
-        **options: Any,
-    ) -> list[Any]:
-        names = self.prompt_names(prompt, len(validate_word_inputs(texts)[0])) if prompt is not None else None
-        return predict_entities(model, tokenizer, texts, id2label=id2label, prompt_names=names, **common)
+    def predict(self, model: nn.Module, tokenizer: Any, texts: Sequence[Any], call: Call) -> list[Any]:
+        names = call.prompt_names(len(validate_word_inputs(texts)[0]) if call.prompt is not None else 0)
+        return predict_entities(
+            model, tokenizer, texts, id2label=call.id2label, prompt_names=names, **call.batching
+        )
 
     def evaluate(
-        self,
-        model: nn.Module,
-        tokenizer: Any,
-        dataset: datasets.Dataset,
-        *,
-        task: Task,
-        id2label: Mapping[int, str] | None,
-        common: Mapping[str, Any],
-        **options: Any,
+        self, model: nn.Module, tokenizer: Any, dataset: datasets.Dataset, call: Call
     ) -> dict[str, float]:
         """seqeval scores of each row's predicted tags against ``tags``, on the words that fit ``max_length``."""
 
         def run() -> dict[str, float]:
-            names = checked_tag_names(id2label)
+            names = checked_tag_names(call.id2label)
             predicted, expected = [], []
-            rows = word_logits(model, tokenizer, dataset["tokens"], **common)
+            rows = word_logits(model, tokenizer, dataset["tokens"], **call.batching)
             for (index, logits), tags in zip(rows, dataset["tags"]):
                 predicted.append([names[int(i)] for i in logits.argmax(dim=-1).tolist()])
                 expected.append([names[int(tags[w])] for w in index])
