@@ -14,6 +14,7 @@ from torch import nn
 
 from softprompt.core.protocols import is_prompted
 from softprompt.inference.dispatch import model_task
+from softprompt.tasks.base import Call
 from softprompt.tasks.registry import family_for
 
 if TYPE_CHECKING:
@@ -80,12 +81,10 @@ def evaluate_model(
     if len(dataset) == 0:
         raise ValueError("evaluation data is empty")
     family.check_options(answer_options, task)
-    common = {"batch_size": batch_size, "max_length": max_length, "bf16": bf16, "progress": progress,
-              "max_batch_tokens": max_batch_tokens}  # fmt: skip
+    batching = {"batch_size": batch_size, "max_length": max_length, "bf16": bf16, "progress": progress,
+                "max_batch_tokens": max_batch_tokens}  # fmt: skip
     names = model.id2label if is_prompted(model) else getattr(model.config, "id2label", None)
-    return family.evaluate(
-        model, tokenizer, dataset, task=task, id2label=names, common=common, **answer_options
-    )
+    return family.evaluate(model, tokenizer, dataset, Call(task, names or {}, batching, answer_options))
 
 
 evaluate_classifier = evaluate_model  # the 0.x name
