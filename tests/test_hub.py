@@ -17,8 +17,8 @@ from huggingface_hub.errors import RevisionNotFoundError
 from safetensors import safe_open
 
 from softprompt import SoftPromptConfig, SoftPromptWrapper, export_peft_adapter
-from softprompt.hub import peft_export
 from softprompt.core.constants import CARD_NAME, PEFT_CONFIG_NAME, PEFT_WEIGHTS_NAME, PROMPT_NAME
+from softprompt.hub import peft_export
 from tests.conftest import HEADS, HIDDEN, LAYERS, bare_arithmetic, batch, make_model
 from tests.hub_server import serving
 
