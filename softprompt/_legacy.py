@@ -56,7 +56,7 @@ MOVED_MODULES: dict[str, str] = {
     "softprompt.prompt_inference": "softprompt.wrapper.predict",
     "softprompt.qa_inference": "softprompt.tasks.answers",
     "softprompt.quantize": "softprompt.models.quantize",
-    "softprompt.registry": "softprompt.models.registry",
+    "softprompt.registry": "softprompt.models.prompt_registry",
     "softprompt.run_config": "softprompt.runs.config",
     "softprompt.run_loading": "softprompt.runs.loading",
     "softprompt.sampling": "softprompt.training.sampling",

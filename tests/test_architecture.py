@@ -35,7 +35,7 @@ ALLOWED_TASK_CHECKS = {
     "softprompt/files/checks.py": 1,  # a regression prompt file has exactly one output
     "softprompt/files/prompt_file.py": 1,  # a text-to-label prompt file has no classifier head
     "softprompt/inference/calibration.py": 1,  # temperatures calibrate single-label classifiers only
-    "softprompt/models/registry.py": 1,  # a text-to-label slot has no classifier head
+    "softprompt/models/prompt_registry.py": 1,  # a text-to-label slot has no classifier head
     "softprompt/wrapper/generation.py": 1,  # a language model runs text-to-label prompts only
     "softprompt/wrapper/predict.py": 1,  # ensembles average single-label classifiers only
 }

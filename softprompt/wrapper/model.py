@@ -25,7 +25,7 @@ from softprompt.models import support as model_support
 from softprompt.models.deep import DeepPrompt, initial_deep_prompt
 from softprompt.models.init import initial_prompt
 from softprompt.models.onednn import packed_linears
-from softprompt.models.registry import PromptRegistry
+from softprompt.models.prompt_registry import PromptRegistry
 from softprompt.models.routing import run_slots
 from softprompt.models.slot import PromptSlot, slot_from_file
 from softprompt.models.spans import answer_positions
