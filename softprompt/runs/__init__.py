@@ -1,0 +1,29 @@
+"""Recipes: a whole run from one `RunConfig` (data, model, training, scoring, the run folder), seeds and plots.
+
+``config`` (``RunConfig``), ``overrides`` (its ``TrainingArguments`` fields), ``config_file`` (``--config``
+files), ``loading`` (data and model of a run), ``recipes`` (``run_prompt_tuning``, ``run_finetune``),
+``seeds`` (several seeds, mean and spread) and ``plots`` (training curves).
+
+Example:
+    >>> from softprompt.runs import RunConfig, run_prompt_tuning
+    >>> results = run_prompt_tuning(RunConfig(model="bert-base-uncased", data="reviews.csv"))  # doctest: +SKIP
+"""
+
+from typing import Any
+
+__all__ = ["RunConfig", "run_finetune", "run_prompt_tuning", "summary"]
+
+_LAZY = {
+    "RunConfig": "softprompt.runs.config",
+    "run_finetune": "softprompt.runs.recipes",
+    "run_prompt_tuning": "softprompt.runs.recipes",
+    "summary": "softprompt.runs.recipes",
+}
+
+
+def __getattr__(name: str) -> Any:  # imported on first use: a recipe pulls in Trainer, a config does not
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
