@@ -107,7 +107,7 @@ def evaluate(args: EvalArgs) -> int:
     model, tokenizer = load_for_inference(args)
     task = model_task(model)
     names = args.label_names
-    if names is None and task is not None and task.type.value != "regression":
+    if names is None and task is not None and task.has_class_names:
         # the artefact's classes, in its id order: string labels map onto the ids it was trained with
         id2label = model.id2label if is_prompted(model) else model.config.id2label
         names = [str(id2label[i]) for i in sorted(id2label)]

@@ -141,6 +141,17 @@ class Task:
         return self.type is TaskType.TEXT_TO_LABEL
 
     @property
+    def has_head(self) -> bool:
+        """False for text-to-label: the language model's own output layer scores the class words, so no classifier
+        head is trained or saved; True for every task with a head of its own."""
+        return self.type is not TaskType.TEXT_TO_LABEL
+
+    @property
+    def has_class_names(self) -> bool:
+        """Whether the head's outputs are named (classes, tags, start/end): all but regression's single value."""
+        return self.type is not TaskType.REGRESSION
+
+    @property
     def auto_model_class(self) -> type:
         """The ``transformers`` auto class whose head fits this task (build models for it with this).
 

@@ -298,8 +298,8 @@ def read_prompt_file(path: str | os.PathLike[str]) -> PromptFile:
             )
     check_task(where, task, num_labels)
     check_labels(where, num_labels, id2label, head)
-    text_to_label = task is not None and task.is_text_to_label  # classes generated as words: no head
-    if config.train_head and num_labels is not None and not head and not text_to_label:
+    headless = task is not None and not task.has_head  # text-to-label: classes generated as words
+    if config.train_head and num_labels is not None and not head and not headless:
         raise ValueError(
             f"{where}: config has train_head=True and num_labels={num_labels} but no head.* tensors"
         )

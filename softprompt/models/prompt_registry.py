@@ -226,7 +226,9 @@ class PromptRegistry(nn.Module):
         """
         slot = self.slot(name)
         deep = slot.deep
-        text_to_label = slot.task is not None and slot.task.is_text_to_label  # classes, no classifier head
+        headless = (
+            slot.task is not None and not slot.task.has_head
+        )  # text-to-label: classes, no classifier head
         return PromptFile(
             config=slot.config,
             prompt=slot.prompt.detach(),
@@ -235,7 +237,7 @@ class PromptRegistry(nn.Module):
                 getattr(self.model.config, "_name_or_path", "") or getattr(self.model, "name_or_path", "")
             ),
             model_type=str(getattr(self.model.config, "model_type", "")),
-            num_labels=len(slot.id2label) if text_to_label else backbone.num_labels(self.model),
+            num_labels=len(slot.id2label) if headless else backbone.num_labels(self.model),
             id2label=slot.id2label,
             task=slot.task,
             temperature=slot.temperature,

@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from softprompt.utils.atomic import atomic_write_json, check_dir_target
 from softprompt.runs.overrides import check_training_overrides
+from softprompt.utils.atomic import atomic_write_json, check_dir_target
 
 if TYPE_CHECKING:  # annotations only: the data side imports datasets and torch
     from softprompt.data import TaskData

@@ -40,7 +40,7 @@ def load_run(cfg: RunConfig) -> tuple[TaskData, Any, Any]:
     if getattr(model.config, "pad_token_id", None) is None and tokenizer.pad_token_id is not None:
         model.config.pad_token_id = tokenizer.pad_token_id  # decoder classifiers find the last token by it
     if cfg.head_init == "zeros":
-        if data.task.type.value == "text-to-label":
+        if not data.task.has_head:
             raise ValueError(
                 "head_init='zeros': a text-to-label prompt has no head (it generates the class word)"
             )

@@ -23,7 +23,6 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-
 __all__ = [
     "HUB_ARGS",
     "NOT_OVERRIDABLE",

@@ -17,18 +17,25 @@ from typing import Any
 import torch
 import transformers
 
-from softprompt.utils.atomic import atomic_write_json
 from softprompt.core.config import SoftPromptConfig
-from softprompt.core.constants import CARD_NAME, PEFT_CONFIG_NAME, PEFT_WEIGHTS_NAME, PROMPT_NAME, TRAINING_ARGS_FILE
+from softprompt.core.constants import (
+    CARD_NAME,
+    PEFT_CONFIG_NAME,
+    PEFT_WEIGHTS_NAME,
+    PROMPT_NAME,
+    TRAINING_ARGS_FILE,
+)
+from softprompt.core.task import Task
 from softprompt.data import TaskData
-from softprompt.tasks import family_for
 from softprompt.inference.evaluate import evaluate_model
-from softprompt.runs.plots import plot_curves
 from softprompt.runs.config import RUN_CONFIG_FILE, RunConfig
 from softprompt.runs.loading import load_run
-from softprompt.training.trainer import train_prompt
-from softprompt.training.arguments import PROMPT_WARMUP
 from softprompt.runs.overrides import HUB_ARGS, hub_target
+from softprompt.runs.plots import plot_curves
+from softprompt.tasks import family_for
+from softprompt.training.arguments import PROMPT_WARMUP
+from softprompt.training.trainer import train_prompt
+from softprompt.utils.atomic import atomic_write_json
 from softprompt.version import __version__
 from softprompt.wrapper.model import SoftPromptWrapper
 
@@ -71,7 +78,14 @@ def _is_main_process() -> bool:
 
 
 # what a run writes at the top of its folder, besides the artefact that the next run rewrites
-_RUN_FILES = ("results.json", "curves.png", TRAINING_ARGS_FILE, CARD_NAME, PEFT_CONFIG_NAME, PEFT_WEIGHTS_NAME)
+_RUN_FILES = (
+    "results.json",
+    "curves.png",
+    TRAINING_ARGS_FILE,
+    CARD_NAME,
+    PEFT_CONFIG_NAME,
+    PEFT_WEIGHTS_NAME,
+)
 
 
 def _prepare_run_dir(cfg: RunConfig) -> None:
@@ -121,14 +135,13 @@ def _scoring(cfg: RunConfig, data: TaskData) -> dict[str, Any]:
     return score | {k: v for k, v in options.items() if k in family_for(data.task).predict_options}
 
 
-def _rows(cfg: RunConfig, data: TaskData, model: Any, tokenizer: Any, num_virtual_tokens: int = 0) -> tuple[Any, Any]:
+def _rows(
+    cfg: RunConfig, data: TaskData, model: Any, tokenizer: Any, num_virtual_tokens: int = 0
+) -> tuple[Any, Any]:
     """The tokenized training and evaluation rows of a run, as the task's family makes them."""
     family = family_for(data.task)
-    return tuple(
-        family.tokenize(split, model, tokenizer, max_length=cfg.max_length, num_virtual_tokens=num_virtual_tokens,
-                        stride=cfg.doc_stride)  # fmt: skip
-        for split in (data.train, data.eval)
-    )
+    sizes = {"max_length": cfg.max_length, "num_virtual_tokens": num_virtual_tokens, "stride": cfg.doc_stride}
+    return tuple(family.tokenize(split, model, tokenizer, **sizes) for split in (data.train, data.eval))
 
 
 def _short_name(path_or_id: str) -> str:
@@ -256,7 +269,7 @@ def run_finetune(cfg: RunConfig) -> dict[str, Any]:
 
     if cfg.head_lr is not None:
         raise ValueError("head_lr is a prompt-tuning setting: fine-tuning trains every weight at lr")
-    if cfg.task == "text-to-label":
+    if cfg.task is not None and not Task(cfg.task).has_head:
         raise ValueError(
             "text-to-label is a prompt-tuning task: fine-tuning a whole language model is not supported"
         )
