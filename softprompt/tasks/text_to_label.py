@@ -188,7 +188,7 @@ def prompt_inputs(
     Example:
         >>> prompt_inputs(torch.tensor([[5, 6, 7, 2, 0]]), torch.tensor([[1, 1, 1, 1, 0]]),
         ...               torch.tensor([[-100, -100, 7, 2, -100]]))
-        (tensor([[0, 7, 2, 5, 6]]), tensor([[0, 0, 0, 1, 1]]))
+        (tensor([[7, 2, 0, 5, 6]]), tensor([[0, 0, 0, 1, 1]]))
     """
     keep = (attention_mask.bool() & (labels == IGNORE_INDEX)).long()  # (B, T)
     order = torch.sort(keep, dim=1, stable=True).indices  # (B, T): dropped columns first, inputs after
