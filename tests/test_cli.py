@@ -215,6 +215,8 @@ def test_user_errors_are_one_line_and_exit_2(assets, tmp_path, capsys):
         "--init text without --init-text": ["train", *_run_flags(model_dir, data_dir, tmp_path / "t", "--init", "text")],
         "non-UTF-8 text": ["predict", *infer, "--file", str(latin1)],
         "too many virtual tokens": ["train", *_run_flags(model_dir, data_dir, tmp_path / "v", "--num-virtual-tokens", "600", "--max-length", "700")],
+        # once an allocation traceback: checked before anything is allocated
+        "1e18 virtual tokens": ["train", *_run_flags(model_dir, data_dir, tmp_path / "w", "--num-virtual-tokens", str(10**18))],
     }  # fmt: skip
     for what, argv in cases.items():
         capsys.readouterr()

@@ -173,6 +173,36 @@ def test_model_card(tokenizer, tmp_path):
     assert f'path = "{tmp_path / "p" / PROMPT_NAME}"' in text and 'f.get_tensor("prompt_embeddings")' in text
 
 
+def test_model_card_escapes_hostile_labels_and_paths(tokenizer, tmp_path):
+    """A label with a line break Python knows (\\r, U+2028, U+0085) stays in its table row; a quote in the folder's
+    path cannot end the card's Python strings, so copying the example runs nothing but the example."""
+    import ast
+
+    wrapper = _trained(tokenizer, name_or_path='org/model"); import os; os.system("touch PWNED"); ("')
+    wrapper.slot().id2label = {0: "neg\rative", 1: "pos\u2028it|ive\x85!"}
+    folder = tmp_path / 'p"); import os; os.system("touch PWNED"); ("'
+    wrapper.save_pretrained(folder)
+    text = (folder / CARD_NAME).read_text()
+    labels = [line for line in text.splitlines() if line.startswith("| labels |")]
+    assert labels == ["| labels | 0: neg ative, 1: pos it\\|ive ! |"]
+    blocks = re.findall(r"```python\n(.*?)```", text, re.S)
+    assert len(blocks) == 3
+    for block in blocks:
+        tree = ast.parse(block)  # a broken string would be a syntax error, or worse, more code
+        imported = {
+            a.name.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names
+        }
+        imported |= {n.module.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
+        assert imported <= {"transformers", "softprompt", "peft", "safetensors", "huggingface_hub"}, imported
+        calls = [
+            n for n in ast.walk(tree) if isinstance(n, ast.Call) and getattr(n.func, "attr", "") == "system"
+        ]
+        assert not calls
+    strings = {n.value for b in blocks for n in ast.walk(ast.parse(b)) if isinstance(n, ast.Constant)}
+    assert str(folder) in strings and str(folder / PROMPT_NAME) in strings
+    assert 'org/model"); import os; os.system("touch PWNED"); ("' in strings
+
+
 def test_model_card_of_a_local_base_model_has_no_base_model_and_no_metrics(tokenizer, tmp_path):
     wrapper = _trained(tokenizer, placement="after_cls", name_or_path=str(tmp_path))  # a local path
     wrapper.save_pretrained(tmp_path / "p")

@@ -104,6 +104,13 @@ def _rewrite(path, tensors=None, metadata=None, drop=()):
         ({"tensors": {"extra": torch.zeros(1)}}, "unexpected tensors \\['extra'\\]"),
         ({"metadata": {"id2label": "[1, 2]"}}, "id2label must map class ids to names, got list"),
         ({"metadata": {"id2label": '{"x": "a"}'}}, "id2label has key 'x', which is not a class id"),
+        # ambiguous or made-up class names: two keys for one id, a null name (once read as the name "None")
+        (
+            {"metadata": {"id2label": '{"0": "a", "00": "b", "1": "c"}'}},
+            "id2label has key '00', which is not",
+        ),
+        ({"metadata": {"id2label": '{"0": null, "1": "b"}'}}, "every class needs a name"),
+        ({"metadata": {"id2label": '{"0": "a", "2": "b"}'}}, "must name the classes 0..1"),
         ({"metadata": {"task": '{"type": "regression"}'}}, "task 'regression' does not fit num_labels=2"),
         ({"metadata": {"task": '{"type": "ner"}'}}, "unreadable prompt metadata.*'ner' is not one of"),
     ],

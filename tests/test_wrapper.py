@@ -241,6 +241,13 @@ def test_tokenize_reserves_room_for_the_prompt(tokenizer, bert_seq):
         wrapper.max_input_length(11)
 
 
+def test_too_many_virtual_tokens_are_refused_before_anything_is_allocated(tokenizer, bert_seq):
+    with pytest.raises(ValueError, match="between 1 and 65,536"):
+        SoftPromptConfig(num_virtual_tokens=10**18)  # once an allocation traceback
+    with pytest.raises(ValueError, match=rf"{MAX_POS} positions leave no room .* \(at most {MAX_POS - 2}\)"):
+        SoftPromptWrapper(bert_seq, SoftPromptConfig(num_virtual_tokens=MAX_POS - 1), tokenizer=tokenizer)
+
+
 def test_bad_arguments(tokenizer, bert_seq):
     with pytest.raises(TypeError, match="needs a transformers model"):
         SoftPromptWrapper("bert-base-uncased")

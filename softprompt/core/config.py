@@ -11,7 +11,10 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
 
-__all__ = ["Overflow", "Placement", "PromptInit", "SoftPromptConfig"]
+__all__ = ["MAX_VIRTUAL_TOKENS", "Overflow", "Placement", "PromptInit", "SoftPromptConfig"]
+
+# More prompt vectors than any model has positions for is a typo (1e18 once reached an allocation, not an error)
+MAX_VIRTUAL_TOKENS = 65_536
 
 
 class PromptInit(str, Enum):
@@ -109,9 +112,10 @@ class SoftPromptConfig:
             raise ValueError(
                 f"SoftPromptConfig.num_virtual_tokens must be an int, got {self.num_virtual_tokens!r}"
             )
-        if self.num_virtual_tokens < 1:
+        if not 1 <= self.num_virtual_tokens <= MAX_VIRTUAL_TOKENS:
             raise ValueError(
-                f"SoftPromptConfig.num_virtual_tokens must be >= 1, got {self.num_virtual_tokens}"
+                f"SoftPromptConfig.num_virtual_tokens must be between 1 and {MAX_VIRTUAL_TOKENS:,} (no model has "
+                f"positions for more), got {self.num_virtual_tokens}"
             )
         self.init = _enum(PromptInit, self.init, "init")
         self.placement = _enum(Placement, self.placement, "placement")

@@ -268,21 +268,39 @@ def _task_type(value: Any) -> TaskType:
 def normalize_id2label(value: Any, where: str = "id2label") -> dict[int, str]:
     """``{class id: name}`` with int keys and str names, from a config's or a file's mapping (``None``: ``{}``).
 
+    Strict, so that no two entries collapse into one and no name is made up: the keys are exactly the ids
+    ``0..n-1``, as ints or as their canonical decimal strings (``"0"``, ``"12"``; not ``"00"``, ``" 1"`` or
+    ``"+1"``), and every name is a non-empty string (a JSON ``null`` is not the name ``"None"``).
+
     Raises:
-        ValueError: not a mapping, or a key that is not a class id.
+        ValueError: not a mapping, a key that is not a canonical class id, ids that are not ``0..n-1``, or a
+            name that is not a non-empty string.
 
     Example:
         >>> normalize_id2label({"0": "neg", "1": "pos"})
         {0: 'neg', 1: 'pos'}
+        >>> normalize_id2label({"0": "a", "00": "b"})
+        Traceback (most recent call last):
+        ValueError: id2label has key '00', which is not a class id (0, 1, 2... written plainly)
     """
     if value is None:
         return {}
     if not isinstance(value, Mapping):
         raise ValueError(f"{where} must map class ids to names, got {type(value).__name__} {value!r:.60}")
-    out = {}
+    out: dict[int, str] = {}
     for key, name in value.items():
-        try:
-            out[int(key)] = str(name)
-        except (TypeError, ValueError):
-            raise ValueError(f"{where} has key {key!r}, which is not a class id") from None
-    return out
+        if isinstance(key, bool) or not (
+            (isinstance(key, int) and key >= 0) or (isinstance(key, str) and key.isascii() and key.isdigit()
+                                                      and str(int(key)) == key)
+        ):  # fmt: skip
+            raise ValueError(f"{where} has key {key!r}, which is not a class id (0, 1, 2... written plainly)")
+        if not isinstance(name, str) or not name:
+            raise ValueError(f"{where}[{key!r}] is {name!r}; every class needs a name, a non-empty string")
+        if int(key) in out:
+            raise ValueError(f"{where} names class {int(key)} twice ({out[int(key)]!r} and {name!r})")
+        out[int(key)] = name
+    if sorted(out) != list(range(len(out))):
+        raise ValueError(
+            f"{where} must name the classes 0..{len(out) - 1}, one each; got ids {sorted(out)[:20]}"
+        )
+    return dict(sorted(out.items()))

@@ -7,6 +7,7 @@ plain ``safetensors``.
 
 from __future__ import annotations
 
+import json
 import math
 import os
 from collections.abc import Mapping
@@ -73,9 +74,25 @@ def _hub_model_id(name: str) -> str | None:
     return name
 
 
+def _line(text: object) -> str:
+    """Text on one Markdown line: every line break Python knows (``\\r``, U+2028, U+0085...) becomes a space."""
+    return " ".join(str(text).splitlines())
+
+
 def _cell(text: object) -> str:
-    """Text safe inside a Markdown table cell."""
-    return str(text).replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ")
+    """Text safe inside a Markdown table cell: one line, its pipes and backslashes escaped."""
+    return _line(text).replace("\\", "\\\\").replace("|", "\\|")
+
+
+def _literal(text: object) -> str:
+    """A Python string literal of ``text`` for the card's code (JSON's escapes are Python's too): a quote or a
+    line break in a model name or path cannot end the string, so copying the example never runs anything else.
+
+    Example:
+        >>> _literal('a"b')
+        '"a\\\\"b"'
+    """
+    return json.dumps(str(text))
 
 
 def _number(value: float | int | str | bool) -> str:
@@ -160,7 +177,7 @@ def render_model_card(
         ...                          location="me/sentiment-prompt")  # doctest: +SKIP
     """
     metrics = check_metrics(metrics)
-    base = pf.base_model or "<base model>"
+    base = _line(pf.base_model or "<base model>")
     cfg = pf.config
     where = "before [CLS]" if cfg.placement is Placement.PREPEND else "after [CLS]"
     later = (pf.num_layers or 1) - 1
@@ -209,9 +226,9 @@ def render_model_card(
         f"from transformers import {auto}, AutoTokenizer",
         "from softprompt import SoftPromptWrapper",
         "",
-        f'model = {auto}.from_pretrained("{base}"{labels})',
-        f'tokenizer = AutoTokenizer.from_pretrained("{base}")',
-        f'wrapper = SoftPromptWrapper.from_pretrained(model, "{location}", tokenizer=tokenizer)',
+        f"model = {auto}.from_pretrained({_literal(pf.base_model or base)}{labels})",
+        f"tokenizer = AutoTokenizer.from_pretrained({_literal(pf.base_model or base)})",
+        f"wrapper = SoftPromptWrapper.from_pretrained(model, {_literal(location)}, tokenizer=tokenizer)",
         *_example(pf),
         "```",
         "",
@@ -225,7 +242,7 @@ def render_model_card(
             "```python",
             "from peft import PeftModel",
             "",
-            f'peft_model = PeftModel.from_pretrained(model, "{location}")',
+            f"peft_model = PeftModel.from_pretrained(model, {_literal(location)})",
             "```",
         ]
     else:
@@ -241,9 +258,9 @@ def render_model_card(
         *(["from huggingface_hub import hf_hub_download"] if from_hub else []),
         "from safetensors import safe_open",
         "",
-        f'path = hf_hub_download("{location}", "{PROMPT_NAME}")'
+        f"path = hf_hub_download({_literal(location)}, {_literal(PROMPT_NAME)})"
         if from_hub
-        else f'path = "{Path(location) / PROMPT_NAME}"',
+        else f"path = {_literal(Path(location) / PROMPT_NAME)}",
         'with safe_open(path, framework="pt") as f:',
         "    meta = f.metadata()",
         '    prompt = f.get_tensor("prompt_embeddings")  # (num_virtual_tokens, embedding_dim)',

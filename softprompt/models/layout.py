@@ -19,6 +19,7 @@ __all__ = [
     "PER_POSITION_OUTPUTS",
     "EncoderRows",
     "SplicedBatch",
+    "check_room",
     "fit_length",
     "insert",
     "insert_at",
@@ -100,6 +101,24 @@ def insert_at(input_ids: torch.Tensor | None, special_ids: set[int], after_cls: 
     )
 
 
+def check_room(limit: int | None, n: int) -> None:
+    """``n`` virtual tokens leave room for text (2 tokens at least) in a model of ``limit`` positions.
+
+    Checked when a prompt is made, before its ``(n, E)`` vectors are allocated, and again per batch.
+
+    Raises:
+        ValueError: too many virtual tokens for the model's positions.
+
+    Example:
+        >>> check_room(512, 20)
+    """
+    if limit is not None and limit - n < 2:
+        raise ValueError(
+            f"the model's {limit} positions leave no room for text after {n} virtual tokens; use fewer virtual "
+            f"tokens (at most {limit - 2})"
+        )
+
+
 def fit_length(
     seqs: dict[str, torch.Tensor | None], seq_len: int, n: int, limit: int | None, truncate: bool
 ) -> dict[str, torch.Tensor | None]:
@@ -107,11 +126,7 @@ def fit_length(
     if limit is None or seq_len + n <= limit:
         return seqs
     keep = limit - n
-    if keep < 2:
-        raise ValueError(
-            f"the model's {limit} positions leave no room for text after {n} virtual tokens; use fewer virtual "
-            f"tokens (at most {limit - 2})"
-        )
+    check_room(limit, n)
     if not truncate:
         raise ValueError(
             f"input of {seq_len} tokens + {n} virtual tokens = {seq_len + n} exceeds the model's {limit} positions; "

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from softprompt.core.config import MAX_VIRTUAL_TOKENS
 from softprompt.runs.overrides import check_training_overrides
 from softprompt.utils.atomic import atomic_write_json, check_dir_target
 
@@ -167,6 +168,13 @@ class RunConfig:
             value = getattr(self, name)
             if not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name} must be a positive int, got {value!r}")
+        if (
+            not isinstance(self.num_virtual_tokens, int)
+            or not 1 <= self.num_virtual_tokens <= MAX_VIRTUAL_TOKENS
+        ):
+            raise ValueError(
+                f"num_virtual_tokens must be an int between 1 and {MAX_VIRTUAL_TOKENS:,}, got {self.num_virtual_tokens!r}"
+            )
         for name in ("epochs", "lr", "head_lr"):
             value = getattr(self, name)
             if value is None and name == "head_lr":

@@ -110,6 +110,7 @@ class SoftPromptWrapper(PromptGenerationMixin, PretrainedMixin, PromptRegistry):
         self.add_slot(name, slot)
 
     def _new_slot(self, config: SoftPromptConfig) -> PromptSlot:
+        layout.check_room(self._max_positions, config.num_virtual_tokens)  # before allocating (N, E)
         task, id2label = self._task_and_labels(config)  # the head's; text-to-label on a language model
         weight = self.model.get_input_embeddings().weight  # (V, E)
         prompt = initial_prompt(
