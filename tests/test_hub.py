@@ -173,6 +173,28 @@ def test_model_card(tokenizer, tmp_path):
     assert f'path = "{tmp_path / "p" / PROMPT_NAME}"' in text and 'f.get_tensor("prompt_embeddings")' in text
 
 
+def test_save_pretrained_replaces_links_in_the_folder_and_never_writes_through_them(tokenizer, tmp_path):
+    """A README.md (or prompt file) in the target folder that links elsewhere, as in a cloned repo or the Hub
+    cache's snapshots, is replaced by the folder's own file; the file it pointed to is left as it was."""
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "notes.md").write_text("mine")
+    (elsewhere / "weights.bin").write_bytes(b"mine")
+    folder = tmp_path / "p"
+    folder.mkdir()
+    (folder / CARD_NAME).symlink_to(elsewhere / "notes.md")
+    (folder / PROMPT_NAME).symlink_to(elsewhere / "weights.bin")
+    wrapper = _trained(tokenizer)
+    wrapper.save_pretrained(folder)
+    assert (elsewhere / "notes.md").read_text() == "mine" and (
+        elsewhere / "weights.bin"
+    ).read_bytes() == b"mine"
+    assert not (folder / CARD_NAME).is_symlink() and (folder / CARD_NAME).read_text().startswith("---")
+    assert not (folder / PROMPT_NAME).is_symlink()
+    back = SoftPromptWrapper.from_pretrained(_model(), folder, tokenizer=tokenizer)
+    assert torch.equal(_logits(back, tokenizer), _logits(wrapper, tokenizer))
+
+
 def test_model_card_escapes_hostile_labels_and_paths(tokenizer, tmp_path):
     """A label with a line break Python knows (\\r, U+2028, U+0085) stays in its table row; a quote in the folder's
     path cannot end the card's Python strings, so copying the example runs nothing but the example."""

@@ -147,14 +147,14 @@ def write_prompt_folder(
     # midway never leaves a PEFT adapter that disagrees with prompt.safetensors.
     with contextlib.suppress(FileNotFoundError):
         (out / PEFT_CONFIG_NAME).unlink()
-    atomic_write_bytes(out / PROMPT_NAME, prompt_bytes)
+    atomic_write_bytes(out / PROMPT_NAME, prompt_bytes, follow_links=False)
     if peft_files:
         for file_name, data in peft_files.items():  # weights, then the config
-            atomic_write_bytes(out / file_name, data)
+            atomic_write_bytes(out / file_name, data, follow_links=False)
     else:
         with contextlib.suppress(FileNotFoundError):
             (out / PEFT_WEIGHTS_NAME).unlink()
-    atomic_write_text(out / CARD_NAME, card)
+    atomic_write_text(out / CARD_NAME, card, follow_links=False)
     logger.info(
         "saved prompt %r to %s (%s)",
         name,

@@ -208,6 +208,6 @@ def write_adapter(model: nn.Module, slot: PromptSlot, name: str, folder: str | o
     if out.exists() and not out.is_dir():
         raise ValueError(f"{str(out)!r} is a file; give a folder for the PEFT adapter")
     for file_name, data in files.items():  # weights first: the config is what makes the folder an adapter
-        atomic_write_bytes(out / file_name, data)
+        atomic_write_bytes(out / file_name, data, follow_links=False)
     logger.info("wrote PEFT adapter for prompt %r to %s", name, out)
     return out

@@ -2,8 +2,11 @@
 
 A crash or a full disk mid-write leaves the previous file untouched, never a half-written one. An
 existing file keeps its permissions; a symbolic link is written through (the file it points to is
-replaced, the link stays); temp files that a killed writer left behind are removed by the next write to
-the same file. The process umask is never changed (another thread could create files meanwhile).
+replaced, the link stays) where the caller named that one file, and replaced by a plain file with
+``follow_links=False``, which every writer of a whole folder uses (a link inside a folder, as in a cloned
+repo or the Hub cache's snapshots, must not turn "save here" into "overwrite there"); temp files that a
+killed writer left behind are removed by the next write to the same file. The process umask is never
+changed (another thread could create files meanwhile).
 """
 
 from __future__ import annotations
@@ -26,8 +29,11 @@ __all__ = [
 ]
 
 
-def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> Path:
+def atomic_write_bytes(path: str | os.PathLike[str], data: bytes, *, follow_links: bool = True) -> Path:
     """Write ``data`` to ``path`` atomically, creating parent folders; returns the path.
+
+    ``follow_links=False``: a symbolic link at ``path`` is replaced by the new file (the file it pointed
+    to is left alone); folders above ``path`` are followed either way.
 
     Example:
         >>> import tempfile, pathlib
@@ -35,11 +41,16 @@ def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> Path:
         >>> p.read_bytes()
         b'abc'
     """
-    target = Path(os.path.realpath(path))  # through a symlink: replace the file, keep the link
-    if target.is_dir():
+    if follow_links:
+        target = Path(os.path.realpath(path))  # through a symlink: replace the file, keep the link
+    else:
+        target = Path(os.path.realpath(Path(path).parent)) / Path(path).name  # the link itself is replaced
+    if target.is_dir() and not target.is_symlink():
         raise IsADirectoryError(f"cannot write to {str(path)!r}: it is a directory; give a file name")
     target.parent.mkdir(parents=True, exist_ok=True)
     try:
+        if target.is_symlink():  # only where links are not followed: the new file is a file of its own
+            raise FileNotFoundError
         mode = stat.S_IMODE(target.stat().st_mode)  # an existing file keeps its permissions
     except FileNotFoundError:
         mode = 0o666 & ~_umask()  # a new one gets the usual ones (mkstemp makes 0600)
@@ -91,9 +102,9 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def atomic_write_text(path: str | os.PathLike[str], text: str) -> Path:
+def atomic_write_text(path: str | os.PathLike[str], text: str, *, follow_links: bool = True) -> Path:
     """UTF-8 text version of :func:`atomic_write_bytes`."""
-    return atomic_write_bytes(path, text.encode("utf-8"))
+    return atomic_write_bytes(path, text.encode("utf-8"), follow_links=follow_links)
 
 
 def atomic_write_json(path: str | os.PathLike[str], obj: Any) -> Path:
