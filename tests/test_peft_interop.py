@@ -347,3 +347,36 @@ def test_import_refuses_tensors_it_cannot_hold(exported):
     save_file({**tensors, "prompt_embeddings": torch.full((N, 32), float("inf"))}, str(path))
     with pytest.raises(ValueError, match="'prompt_embeddings' has 128 NaN/inf"):
         import_peft_adapter(make_model(seed=SEED), exported)
+
+
+def test_import_holds_adapters_to_the_prompt_file_limits(exported):
+    """Huge values (1e30 once predicted NaN), integer tensors and an out-of-range temperature are refused, as a
+    prompt file's are; so is an adapter_config.json nested deeper than any config (a RecursionError before)."""
+    path = exported / "adapter_model.safetensors"
+    tensors, header = load_file(str(path)), _header(path)
+    cases = [
+        ({**tensors, "prompt_embeddings": torch.full((N, 32), 1e30)}, header, r"values beyond ±10000"),
+        ({**tensors, "prompt_embeddings": torch.ones(N, 32, dtype=torch.int64)}, header, "is torch.int64"),
+        (tensors, {**header, "softprompt_temperature": "1e9"}, r"temperature 1000000000.0 is outside"),
+        (tensors, {**header, "softprompt_temperature": "nan"}, "temperature nan is outside"),
+        (
+            tensors,
+            {**header, "softprompt_id2label": '{"0": "a", "00": "b"}'},
+            "key '00', which is not a class id",
+        ),
+    ]
+    for changed, meta, needle in cases:
+        save_file(changed, str(path), metadata=meta)
+        with pytest.raises(ValueError, match=needle):
+            import_peft_adapter(make_model(seed=SEED), exported)
+    save_file(tensors, str(path), metadata=header)
+    import_peft_adapter(make_model(seed=SEED), exported)  # the untouched adapter loads
+    config = exported / "adapter_config.json"
+    config.write_text("[" * 100_000 + "]" * 100_000)
+    with pytest.raises(ValueError, match="adapter_config.json: nested more than 32 levels deep"):
+        import_peft_adapter(make_model(seed=SEED), exported)
+
+
+def _header(path):
+    with safe_open(str(path), framework="pt") as fh:
+        return dict(fh.metadata() or {})

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from softprompt.utils.atomic import check_file_target
+from softprompt.utils.inputs import parse_json
 
 if TYPE_CHECKING:
     from softprompt.cli.command_args import EvalArgs, InferenceArgs, InspectArgs, PredictArgs, PushArgs
@@ -231,13 +232,13 @@ def _read_texts(path: str) -> list[Any]:
         if not line.strip():
             continue
         if line.lstrip().startswith("{"):
+            row = parse_json(line, f"{path}:{i}")
             try:
-                row = json.loads(line)
                 if "question" in row:  # question answering: (question, context)
                     texts.append((row["question"], row["context"]))
                 else:
                     texts.append((row["text"], row["text_pair"]) if "text_pair" in row else row["text"])
-            except (json.JSONDecodeError, KeyError) as exc:
+            except (KeyError, TypeError) as exc:
                 raise ValueError(
                     f"{path}:{i}: not a JSON object with a 'text' field (or 'question' and 'context') ({exc})"
                 ) from exc

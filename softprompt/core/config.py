@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
 
+from softprompt.utils.inputs import parse_json
+
 __all__ = ["MAX_VIRTUAL_TOKENS", "Overflow", "Placement", "PromptInit", "SoftPromptConfig"]
 
 # More prompt vectors than any model has positions for is a typo (1e18 once reached an allocation, not an error)
@@ -185,4 +187,4 @@ class SoftPromptConfig:
 
     @classmethod
     def from_json(cls, text: str) -> SoftPromptConfig:
-        return cls.from_dict(json.loads(text))
+        return cls.from_dict(parse_json(text, "SoftPromptConfig JSON"))

@@ -5,9 +5,7 @@ Never unpickles: only ``adapter_config.json`` and ``adapter_model.safetensors`` 
 
 from __future__ import annotations
 
-import json
 import logging
-import math
 import os
 from pathlib import Path
 from typing import Any
@@ -21,6 +19,7 @@ from softprompt.core.constants import PEFT_CONFIG_NAME as CONFIG_NAME
 from softprompt.core.constants import PEFT_PICKLE_WEIGHTS_NAME as PICKLE_WEIGHTS_NAME
 from softprompt.core.constants import PEFT_WEIGHTS_NAME as WEIGHTS_NAME
 from softprompt.core.task import normalize_id2label
+from softprompt.files.checks import check_temperature, check_values
 from softprompt.hub.peft_format import (
     INIT_FROM_PEFT,
     META_CONFIG,
@@ -28,11 +27,11 @@ from softprompt.hub.peft_format import (
     META_TEMPERATURE,
     MODEL_PREFIX,
     PROMPT_KEY,
-    check_finite,
     peft_task_type,
 )
 from softprompt.models import backbone
 from softprompt.models.slot import PromptSlot
+from softprompt.utils.inputs import parse_json, read_bounded_text
 
 __all__ = ["slot_from_adapter"]
 
@@ -50,9 +49,9 @@ def _read_adapter(
     config_path = root / CONFIG_NAME
     if not config_path.is_file():
         raise FileNotFoundError(f"{where}: no {CONFIG_NAME}; not a PEFT adapter folder")
-    try:
-        peft_config = json.loads(config_path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
+    try:  # the input policy: bounded size and depth
+        peft_config = parse_json(read_bounded_text(config_path, CONFIG_NAME), f"{where}: {CONFIG_NAME}")
+    except OSError as exc:
         raise ValueError(f"{where}: unreadable {CONFIG_NAME} ({exc})") from exc
     if not isinstance(peft_config, dict):
         raise ValueError(f"{where}: {CONFIG_NAME} is not a JSON object")
@@ -98,7 +97,7 @@ def _read_adapter(
     other = sorted(k for k in tensors if k != PROMPT_KEY and not k.startswith(MODEL_PREFIX))
     if other:
         raise ValueError(f"{where}: unexpected tensors {other} in a prompt-tuning adapter")
-    check_finite(where, tensors)
+    check_values(where, tensors)  # the prompt file's limits: float, finite, within ±MAX_ABS_VALUE
     return peft_config, tensors, header
 
 
@@ -180,15 +179,12 @@ def slot_from_adapter(model: nn.Module, folder: str | os.PathLike[str]) -> Promp
 
     id2label = normalize_id2label(getattr(model.config, "id2label", None)) if head_names else {}
     temperature = 1.0
-    try:
-        if META_ID2LABEL in header:
-            id2label = normalize_id2label(json.loads(header[META_ID2LABEL])) or id2label
-        if META_TEMPERATURE in header:
-            temperature = float(header[META_TEMPERATURE])
-    except (ValueError, TypeError, AttributeError) as exc:
-        logger.warning("%s: ignoring unreadable softprompt metadata (%s)", where, exc)
-    if not math.isfinite(temperature) or temperature <= 0:
-        temperature = 1.0
+    # softprompt's own extras in the header: checked as a prompt file's are, refused when bad (never guessed at)
+    if META_ID2LABEL in header:
+        names = parse_json(header[META_ID2LABEL], f"{where}: {META_ID2LABEL}")
+        id2label = normalize_id2label(names, f"{where}: {META_ID2LABEL}") or id2label
+    if META_TEMPERATURE in header:
+        temperature = check_temperature(where, header[META_TEMPERATURE])
     config = _slot_config(peft_config, header, has_head=bool(head_names))
     return PromptSlot(
         config, prompt.float().to(emb.device), model, head=head, task=backbone.sequence_task(model),

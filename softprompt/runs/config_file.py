@@ -14,13 +14,10 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
-import json
 import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
-
-import yaml
 
 from softprompt.runs.config import RunConfig
 from softprompt.runs.overrides import (
@@ -29,6 +26,7 @@ from softprompt.runs.overrides import (
     check_training_overrides,
     training_arg_names,
 )
+from softprompt.utils.inputs import parse_json, parse_yaml, read_bounded_text
 
 __all__ = ["read_config_file", "resolve_config_keys"]
 
@@ -52,13 +50,8 @@ def read_config_file(path: str | os.PathLike[str]) -> dict[str, Any]:
         raise ValueError(
             f"{str(path)!r}: a config file is .yaml, .yml or .json, got {path.suffix or 'no suffix'!r}"
         )
-    try:
-        text = path.read_text(encoding="utf-8")
-        values = json.loads(text) if kind == "JSON" else yaml.safe_load(text)
-    except UnicodeDecodeError as exc:
-        raise ValueError(f"{str(path)!r}: not UTF-8 text ({exc.reason} at byte {exc.start})") from exc
-    except (json.JSONDecodeError, yaml.YAMLError) as exc:
-        raise ValueError(f"{str(path)!r}: not valid {kind}: {' '.join(str(exc).split())}") from exc
+    text = read_bounded_text(path, "config file")  # the input policy: bounded, no aliases, shallow
+    values = parse_json(text, repr(str(path))) if kind == "JSON" else parse_yaml(text, repr(str(path)))
     if values is None:
         return {}
     if not isinstance(values, dict) or not all(isinstance(k, str) for k in values):

@@ -15,13 +15,13 @@ Example:
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from softprompt.utils.atomic import atomic_write_json
+from softprompt.utils.inputs import parse_json, read_bounded_text
 from softprompt.utils.sharding import Shard
 
 __all__ = [
@@ -212,7 +212,7 @@ def read_state(path: Path) -> dict[str, Any]:
         ValueError: not a state file of this version.
     """
     try:
-        state = json.loads(path.read_text(encoding="utf-8"))
+        state = parse_json(read_bounded_text(path, "state file"), f"state file {str(path)!r}")
     except (OSError, ValueError) as exc:
         raise ValueError(
             f"state file {str(path)!r} cannot be read ({exc}); pass --overwrite to start again"

@@ -15,7 +15,6 @@ Example:
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -25,6 +24,8 @@ from typing import Any
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
+
+from softprompt.utils.inputs import parse_json
 
 __all__ = [
     "FORMATS",
@@ -312,10 +313,7 @@ def _json_lines(path: Path) -> Iterator[tuple[int, int, bytes]]:
 
 
 def _parse_json_line(path: str | os.PathLike[str], lineno: int, line: bytes) -> dict[str, Any]:
-    try:
-        obj = json.loads(line)
-    except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError
-        raise ValueError(f"{path}:{lineno}: not a JSON object ({exc})") from exc
+    obj = parse_json(line, f"{path}:{lineno}")  # the input policy: a row nests as deep as a config may
     if not isinstance(obj, dict):
         raise ValueError(f"{path}:{lineno}: a JSON {type(obj).__name__}, not an object with a text field")
     return obj
