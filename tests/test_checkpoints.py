@@ -57,6 +57,24 @@ def test_a_used_run_folder_needs_resume_or_overwrite(assets, tmp_path, capsys):
     assert main(["train", *_run_flags(model_dir, data_dir, tmp_path / "empty"), "--resume"]) == 2
 
 
+def test_resume_of_a_run_killed_before_its_first_checkpoint_starts_it_again(assets, tmp_path, caplog):
+    """Killed while writing its first checkpoint, a run leaves only an incomplete checkpoint folder: a plain rerun
+    is refused (the folder is in use) and --resume now starts the run from the beginning, saying so."""
+    model_dir, data_dir = assets
+    out = tmp_path / "run"
+    flags = _run_flags(model_dir, data_dir, out, "--epochs", "1")
+    _checkpoint(out, 2, state=False)  # the prompt was written, trainer_state.json never was
+    assert main(["train", *flags]) == 2
+    assert main(["train", *flags, "--resume"]) == 0
+    assert (
+        "holds no complete checkpoint" in caplog.text and "starting the run from the beginning" in caplog.text
+    )
+    assert 0 <= json.loads((out / "results.json").read_text())["eval_accuracy"] <= 1
+    again = tmp_path / "again"
+    assert main(["train", *_run_flags(model_dir, data_dir, again, "--epochs", "1")]) == 0
+    assert (again / "prompt.safetensors").read_bytes() == (out / "prompt.safetensors").read_bytes()
+
+
 KILL_SCRIPT = """
 import sys, transformers
 sys.path.insert(0, {repo!r})

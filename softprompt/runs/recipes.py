@@ -34,6 +34,7 @@ from softprompt.runs.overrides import HUB_ARGS, hub_target
 from softprompt.runs.plots import plot_curves
 from softprompt.tasks import family_for
 from softprompt.training.arguments import PROMPT_WARMUP
+from softprompt.training.checkpoints import checkpoint_is_complete
 from softprompt.training.trainer import train_prompt
 from softprompt.utils.atomic import atomic_write_json
 from softprompt.version import __version__
@@ -97,6 +98,12 @@ def _prepare_run_dir(cfg: RunConfig) -> None:
     if cfg.resume:
         if not checkpoints:
             raise ValueError(f"nothing to resume in {str(out)!r}: it has no checkpoint-* folder")
+        if not any(checkpoint_is_complete(folder) for folder in checkpoints):
+            logger.warning(  # killed while writing its first checkpoint: there is nothing to continue from
+                "--resume: %s holds no complete checkpoint (the run stopped before its first one was saved); "
+                "starting the run from the beginning",
+                out,
+            )
     elif used and not cfg.overwrite:
         raise ValueError(
             f"{str(out)!r} holds an earlier run; pass --resume to continue it or --overwrite to start over "
@@ -115,6 +122,11 @@ def _prepare_run_dir(cfg: RunConfig) -> None:
     cfg.save(out / RUN_CONFIG_FILE)
 
 
+def _has_complete_checkpoint(cfg: RunConfig) -> bool:
+    out = Path(cfg.output_dir)
+    return out.is_dir() and any(checkpoint_is_complete(folder) for folder in out.glob("checkpoint-*"))
+
+
 def _recipe(cfg: RunConfig, *, warmup: float) -> dict[str, Any]:
     """The ``train_prompt``/``finetune`` arguments both kinds of run take from the config
     (``warmup``: the kind's default, used when ``cfg.warmup`` is ``None``), ``cfg.training_args`` over them."""
@@ -123,7 +135,9 @@ def _recipe(cfg: RunConfig, *, warmup: float) -> dict[str, Any]:
         "per_device_train_batch_size": cfg.batch_size, "bf16": cfg.bf16, "seed": cfg.seed,
         "per_device_eval_batch_size": cfg.eval_batch_size, "logging_strategy": "epoch",
         "warmup_steps": warmup if cfg.warmup is None else cfg.warmup,
-        "resume_from_checkpoint": True if cfg.resume else None, "lr_scheduler_type": cfg.scheduler,
+        # every rank decides alike: a folder whose checkpoints are all incomplete starts again from step 0
+        "resume_from_checkpoint": True if cfg.resume and _has_complete_checkpoint(cfg) else None,
+        "lr_scheduler_type": cfg.scheduler,
         "full_determinism": cfg.deterministic,
     } | {k: v for k, v in cfg.training_args.items() if k not in HUB_ARGS}  # fmt: skip
 
