@@ -331,3 +331,26 @@ def test_torchrun_two_processes_write_the_one_process_output(artefacts, tmp_path
         two.name,
         state_path(two).name,
     ]
+
+
+def test_resume_checks_the_state_files_counters_instead_of_trusting_them(tmp_path):
+    """An edited next_chunk (or rows_done) once made --resume write rows twice or skip the rest and exit 0."""
+    from softprompt.stream.chunk_log import ChunkLog
+    from softprompt.utils.sharding import Shard
+
+    out = tmp_path / "preds.jsonl"
+    identity = {"input": {"rows": 10}, "settings": {"model": "m", "chunk_rows": 2}}
+    log = ChunkLog.open(out, identity, Shard())
+    log.append(0, '{"label": 1}\n{"label": 0}\n', 2)
+    log.append(1, '{"label": 1}\n{"label": 1}\n', 2)
+    ChunkLog.open(out, identity, Shard(), resume=True)  # the untouched state resumes at chunk 2
+    good = json.loads(state_path(out).read_text())
+    for change, needle in (
+        ({"next_chunk": 5}, "the next chunk is 5 after 4 rows in chunks of 2, but that is chunk 2"),
+        ({"next_chunk": 1}, "the next chunk is 1 after 4 rows"),
+        ({"rows_done": 2}, "records 2 rows done but the file holds 4"),
+        ({"next_chunk": "2"}, "not whole numbers"),
+    ):
+        state_path(out).write_text(json.dumps({**good, **change}))
+        with pytest.raises(ValueError, match=needle):
+            ChunkLog.open(out, identity, Shard(), resume=True)

@@ -29,6 +29,7 @@ __all__ = [
     "STATE_VERSION",
     "ChunkLog",
     "check_identity",
+    "check_progress",
     "input_fingerprint",
     "model_fingerprint",
     "part_path",
@@ -120,6 +121,7 @@ class ChunkLog:
         self.rows_done: int = state["rows_done"]
         self.complete: bool = state["complete"]
         self.total_rows: int | None = state.get("total_rows")
+        self.chunk_rows: int | None = state.get("chunk_rows")  # the largest chunk written: the chunk size
         self._bytes: int = state["output_bytes"]
         self._hash = hashlib.sha256()
         self._fresh = False
@@ -152,6 +154,7 @@ class ChunkLog:
                 )
             log = cls(path, identity, shard, state)
             log._hash = verified_prefix(path, state)
+            check_progress(state, identity, shard, path)
             return log
         if resume and path.exists():
             raise ValueError(
@@ -173,6 +176,7 @@ class ChunkLog:
         self._hash.update(data)
         self._bytes += len(data)
         self.rows_done += rows
+        self.chunk_rows = max(self.chunk_rows or 0, rows)
         self.next_chunk = chunk + self.shard.world_size
         self._save()
 
@@ -197,6 +201,7 @@ class ChunkLog:
                 **self.identity, "version": STATE_VERSION, "shard": {"rank": self.shard.rank, "world_size": self.shard.world_size},
                 "next_chunk": self.next_chunk, "rows_done": self.rows_done, "output_bytes": self._bytes,
                 "output_sha256": self._hash.hexdigest(), "complete": self.complete, "total_rows": self.total_rows,
+                "chunk_rows": self.chunk_rows,
             },
         )  # fmt: skip
 
@@ -243,6 +248,31 @@ def check_identity(state: Mapping[str, Any], identity: Mapping[str, Any], path: 
             )
 
 
+def check_progress(state: Mapping[str, Any], identity: Mapping[str, Any], shard: Shard, path: Path) -> None:
+    """The state's counters agree with each other: a part of ``rows_done`` rows has written the chunks
+    ``rank, rank + N, ...`` (all whole but perhaps the input's last), so its next chunk is
+    ``rank + N * ceil(rows_done / chunk_rows)``. A state file is checked, not trusted: an edited ``next_chunk``
+    would write rows twice or skip some.
+
+    Raises:
+        ValueError: a counter that is not a whole number, or counters that disagree.
+    """
+    counters = {key: state[key] for key in ("next_chunk", "rows_done", "output_bytes")}
+    bad = {k: v for k, v in counters.items() if isinstance(v, bool) or not isinstance(v, int) or v < 0}
+    if bad:
+        raise ValueError(f"{str(path)!r}: its state file holds {bad}, not whole numbers; pass --overwrite")
+    chunk_rows = identity.get("settings", {}).get("chunk_rows") or state.get("chunk_rows")
+    if state.get("complete") or not chunk_rows:
+        return
+    expected = shard.rank + shard.world_size * -(-counters["rows_done"] // chunk_rows)
+    if counters["next_chunk"] != expected:
+        raise ValueError(
+            f"{str(path)!r}: its state file says the next chunk is {counters['next_chunk']} after "
+            f"{counters['rows_done']} rows in chunks of {chunk_rows}, but that is chunk {expected}; it was edited or "
+            "damaged: pass --overwrite"
+        )
+
+
 def verified_prefix(path: Path, state: Mapping[str, Any]) -> Any:
     """The running SHA-256 (a ``hashlib`` object) of the recorded part of ``path``, checked against the state; cuts off what follows it.
 
@@ -255,16 +285,22 @@ def verified_prefix(path: Path, state: Mapping[str, Any]) -> Any:
         raise ValueError(
             f"{str(path)!r} holds {size} bytes, less than the {length} its state file records; pass --overwrite"
         )
-    digest, left = hashlib.sha256(), length
+    digest, left, lines = hashlib.sha256(), length, 0
     if length:
         with open(path, "rb") as fh:
             while left:
                 block = fh.read(min(left, 1 << 20))
                 digest.update(block)
+                lines += block.count(b"\n")
                 left -= len(block)
     if digest.hexdigest() != state["output_sha256"]:
         raise ValueError(
             f"{str(path)!r} changed after its state file was written; pass --overwrite to start again"
+        )
+    if lines != state["rows_done"]:  # one line per row
+        raise ValueError(
+            f"{str(path)!r}: its state file records {state['rows_done']!r} rows done but the file holds {lines}; "
+            "pass --overwrite to start again"
         )
     if size > length or not path.exists():  # a chunk half-written when the run was killed
         with open(path, "ab") as fh:
