@@ -117,6 +117,7 @@ def test_each_format_streams_in_input_order_with_the_predictions_of_predict(arte
         "output": str(out),
         "rows": 40,
         "processes": 1,
+        "truncated_rows": 0,
         "resumed_at_row": 0,
     }
     assert sizes == [16, 16, 8]  # never more than one chunk of rows at a time
@@ -354,3 +355,43 @@ def test_resume_checks_the_state_files_counters_instead_of_trusting_them(tmp_pat
         state_path(out).write_text(json.dumps({**good, **change}))
         with pytest.raises(ValueError, match=needle):
             ChunkLog.open(out, identity, Shard(), resume=True)
+
+
+PEAK_RSS = """
+import json, resource, sys
+from softprompt.cli import main
+code = main(json.loads(sys.argv[1]))
+print(json.dumps({"code": code, "peak_kib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}), file=sys.stderr)
+"""
+
+
+def _peak(argv):
+    proc = subprocess.run([sys.executable, "-c", PEAK_RSS, json.dumps(argv)], capture_output=True, text=True,
+                          env=ENV, cwd=REPO, timeout=600)  # fmt: skip
+    report = json.loads(proc.stderr.strip().splitlines()[-1])
+    return report, proc.stdout
+
+
+def test_a_50_mb_line_is_cut_before_tokenizing_in_bounded_memory(artefacts, tmp_path):
+    """One 50 MB text once grew the process to 2.5 GB and panicked the tokenizer (exit 134, nothing written)."""
+    rows = _rows(20, seed=3)
+    small = _write(rows, tmp_path / "small.jsonl")
+    big_rows = [
+        *rows[:5],
+        {"id": "huge", "text": "word " * 10_000_000},
+        *rows[5:],
+    ]  # 50 MB of text in one line
+    big = _write(big_rows, tmp_path / "big.jsonl")
+    assert big.stat().st_size > 50_000_000
+    base, _ = _peak(_flags(artefacts, small, tmp_path / "small-out.jsonl"))
+    report, out = _peak(_flags(artefacts, big, tmp_path / "big-out.jsonl"))
+    grown = (report["peak_kib"] - base["peak_kib"]) / 1024
+    print(
+        f"peak RSS {base['peak_kib'] / 1024:.0f} MiB for 20 short rows, +{grown:.0f} MiB with the 50 MB line"
+    )
+    assert base["code"] == 0 and report["code"] == 0
+    assert grown < 600, grown  # the line itself, parsed once, and a 1 MB cut of it: not 2.5 GB
+    summary = json.loads(out)
+    assert summary["rows"] == 21 and summary["truncated_rows"] == 1
+    lines = (tmp_path / "big-out.jsonl").read_text().splitlines()
+    assert [json.loads(line)["row"] for line in lines] == list(range(21))

@@ -15,6 +15,7 @@ __all__ = [
     "CARD_NAME",
     "DEFAULT_MAX_LENGTH",
     "IGNORE_INDEX",
+    "MAX_TEXT_CHARS",
     "PEFT_CONFIG_NAME",
     "PEFT_PICKLE_WEIGHTS_NAME",
     "PEFT_WEIGHTS_NAME",
@@ -39,6 +40,10 @@ PEFT_PICKLE_WEIGHTS_NAME = (
 )
 # the training arguments as readable JSON, beside a checkpoint's prompt or a fine-tuned model
 TRAINING_ARGS_FILE = "training_args.json"
+
+# the longest text a streamed prediction hands the tokenizer, in characters: far more than any model's positions
+# hold (512 tokens are a few thousand characters), and small enough that a 50 MB line no longer exhausts memory
+MAX_TEXT_CHARS = 1_000_000
 
 # where a fine-tuned model's config.json keeps its calibration temperature
 TEMPERATURE_KEY = "softprompt_temperature"

@@ -25,6 +25,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from softprompt.core.constants import MAX_TEXT_CHARS
 from softprompt.utils.inputs import parse_json
 
 __all__ = [
@@ -163,6 +164,7 @@ class ChunkReader:
         self.first_chunk, self.step = first_chunk, step
         self.format = input_format(path)
         self.total_rows: int | None = None
+        self.truncated_rows = 0  # rows with a text longer than MAX_TEXT_CHARS, cut to it before tokenizing
 
     def __iter__(self) -> Iterator[tuple[int, list[Any]]]:
         size, wanted, pending = self.chunk_rows, self.first_chunk, []
@@ -299,6 +301,11 @@ class ChunkReader:
                 raise ValueError(
                     f"--input {str(self.path)!r}, {place}: column {name!r} holds {shown}, not a string"
                 )
+        if any(
+            len(value) > MAX_TEXT_CHARS for value in values
+        ):  # the tokenizer keeps max_length tokens anyway
+            self.truncated_rows += 1
+            values = [value[:MAX_TEXT_CHARS] for value in values]
         return values[0] if len(values) == 1 else tuple(values)
 
 

@@ -305,7 +305,7 @@ def predict_input(
                 else None
             )
         start = log.rows_done if log else 0
-        total = None
+        total, truncated = None, 0
         if log is None or not log.complete:
             predict, question_answering = load()
             columns = resolve_columns(
@@ -319,6 +319,7 @@ def predict_input(
             )
             total = run_chunks(log, reader, predict, stream=stream or sys.stdout, progress=progress and shard.is_main,
                                total=share)  # fmt: skip
+            truncated = reader.truncated_rows
         barrier(shard)  # every part is complete
         if not shard.is_main:
             return None
@@ -330,6 +331,8 @@ def predict_input(
         "output": None if output is None else str(output),
         "rows": total,
         "processes": shard.world_size,
+        # texts longer than MAX_TEXT_CHARS were cut to it before tokenizing (this process's rows, this sitting)
+        "truncated_rows": truncated,
     }
     return summary if shard.world_size > 1 else {**summary, "resumed_at_row": start}
 
