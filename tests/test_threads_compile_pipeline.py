@@ -55,6 +55,50 @@ def test_a_running_predict_keeps_its_prompt_when_another_thread_switches(tokeniz
     assert wrapper.active_prompt == "b"
 
 
+@pytest.mark.parametrize("churn", ["remove", "replace"])
+def test_a_running_predict_keeps_its_prompt_when_another_thread_removes_or_replaces_it(
+    tokenizer, tmp_path, churn
+):
+    """Another thread's remove_prompt (after switching the active prompt) or load_prompt(replace=True) waits for
+    the running call, which finishes with the prompt it started with (once: KeyError in 59 of 984 calls)."""
+    import threading
+
+    wrapper = _two_prompt_wrapper(tokenizer, tmp_path, deep=False)
+    expected = wrapper.predict(TEXTS, batch_size=1)
+    other = tmp_path / "b.safetensors"  # written by _two_prompt_wrapper
+    errors: list[BaseException] = []
+
+    def churner() -> None:
+        try:
+            if churn == "remove":
+                wrapper.set_active_prompt("b")
+                wrapper.remove_prompt("default")
+            else:
+                wrapper.load_prompt(other, "default", replace=True)
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    started: list[threading.Thread] = []
+
+    def race(module, args, kwargs):
+        if not started:  # first batch: the other thread acts now, and is given time to finish if it can
+            started.append(threading.Thread(target=churner))
+            started[0].start()
+            started[0].join(timeout=0.5)
+
+    handle = wrapper.model.base_model.register_forward_pre_hook(race, with_kwargs=True)
+    try:
+        assert wrapper.predict(TEXTS, batch_size=1) == expected  # every row from the prompt it started with
+    finally:
+        handle.remove()
+    started[0].join(timeout=30)
+    assert not started[0].is_alive() and not errors
+    if churn == "remove":
+        assert "default" not in wrapper.prompts
+    else:
+        assert wrapper.predict(TEXTS, batch_size=1) == wrapper.predict(TEXTS, prompt="b", batch_size=1)
+
+
 @pytest.mark.parametrize("deep", [False, True], ids=["input", "deep"])
 def test_predict_from_threads_with_different_prompts(tokenizer, tmp_path, deep):
     wrapper = _two_prompt_wrapper(tokenizer, tmp_path, deep=deep)

@@ -6,8 +6,12 @@ slots and prompt files; the wrapper itself owns construction and the forward pas
 
 from __future__ import annotations
 
+import contextlib
 import os
-from collections.abc import Sequence
+import threading
+import weakref
+from collections import Counter
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -25,6 +29,20 @@ if TYPE_CHECKING:
     from softprompt.core.task import Task
 
 __all__ = ["PromptRegistry"]
+
+# Calls using each prompt, per registry: removing or replacing a prompt waits for them, so a running call keeps
+# the prompt it started with. Kept beside the module (a lock inside it would stop deepcopy and pickling).
+_IN_USE: weakref.WeakKeyDictionary[nn.Module, tuple[threading.Condition, Counter[str]]] = (
+    weakref.WeakKeyDictionary()
+)
+_IN_USE_LOCK = threading.Lock()
+
+
+def _in_use(registry: nn.Module) -> tuple[threading.Condition, Counter[str]]:
+    with _IN_USE_LOCK:
+        if registry not in _IN_USE:
+            _IN_USE[registry] = (threading.Condition(), Counter())
+        return _IN_USE[registry]
 
 
 class PromptRegistry(nn.Module):
@@ -67,7 +85,11 @@ class PromptRegistry(nn.Module):
                     f"deep prompt {name!r} has vectors of shape {slot.deep.shape}, but {type(self.model).__name__} "
                     f"needs {expected} (layers - 1, virtual tokens, hidden size)"
                 )
-        self.prompts[name] = slot.to(self.model.get_input_embeddings().weight.device)
+        moved = slot.to(self.model.get_input_embeddings().weight.device)
+        cond, count = _in_use(self)
+        with cond:  # a running call keeps the slot it started with: replacing it waits for the call
+            cond.wait_for(lambda: count[name] <= 0)
+            self.prompts[name] = moved
         self._sync_deep_hooks()
 
     def _sync_deep_hooks(self) -> None:
@@ -296,9 +318,39 @@ class PromptRegistry(nn.Module):
             raise ValueError(
                 f"cannot remove the active prompt {name!r}; set_active_prompt(...) another one first"
             )
-        self.slot(name)
-        del self.prompts[name]
+        cond, count = _in_use(self)
+        with cond:  # a running call keeps its prompt: removing it waits for the call
+            cond.wait_for(lambda: count[name] <= 0)
+            self.slot(name)
+            del self.prompts[name]
         self._sync_deep_hooks()
+
+    @contextlib.contextmanager
+    def using_prompts(self, names: Iterable[str]) -> Iterator[None]:
+        """While open, the prompts ``names`` stay as they are: ``remove_prompt`` and replacing them wait.
+
+        :meth:`~softprompt.SoftPromptWrapper.predict` holds its prompt (or ensemble) this way, so a call that
+        another thread races with ``remove_prompt`` finishes with the prompt it started with.
+
+        Raises:
+            KeyError: an unknown name (before anything runs).
+
+        Example:
+            >>> with wrapper.using_prompts(["sst2"]):  # doctest: +SKIP
+            ...     logits = wrapper(**batch, prompt_names=["sst2"] * 8).logits
+        """
+        held = list(dict.fromkeys(names))
+        cond, count = _in_use(self)
+        with cond:
+            for name in held:
+                self.slot(name)
+            count.update(held)
+        try:
+            yield
+        finally:
+            with cond:
+                count.subtract(held)
+                cond.notify_all()
 
     def num_trainable_parameters(self, name: str | None = None) -> int:
         """Trainable parameters of one slot: prompt, deep vectors (or their MLP), head if ``train_head``."""

@@ -67,11 +67,12 @@ def predict_with_wrapper(
         # the prompt is fixed when the call starts: another thread's set_active_prompt cannot switch it
         # between batches (the labels below would then be another prompt's)
         name = wrapper.active_prompt if prompt is None else prompt
-        slot = wrapper.slot(name)
-        return predict(
-            wrapper, wrapper.tokenizer, texts, task=slot.task, id2label=slot.id2label or {},
-            temperature=slot.temperature, prompt=name, **common, **answer_options,
-        )  # fmt: skip
+        with wrapper.using_prompts([name]):  # removing or replacing it waits for this call
+            slot = wrapper.slot(name)
+            return predict(
+                wrapper, wrapper.tokenizer, texts, task=slot.task, id2label=slot.id2label or {},
+                temperature=slot.temperature, prompt=name, **common, **answer_options,
+            )  # fmt: skip
     if prompt is not None:
         raise ValueError("pass prompt= (one prompt) or prompts= (an ensemble), not both")
     if answer_options:
@@ -94,14 +95,11 @@ def predict_with_wrapper(
                 f"{other!r} has {slot.id2label}"
             )
     wrapper.batch_slots(names, len(names))  # can they share a batch?
-    probs = ensemble_probabilities(
-        wrapper,
-        wrapper.tokenizer,
-        texts,
-        names,
-        temperatures=[slot.temperature for _, slot in slots],
-        **common,
-    )
+    with wrapper.using_prompts(names):  # removing or replacing one waits for this call
+        temperatures = [slot.temperature for _, slot in slots]
+        probs = ensemble_probabilities(
+            wrapper, wrapper.tokenizer, texts, names, temperatures=temperatures, **common
+        )
     return to_predictions(probs, id2label or getattr(wrapper.config, "id2label", None) or {})
 
 
