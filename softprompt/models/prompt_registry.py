@@ -8,9 +8,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import threading
-import weakref
-from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -24,25 +21,12 @@ from softprompt.files.prompt_file import PromptFile, read_prompt_file
 from softprompt.models import backbone
 from softprompt.models.deep import DeepPrompt, DeepPromptHooks, LayerStack, find_layer_stack
 from softprompt.models.slot import PromptSlot, slot_from_file
+from softprompt.models.usage import changing, holding
 
 if TYPE_CHECKING:
     from softprompt.core.task import Task
 
 __all__ = ["PromptRegistry"]
-
-# Calls using each prompt, per registry: removing or replacing a prompt waits for them, so a running call keeps
-# the prompt it started with. Kept beside the module (a lock inside it would stop deepcopy and pickling).
-_IN_USE: weakref.WeakKeyDictionary[nn.Module, tuple[threading.Condition, Counter[str]]] = (
-    weakref.WeakKeyDictionary()
-)
-_IN_USE_LOCK = threading.Lock()
-
-
-def _in_use(registry: nn.Module) -> tuple[threading.Condition, Counter[str]]:
-    with _IN_USE_LOCK:
-        if registry not in _IN_USE:
-            _IN_USE[registry] = (threading.Condition(), Counter())
-        return _IN_USE[registry]
 
 
 class PromptRegistry(nn.Module):
@@ -86,9 +70,7 @@ class PromptRegistry(nn.Module):
                     f"needs {expected} (layers - 1, virtual tokens, hidden size)"
                 )
         moved = slot.to(self.model.get_input_embeddings().weight.device)
-        cond, count = _in_use(self)
-        with cond:  # a running call keeps the slot it started with: replacing it waits for the call
-            cond.wait_for(lambda: count[name] <= 0)
+        with changing(self, name):  # a running call keeps the slot it started with: replacing it waits for it
             self.prompts[name] = moved
         self._sync_deep_hooks()
 
@@ -318,9 +300,7 @@ class PromptRegistry(nn.Module):
             raise ValueError(
                 f"cannot remove the active prompt {name!r}; set_active_prompt(...) another one first"
             )
-        cond, count = _in_use(self)
-        with cond:  # a running call keeps its prompt: removing it waits for the call
-            cond.wait_for(lambda: count[name] <= 0)
+        with changing(self, name):  # a running call keeps its prompt: removing it waits for the call
             self.slot(name)
             del self.prompts[name]
         self._sync_deep_hooks()
@@ -339,18 +319,8 @@ class PromptRegistry(nn.Module):
             >>> with wrapper.using_prompts(["sst2"]):  # doctest: +SKIP
             ...     logits = wrapper(**batch, prompt_names=["sst2"] * 8).logits
         """
-        held = list(dict.fromkeys(names))
-        cond, count = _in_use(self)
-        with cond:
-            for name in held:
-                self.slot(name)
-            count.update(held)
-        try:
+        with holding(self, names, self.slot):
             yield
-        finally:
-            with cond:
-                count.subtract(held)
-                cond.notify_all()
 
     def num_trainable_parameters(self, name: str | None = None) -> int:
         """Trainable parameters of one slot: prompt, deep vectors (or their MLP), head if ``train_head``."""
