@@ -64,9 +64,19 @@ class InferenceArgs:
 
 @dataclass(kw_only=True)
 class EvalArgs(InferenceArgs):
-    """``softprompt eval``: score an artefact on the evaluation subset its run used (same data fields)."""
+    """``softprompt eval``: score an artefact on the evaluation subset its run used (same data fields).
 
-    data: str = _as_in_run("data")
+    Where the artefact's folder holds its run's ``run_config.json`` (a run's ``--output-dir``), every data
+    setting left at its default here is the run's, the data seed included, so ``eval`` scores the rows the run
+    scored; a setting given here wins (and the rows scored are printed either way).
+    """
+
+    data: str | None = field(
+        default=None,
+        metadata=_help(
+            "the data: a Hub data set, a folder or a file (default: the run's, from run_config.json)"
+        ),
+    )
     data_config: str | None = _as_in_run("data_config")
     text_column: str = _as_in_run("text_column")
     text_pair_column: str | None = _as_in_run("text_pair_column")
@@ -84,7 +94,9 @@ class EvalArgs(InferenceArgs):
     eval_split: str = _as_in_run("eval_split")
     holdout: float | None = _as_in_run("holdout")
     eval_size: int | None = _as_in_run("eval_size")
-    seed: int = field(default=42, metadata=_help("seed of the subset, as for train (its data seed)"))
+    seed: int = field(
+        default=42, metadata=_help("seed of the subset, as for train (its data seed; default: the run's)")
+    )
     output_json: str | None = field(default=None, metadata=_help("also write the metrics to this JSON file"))
 
 

@@ -6,6 +6,7 @@ The flags live in :mod:`softprompt.cli.args`; each function here returns the exi
 from __future__ import annotations
 
 import json
+import logging
 import os
 import sys
 from collections.abc import Callable
@@ -19,7 +20,18 @@ if TYPE_CHECKING:
     from softprompt.cli.command_args import EvalArgs, InferenceArgs, InspectArgs, PredictArgs, PushArgs
     from softprompt.runs.config import RunConfig
 
-__all__ = ["BY_COMMAND", "evaluate", "inspect_prompt", "predict_texts", "prompt_path", "push_folder", "train"]
+logger = logging.getLogger(__name__)
+
+__all__ = [
+    "BY_COMMAND",
+    "evaluate",
+    "inspect_prompt",
+    "predict_texts",
+    "prompt_path",
+    "push_folder",
+    "train",
+    "with_run_settings",
+]
 
 
 def train(cfg: RunConfig, *, finetune: bool = False, seeds: list[int] | None = None) -> int:
@@ -105,6 +117,11 @@ def evaluate(args: EvalArgs) -> int:
 
     if args.output_json:  # before the evaluation, not after it
         check_file_target(args.output_json, "--output-json")
+    args, run_config = with_run_settings(args)
+    if args.data is None:
+        raise ValueError(
+            "--data is needed: no run_config.json beside the prompt (or model) says which data it used"
+        )
     model, tokenizer = load_for_inference(args)
     task = model_task(model)
     names = args.label_names
@@ -132,13 +149,49 @@ def evaluate(args: EvalArgs) -> int:
         "data": args.data,
         "eval_split": data.eval_split,
         "eval_size": args.eval_size,
+        "rows": len(data.eval),  # which rows were scored: this split, this many, drawn with this seed
         "seed": args.seed,
+        "data_settings_from": run_config,
         "int8": args.int8,
     }
     if args.output_json:
         atomic_write_json(args.output_json, result)
     print(json.dumps(result, indent=2))
     return 0
+
+
+# EvalArgs field -> the RunConfig field holding the run's value (``seed``: the run's data seed)
+_RUN_DATA_FIELDS = ("data", "data_config", "text_column", "text_pair_column", "label_column", "tokens_column",
+                    "tags_column", "question_column", "context_column", "answers_column", "doc_stride",
+                    "max_answer_length", "task", "label_names", "train_split", "eval_split", "holdout", "eval_size",
+                    "max_length")  # fmt: skip
+
+
+def with_run_settings(args: EvalArgs) -> tuple[EvalArgs, str | None]:
+    """``args`` with each data setting left at its default taken from the run's ``run_config.json`` (beside a
+    local prompt file, in a prompt folder, or in a fine-tuned model folder), and that file's path (or ``None``).
+
+    Raises:
+        ValueError: an unreadable ``run_config.json``.
+    """
+    import dataclasses
+
+    from softprompt.runs.config import RUN_CONFIG_FILE
+    from softprompt.runs.config_file import read_config_file
+
+    where = Path(args.prompt) if args.prompt else Path(args.model)
+    folder = where if where.is_dir() else where.parent
+    path = folder / RUN_CONFIG_FILE
+    if not (where.exists() and path.is_file()):
+        return args, None
+    run = read_config_file(path)  # bounded, validated like --config
+    defaults = {f.name: f.default for f in dataclasses.fields(args)}
+    changes = {k: run[k] for k in _RUN_DATA_FIELDS if k in run and getattr(args, k) == defaults[k]}
+    run_seed = run.get("data_seed") if run.get("data_seed") is not None else run.get("seed")
+    if args.seed == defaults["seed"] and isinstance(run_seed, int):
+        changes["seed"] = run_seed
+    logger.info("eval: data settings %s from %s", sorted(changes), path)
+    return dataclasses.replace(args, **changes), str(path)
 
 
 def predict_texts(args: PredictArgs) -> int:
