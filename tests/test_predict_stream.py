@@ -18,7 +18,7 @@ import torch.distributed as dist
 
 from softprompt.cli import main
 from softprompt.cli.command_args import PredictArgs
-from softprompt.cli.commands import load_for_inference
+from softprompt.cli.loading import load_for_inference
 from softprompt.core.predictions import RegressionPrediction
 from softprompt.stream.chunk_log import state_path
 from softprompt.stream.input import ChunkReader, Columns, resolve_columns

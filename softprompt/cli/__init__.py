@@ -1,6 +1,7 @@
 """The ``softprompt`` command line: a thin layer over the public API (``python -m softprompt.cli`` works too).
 
-``parser`` (the parser class and command table) < ``command_args`` / ``args`` (flags from dataclasses)
+``parser`` (the parser class and command table) < ``command_args`` / ``args`` (flags from dataclasses) <
+``loading`` (what eval and predict load) < ``evaluate`` (``softprompt eval``)
 < ``commands`` (what each command does) < ``main`` (the entry point). Only the command being run builds
 its flags, so ``softprompt --help`` imports neither torch nor transformers.
 
