@@ -23,7 +23,8 @@ def test_json_round_trip():
 @pytest.mark.parametrize(
     ("kwargs", "needle"),
     [
-        ({"num_virtual_tokens": 0}, "num_virtual_tokens must be >= 1"),
+        ({"num_virtual_tokens": 0}, "num_virtual_tokens must be between 1 and 65,536"),
+        ({"num_virtual_tokens": 10**18}, "num_virtual_tokens must be between 1 and 65,536"),
         ({"num_virtual_tokens": 2.5}, "num_virtual_tokens must be an int"),
         ({"num_virtual_tokens": True}, "num_virtual_tokens must be an int"),
         ({"init": "zeros"}, "'zeros' is not one of"),

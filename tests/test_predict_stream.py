@@ -324,6 +324,7 @@ def test_torchrun_two_processes_write_the_one_process_output(artefacts, tmp_path
         "output": str(two),
         "rows": 100,
         "processes": 2,
+        "truncated_rows": 0,
     }
     assert two.read_bytes() == one.read_bytes()
     state = json.loads(state_path(two).read_text())

@@ -259,15 +259,15 @@ def predict_input(
         progress: A progress bar on stderr (process 0 only).
 
     Returns:
-        On process 0, ``{"output", "rows", "processes"}`` and, for one process, ``"resumed_at_row"``;
-        ``None`` on the others.
+        On process 0, ``{"output", "rows", "processes", "truncated_rows"}`` and, for one process,
+        ``"resumed_at_row"``; ``None`` on the others.
 
     Raises:
         ValueError: a bad input or output (see :func:`prepare_output`), or flags that exclude each other.
 
     Example:
         >>> predict_input("in.parquet", "preds.jsonl", load, {"model": "m"}, chunk_rows=1024)  # doctest: +SKIP
-        {'output': 'preds.jsonl', 'rows': 10000, 'processes': 1, 'resumed_at_row': 0}
+        {'output': 'preds.jsonl', 'rows': 10000, 'processes': 1, 'truncated_rows': 0, 'resumed_at_row': 0}
     """
     shard = Shard.from_env() if shard is None else shard
     fmt = input_format(path)
