@@ -13,17 +13,14 @@ from typing import Any
 
 __all__ = ["RunConfig", "run_finetune", "run_prompt_tuning", "summary"]
 
-_LAZY = {
-    "RunConfig": "softprompt.runs.config",
-    "run_finetune": "softprompt.runs.recipes",
-    "run_prompt_tuning": "softprompt.runs.recipes",
-    "summary": "softprompt.runs.recipes",
-}
-
 
 def __getattr__(name: str) -> Any:  # imported on first use: a recipe pulls in Trainer, a config does not
-    if name in _LAZY:
-        import importlib
+    if name == "RunConfig":
+        from softprompt.runs.config import RunConfig
 
-        return getattr(importlib.import_module(_LAZY[name]), name)
+        return RunConfig
+    if name in ("run_finetune", "run_prompt_tuning", "summary"):
+        from softprompt.runs import recipes
+
+        return getattr(recipes, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
