@@ -2,7 +2,7 @@
 
 The package was flat until the layered layout (``docs/architecture.md``); code that imported a module
 by its old path gets the module at its new path, the same object, with a ``DeprecationWarning`` that
-names the new path. Names that moved between modules are listed in :data:`MOVED_NAMES`.
+names the new path. Where names moved between modules: ``docs/architecture.md``, "Old module paths".
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import warnings
 from types import ModuleType
 from typing import Any
 
-__all__ = ["MOVED_MODULES", "MOVED_NAMES", "install", "moved_attribute"]
+__all__ = ["MOVED_MODULES", "install", "moved_attribute"]
 
 MOVED_MODULES: dict[str, str] = {
     "softprompt.atomic": "softprompt.utils.atomic",
@@ -77,25 +77,6 @@ MOVED_MODULES: dict[str, str] = {
 }
 """Old module path -> new module path. ``softprompt.wrapper``, ``softprompt.cli``, ``softprompt.hub``,
 ``softprompt.inference`` and ``softprompt.runs`` are packages now and re-export their old names."""
-
-MOVED_NAMES: dict[str, str] = {
-    "softprompt.metrics.build_compute_metrics": "softprompt.tasks.build_compute_metrics",
-    "softprompt.metrics.compute_task_metrics": "softprompt.tasks.compute_task_metrics",
-    "softprompt.text_to_label.AutoModelForTextToLabel": "softprompt.core.auto_model.AutoModelForTextToLabel",
-    "softprompt.text_to_label.text_to_label_rows": "softprompt.tasks.label_words.text_to_label_rows",
-    "softprompt.text_to_label.prompt_targets": "softprompt.tasks.label_words.prompt_targets",
-    "softprompt.text_to_label.text_to_label_scores": "softprompt.metrics.scores.text_to_label_scores",
-    "softprompt.text_to_label.text_to_label_names": "softprompt.tasks.label_words.text_to_label_names",
-    "softprompt.text_to_label_training.prompt_inputs": "softprompt.tasks.text_to_label.prompt_inputs",
-    "softprompt.text_to_label_training.TextToLabelTrainer": "softprompt.PromptTrainer(eval_predictor=...)",
-    "softprompt.predictions.decode": "softprompt.tasks.sequence_classification.decode",
-    "softprompt.predictions.group_entities": "softprompt.tasks.entities.group_entities",
-    "softprompt.trainer_parts.task_collator": "softprompt.tasks.family_for(task).collator",
-    "softprompt.trainer_parts.check_task_labels": "softprompt.tasks.family_for(task).check_labels",
-    "softprompt.training_args.check_labels": "softprompt.tasks.sequence_classification.check_labels",
-    "softprompt.training_args.padding_collator": "softprompt.tasks.base.padding_collator",
-}
-"""Public names that left their module in the layered layout (``module.name`` -> where it is now)."""
 
 
 class _MovedModuleFinder(importlib.abc.MetaPathFinder, importlib.abc.Loader):

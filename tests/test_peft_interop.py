@@ -194,6 +194,10 @@ def test_export_refuses_non_finite_values(tmp_path):
         wrapper.prompts["default"].prompt[0, 0] = float("nan")
     with pytest.raises(ValueError, match="'prompt_embeddings' has 1 NaN/inf"):
         export_peft_adapter(wrapper, tmp_path / "a")
+    with torch.no_grad():  # what import refuses, export refuses too: no adapter softprompt cannot read back
+        wrapper.prompts["default"].prompt[0, 0] = 1e30
+    with pytest.raises(ValueError, match=r"'prompt_embeddings' has values beyond ±10000"):
+        export_peft_adapter(wrapper, tmp_path / "a")
     assert not (tmp_path / "a").exists()
 
 

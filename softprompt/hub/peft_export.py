@@ -28,6 +28,7 @@ from torch import nn
 from softprompt.core.config import Placement
 from softprompt.core.constants import PEFT_CONFIG_NAME as CONFIG_NAME
 from softprompt.core.constants import PEFT_WEIGHTS_NAME as WEIGHTS_NAME
+from softprompt.files.checks import check_values
 from softprompt.hub.peft_format import (
     BARE_TASK,
     META_CONFIG,
@@ -36,7 +37,6 @@ from softprompt.hub.peft_format import (
     MODEL_PREFIX,
     PEFT_CLASSIFIER_MODULES,
     PROMPT_KEY,
-    check_finite,
     peft_task_type,
 )
 from softprompt.models import backbone
@@ -155,7 +155,7 @@ def adapter_files(model: nn.Module, slot: PromptSlot, name: str) -> dict[str, by
             full = f"{module_name}.{key}"
             source = head.get(full, value)  # head: the slot's trained copy; anything else: the frozen model's
             tensors[MODEL_PREFIX + full] = source.detach().to("cpu").clone().contiguous()
-    check_finite(f"prompt {name!r}", tensors)
+    check_values(f"prompt {name!r}", tensors)  # the limits import holds adapters to: what is written loads
 
     peft_config: dict[str, Any] = {
         "auto_mapping": None,

@@ -6,9 +6,6 @@ tensors, never on the wrapper.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-
-import torch
 from torch import nn
 
 from softprompt.core.config import PromptInit
@@ -25,7 +22,6 @@ __all__ = [
     "PEFT_CLASSIFIER_MODULES",
     "PROMPT_KEY",
     "TASK_BY_CLASS_SUFFIX",
-    "check_finite",
     "peft_task_type",
 ]
 
@@ -66,18 +62,3 @@ def peft_task_type(model: nn.Module) -> str:
         f"PEFT interop supports sequence classification, token classification and bare encoders (AutoModel), "
         f"not {cls_name}: its head has no PEFT task type softprompt can map"
     )
-
-
-def check_finite(where: str, tensors: Mapping[str, torch.Tensor]) -> None:
-    """Refuse tensors holding NaN or inf, naming ``where`` and the tensor.
-
-    Raises:
-        ValueError: a NaN or inf value.
-
-    Example:
-        >>> check_finite("prompt", {"p": torch.zeros(2)})
-    """
-    for key, tensor in tensors.items():
-        if tensor.is_floating_point() and not torch.isfinite(tensor).all():
-            bad = int((~torch.isfinite(tensor)).sum())
-            raise ValueError(f"{where}: tensor {key!r} has {bad} NaN/inf values; refusing to use it")

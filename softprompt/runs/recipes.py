@@ -98,7 +98,7 @@ def _prepare_run_dir(cfg: RunConfig) -> None:
     if cfg.resume:
         if not checkpoints:
             raise ValueError(f"nothing to resume in {str(out)!r}: it has no checkpoint-* folder")
-        if not any(checkpoint_is_complete(folder) for folder in checkpoints):
+        if not _has_complete_checkpoint(cfg):
             logger.warning(  # killed while writing its first checkpoint: there is nothing to continue from
                 "--resume: %s holds no complete checkpoint (the run stopped before its first one was saved); "
                 "starting the run from the beginning",
