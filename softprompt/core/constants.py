@@ -14,8 +14,11 @@ __all__ = [
     "ANSWER_POSITION_KEYS",
     "CARD_NAME",
     "DEFAULT_MAX_LENGTH",
+    "EXPORT_KEY",
     "IGNORE_INDEX",
     "MAX_TEXT_CHARS",
+    "ONNX_NAME",
+    "ONNX_QUANTIZED_NAME",
     "PEFT_CONFIG_NAME",
     "PEFT_PICKLE_WEIGHTS_NAME",
     "PEFT_WEIGHTS_NAME",
@@ -44,6 +47,11 @@ TRAINING_ARGS_FILE = "training_args.json"
 # the longest text a streamed prediction hands the tokenizer, in characters: far more than any model's positions
 # hold (512 tokens are a few thousand characters), and small enough that a 50 MB line no longer exhausts memory
 MAX_TEXT_CHARS = 1_000_000
+
+# where a merged export's config.json says how it was made (softprompt.hub.merged), and its ONNX files
+EXPORT_KEY = "softprompt_export"
+ONNX_NAME = "model.onnx"
+ONNX_QUANTIZED_NAME = "model_quantized.onnx"
 
 # where a fine-tuned model's config.json keeps its calibration temperature
 TEMPERATURE_KEY = "softprompt_temperature"

@@ -15,8 +15,10 @@ import contextlib
 import glob
 import json
 import os
+import shutil
 import stat
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +28,7 @@ __all__ = [
     "atomic_write_text",
     "check_dir_target",
     "check_file_target",
+    "replace_dir",
 ]
 
 
@@ -144,4 +147,59 @@ def check_dir_target(path: str | os.PathLike[str], what: str = "output folder") 
     blocker = _file_in_the_way(target)
     if blocker is not None:
         raise ValueError(f"{what} {str(target)!r} cannot be made: {str(blocker)!r} is a file, not a folder")
+    return target
+
+
+def replace_dir(
+    target: str | os.PathLike[str], write: Callable[[Path], None], *, overwrite: bool = False
+) -> Path:
+    """Build a whole folder with ``write(stage)`` in a temporary sibling, then move it to ``target`` at once.
+
+    A failure in ``write`` (or a crash) leaves ``target`` as it was, never half-written; every file in
+    the stage is flushed to disk before the move. An existing ``target`` is replaced only with
+    ``overwrite`` (an empty one always), and only once the new folder is complete; a symbolic link at
+    ``target`` is refused (a folder written here must not land elsewhere).
+
+    Raises:
+        ValueError: ``target`` is a link or a file, or a non-empty folder without ``overwrite``.
+
+    Example:
+        >>> import tempfile, pathlib
+        >>> root = pathlib.Path(tempfile.mkdtemp())
+        >>> out = replace_dir(root / "model", lambda stage: (stage / "a.txt").write_text("x"))
+        >>> sorted(p.name for p in out.iterdir())
+        ['a.txt']
+    """
+    target = Path(target)
+    if target.is_symlink():
+        raise ValueError(f"{str(target)!r} is a symbolic link; give the folder itself")
+    check_dir_target(target)
+    if target.is_dir() and any(target.iterdir()) and not overwrite:
+        raise ValueError(f"{str(target)!r} is not empty: pass overwrite=True (--overwrite) to replace it")
+    parent = Path(os.path.realpath(target.parent))
+    parent.mkdir(parents=True, exist_ok=True)
+    stage = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=parent))
+    old: Path | None = None
+    try:
+        os.chmod(stage, 0o777 & ~_umask())  # mkdtemp makes 0700
+        write(stage)
+        for path in stage.rglob("*"):
+            if path.is_file() and not path.is_symlink():
+                with open(path, "rb") as fh:
+                    os.fsync(fh.fileno())
+        final = parent / target.name
+        if final.is_dir():
+            if any(final.iterdir()):
+                old = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".old", dir=parent))
+                os.replace(final, old / target.name)
+            else:
+                final.rmdir()
+        os.replace(stage, final)
+    except BaseException:
+        shutil.rmtree(stage, ignore_errors=True)
+        if old is not None and (old / target.name).exists() and not (parent / target.name).exists():
+            os.replace(old / target.name, parent / target.name)  # put the old folder back
+        raise
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
     return target

@@ -29,6 +29,7 @@ from softprompt.models.prompt_registry import PromptRegistry
 from softprompt.models.routing import run_slots
 from softprompt.models.slot import PromptSlot, slot_from_file
 from softprompt.models.spans import answer_positions
+from softprompt.wrapper.export import ExportMixin
 from softprompt.wrapper.generation import PromptGenerationMixin
 from softprompt.wrapper.predict import predict_with_wrapper
 from softprompt.wrapper.pretrained import PretrainedMixin
@@ -38,7 +39,7 @@ __all__ = ["SoftPromptWrapper"]
 DEFAULT_NAME = "default"
 
 
-class SoftPromptWrapper(PromptGenerationMixin, PretrainedMixin, PromptRegistry):
+class SoftPromptWrapper(ExportMixin, PromptGenerationMixin, PretrainedMixin, PromptRegistry):
     """Wrap a Hugging Face encoder, decoder-only or encoder-decoder model for prompt tuning.
 
     Works through ``get_input_embeddings()`` and ``forward(inputs_embeds=...)`` only, so any encoder
