@@ -23,9 +23,10 @@ Deep prompts (vectors at every layer's input) cannot be expressed as input token
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -163,6 +164,20 @@ def merged_model(model: nn.Module, slot: PromptSlot, *, first_id: int) -> nn.Mod
     return merged.eval()
 
 
+@contextlib.contextmanager
+def _quiet_progress() -> Iterator[None]:
+    """No ``transformers`` progress bar for the few shards of one save (restored after)."""
+    from transformers.utils import logging as hf_logging
+
+    enabled = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if enabled:
+            hf_logging.enable_progress_bar()
+
+
 def _card(model: nn.Module, slot: PromptSlot, info: dict[str, Any], location: str) -> str:
     """The exported folder's model card."""
     import json
@@ -199,7 +214,7 @@ def _card(model: nn.Module, slot: PromptSlot, info: dict[str, Any], location: st
             "folded into the head (softmax of the logits is the calibrated confidence);"
             if info["temperature_folded"]
             else "(not folded);"
-        ),  # fmt: skip
+        ),
         f"- the model's {info['max_positions']} positions include the {n} prompt tokens: with truncation the "
         f"tokenizer keeps {info['max_positions'] - n if info['max_positions'] else 'all but'} tokens of text "
         "and special tokens, as in training.",
@@ -283,7 +298,8 @@ def write_merged_folder(
     setattr(merged.config, EXPORT_KEY, record)
 
     def write(stage: Path) -> None:
-        merged.save_pretrained(stage)
+        with _quiet_progress():
+            merged.save_pretrained(stage)
         tok.save_pretrained(stage)
         atomic_write_text(stage / CARD_NAME, _card(merged, slot, record, str(folder)))
         if then is not None:

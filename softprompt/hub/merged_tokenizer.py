@@ -191,6 +191,7 @@ def merged_tokenizer(
         model_max_length=tokenizer.model_max_length,
         padding_side=tokenizer.padding_side,
         truncation_side=tokenizer.truncation_side,
+        model_input_names=list(tokenizer.model_input_names),
         **_special_tokens(tokenizer),
     )
     return out, at
