@@ -232,3 +232,34 @@ def test_export_matches_wrapper_without_softprompt(exported, name):
                 ids = w.generate(**enc, max_new_tokens=6, do_sample=False)
                 want = ids[0, enc["input_ids"].shape[1] :] if kind == "causal" else ids[0]
                 assert got == want.tolist()
+
+
+
+PIPELINE_CASES = [n for n in _case_names() if n.split("-")[-1] in ("after_cls", "prepend", "token", "multilabel", "regression")
+                  or n in ("gpt2-seq", "llama-seq")]  # fmt: skip
+
+
+@pytest.mark.parametrize("name", PIPELINE_CASES)
+def test_pipeline_of_export_gives_wrapper_predict(exported, name):
+    """``pipeline(...)`` on the folder, without softprompt, predicts what ``wrapper.predict`` does: class and
+    calibrated confidence, multi-label scores, regression values, and token classification's entities
+    (``aggregation_strategy="first"``: each word's tag at its first sub-word, as softprompt groups them)."""
+    case = exported[name]
+    got = case["results"]["pipeline"]["output"]
+    if case["kind"] == "token":
+        want = case["wrapper"].predict(WORD_TEXTS)
+        for row, entities in zip(got, want):
+            assert [(e["entity_group"], e["start"], e["end"], e["word"]) for e in row] == [
+                (e.entity_type, e.start, e.end, e.text) for e in entities
+            ]
+            assert [e["score"] for e in row] == pytest.approx([e.score for e in entities], abs=TOL)
+        return
+    for row, prediction in zip(got, case["wrapper"].predict(TEXTS)):
+        scores = {item["label"]: item["score"] for item in row}
+        if hasattr(prediction, "value"):  # regression: the pipeline gives the raw value
+            assert scores["LABEL_0"] == pytest.approx(prediction.value, abs=TOL)
+        elif hasattr(prediction, "scores"):  # multi-label: one sigmoid per class
+            assert scores == pytest.approx(prediction.scores, abs=TOL)
+        else:
+            assert row[0]["label"] == prediction.label_name
+            assert row[0]["score"] == pytest.approx(prediction.confidence, abs=TOL)

@@ -17,7 +17,7 @@ from typing import Any
 from softprompt.runs.config import RunConfig
 from softprompt.stream.input import DEFAULT_CHUNK_ROWS
 
-__all__ = ["COMMAND_ARGS", "EvalArgs", "InferenceArgs", "InspectArgs", "PredictArgs", "PushArgs"]
+__all__ = ["COMMAND_ARGS", "EvalArgs", "ExportArgs", "InferenceArgs", "InspectArgs", "PredictArgs", "PushArgs"]
 
 
 def _help(text: str, **more: Any) -> dict[str, Any]:
@@ -174,8 +174,34 @@ class InspectArgs:
     file: str = field(metadata=_help("a prompt .safetensors file written by softprompt", positional=True))
 
 
+@dataclass(kw_only=True)
+class ExportArgs:
+    """``softprompt export``: a prompt merged into a plain transformers model folder (and ONNX), no softprompt needed."""
+
+    prompt: str = field(
+        metadata=_help(
+            "the prompt: a .safetensors file, a folder written by save_pretrained or a run, or a Hub repo id",
+            positional=True,
+        )
+    )
+    model: str = field(metadata=_help("the base model the prompt was trained on (Hub id or folder)"))
+    output: str = field(metadata=_help("the folder to write (a standard Hugging Face model folder)"))
+    format: str = field(
+        default="transformers",
+        metadata=_help("transformers: the model folder; onnx: the same folder plus model.onnx", choices=["transformers", "onnx"]),
+    )
+    quantize: bool = field(
+        default=False, metadata=_help("with --format onnx: also write model_quantized.onnx (int8, dynamic)")
+    )
+    overwrite: bool = field(default=False, metadata=_help("replace a non-empty --output folder"))
+    revision: str | None = field(
+        default=None, metadata=_help("Hub branch, tag or commit of a prompt repo id (default: main)")
+    )
+
+
 COMMAND_ARGS: dict[str, type] = {
     "eval": EvalArgs,
+    "export": ExportArgs,
     "inspect": InspectArgs,
     "predict": PredictArgs,
     "push": PushArgs,

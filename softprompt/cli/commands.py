@@ -13,6 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from softprompt.cli.export import export_prompt
 from softprompt.cli.evaluate import evaluate
 from softprompt.cli.loading import load_for_inference, prompt_path
 from softprompt.utils.atomic import check_file_target
@@ -230,4 +231,5 @@ BY_COMMAND: dict[str, Callable[[Any], int]] = {
     "predict": predict_texts,
     "push": push_folder,
     "inspect": inspect_prompt,
+    "export": export_prompt,
 }

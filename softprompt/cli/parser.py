@@ -19,6 +19,7 @@ COMMANDS = {
     "predict": "predict labels for texts; JSON lines out",
     "inspect": "show a prompt file's metadata and tensor sizes as JSON",
     "push": "upload a prompt folder (a run's output dir) to the Hugging Face Hub",
+    "export": "write a prompt merged into a plain transformers model folder (or ONNX) that runs without softprompt",
 }
 
 

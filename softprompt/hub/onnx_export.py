@@ -17,7 +17,9 @@ from __future__ import annotations
 
 import contextlib
 import io
+import logging
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -80,6 +82,29 @@ class _Graph(nn.Module):
         return tuple(out[name] for name in self.outputs)
 
 
+@contextlib.contextmanager
+def _quiet() -> Iterator[None]:
+    """The exporters' progress lines, warnings and log records (torchvision ops skipped, "consider
+    pre-processing") kept off the caller's screen while they run; errors still raise."""
+    from transformers.utils import logging as hf_logging
+
+    root = logging.getLogger()
+    levels = {logger: logger.level for logger in (root, logging.getLogger("torch.onnx"))}
+    bars = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()
+    with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
+        warnings.simplefilter("ignore")
+        for logger in levels:
+            logger.setLevel(logging.ERROR)
+        try:
+            yield
+        finally:
+            for logger, level in levels.items():
+                logger.setLevel(level)
+            if bars:
+                hf_logging.enable_progress_bar()
+
+
 def _sample(tokenizer: Any, segments: bool) -> dict[str, torch.Tensor]:
     """Two padded rows of different lengths, as the tokenizer makes them."""
     enc = tokenizer(["a b c d e f", "a"], padding=True, return_tensors="pt")
@@ -118,7 +143,8 @@ def export_folder_to_onnx(folder: str | Path, *, quantize: bool = False) -> Path
     folder = Path(folder)
     config = transformers.AutoConfig.from_pretrained(folder)
     model_class = getattr(transformers, (config.architectures or ["AutoModel"])[0])
-    model = model_class.from_pretrained(folder, dtype=torch.float32).eval()
+    with _quiet():
+        model = model_class.from_pretrained(folder, dtype=torch.float32).eval()
     check_onnx_exportable(model)
     tokenizer = transformers.AutoTokenizer.from_pretrained(folder)
     segments = "token_type_ids" in tokenizer.model_input_names and backbone.forward_accepts(
@@ -129,8 +155,7 @@ def export_folder_to_onnx(folder: str | Path, *, quantize: bool = False) -> Path
     graph = _Graph(model, outputs, segments)
     batch, length = torch.export.Dim("batch"), torch.export.Dim("sequence")
     path = folder / ONNX_NAME
-    with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()), torch.no_grad():
-        warnings.simplefilter("ignore")
+    with _quiet(), torch.no_grad():
         torch.onnx.export(
             graph, (), str(path), kwargs=sample, input_names=list(sample), output_names=list(outputs),
             dynamic_shapes={k: {0: batch, 1: length} for k in sample}, dynamo=True, external_data=False,
@@ -150,5 +175,6 @@ def export_folder_to_onnx(folder: str | Path, *, quantize: bool = False) -> Path
     if quantize:
         from onnxruntime.quantization import QuantType, quantize_dynamic
 
-        quantize_dynamic(str(path), str(folder / ONNX_QUANTIZED_NAME), weight_type=QuantType.QInt8)
+        with _quiet():
+            quantize_dynamic(str(path), str(folder / ONNX_QUANTIZED_NAME), weight_type=QuantType.QInt8)
     return path
