@@ -30,7 +30,10 @@ TEXTS = ["great film superb acting", "dull", "the worst movie i ever watch reall
 PAIRS = [("great film", "superb acting"), ("dull", "the worst movie"), ("very", "bad")]
 LONG = [" ".join(["film"] * 80), "great"]  # longer than the model's 64 positions: truncated alike
 WORD_TEXTS = ["great film superb acting", "dull movie", "the worst movie i ever watch"]
-QA = [("who acting ?", "great film superb acting never dull"), ("what ?", "the worst movie i ever watch really")]
+QA = [
+    ("who acting ?", "great film superb acting never dull"),
+    ("what ?", "the worst movie i ever watch really"),
+]
 
 
 def decoder_tokenizer(family: str) -> transformers.PreTrainedTokenizerFast:
@@ -43,7 +46,9 @@ def decoder_tokenizer(family: str) -> transformers.PreTrainedTokenizerFast:
                  "bart": ("[CLS] $A [SEP]", "[CLS] $A [SEP] $B [SEP]")}  # fmt: skip
     if family in templates:
         single, pair = templates[family]
-        tok.post_processor = tokenizers.processors.TemplateProcessing(single=single, pair=pair, special_tokens=[cls, sep])
+        tok.post_processor = tokenizers.processors.TemplateProcessing(
+            single=single, pair=pair, special_tokens=[cls, sep]
+        )
     pad = "[SEP]" if family == "gpt2" else "[PAD]"
     return transformers.PreTrainedTokenizerFast(
         tokenizer_object=tok, bos_token="[CLS]" if family != "gpt2" else "[SEP]", eos_token="[SEP]", pad_token=pad,
@@ -63,13 +68,17 @@ def _randomised(wrapper: SoftPromptWrapper, temperature: float = 1.0) -> SoftPro
     return wrapper.eval()
 
 
-def _encoder(arch: str, auto, num_labels: int = 2, problem_type: str | None = None, placement: str = "after_cls"):
+def _encoder(
+    arch: str, auto, num_labels: int = 2, problem_type: str | None = None, placement: str = "after_cls"
+):
     torch.manual_seed(0)
     config = model_config(arch, num_labels)
     if problem_type:
         config.problem_type = problem_type
     model = auto.from_config(config).eval()
-    return SoftPromptWrapper(model, SoftPromptConfig(num_virtual_tokens=K, placement=placement), tokenizer=make_tokenizer())
+    return SoftPromptWrapper(
+        model, SoftPromptConfig(num_virtual_tokens=K, placement=placement), tokenizer=make_tokenizer()
+    )
 
 
 def _cases() -> dict[str, dict]:
@@ -79,21 +88,35 @@ def _cases() -> dict[str, dict]:
     for arch in ARCHS:  # sequence classification, single texts and pairs, both placements, calibrated
         for placement in ("after_cls", "prepend"):
             w = _randomised(_encoder(arch, T.AutoModelForSequenceClassification, placement=placement), 1.7)
-            cases[f"{arch}-seq-{placement}"] = {"wrapper": w, "kind": "seq", "auto": "AutoModelForSequenceClassification"}
+            cases[f"{arch}-seq-{placement}"] = {
+                "wrapper": w,
+                "kind": "seq",
+                "auto": "AutoModelForSequenceClassification",
+            }
         w = _randomised(_encoder(arch, T.AutoModelForTokenClassification, num_labels=5))
         w.slot().id2label = {0: "O", 1: "B-PER", 2: "I-PER", 3: "B-LOC", 4: "I-LOC"}
         cases[f"{arch}-token"] = {"wrapper": w, "kind": "token", "auto": "AutoModelForTokenClassification"}
     for arch in ("bert", "roberta", "deberta-v2", "modernbert"):
         w = _randomised(_encoder(arch, T.AutoModelForSequenceClassification, 3, "multi_label_classification"))
-        cases[f"{arch}-multilabel"] = {"wrapper": w, "kind": "seq", "auto": "AutoModelForSequenceClassification"}
+        cases[f"{arch}-multilabel"] = {
+            "wrapper": w,
+            "kind": "seq",
+            "auto": "AutoModelForSequenceClassification",
+        }
         w = _randomised(_encoder(arch, T.AutoModelForSequenceClassification, 1, "regression"))
-        cases[f"{arch}-regression"] = {"wrapper": w, "kind": "seq", "auto": "AutoModelForSequenceClassification"}
+        cases[f"{arch}-regression"] = {
+            "wrapper": w,
+            "kind": "seq",
+            "auto": "AutoModelForSequenceClassification",
+        }
         w = _randomised(_encoder(arch, T.AutoModelForQuestionAnswering))
         cases[f"{arch}-qa"] = {"wrapper": w, "kind": "qa", "auto": "AutoModelForQuestionAnswering"}
     for family in ("gpt2", "llama"):
         torch.manual_seed(0)
         model = make_decoder(family)
-        w = SoftPromptWrapper(model, SoftPromptConfig(num_virtual_tokens=K), tokenizer=decoder_tokenizer(family))
+        w = SoftPromptWrapper(
+            model, SoftPromptConfig(num_virtual_tokens=K), tokenizer=decoder_tokenizer(family)
+        )
         cases[f"{family}-seq"] = {"wrapper": _randomised(w, 0.8), "kind": "decoder-seq",
                                   "auto": "AutoModelForSequenceClassification"}  # fmt: skip
         torch.manual_seed(0)
@@ -105,7 +128,11 @@ def _cases() -> dict[str, dict]:
         lm = T.AutoModelForSeq2SeqLM.from_config(seq2seq_config(family)).eval()
         w = SoftPromptWrapper(lm, SoftPromptConfig(num_virtual_tokens=K, placement=placement),
                               tokenizer=decoder_tokenizer(family))  # fmt: skip
-        cases[f"{family}-lm"] = {"wrapper": _randomised(w), "kind": "seq2seq", "auto": "AutoModelForSeq2SeqLM"}
+        cases[f"{family}-lm"] = {
+            "wrapper": _randomised(w),
+            "kind": "seq2seq",
+            "auto": "AutoModelForSeq2SeqLM",
+        }
     return cases
 
 
@@ -117,14 +144,24 @@ def _jobs(case: dict, folder: str) -> dict[str, dict]:
             "single": {**base, "kind": "forward", "inputs": TEXTS, "outputs": ["logits"]},
             "pairs": {**base, "kind": "forward", "inputs": PAIRS, "pairs": True, "outputs": ["logits"]},
             "long": {**base, "kind": "forward", "inputs": LONG, "truncation": True, "outputs": ["logits"]},
-            "pipeline": {"folder": folder, "kind": "pipeline", "task": "text-classification", "inputs": TEXTS,
-                         "kwargs": {"top_k": None}},  # fmt: skip
+            "pipeline": {
+                "folder": folder,
+                "kind": "pipeline",
+                "task": "text-classification",
+                "inputs": TEXTS,
+                "kwargs": {"top_k": None},
+            },  # fmt: skip
         }
     if kind == "token":
         return {
             "single": {**base, "kind": "forward", "inputs": WORD_TEXTS, "outputs": ["logits"]},
-            "pipeline": {"folder": folder, "kind": "pipeline", "task": "token-classification", "inputs": WORD_TEXTS,
-                         "kwargs": {"aggregation_strategy": "first"}},  # fmt: skip
+            "pipeline": {
+                "folder": folder,
+                "kind": "pipeline",
+                "task": "token-classification",
+                "inputs": WORD_TEXTS,
+                "kwargs": {"aggregation_strategy": "first"},
+            },  # fmt: skip
         }
     if kind == "qa":
         return {"single": {**base, "kind": "forward", "inputs": QA, "pairs": True,
@@ -133,8 +170,13 @@ def _jobs(case: dict, folder: str) -> dict[str, dict]:
         return {
             "single": {**base, "kind": "forward", "inputs": TEXTS, "outputs": ["logits"]},
             "each": {**base, "kind": "forward_each", "inputs": TEXTS, "outputs": ["logits"]},
-            "pipeline": {"folder": folder, "kind": "pipeline", "task": "text-classification", "inputs": TEXTS,
-                         "kwargs": {"top_k": None}},  # fmt: skip
+            "pipeline": {
+                "folder": folder,
+                "kind": "pipeline",
+                "task": "text-classification",
+                "inputs": TEXTS,
+                "kwargs": {"top_k": None},
+            },  # fmt: skip
         }
     if kind == "causal":
         return {
@@ -163,7 +205,9 @@ def exported(tmp_path_factory) -> dict[str, dict]:
     assert proc.returncode == 0, proc.stderr[-3000:]
     results = json.loads((root / "out.json").read_text())
     for name, case in cases.items():
-        case["results"] = {job.split("/", 1)[1]: out for job, out in results.items() if job.startswith(name + "/")}
+        case["results"] = {
+            job.split("/", 1)[1]: out for job, out in results.items() if job.startswith(name + "/")
+        }
     return cases
 
 
@@ -182,8 +226,6 @@ def _without_prompt(x: torch.Tensor, at: int) -> torch.Tensor:
     return torch.cat([x[:, :at], x[:, at + K :]], dim=1)
 
 
-
-
 def _case_names() -> list[str]:
     names = []
     for arch in ARCHS:
@@ -199,7 +241,11 @@ def test_export_matches_wrapper_without_softprompt(exported, name):
     case = exported[name]
     w, res, kind = case["wrapper"], case["results"], case["kind"]
     at = json.loads((case["folder"] / "config.json").read_text())["softprompt_export"]["insert_at"]
-    temperature = w.slot().temperature if w.slot().task is not None and w.slot().task.type.value == "classification" else 1.0
+    temperature = (
+        w.slot().temperature
+        if w.slot().task is not None and w.slot().task.type.value == "classification"
+        else 1.0
+    )
     with torch.no_grad():
         if kind in ("seq", "decoder-seq"):
             _close(res["single"]["logits"], w(**w.tokenize(TEXTS)).logits / temperature)
@@ -213,7 +259,11 @@ def test_export_matches_wrapper_without_softprompt(exported, name):
                 _close(got, w(**w.tokenize([text])).logits[0] / temperature)
         if kind == "token":
             enc = w.tokenize(WORD_TEXTS)
-            _close(_without_prompt(torch.tensor(res["single"]["logits"]), at), w(**enc).logits, enc["attention_mask"])
+            _close(
+                _without_prompt(torch.tensor(res["single"]["logits"]), at),
+                w(**enc).logits,
+                enc["attention_mask"],
+            )
         if kind == "qa":
             first, second = zip(*QA)
             enc = w.tokenize(list(first), list(second))
@@ -232,7 +282,6 @@ def test_export_matches_wrapper_without_softprompt(exported, name):
                 ids = w.generate(**enc, max_new_tokens=6, do_sample=False)
                 want = ids[0, enc["input_ids"].shape[1] :] if kind == "causal" else ids[0]
                 assert got == want.tolist()
-
 
 
 PIPELINE_CASES = [n for n in _case_names() if n.split("-")[-1] in ("after_cls", "prepend", "token", "multilabel", "regression")

@@ -18,7 +18,9 @@ def _prompt_file(tmp_path, model_dir, *, deep=False, other_base=False):
     model = transformers.AutoModelForSequenceClassification.from_pretrained(model_dir)
     if other_base:
         model = make_model("bert", "seq", seed=7)  # same shapes, other weights
-    w = SoftPromptWrapper(model, SoftPromptConfig(num_virtual_tokens=3, deep=deep), tokenizer=make_tokenizer())
+    w = SoftPromptWrapper(
+        model, SoftPromptConfig(num_virtual_tokens=3, deep=deep), tokenizer=make_tokenizer()
+    )
     path = tmp_path / ("deep.safetensors" if deep else "other.safetensors" if other_base else "p.safetensors")
     w.save_prompt(path)
     return path, w
@@ -46,7 +48,9 @@ def test_cli_export_writes_a_model_folder(assets, tmp_path, capsys):
     tok = transformers.AutoTokenizer.from_pretrained(out)
     enc = tok(["great film"], return_tensors="pt")
     with torch.no_grad():
-        torch.testing.assert_close(model(**enc).logits, w.eval()(**w.tokenize(["great film"])).logits, rtol=0, atol=1e-5)
+        torch.testing.assert_close(
+            model(**enc).logits, w.eval()(**w.tokenize(["great film"])).logits, rtol=0, atol=1e-5
+        )
 
 
 def test_cli_refuses_a_non_empty_folder_without_overwrite(assets, tmp_path, capsys):
@@ -79,12 +83,17 @@ def test_cli_refuses_deep_and_foreign_prompts(assets, tmp_path, capsys, kind):
 def test_cli_quantize_needs_onnx(assets, tmp_path, capsys):
     model_dir, _ = assets
     path, _ = _prompt_file(tmp_path, model_dir)
-    assert main(["export", str(path), "--model", str(model_dir), "--output", str(tmp_path / "o"), "--quantize"]) == 2
+    assert (
+        main(["export", str(path), "--model", str(model_dir), "--output", str(tmp_path / "o"), "--quantize"])
+        == 2
+    )
     assert "--format onnx" in capsys.readouterr().err
 
 
 def test_wrapper_refuses_deep_prompt_and_quantized_backbone(tmp_path, tokenizer):
-    deep = SoftPromptWrapper(make_model(), SoftPromptConfig(num_virtual_tokens=2, deep=True), tokenizer=tokenizer)
+    deep = SoftPromptWrapper(
+        make_model(), SoftPromptConfig(num_virtual_tokens=2, deep=True), tokenizer=tokenizer
+    )
     with pytest.raises(ValueError, match="deep prompt"):
         deep.export_merged(tmp_path / "deep")
     quantized = SoftPromptWrapper(make_model(), SoftPromptConfig(num_virtual_tokens=2), tokenizer=tokenizer)

@@ -30,11 +30,19 @@ def onnx_results(tmp_path_factory) -> dict:
     for name, case in cases.items():
         folder = case["wrapper"].export_onnx(root / name, quantize=name == "bert-seq-after_cls")
         case["folder"] = folder
-        inputs, pairs = (QA, True) if case["kind"] == "qa" else (WORD_TEXTS if case["kind"] == "token" else TEXTS, False)
+        inputs, pairs = (
+            (QA, True) if case["kind"] == "qa" else (WORD_TEXTS if case["kind"] == "token" else TEXTS, False)
+        )
         case["inputs"], case["pairs"] = inputs, pairs
         for file in ("model.onnx", "model_quantized.onnx"):
             if (folder / file).is_file():
-                jobs[f"{name}/{file}"] = {"folder": str(folder), "kind": "onnx", "file": file, "inputs": inputs, "pairs": pairs}
+                jobs[f"{name}/{file}"] = {
+                    "folder": str(folder),
+                    "kind": "onnx",
+                    "file": file,
+                    "inputs": inputs,
+                    "pairs": pairs,
+                }
     (root / "jobs.json").write_text(json.dumps(jobs))
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": ""}
     proc = subprocess.run([sys.executable, str(RUNNER), str(root / "jobs.json"), str(root / "out.json")],
@@ -77,7 +85,9 @@ def test_int8_graph_is_close_and_smaller(onnx_results):
     got = torch.tensor(onnx_results["out"]["bert-seq-after_cls/model_quantized.onnx"]["logits"])
     want, _ = _reference(case)
     assert (got - want["logits"]).abs().max() < 0.1  # approximate by design: the accuracy is measured in docs
-    assert (case["folder"] / "model_quantized.onnx").stat().st_size < (case["folder"] / "model.onnx").stat().st_size
+    assert (case["folder"] / "model_quantized.onnx").stat().st_size < (
+        case["folder"] / "model.onnx"
+    ).stat().st_size
 
 
 def test_language_models_are_refused_for_onnx(tmp_path):

@@ -17,7 +17,15 @@ from typing import Any
 from softprompt.runs.config import RunConfig
 from softprompt.stream.input import DEFAULT_CHUNK_ROWS
 
-__all__ = ["COMMAND_ARGS", "EvalArgs", "ExportArgs", "InferenceArgs", "InspectArgs", "PredictArgs", "PushArgs"]
+__all__ = [
+    "COMMAND_ARGS",
+    "EvalArgs",
+    "ExportArgs",
+    "InferenceArgs",
+    "InspectArgs",
+    "PredictArgs",
+    "PushArgs",
+]
 
 
 def _help(text: str, **more: Any) -> dict[str, Any]:
@@ -188,7 +196,10 @@ class ExportArgs:
     output: str = field(metadata=_help("the folder to write (a standard Hugging Face model folder)"))
     format: str = field(
         default="transformers",
-        metadata=_help("transformers: the model folder; onnx: the same folder plus model.onnx", choices=["transformers", "onnx"]),
+        metadata=_help(
+            "transformers: the model folder; onnx: the same folder plus model.onnx",
+            choices=["transformers", "onnx"],
+        ),
     )
     quantize: bool = field(
         default=False, metadata=_help("with --format onnx: also write model_quantized.onnx (int8, dynamic)")

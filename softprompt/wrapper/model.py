@@ -107,8 +107,7 @@ class SoftPromptWrapper(ExportMixin, PromptGenerationMixin, PretrainedMixin, Pro
         self._fp32_outputs = None  # hook casting a low-precision backbone's outputs up for fp32 heads
         self.active_prompt = name
         self.trim_last_layer = self.onednn_linear = True  # see Attributes
-        slot = _slot if _slot is not None else self._new_slot(config or SoftPromptConfig())
-        self.add_slot(name, slot)
+        self.add_slot(name, _slot if _slot is not None else self._new_slot(config or SoftPromptConfig()))
 
     def _new_slot(self, config: SoftPromptConfig) -> PromptSlot:
         layout.check_room(self._max_positions, config.num_virtual_tokens)  # before allocating (N, E)
