@@ -65,17 +65,17 @@ def default_model() -> str:
     return os.path.join(os.path.dirname(minilm.__file__), "model")
 
 
-def batches(tok, texts, pairs, max_length: int, batch_size: int):  # noqa: ANN001, ANN201
+def batches(tok, texts, pairs, max_length: int, batch_size: int):
     """Length-sorted batches of the tokenized texts: ``(row indices, padded numpy inputs)``."""
     enc = tok(texts, pairs, truncation=True, max_length=max_length)
     order = np.argsort([len(ids) for ids in enc["input_ids"]], kind="stable")
     for i in range(0, len(order), batch_size):
         rows = order[i : i + batch_size]
-        features = [{k: enc[k][r] for k in enc.keys()} for r in rows]
+        features = [{k: enc[k][r] for k in enc} for r in rows]
         yield rows, tok.pad(features, return_tensors="np")
 
 
-def timed(run, repeats: int) -> tuple[float, np.ndarray]:  # noqa: ANN001
+def timed(run, repeats: int) -> tuple[float, np.ndarray]:
     """Best wall time of ``repeats`` calls of ``run()`` (after one warm-up call) and its predictions."""
     predictions = run()
     best = float("inf")
@@ -121,7 +121,7 @@ def main(argv: list[str] | None = None) -> int:
                 )
         return out
 
-    def onnx_run(file: str):  # noqa: ANN202
+    def onnx_run(file: str):
         import onnxruntime
 
         options = onnxruntime.SessionOptions()
@@ -163,7 +163,7 @@ def main(argv: list[str] | None = None) -> int:
         "gemm_peak_gflops": {
             "fp32_torch": round(peak(4096, 384, 1536, torch.float32, 1.0)),
             "fp32_onednn": round(peak(4096, 384, 1536, torch.float32, 1.0, kernel="onednn")),
-        },  # fmt: skip
+        },
         "prompt": str(args.prompt),
         "texts": len(texts),
         "max_length": args.max_length,

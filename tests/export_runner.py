@@ -15,7 +15,7 @@ import sys
 class _BlockSoftprompt:
     """A meta-path finder that makes ``import softprompt`` (and its submodules) fail in this process."""
 
-    def find_spec(self, name, path=None, target=None):  # noqa: ANN001, ANN201
+    def find_spec(self, name, path=None, target=None):
         if name == "softprompt" or name.startswith("softprompt."):
             raise ImportError(f"{name} is blocked: this process runs exported models without softprompt")
         return None
@@ -24,7 +24,7 @@ class _BlockSoftprompt:
 sys.meta_path.insert(0, _BlockSoftprompt())
 
 
-def _encode(tok, job):  # noqa: ANN001, ANN202
+def _encode(tok, job):
     kwargs = {"return_tensors": "pt", "padding": True, "truncation": job.get("truncation", False)}
     if job.get("pairs"):
         first, second = zip(*job["inputs"])
@@ -88,7 +88,8 @@ def main() -> int:
         pass
     else:
         raise SystemExit("softprompt could be imported: the check that exports run without it is void")
-    jobs = json.loads(open(sys.argv[1]).read())
+    with open(sys.argv[1]) as fh:
+        jobs = json.loads(fh.read())
     results = {name: run(job) for name, job in jobs.items()}
     with open(sys.argv[2], "w") as fh:
         json.dump(results, fh, default=lambda o: o.item() if hasattr(o, "item") else str(o))

@@ -150,7 +150,7 @@ def _jobs(case: dict, folder: str) -> dict[str, dict]:
                 "task": "text-classification",
                 "inputs": TEXTS,
                 "kwargs": {"top_k": None},
-            },  # fmt: skip
+            },
         }
     if kind == "token":
         return {
@@ -161,7 +161,7 @@ def _jobs(case: dict, folder: str) -> dict[str, dict]:
                 "task": "token-classification",
                 "inputs": WORD_TEXTS,
                 "kwargs": {"aggregation_strategy": "first"},
-            },  # fmt: skip
+            },
         }
     if kind == "qa":
         return {"single": {**base, "kind": "forward", "inputs": QA, "pairs": True,
@@ -176,7 +176,7 @@ def _jobs(case: dict, folder: str) -> dict[str, dict]:
                 "task": "text-classification",
                 "inputs": TEXTS,
                 "kwargs": {"top_k": None},
-            },  # fmt: skip
+            },
         }
     if kind == "causal":
         return {

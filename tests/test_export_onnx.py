@@ -15,7 +15,7 @@ import torch
 pytest.importorskip("onnxruntime")
 pytest.importorskip("onnxscript")
 
-from tests.test_export import QA, RUNNER, TEXTS, WORD_TEXTS, _cases, _without_prompt  # noqa: E402
+from tests.test_export import QA, RUNNER, TEXTS, WORD_TEXTS, _cases, _without_prompt
 
 ONNX_CASES = ["bert-seq-after_cls", "roberta-seq-prepend", "deberta-v2-seq-after_cls", "modernbert-seq-after_cls",
               "distilbert-token", "bert-qa", "gpt2-seq", "llama-seq"]  # fmt: skip

@@ -13,8 +13,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from softprompt.cli.export import export_prompt
 from softprompt.cli.evaluate import evaluate
+from softprompt.cli.export import export_prompt
 from softprompt.cli.loading import load_for_inference, prompt_path
 from softprompt.utils.atomic import check_file_target
 from softprompt.utils.inputs import parse_json
