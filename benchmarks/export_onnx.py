@@ -147,7 +147,9 @@ def main(argv: list[str] | None = None) -> int:
     for name, run in setups.items():
         seconds, predicted = timed(run, args.repeats)
         reference = predicted if reference is None else reference
-        correct = sum(name_of[int(k)] == gold for k, gold in zip(predicted, label_names))
+        # gold labels are class names (SICK) or class ids (IMDb's 0/1)
+        correct = sum(gold == (int(k) if isinstance(gold, (int, np.integer)) else name_of[int(k)])
+                      for k, gold in zip(predicted, label_names))  # fmt: skip
         results[name] = {
             "seconds": round(seconds, 3),
             "texts_per_s": round(len(texts) / seconds, 1),
