@@ -51,7 +51,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--text-column", default="text")
     p.add_argument("--text-pair-column", default=None)
     p.add_argument("--label-column", default="label")
-    p.add_argument("--texts", type=int, default=1000, help="first N test rows (default %(default)s)")
+    p.add_argument(
+        "--texts", type=int, default=1000, help="N test rows, a seeded random sample (default %(default)s)"
+    )
+    p.add_argument(
+        "--sample-seed",
+        type=int,
+        default=0,
+        help="seed of the sample; -1: the first N rows (a sorted file's "
+        "first rows can all be one class, as IMDb's test split's are)",
+    )
     p.add_argument("--max-length", type=int, default=256, help="the run's max length (default %(default)s)")
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--repeats", type=int, default=3, help="timed passes per setup; the best is kept")
@@ -89,7 +98,11 @@ def timed(run, repeats: int) -> tuple[float, np.ndarray]:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     model_dir = args.model or default_model()
-    test = pd.read_parquet(Path(args.data) / "test.parquet").iloc[: args.texts]
+    test = pd.read_parquet(Path(args.data) / "test.parquet")
+    if args.sample_seed < 0:
+        test = test.iloc[: args.texts]
+    else:
+        test = test.sample(n=min(args.texts, len(test)), random_state=args.sample_seed)
     texts = list(test[args.text_column])
     pairs = list(test[args.text_pair_column]) if args.text_pair_column else None
     inputs = list(zip(texts, pairs)) if pairs else texts
@@ -168,6 +181,7 @@ def main(argv: list[str] | None = None) -> int:
         },
         "prompt": str(args.prompt),
         "texts": len(texts),
+        "sample_seed": args.sample_seed,
         "max_length": args.max_length,
         "batch_size": args.batch_size,
         "export_seconds": round(export_seconds, 1),
