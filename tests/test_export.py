@@ -96,6 +96,8 @@ def _cases() -> dict[str, dict]:
         w = _randomised(_encoder(arch, T.AutoModelForTokenClassification, num_labels=5))
         w.slot().id2label = {0: "O", 1: "B-PER", 2: "I-PER", 3: "B-LOC", 4: "I-LOC"}
         cases[f"{arch}-token"] = {"wrapper": w, "kind": "token", "auto": "AutoModelForTokenClassification"}
+    w = _randomised(_encoder("bert", T.AutoModel))  # a bare encoder: features, for feature-extraction
+    cases["bert-base"] = {"wrapper": w, "kind": "base", "auto": "AutoModel"}
     for arch in ("bert", "roberta", "deberta-v2", "modernbert"):
         w = _randomised(_encoder(arch, T.AutoModelForSequenceClassification, 3, "multi_label_classification"))
         cases[f"{arch}-multilabel"] = {
@@ -163,6 +165,8 @@ def _jobs(case: dict, folder: str) -> dict[str, dict]:
                 "kwargs": {"aggregation_strategy": "first"},
             },
         }
+    if kind == "base":
+        return {"single": {**base, "kind": "forward", "inputs": TEXTS, "outputs": ["last_hidden_state"]}}
     if kind == "qa":
         return {"single": {**base, "kind": "forward", "inputs": QA, "pairs": True,
                            "outputs": ["start_logits", "end_logits"]}}  # fmt: skip
@@ -232,7 +236,7 @@ def _case_names() -> list[str]:
         names += [f"{arch}-seq-after_cls", f"{arch}-seq-prepend", f"{arch}-token"]
     for arch in ("bert", "roberta", "deberta-v2", "modernbert"):
         names += [f"{arch}-multilabel", f"{arch}-regression", f"{arch}-qa"]
-    names += ["gpt2-seq", "llama-seq", "gpt2-lm", "llama-lm", "t5-lm", "bart-lm"]
+    names += ["bert-base", "gpt2-seq", "llama-seq", "gpt2-lm", "llama-lm", "t5-lm", "bart-lm"]
     return names
 
 
@@ -264,6 +268,10 @@ def test_export_matches_wrapper_without_softprompt(exported, name):
                 w(**enc).logits,
                 enc["attention_mask"],
             )
+        if kind == "base":
+            enc = w.tokenize(TEXTS)
+            features = _without_prompt(torch.tensor(res["single"]["last_hidden_state"]), at)
+            _close(features, w(**enc).last_hidden_state, enc["attention_mask"])
         if kind == "qa":
             first, second = zip(*QA)
             enc = w.tokenize(list(first), list(second))

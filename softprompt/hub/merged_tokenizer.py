@@ -194,6 +194,8 @@ def merged_tokenizer(
         model_input_names=list(tokenizer.model_input_names),
         **_special_tokens(tokenizer),
     )
+    if getattr(tokenizer, "chat_template", None):
+        out.chat_template = tokenizer.chat_template
     return out, at
 
 
