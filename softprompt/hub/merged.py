@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import json
 import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -178,10 +179,26 @@ def _quiet_progress() -> Iterator[None]:
             hf_logging.enable_progress_bar()
 
 
+# tasks whose pipeline transformers 5 removed: the card shows the model class instead
+_NO_PIPELINE = ("question-answering", "text2text-generation")
+
+
+def _usage(model: nn.Module, task: str, loc: str) -> list[str]:
+    """The card's code: a pipeline, or the ``AutoModelFor...`` class where ``transformers`` has no pipeline."""
+    if task not in _NO_PIPELINE:
+        return ["from transformers import pipeline", "", f"pipe = pipeline({json.dumps(task)}, model={loc})"]
+    name = type(model).__name__
+    auto = "AutoModelForQuestionAnswering" if task == "question-answering" else "AutoModelForSeq2SeqLM"
+    return [
+        f"from transformers import {auto}, AutoTokenizer",
+        "",
+        f"tokenizer = AutoTokenizer.from_pretrained({loc})  # inserts the prompt tokens",
+        f"model = {auto}.from_pretrained({loc})  # {name}",
+    ]
+
+
 def _card(model: nn.Module, slot: PromptSlot, info: dict[str, Any], location: str) -> str:
     """The exported folder's model card."""
-    import json
-
     task = pipeline_task(model)
     base = info.get("base_model") or "the base model"
     n = info["num_virtual_tokens"]
@@ -220,9 +237,7 @@ def _card(model: nn.Module, slot: PromptSlot, info: dict[str, Any], location: st
         "and special tokens, as in training.",
         "",
         "```python",
-        "from transformers import pipeline",
-        "",
-        f"pipe = pipeline({json.dumps(task)}, model={loc})",
+        *_usage(model, task, loc),
         "```",
         "",
     ]
