@@ -160,3 +160,21 @@ def test_exporting_from_an_exported_tokenizer_is_refused(tmp_path, tokenizer):
     )
     with pytest.raises(ValueError, match="exported from a prompt before"):
         again.export_merged(tmp_path / "m2")
+
+
+def test_decoder_classifier_exports_pad_on_the_right(tmp_path):
+    """A decoder classifier's folder pads on the right whatever its base tokenizer did: then a padded batch gives each
+    text the positions it has alone (transformers' decoders number left padding in), so batches are exact too."""
+    from tests.decoder_models import make_decoder
+    from tests.test_export import TEXTS, decoder_tokenizer
+
+    tok = decoder_tokenizer("llama")
+    tok.padding_side = "left"
+    w = SoftPromptWrapper(make_decoder("llama"), SoftPromptConfig(num_virtual_tokens=3), tokenizer=tok).eval()
+    out = w.export_merged(tmp_path / "llama")
+    merged = transformers.AutoTokenizer.from_pretrained(out)
+    assert merged.padding_side == "right"
+    model = transformers.AutoModelForSequenceClassification.from_pretrained(out).eval()
+    with torch.no_grad():
+        got = model(**merged(TEXTS, padding=True, return_tensors="pt")).logits
+        torch.testing.assert_close(got, w(**w.tokenize(TEXTS)).logits, rtol=0, atol=1e-5)

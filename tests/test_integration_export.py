@@ -1,6 +1,7 @@
-"""Integration: a prompt trained on SICK entailment with the real MiniLM, exported with ``softprompt export``, gives
-the run's test accuracy to the last digit when the folder is loaded by ``transformers`` alone in a process where
-softprompt cannot be imported (and the same class for every one of the 2,000 pairs)."""
+"""Integration: a prompt trained on SICK entailment with the real MiniLM, exported with ``softprompt export --format
+onnx``, gives the run's test accuracy to the last digit when the folder is loaded by ``transformers`` alone in a
+process where softprompt cannot be imported, the wrapper's class for every one of the 2,000 pairs, and ONNX
+Runtime logits within 1e-4 of the wrapper's on real weights."""
 
 import json
 import os
@@ -9,8 +10,12 @@ import sys
 import textwrap
 from pathlib import Path
 
+import pandas
 import pytest
+import torch
+import transformers
 
+from softprompt import SoftPromptWrapper
 from softprompt.cli import main
 from tests.test_export import RUNNER
 from tests.test_integration_minilm import MODEL_DIR, SICK_DIR, _sick_or_skip
@@ -40,7 +45,14 @@ CHILD = textwrap.dedent(
                       return_tensors="pt")
             names += [model.config.id2label[int(k)] for k in model(**enc).logits.argmax(-1)]
     correct = sum(a == b for a, b in zip(names, test.label))
-    json.dump({"predicted": names, "correct": correct, "total": len(test)}, open(sys.argv[4], "w"))
+    import onnxruntime
+    session = onnxruntime.InferenceSession(folder + "/model.onnx", providers=["CPUExecutionProvider"])
+    head = test.iloc[:64]
+    enc = tok(list(head.sentence_a), list(head.sentence_b), padding=True, truncation=True, max_length=64,
+              return_tensors="np")
+    onnx_logits = session.run(["logits"], {i.name: enc[i.name] for i in session.get_inputs()})[0].tolist()
+    json.dump({"predicted": names, "correct": correct, "total": len(test), "onnx_logits": onnx_logits},
+              open(sys.argv[4], "w"))
     """
 )
 
@@ -54,7 +66,8 @@ def test_sick_prompt_exported_reproduces_accuracy_without_softprompt(tmp_path, c
     assert main(["train", *flags]) == 0
     accuracy = json.loads((run / "results.json").read_text())["eval_accuracy"]
     out = tmp_path / "exported"
-    assert main(["export", str(run / "prompt.safetensors"), "--model", MODEL_DIR, "--output", str(out)]) == 0
+    prompt = run / "prompt.safetensors"
+    assert main(["export", str(prompt), "--model", MODEL_DIR, "--output", str(out), "--format", "onnx"]) == 0
     capsys.readouterr()
     script = tmp_path / "child.py"
     script.write_text(CHILD)
@@ -68,3 +81,17 @@ def test_sick_prompt_exported_reproduces_accuracy_without_softprompt(tmp_path, c
     got = json.loads(result.read_text())
     assert got["total"] == 2000
     assert got["correct"] / got["total"] == accuracy  # the run's figure, to the last digit
+    test = pandas.read_parquet(Path(SICK_DIR) / "test.parquet")
+    tok = transformers.AutoTokenizer.from_pretrained(MODEL_DIR)
+    model = transformers.AutoModelForSequenceClassification.from_pretrained(MODEL_DIR, num_labels=3)
+    wrapper = SoftPromptWrapper.from_prompt(model, prompt, tokenizer=tok).eval()
+    pairs = list(zip(test.sentence_a, test.sentence_b))
+    assert got["predicted"] == [p.label_name for p in wrapper.predict(pairs, max_length=64)]
+    with torch.no_grad():
+        head = test.iloc[:64]
+        logits = wrapper(
+            **wrapper.tokenize(list(head.sentence_a), list(head.sentence_b), max_length=64)
+        ).logits
+    torch.testing.assert_close(
+        torch.tensor(got["onnx_logits"]), logits / wrapper.slot().temperature, rtol=0, atol=1e-4
+    )

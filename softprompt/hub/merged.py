@@ -40,6 +40,7 @@ from softprompt.hub.merged_tokenizer import merged_tokenizer, prompt_tokens
 from softprompt.models import backbone
 from softprompt.models.heads import head_children
 from softprompt.models.quantize import is_quantized
+from softprompt.models.support import check_supported
 from softprompt.utils.atomic import atomic_write_text, check_dir_target, replace_dir
 
 if TYPE_CHECKING:
@@ -295,6 +296,11 @@ def write_merged_folder(
         tokenizer, num_virtual=n, first_id=first_id, special_ids=special_ids,
         after_cls=slot.config.placement is Placement.AFTER_CLS,
     )  # fmt: skip
+    if check_supported(model).decoder_only and not backbone.generates_text(model):
+        # a decoder classifier pools the last real token and numbers positions from the first column: padded
+        # on the right, every row of a batch gets the positions it has alone, as the wrapper gives them
+        tok.padding_side = "right"
+
     merged = merged_model(model, slot, first_id=first_id)
     limit = backbone.max_positions(model)
     record = {
@@ -307,6 +313,7 @@ def write_merged_folder(
         "task": None if slot.task is None else slot.task.type.value,
         "id2label": {str(k): v for k, v in (slot.id2label or {}).items()},
         "temperature": slot.temperature,
+        "label_words": slot.config.label_words,
         "temperature_folded": slot.temperature != 1.0 and not backbone.generates_text(model),
         "max_positions": limit,
     }
