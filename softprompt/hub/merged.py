@@ -180,8 +180,8 @@ def _quiet_progress() -> Iterator[None]:
             hf_logging.enable_progress_bar()
 
 
-# tasks whose pipeline transformers 5 removed: the card shows the model class instead
-_NO_PIPELINE = ("question-answering", "text2text-generation")
+# pipelines transformers 5 removed, and the auto class the card shows instead
+_NO_PIPELINE = {"question-answering": "AutoModelForQuestionAnswering", "text2text-generation": "AutoModelForSeq2SeqLM"}
 
 
 def _usage(model: nn.Module, task: str, loc: str) -> list[str]:
@@ -189,7 +189,7 @@ def _usage(model: nn.Module, task: str, loc: str) -> list[str]:
     if task not in _NO_PIPELINE:
         return ["from transformers import pipeline", "", f"pipe = pipeline({json.dumps(task)}, model={loc})"]
     name = type(model).__name__
-    auto = "AutoModelForQuestionAnswering" if task == "question-answering" else "AutoModelForSeq2SeqLM"
+    auto = _NO_PIPELINE[task]
     return [
         f"from transformers import {auto}, AutoTokenizer",
         "",
