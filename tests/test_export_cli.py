@@ -178,3 +178,27 @@ def test_decoder_classifier_exports_pad_on_the_right(tmp_path):
     with torch.no_grad():
         got = model(**merged(TEXTS, padding=True, return_tensors="pt")).logits
         torch.testing.assert_close(got, w(**w.tokenize(TEXTS)).logits, rtol=0, atol=1e-5)
+
+
+def test_cli_onnx_format_writes_both_graphs(assets, tmp_path, capsys):
+    pytest.importorskip("onnxruntime")
+    model_dir, _ = assets
+    path, w = _prompt_file(tmp_path, model_dir)
+    out = tmp_path / "onnx"
+    args = [
+        "export",
+        str(path),
+        "--model",
+        str(model_dir),
+        "--output",
+        str(out),
+        "--format",
+        "onnx",
+        "--quantize",
+    ]
+    assert main(args) == 0
+    report = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert report["format"] == "onnx"
+    assert {"model.onnx", "model_quantized.onnx", "model.safetensors", "tokenizer.json"} <= set(
+        report["files"]
+    )
