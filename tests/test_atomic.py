@@ -65,3 +65,32 @@ def test_temp_files_of_dead_writers_are_removed(tmp_path):
     atomic_write_bytes(target, b"done")
     assert not stale.exists() and live.exists() and other.exists()
     assert target.read_bytes() == b"done"
+
+
+def test_replace_dir_builds_whole_folders_and_refuses_links(tmp_path):
+    from softprompt.utils.atomic import replace_dir
+
+    def write(stage):
+        (stage / "a.txt").write_text("new")
+
+    target = tmp_path / "out"
+    target.mkdir()  # an empty folder is filled without overwrite
+    replace_dir(target, write)
+    assert (target / "a.txt").read_text() == "new"
+    with pytest.raises(ValueError, match="not empty"):
+        replace_dir(target, write)
+    (tmp_path / "elsewhere").mkdir()
+    link = tmp_path / "link"
+    link.symlink_to(tmp_path / "elsewhere", target_is_directory=True)
+    with pytest.raises(ValueError, match="symbolic link"):
+        replace_dir(link, write, overwrite=True)
+    assert list((tmp_path / "elsewhere").iterdir()) == []
+
+    def fail(stage):
+        (stage / "half.txt").write_text("x")
+        raise RuntimeError("boom")
+
+    with pytest.raises(RuntimeError, match="boom"):
+        replace_dir(target, fail, overwrite=True)
+    assert sorted(p.name for p in target.iterdir()) == ["a.txt"]  # the old folder, as it was
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["elsewhere", "link", "out"]  # no stage, no backup

@@ -202,3 +202,28 @@ def test_cli_onnx_format_writes_both_graphs(assets, tmp_path, capsys):
     assert {"model.onnx", "model_quantized.onnx", "model.safetensors", "tokenizer.json"} <= set(
         report["files"]
     )
+
+
+def test_scaled_embeddings_get_the_prompt_back(tmp_path):
+    """BART with ``scale_embedding=True`` multiplies looked-up rows by sqrt(d): the export stores prompt / scale, so
+    the folder's encoder sees the prompt's own vectors and generates what the wrapper does."""
+    from tests.decoder_models import seq2seq_config
+    from tests.test_export import TEXTS, decoder_tokenizer
+
+    config = seq2seq_config("bart")
+    config.scale_embedding = True
+    torch.manual_seed(0)
+    model = transformers.AutoModelForSeq2SeqLM.from_config(config).eval()
+    assert float(model.get_input_embeddings().embed_scale) != 1.0
+    w = SoftPromptWrapper(
+        model, SoftPromptConfig(num_virtual_tokens=3), tokenizer=decoder_tokenizer("bart")
+    ).eval()
+    with torch.no_grad():
+        w.slot().prompt.normal_()
+    out = w.export_merged(tmp_path / "bart")
+    merged = transformers.AutoModelForSeq2SeqLM.from_pretrained(out).eval()
+    tok = transformers.AutoTokenizer.from_pretrained(out)
+    for text in TEXTS:
+        got = merged.generate(**tok([text], return_tensors="pt"), max_new_tokens=6, do_sample=False)
+        want = w.generate(**w.tokenizer([text], return_tensors="pt"), max_new_tokens=6, do_sample=False)
+        assert got.tolist() == want.tolist()
