@@ -7,6 +7,8 @@ import subprocess
 import sys
 import threading
 
+import pytest
+
 from softprompt.utils.atomic import atomic_write_bytes
 
 
