@@ -30,14 +30,12 @@ def export_prompt(args: ExportArgs) -> int:
     from softprompt.cli.loading import prompt_path
     from softprompt.files.prompt_file import read_prompt_file
     from softprompt.models.loading import load_base_model
-    from softprompt.utils.atomic import check_dir_target
+    from softprompt.utils.atomic import check_replaceable
     from softprompt.wrapper.model import SoftPromptWrapper
 
     if args.quantize and args.format != "onnx":
         raise ValueError("--quantize applies to --format onnx (int8 ONNX Runtime graph)")
-    out = check_dir_target(args.output)
-    if out.is_dir() and any(out.iterdir()) and not args.overwrite:
-        raise ValueError(f"--output {args.output!r} is not empty: pass --overwrite to replace it")
+    check_replaceable(args.output, overwrite=args.overwrite, flag="--overwrite")  # before loading anything
     path = prompt_path(args.prompt, args.revision)
     pf = read_prompt_file(path)
     if pf.config.deep:

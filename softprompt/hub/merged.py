@@ -41,12 +41,12 @@ from softprompt.models import backbone
 from softprompt.models.heads import head_children
 from softprompt.models.quantize import is_quantized
 from softprompt.models.support import check_supported
-from softprompt.utils.atomic import atomic_write_text, check_dir_target, replace_dir
+from softprompt.utils.atomic import atomic_write_text, check_replaceable, replace_dir
 
 if TYPE_CHECKING:
     from softprompt.models.slot import PromptSlot
 
-__all__ = ["check_mergeable", "merged_model", "pipeline_task", "write_merged_folder"]
+__all__ = ["check_mergeable", "merged_model", "pipeline_task", "quiet_progress", "write_merged_folder"]
 
 # the pipeline each head serves, by the model class's ending (a bare encoder: feature extraction)
 _PIPELINES = {
@@ -167,8 +167,8 @@ def merged_model(model: nn.Module, slot: PromptSlot, *, first_id: int) -> nn.Mod
 
 
 @contextlib.contextmanager
-def _quiet_progress() -> Iterator[None]:
-    """No ``transformers`` progress bar for the few shards of one save (restored after)."""
+def quiet_progress() -> Iterator[None]:
+    """No ``transformers`` progress bars (loading, saving shards) while the export runs; restored after."""
     from transformers.utils import logging as hf_logging
 
     enabled = hf_logging.is_progress_bar_enabled()
@@ -181,7 +181,10 @@ def _quiet_progress() -> Iterator[None]:
 
 
 # pipelines transformers 5 removed, and the auto class the card shows instead
-_NO_PIPELINE = {"question-answering": "AutoModelForQuestionAnswering", "text2text-generation": "AutoModelForSeq2SeqLM"}
+_NO_PIPELINE = {
+    "question-answering": "AutoModelForQuestionAnswering",
+    "text2text-generation": "AutoModelForSeq2SeqLM",
+}
 
 
 def _usage(model: nn.Module, task: str, loc: str) -> list[str]:
@@ -284,9 +287,7 @@ def write_merged_folder(
         ValueError: a non-empty ``folder`` without ``overwrite``, a file in the way, or what
             :func:`merged_model` / :func:`~softprompt.hub.merged_tokenizer.merged_tokenizer` refuse.
     """
-    target = check_dir_target(folder)
-    if target.is_dir() and any(target.iterdir()) and not overwrite:
-        raise ValueError(f"{str(folder)!r} is not empty: pass overwrite=True (--overwrite) to replace it")
+    target = check_replaceable(folder, overwrite=overwrite)
     check_mergeable(model, slot)
     if tokenizer is None:
         raise ValueError("a merged export writes the tokenizer too: pass tokenizer=... to SoftPromptWrapper")
@@ -320,7 +321,7 @@ def write_merged_folder(
     setattr(merged.config, EXPORT_KEY, record)
 
     def write(stage: Path) -> None:
-        with _quiet_progress():
+        with quiet_progress():
             merged.save_pretrained(stage)
         tok.save_pretrained(stage)
         atomic_write_text(stage / CARD_NAME, _card(merged, slot, record, str(folder)))

@@ -25,7 +25,11 @@ import json
 from collections.abc import Iterable
 from typing import Any
 
-__all__ = ["PROMPT_TOKEN", "insertion_column", "merged_tokenizer", "prompt_tokens"]
+import torch
+
+from softprompt.models import layout
+
+__all__ = ["PROMPT_TOKEN", "merged_tokenizer", "prompt_tokens"]
 
 PROMPT_TOKEN = "<softprompt_{}>"  # the K vocabulary entries of a merged prompt
 _FILLER_TOKEN = "<softprompt_unused_{}>"  # model rows the base tokenizer never names, kept unused
@@ -43,16 +47,9 @@ def prompt_tokens(n: int) -> list[str]:
     return [PROMPT_TOKEN.format(i) for i in range(n)]
 
 
-def insertion_column(first_id: int | None, special_ids: Iterable[int], after_cls: bool) -> int:
-    """Where the wrapper puts the prompt in a row opening with ``first_id``: 1 after [CLS]/BOS, else 0.
-
-    The same rule as :func:`softprompt.models.layout.insert_at`, for one row.
-
-    Example:
-        >>> insertion_column(101, {101}, True), insertion_column(7, {101}, True), insertion_column(101, {101}, False)
-        (1, 0, 0)
-    """
-    return 1 if after_cls and first_id is not None and first_id in set(special_ids) else 0
+def _column(encoding: Any, special_ids: set[int], after_cls: bool) -> int:
+    """Where the wrapper puts the prompt in this encoding's row: :func:`softprompt.models.layout.insert_at`'s rule."""
+    return layout.insert_at(torch.tensor([encoding.ids[:1]]), special_ids, after_cls)
 
 
 def _template(encoding: Any, at: int, names: list[str]) -> tuple[list[dict[str, Any]], dict[str, int]]:
@@ -163,8 +160,7 @@ def merged_tokenizer(
             "model's own tokenizer"
         )
     single_enc, pair_enc = base.encode(_SAMPLES[0]), base.encode(_SAMPLES[0], _SAMPLES[1])
-    at = insertion_column(single_enc.ids[0] if single_enc.ids else None, special_ids, after_cls)
-    at_pair = insertion_column(pair_enc.ids[0] if pair_enc.ids else None, special_ids, after_cls)
+    at, at_pair = _column(single_enc, special_ids, after_cls), _column(pair_enc, special_ids, after_cls)
     if at != at_pair:
         raise ValueError(
             "the tokenizer opens single texts and pairs differently; a merged export cannot place the prompt"

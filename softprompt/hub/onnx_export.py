@@ -27,6 +27,7 @@ import torch
 from torch import nn
 
 from softprompt.core.constants import ONNX_NAME, ONNX_QUANTIZED_NAME
+from softprompt.hub.merged import quiet_progress
 from softprompt.models import backbone
 
 __all__ = ["check_onnx_exportable", "export_folder_to_onnx", "onnx_output_names"]
@@ -86,13 +87,9 @@ class _Graph(nn.Module):
 def _quiet() -> Iterator[None]:
     """The exporters' progress lines, warnings and log records (torchvision ops skipped, "consider
     pre-processing") kept off the caller's screen while they run; errors still raise."""
-    from transformers.utils import logging as hf_logging
-
     root = logging.getLogger()
     levels = {logger: logger.level for logger in (root, logging.getLogger("torch.onnx"))}
-    bars = hf_logging.is_progress_bar_enabled()
-    hf_logging.disable_progress_bar()
-    with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
+    with quiet_progress(), warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
         warnings.simplefilter("ignore")
         for logger in levels:
             logger.setLevel(logging.ERROR)
@@ -101,8 +98,6 @@ def _quiet() -> Iterator[None]:
         finally:
             for logger, level in levels.items():
                 logger.setLevel(level)
-            if bars:
-                hf_logging.enable_progress_bar()
 
 
 def _sample(tokenizer: Any, segments: bool) -> dict[str, torch.Tensor]:

@@ -28,6 +28,7 @@ __all__ = [
     "atomic_write_text",
     "check_dir_target",
     "check_file_target",
+    "check_replaceable",
     "replace_dir",
 ]
 
@@ -150,6 +151,29 @@ def check_dir_target(path: str | os.PathLike[str], what: str = "output folder") 
     return target
 
 
+def check_replaceable(
+    target: str | os.PathLike[str], *, overwrite: bool, flag: str = "overwrite=True"
+) -> Path:
+    """Refuse, before any work, a folder :func:`replace_dir` would not write: a link, a file, a non-empty folder
+    without ``overwrite`` (``flag`` names how the caller asks for it).
+
+    Raises:
+        ValueError: naming the obstacle.
+
+    Example:
+        >>> import tempfile, pathlib
+        >>> check_replaceable(pathlib.Path(tempfile.mkdtemp()) / "new", overwrite=False).name
+        'new'
+    """
+    target = Path(target)
+    if target.is_symlink():
+        raise ValueError(f"{str(target)!r} is a symbolic link; give the folder itself")
+    check_dir_target(target)
+    if target.is_dir() and any(target.iterdir()) and not overwrite:
+        raise ValueError(f"{str(target)!r} is not empty: pass {flag} to replace it")
+    return target
+
+
 def replace_dir(
     target: str | os.PathLike[str], write: Callable[[Path], None], *, overwrite: bool = False
 ) -> Path:
@@ -170,12 +194,7 @@ def replace_dir(
         >>> sorted(p.name for p in out.iterdir())
         ['a.txt']
     """
-    target = Path(target)
-    if target.is_symlink():
-        raise ValueError(f"{str(target)!r} is a symbolic link; give the folder itself")
-    check_dir_target(target)
-    if target.is_dir() and any(target.iterdir()) and not overwrite:
-        raise ValueError(f"{str(target)!r} is not empty: pass overwrite=True (--overwrite) to replace it")
+    target = check_replaceable(target, overwrite=overwrite)
     parent = Path(os.path.realpath(target.parent))
     parent.mkdir(parents=True, exist_ok=True)
     stage = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=parent))
