@@ -36,6 +36,9 @@ QA = [
 ]
 
 
+SEQUENCE_TASK_ARCHS = ("bert", "roberta", "deberta-v2", "modernbert")  # multi-label, regression, QA too
+
+
 def decoder_tokenizer(family: str) -> transformers.PreTrainedTokenizerFast:
     """A word-level fast tokenizer over the test vocabulary, opening/closing texts as ``family``'s does."""
     model = tokenizers.models.WordLevel({t: i for i, t in enumerate(VOCAB)}, unk_token="[UNK]")
@@ -98,7 +101,7 @@ def _cases() -> dict[str, dict]:
         cases[f"{arch}-token"] = {"wrapper": w, "kind": "token", "auto": "AutoModelForTokenClassification"}
     w = _randomised(_encoder("bert", T.AutoModel))  # a bare encoder: features, for feature-extraction
     cases["bert-base"] = {"wrapper": w, "kind": "base", "auto": "AutoModel"}
-    for arch in ("bert", "roberta", "deberta-v2", "modernbert"):
+    for arch in SEQUENCE_TASK_ARCHS:
         w = _randomised(_encoder(arch, T.AutoModelForSequenceClassification, 3, "multi_label_classification"))
         cases[f"{arch}-multilabel"] = {
             "wrapper": w,
@@ -138,6 +141,11 @@ def _cases() -> dict[str, dict]:
     return cases
 
 
+def _pipeline_job(folder: str, task: str, inputs: list, kwargs: dict) -> dict:
+    """A runner job: ``pipeline(task, model=folder)(inputs, **kwargs)``."""
+    return {"folder": folder, "kind": "pipeline", "task": task, "inputs": inputs, "kwargs": kwargs}
+
+
 def _jobs(case: dict, folder: str) -> dict[str, dict]:
     kind, auto = case["kind"], case["auto"]
     base = {"folder": folder, "auto": auto}
@@ -146,24 +154,14 @@ def _jobs(case: dict, folder: str) -> dict[str, dict]:
             "single": {**base, "kind": "forward", "inputs": TEXTS, "outputs": ["logits"]},
             "pairs": {**base, "kind": "forward", "inputs": PAIRS, "pairs": True, "outputs": ["logits"]},
             "long": {**base, "kind": "forward", "inputs": LONG, "truncation": True, "outputs": ["logits"]},
-            "pipeline": {
-                "folder": folder,
-                "kind": "pipeline",
-                "task": "text-classification",
-                "inputs": TEXTS,
-                "kwargs": {"top_k": None},
-            },
+            "pipeline": _pipeline_job(folder, "text-classification", TEXTS, {"top_k": None}),
         }
     if kind == "token":
         return {
             "single": {**base, "kind": "forward", "inputs": WORD_TEXTS, "outputs": ["logits"]},
-            "pipeline": {
-                "folder": folder,
-                "kind": "pipeline",
-                "task": "token-classification",
-                "inputs": WORD_TEXTS,
-                "kwargs": {"aggregation_strategy": "first"},
-            },
+            "pipeline": _pipeline_job(
+                folder, "token-classification", WORD_TEXTS, {"aggregation_strategy": "first"}
+            ),
         }
     if kind == "base":
         return {"single": {**base, "kind": "forward", "inputs": TEXTS, "outputs": ["last_hidden_state"]}}
@@ -174,13 +172,7 @@ def _jobs(case: dict, folder: str) -> dict[str, dict]:
         return {
             "single": {**base, "kind": "forward", "inputs": TEXTS, "outputs": ["logits"]},
             "each": {**base, "kind": "forward_each", "inputs": TEXTS, "outputs": ["logits"]},
-            "pipeline": {
-                "folder": folder,
-                "kind": "pipeline",
-                "task": "text-classification",
-                "inputs": TEXTS,
-                "kwargs": {"top_k": None},
-            },
+            "pipeline": _pipeline_job(folder, "text-classification", TEXTS, {"top_k": None}),
         }
     if kind == "causal":
         return {
@@ -234,7 +226,7 @@ def _case_names() -> list[str]:
     names = []
     for arch in ARCHS:
         names += [f"{arch}-seq-after_cls", f"{arch}-seq-prepend", f"{arch}-token"]
-    for arch in ("bert", "roberta", "deberta-v2", "modernbert"):
+    for arch in SEQUENCE_TASK_ARCHS:
         names += [f"{arch}-multilabel", f"{arch}-regression", f"{arch}-qa"]
     names += ["bert-base", "gpt2-seq", "llama-seq", "gpt2-lm", "llama-lm", "t5-lm", "bart-lm"]
     return names
