@@ -2,7 +2,7 @@
 
 Full fine-tuning lives in the separate :mod:`softprompt.finetune` submodule.
 
-Example:
+Examples:
     >>> from softprompt import SoftPromptConfig, SoftPromptWrapper
     >>> wrapper = SoftPromptWrapper(model, SoftPromptConfig(num_virtual_tokens=20), tokenizer=tok)  # doctest: +SKIP
 """

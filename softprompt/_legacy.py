@@ -105,7 +105,7 @@ class _MovedModuleFinder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
 def install() -> None:
     """Put the finder of old module paths on ``sys.meta_path`` (once per process).
 
-    Example:
+    Examples:
         >>> install()
     """
     if not any(isinstance(finder, _MovedModuleFinder) for finder in sys.meta_path):
@@ -118,7 +118,7 @@ def moved_attribute(name: str) -> Any:
     Raises:
         AttributeError: no such name, old or new.
 
-    Example:
+    Examples:
         >>> moved_attribute("no_such_name")
         Traceback (most recent call last):
         AttributeError: module 'softprompt' has no attribute 'no_such_name'

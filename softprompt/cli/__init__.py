@@ -5,7 +5,7 @@
 < ``commands`` (what each command does) < ``main`` (the entry point). Only the command being run builds
 its flags, so ``softprompt --help`` imports neither torch nor transformers.
 
-Example:
+Examples:
     >>> from softprompt.cli import main
     >>> main(["inspect", "runs/pt/prompt.safetensors"])  # doctest: +SKIP
     0

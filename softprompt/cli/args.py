@@ -6,7 +6,7 @@ field as an override of the library's defaults (``--gradient_accumulation_steps 
 ``--config FILE`` (flags given too win over the file). ``eval``, ``predict`` and ``inspect`` take the
 fields of :mod:`softprompt.cli.command_args`.
 
-Example:
+Examples:
     >>> args = command_parser("train").parse_args(["--model", "m", "--data", "d", "--learning_rate", "0.1"])
     >>> run_config_from_args(args).lr  # doctest: +SKIP
     0.1
@@ -216,7 +216,7 @@ def add_run_flags(
     Returns:
         ``parser``.
 
-    Example:
+    Examples:
         >>> parser = add_run_flags(CommandParser(prog="my_run.py"), {"data": "my-data"})  # doctest: +SKIP
         >>> cfg = run_config_from_args(parser.parse_args())  # doctest: +SKIP
     """

@@ -3,7 +3,7 @@
 ``softprompt train|finetune`` take :class:`softprompt.RunConfig`'s fields; ``eval`` shares its data fields
 (the same help, the same defaults), so a run and its evaluation read the data alike.
 
-Example:
+Examples:
     >>> args = PredictArgs(model="runs/ft", texts=["a fine film"])
     >>> args.batch_size, args.prompt
     (64, None)

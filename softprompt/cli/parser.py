@@ -38,7 +38,7 @@ class CommandParser(argparse.ArgumentParser):
     An unknown flag names the closest known one; flags are never abbreviated (``--eval`` is not
     ``--eval-size``), and ``--help`` shows the defaults.
 
-    Example:
+    Examples:
         >>> parser = CommandParser(prog="my_run.py")
         >>> parser.add_argument("--epochs", type=float, default=3, help="training epochs")  # doctest: +ELLIPSIS
         _StoreAction(...)

@@ -14,7 +14,7 @@ __all__ = ["AutoModelForTextToLabel", "text_to_label_model_class"]
 def text_to_label_model_class(config: Any) -> type:
     """``AutoModelForSeq2SeqLM`` for an encoder-decoder ``config`` (T5, BART), else ``AutoModelForCausalLM``.
 
-    Example:
+    Examples:
         >>> text_to_label_model_class(transformers.T5Config()).__name__  # doctest: +SKIP
         'AutoModelForSeq2SeqLM'
     """
@@ -37,7 +37,7 @@ class AutoModelForTextToLabel:
     (``data.task.auto_model_class.from_pretrained(name, **data.model_kwargs())``) loads T5 as
     ``AutoModelForSeq2SeqLM`` and GPT-2 as ``AutoModelForCausalLM`` without a branch of its own.
 
-    Example:
+    Examples:
         >>> model = AutoModelForTextToLabel.from_pretrained("t5-small", **data.model_kwargs())  # doctest: +SKIP
     """
 

@@ -84,7 +84,7 @@ class SoftPromptConfig:
     Raises:
         ValueError: a field has a bad value; the message names it.
 
-    Example:
+    Examples:
         >>> cfg = SoftPromptConfig(num_virtual_tokens=20, init="labels")
         >>> SoftPromptConfig.from_json(cfg.to_json()) == cfg
         True

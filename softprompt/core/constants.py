@@ -2,7 +2,7 @@
 
 Defined once here (PEFT keeps its file names in ``utils/constants.py`` the same way), imported everywhere else.
 
-Example:
+Examples:
     >>> from softprompt.core.constants import IGNORE_INDEX, PROMPT_NAME
     >>> IGNORE_INDEX, PROMPT_NAME
     (-100, 'prompt.safetensors')

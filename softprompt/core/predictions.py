@@ -2,7 +2,7 @@
 value, entity spans, or an answer.
 
 :func:`decode` turns a sequence head's logits into these, the one place where a task's outputs are
-read; :func:`group_entities` turns a token head's word-level tags into :class:`Entity` spans.
+read; :func:`softprompt.tasks.entities.group_entities` turns a token head's word-level tags into :class:`Entity` spans.
 """
 
 from __future__ import annotations
@@ -124,7 +124,7 @@ class Answer:
 def to_predictions(probs: torch.Tensor, id2label: dict[int, str]) -> list[Prediction]:
     """One :class:`Prediction` per row of ``(n, C)`` probabilities: the most probable class and its probability.
 
-    Example:
+    Examples:
         >>> to_predictions(torch.tensor([[0.2, 0.8]]), {0: "neg", 1: "pos"})
         [Prediction(label=1, label_name='pos', confidence=0.800000011920929)]
     """

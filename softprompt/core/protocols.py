@@ -22,7 +22,7 @@ __all__ = ["PromptedModel", "is_prompted"]
 class PromptedModel(Protocol):
     """A model that runs a frozen backbone with named soft prompts (the wrapper's public surface).
 
-    Example:
+    Examples:
         >>> from torch import nn
         >>> isinstance(nn.Linear(2, 2), PromptedModel)
         False
@@ -55,7 +55,7 @@ class PromptedModel(Protocol):
 def is_prompted(model: Any) -> bool:
     """Whether ``model`` is a prompt-tuning wrapper (a :class:`PromptedModel`).
 
-    Example:
+    Examples:
         >>> is_prompted(object())
         False
     """

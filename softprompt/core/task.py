@@ -75,7 +75,7 @@ class Task:
     Raises:
         ValueError: an unknown type, or a threshold outside (0, 1).
 
-    Example:
+    Examples:
         >>> task = Task("regression")
         >>> task.problem_type, task.metric_names, task.best_metric
         ('regression', ('pearson', 'spearman', 'mse'), 'pearson')
@@ -225,7 +225,7 @@ class Task:
         classification and question answering are never read from a ``problem_type`` (they are
         the model class's: see :func:`softprompt.models.backbone.sequence_task`).
 
-        Example:
+        Examples:
             >>> Task.from_problem_type(None, 1).type.value, Task.from_problem_type(None, 3).type.value
             ('regression', 'classification')
         """
@@ -276,7 +276,7 @@ def normalize_id2label(value: Any, where: str = "id2label") -> dict[int, str]:
         ValueError: not a mapping, a key that is not a canonical class id, ids that are not ``0..n-1``, or a
             name that is not a non-empty string.
 
-    Example:
+    Examples:
         >>> normalize_id2label({"0": "neg", "1": "pos"})
         {0: 'neg', 1: 'pos'}
         >>> normalize_id2label({"0": "a", "00": "b"})

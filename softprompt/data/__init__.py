@@ -1,6 +1,6 @@
 """Data for sequence tasks: load any source into checked splits, tokenize them, check them before training.
 
-Example:
+Examples:
     >>> from softprompt import load_data, tokenize_dataset
     >>> data = load_data("../shared/data/sick", text_column="sentence_a", text_pair_column="sentence_b")  # doctest: +SKIP
     >>> train = tokenize_dataset(data.train, tok, max_length=128, num_virtual_tokens=20)  # doctest: +SKIP

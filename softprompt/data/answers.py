@@ -38,7 +38,7 @@ def qa_columns(
     Raises:
         ValueError: a column named for another task, or token-classification or text-pair columns with it.
 
-    Example:
+    Examples:
         >>> qa_columns(None, None, "passage", None, text_pair_column=None, words=False)[1:]
         ('question', 'passage', 'answers')
     """
@@ -81,7 +81,8 @@ def encode_answers(
 
     Args:
         raw: ``{split name: dataset}``.
-        context_column, answers_column: The columns to read.
+        context_column: The columns to read.
+        answers_column: The columns to read.
         source: What the data is, for messages.
 
     Raises:
@@ -89,7 +90,7 @@ def encode_answers(
             equal length, an empty answer text, an offset that is not a whole number, or an answer
             that is not the context's text at its offset (named by split and row).
 
-    Example:
+    Examples:
         >>> ds = datasets.Dataset.from_dict({"context": ["Ada met Bob."],
         ...                                  "answers": [{"text": ["Bob"], "answer_start": [8]}]})
         >>> encode_answers({"train": ds}, "context", "answers", "data")

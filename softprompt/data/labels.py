@@ -26,7 +26,7 @@ def label_kind(feature: Any, column: pa.ChunkedArray) -> str:
     """What a label column holds: ``"class"`` (ClassLabel), ``"int"``, ``"float"``, ``"str"``, ``"list-str"``,
     ``"list-int"``, ``"list-float"``, ``"list-class"`` (a list of ClassLabel ids) or ``"other"``.
 
-    Example:
+    Examples:
         >>> label_kind(datasets.Sequence(datasets.Value("string")), pa.chunked_array([[["O", "B-PER"]]]))
         'list-str'
     """
@@ -62,7 +62,7 @@ def infer_task(feature: Any, column: pa.ChunkedArray) -> TaskType | None:
     regression when some value has a fraction, else classification (``1.0``/``0.0`` labels, as
     pandas writes integer columns with gaps); anything else is ``None``.
 
-    Example:
+    Examples:
         >>> infer_task(datasets.Value("float32"), pa.chunked_array([[1.5, 4.2]])).value
         'regression'
     """
@@ -261,7 +261,7 @@ def _multi_label(
 def given_names(given: Sequence[str] | None, own: list[str] | None) -> list[str] | None:
     """``label_names=`` checked (a list of distinct names that agrees with the data's own), else ``own``.
 
-    Example:
+    Examples:
         >>> given_names(None, ["neg", "pos"])
         ['neg', 'pos']
     """

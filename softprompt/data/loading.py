@@ -38,7 +38,7 @@ class TaskData:
     splits have ``question``, ``context`` and SQuAD-style ``answers`` (``{"text": [...],
     "answer_start": [...]}``); ``label_names`` are the head's two outputs, ``["start", "end"]``.
 
-    Example:
+    Examples:
         >>> data = TaskData(train=None, eval=None, label_names=["neg", "pos"])
         >>> data.id2label, data.num_labels, data.task.type.value
         ({0: 'neg', 1: 'pos'}, 2, 'classification')
@@ -76,7 +76,7 @@ class TaskData:
     def model_kwargs(self) -> dict[str, Any]:
         """What ``from_pretrained`` of the task's model class (``task.auto_model_class``) needs for this task.
 
-        Example:
+        Examples:
             >>> TaskData(None, None, [], task="regression").model_kwargs()["problem_type"]
             'regression'
         """
@@ -136,18 +136,25 @@ def load_data(
 
     Args:
         data: The source, as above.
-        text_column, text_pair_column, label_column: Column names; ``text_pair_column`` makes
-            it a pair task (tokenized as a pair, ``token_type_ids`` kept).
-        tokens_column, tags_column: Token classification's columns: the words of each row and
-            their tags (default ``"tokens"`` and ``"ner_tags"``, the Hub's NER layout); giving
-            either one makes the task token classification.
-        question_column, context_column, answers_column: Question answering's columns (default
-            ``"question"``, ``"context"``, ``"answers"``, SQuAD's); giving one makes the task question answering.
+        text_column: Column of the (first) texts.
+        text_pair_column: Column of the second texts; giving it makes a pair task (tokenized as a
+            pair, ``token_type_ids`` kept).
+        label_column: Column of the labels (class ids or names, several per row for multi-label,
+            numbers for regression).
+        tokens_column: Token classification's column of each row's words (default ``"tokens"``, the
+            Hub's NER layout); giving it makes the task token classification.
+        tags_column: Token classification's column of each word's tag (default ``"ner_tags"``).
+        question_column: Question answering's question column (default ``"question"``, SQuAD's);
+            giving a question, context or answers column makes the task question answering.
+        context_column: Question answering's context column (default ``"context"``).
+        answers_column: Question answering's answers column (default ``"answers"``).
         task: ``"classification"``, ``"multi-label"``, ``"regression"``, ``"token-classification"``,
             ``"question-answering"`` or a :class:`Task`.
-        train_split, eval_split: Split names, or ``None`` to skip one; ``eval_split="auto"``
-            takes ``validation``, else ``test``.
-        train_size, eval_size: Rows to keep at random, ``None`` for all.
+        train_split: The training split's name, or ``None`` for no training rows.
+        eval_split: The evaluation split's name, ``None`` for none, or ``"auto"``: ``validation``
+            where there is one, else ``test``.
+        train_size: Training rows to keep at random, ``None`` for all.
+        eval_size: Evaluation rows to keep at random, ``None`` for all.
         seed: Seed of the subsets.
         label_names: Class (or tag) names in id order (for ids without names, or to fix the
             order of string labels); not used for question answering.
@@ -169,7 +176,7 @@ def load_data(
             word, tag names that are not IOB-style, or a text pair column; for question answering
             an answer that is not the context's text at its ``answer_start``.
 
-    Example:
+    Examples:
         >>> data = load_data("../shared/data/sick", text_column="sentence_a", text_pair_column="sentence_b",
         ...                  label_column="relatedness")  # doctest: +SKIP
         >>> data.task.type.value, data.eval_split  # doctest: +SKIP

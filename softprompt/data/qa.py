@@ -38,7 +38,7 @@ _CONTEXT = 1  # sequence id of the context: the second segment, after the questi
 def default_stride(room: int) -> int:
     """Tokens that consecutive windows of a long context share: ``min(128, room // 4)``.
 
-    Example:
+    Examples:
         >>> default_stride(492), default_stride(60)
         (123, 15)
     """
@@ -56,7 +56,8 @@ def encode_windows(
 
     Args:
         tokenizer: A fast tokenizer that pads on the right.
-        questions, contexts: One question and its context per pair.
+        questions: One question and its context per pair.
+        contexts: One question and its context per pair.
         room: Longest window, special tokens included (the model's limit minus the virtual tokens).
         stride: Tokens shared by consecutive windows of one context (default :func:`default_stride`).
 
@@ -106,7 +107,7 @@ def encode_windows(
 def context_offsets(encoding: BatchEncoding, window: int) -> list[tuple[int, int] | None]:
     """A window's ``(start, end)`` character offsets in the context; ``None`` for question and special tokens.
 
-    Example:
+    Examples:
         >>> enc = encode_windows(tok, ["who?"], ["Ada met Bob"], room=16)  # doctest: +SKIP
         >>> context_offsets(enc, 0)  # doctest: +SKIP
         [None, None, None, None, (0, 3), (4, 7), (8, 11), None]
@@ -130,7 +131,7 @@ def answer_token_span(
 
     The answer counts as in the window only when the window's context tokens cover all of it.
 
-    Example:
+    Examples:
         >>> answer_token_span([None, None, (0, 3), (4, 7), (8, 11), None], 4, 11, 0)
         (3, 4)
         >>> answer_token_span([None, None, (0, 3), (4, 7), None], 4, 11, 0)  # cut off: not in this window

@@ -40,7 +40,7 @@ def check_tag_names(names: Sequence[str], where: str = "tag names") -> None:
     Raises:
         ValueError: the names that are not tags.
 
-    Example:
+    Examples:
         >>> check_tag_names(["O", "B-PER", "I-PER"])
         >>> check_tag_names(["O", "PER"])  # doctest: +ELLIPSIS
         Traceback (most recent call last):
@@ -61,7 +61,7 @@ def checked_tag_names(id2label: Any) -> dict[int, str]:
     Raises:
         ValueError: no names, or names that are not tags.
 
-    Example:
+    Examples:
         >>> checked_tag_names({"0": "O", "1": "B-PER"})
         {0: 'O', 1: 'B-PER'}
     """
@@ -129,7 +129,7 @@ def encode_tags(
             whose tag count differs from its word count, an unknown tag or id (named by split and
             row), or names that are not IOB-style tags (:func:`check_tag_names`).
 
-    Example:
+    Examples:
         >>> ds = datasets.Dataset.from_dict({"tokens": [["EU", "rejects"]], "tags": [["B-ORG", "O"]]})
         >>> encode_tags({"train": ds}, "tokens", "tags", "data", None)
         ({'train': [[1, 0]]}, ['O', 'B-ORG'])

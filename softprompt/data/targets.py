@@ -39,7 +39,7 @@ def encode_targets(
         ValueError: a causal LM's tokenizer without an EOS token, a word that tokenizes to nothing or
             does not decode back to itself, or two words with the same ids.
 
-    Example:
+    Examples:
         >>> encode_targets(tok, ["negative", "positive"], decoder_only=True)  # doctest: +SKIP
         [[31591, 50256], [24561, 50256]]
     """
@@ -128,7 +128,7 @@ def tokenize_text_to_label(
         ValueError: missing columns, a ``text_pair`` column (join pairs into one text), a class id
             without a word, or words the tokenizer cannot reproduce (:func:`encode_targets`).
 
-    Example:
+    Examples:
         >>> train = tokenize_text_to_label(data.train, tok, ["negative", "positive"], decoder_only=False)  # doctest: +SKIP
     """
     if not isinstance(dataset, datasets.Dataset):

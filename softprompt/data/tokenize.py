@@ -75,7 +75,7 @@ def tokenize_dataset(
             negative, fewer than 2 real tokens ([CLS] and [SEP]) would fit, or word lists with a
             slow tokenizer.
 
-    Example:
+    Examples:
         >>> tokenized = tokenize_dataset(data.train, tokenizer, max_length=512, num_virtual_tokens=20)  # doctest: +SKIP
         >>> tokenized.column_names  # doctest: +SKIP
         ['labels', 'input_ids', 'token_type_ids', 'attention_mask', 'length']
@@ -144,7 +144,7 @@ def check_tokenized(dataset: Any, name: str) -> None:
 
     ``None`` passes (no evaluation data). Raises ``TypeError``/``ValueError`` naming ``name``.
 
-    Example:
+    Examples:
         >>> check_tokenized(None, "eval_dataset")
     """
     if dataset is None:

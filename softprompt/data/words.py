@@ -55,7 +55,7 @@ def split_words(text: str) -> tuple[list[str], list[tuple[int, int]]]:
     Punctuation stays with its word (``"Paris,"`` is one word); separate it with a space to tag it
     apart, as CoNLL-style training data does.
 
-    Example:
+    Examples:
         >>> split_words("EU  rejects German")
         (['EU', 'rejects', 'German'], [(0, 2), (4, 11), (12, 18)])
     """
@@ -82,7 +82,7 @@ def first_subwords(word_ids: Sequence[int | None]) -> list[tuple[int, int]]:
 
     Words that truncation cut off (or that gave no token) are missing.
 
-    Example:
+    Examples:
         >>> first_subwords([None, 0, 1, 1, 2, None])
         [(1, 0), (2, 1), (4, 2)]
     """
@@ -98,7 +98,7 @@ def first_subwords(word_ids: Sequence[int | None]) -> list[tuple[int, int]]:
 def align_tags(word_ids: Sequence[int | None], tags: Sequence[int]) -> list[int]:
     """Token labels: each word's tag at its first sub-word, ``IGNORE_INDEX`` everywhere else.
 
-    Example:
+    Examples:
         >>> align_tags([None, 0, 1, 1, None], [3, 5])
         [-100, 3, 5, -100, -100]
     """

@@ -45,7 +45,7 @@ def check_batching(
     Raises:
         ValueError: ``batch_size`` is not a positive int, or ``prompt_names`` does not name one prompt per input.
 
-    Example:
+    Examples:
         >>> check_batching(8, ["a", "b"], 2)
     """
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
@@ -60,7 +60,7 @@ def validate_texts(texts: Any) -> tuple[list[str], list[str] | None]:
     Raises:
         TypeError: not a list, an item that is neither a string nor a pair of strings, or a mix.
 
-    Example:
+    Examples:
         >>> validate_texts([("a man sings", "a person sings")])
         (['a man sings'], ['a person sings'])
     """
@@ -89,7 +89,7 @@ def validate_texts(texts: Any) -> tuple[list[str], list[str] | None]:
 def input_limit(model: nn.Module, max_length: int | None, prompt_name: str | None = None) -> int:
     """Most tokens a text may have: ``max_length`` capped by the model's positions (a wrapper's: less its prompt).
 
-    Example:
+    Examples:
         >>> input_limit(model, 128)  # doctest: +SKIP
         128
     """
@@ -102,7 +102,7 @@ def input_limit(model: nn.Module, max_length: int | None, prompt_name: str | Non
 def model_device(model: nn.Module) -> torch.device:
     """The device of ``model``'s first parameter: where its inputs go.
 
-    Example:
+    Examples:
         >>> model_device(nn.Linear(2, 2))
         device(type='cpu')
     """
@@ -115,7 +115,7 @@ def token_cap(max_batch_tokens: int | str | None, device: torch.device) -> int |
     Raises:
         ValueError: not a positive int, ``"auto"`` or ``None``.
 
-    Example:
+    Examples:
         >>> token_cap("auto", torch.device("cpu"))
         1024
     """
@@ -134,7 +134,7 @@ def length_batches(lengths: Sequence[int], batch_size: int, max_tokens: int | No
     A batch holds at most ``batch_size`` rows and, with ``max_tokens``, at most ``max_tokens``
     padded tokens (rows x its longest row); a single row longer than ``max_tokens`` is a batch alone.
 
-    Example:
+    Examples:
         >>> length_batches([3, 9, 5, 9], batch_size=3, max_tokens=20)
         [[1, 3], [2, 0]]
     """
@@ -228,10 +228,14 @@ def forward_rows(
     under ``torch.inference_mode``; ``bf16`` as for :func:`predict_logits`.
 
     Args:
-        model, tokenizer: As for :func:`predict_logits`.
+        model: As for :func:`predict_logits`.
+        tokenizer: As for :func:`predict_logits`.
         encoded: The tokenizer's unpadded output (``input_ids`` and the rest, one list per row).
-        batch_size, max_tokens: Most rows, and most padded tokens, per forward pass.
-        bf16, prompt_names, progress: As for :func:`predict_logits`.
+        batch_size: Most rows, and most padded tokens, per forward pass.
+        max_tokens: Most rows, and most padded tokens, per forward pass.
+        bf16: As for :func:`predict_logits`.
+        prompt_names: As for :func:`predict_logits`.
+        progress: As for :func:`predict_logits`.
     """
     device = model_device(model)
     lengths = [len(ids) for ids in encoded["input_ids"]]

@@ -4,7 +4,7 @@ Every number read from a file is parsed and bounded before anything is allocated
 tensor must be finite float32 within :data:`MAX_ABS_VALUE`, and the labels must fit the head. A file
 that fails raises ``ValueError`` naming the file; nothing in a file is ever executed or unpickled.
 
-Example:
+Examples:
     >>> bounded_int("/tmp/p.safetensors", "num_labels", "3", 1, MAX_NUM_LABELS)
     3
 """

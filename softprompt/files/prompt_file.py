@@ -160,7 +160,7 @@ class PromptFile:
                 prompt shape that disagrees with the config, labels that do not fit the head, a
                 temperature outside the calibration range.
 
-        Example:
+        Examples:
             >>> blob = wrapper.prompt_file().to_bytes()  # doctest: +SKIP
         """
         check_tensors(where, self.prompt, self.head, self.config, self.deep_prompts, self.deep_reparam)
@@ -186,7 +186,7 @@ def canonical_header(blob: bytes) -> bytes:
     runs that trained the same prompt wrote files that differed only there. The sorted header has the
     same length (same keys and values, compact JSON); where it would not, ``blob`` is returned as is.
 
-    Example:
+    Examples:
         >>> from safetensors.torch import save
         >>> a = canonical_header(save({"x": torch.zeros(1)}, metadata={"b": "1", "a": "2"}))
         >>> a == canonical_header(save({"x": torch.zeros(1)}, metadata={"a": "2", "b": "1"}))
@@ -216,7 +216,7 @@ def read_prompt_file(path: str | os.PathLike[str]) -> PromptFile:
             metadata (a deep prompt's ``num_layers``/``hidden_size``), or NaN/inf values. The
             message names the file.
 
-    Example:
+    Examples:
         >>> pf = read_prompt_file("sentiment.safetensors")  # doctest: +SKIP
         >>> pf.config.num_virtual_tokens, pf.num_labels  # doctest: +SKIP
         (20, 2)

@@ -1,6 +1,6 @@
 """Full fine-tuning with ``transformers.Trainer``: every weight trained, the baseline prompt tuning is measured against.
 
-Example:
+Examples:
     >>> from softprompt.finetune import finetune, load_finetuned
     >>> result = finetune(model, tok, train_ds, test_ds, output_dir="runs/sentiment-bert")  # doctest: +SKIP
     >>> model, tok = load_finetuned(result.model_dir)  # doctest: +SKIP

@@ -72,7 +72,7 @@ def save_finetuned(
     Returns:
         ``model_dir`` as a ``Path``.
 
-    Example:
+    Examples:
         >>> save_finetuned(model, tokenizer, "runs/sentiment-bert")  # doctest: +SKIP
     """
     model_dir = Path(model_dir)
@@ -122,7 +122,7 @@ def load_finetuned(
         FileNotFoundError: ``model_dir`` is not a folder with a ``config.json`` (nothing is looked
             up on the Hugging Face Hub).
 
-    Example:
+    Examples:
         >>> model, tok = load_finetuned("runs/sentiment-bert")  # doctest: +SKIP
         >>> predict(model, tok, ["superb"], temperature=model.config.softprompt_temperature)  # doctest: +SKIP
     """
@@ -162,11 +162,14 @@ def calibrate_finetuned(
     """Fit a softmax temperature on held-out data and keep it as ``config.softprompt_temperature``.
 
     Args:
-        model, tokenizer: The fine-tuned model and its tokenizer.
+        model: The fine-tuned model and its tokenizer.
+        tokenizer: The fine-tuned model and its tokenizer.
         texts: Validation texts (not the training data: there the model is overconfident).
         labels: Their class ids.
         model_dir: A saved model folder whose ``config.json`` gets the temperature (atomically).
-        batch_size, max_length, bf16: As in :func:`softprompt.inference.predict_logits`.
+        batch_size: As in :func:`softprompt.inference.predict_logits`.
+        max_length: As in :func:`softprompt.inference.predict_logits`.
+        bf16: As in :func:`softprompt.inference.predict_logits`.
 
     Returns:
         The temperature, also set on ``model.config``.
@@ -175,7 +178,7 @@ def calibrate_finetuned(
         ValueError: not one label per text, or no texts.
         FileNotFoundError: ``model_dir`` has no ``config.json``.
 
-    Example:
+    Examples:
         >>> calibrate_finetuned(model, tok, val_texts, val_labels, model_dir="runs/sentiment-bert")  # doctest: +SKIP
         1.37
     """

@@ -52,7 +52,7 @@ _CLS_NAMES = frozenset(
 @dataclass(kw_only=True)
 class FinetuneResult(TrainingResult):
     """What :func:`finetune` returns: :class:`~softprompt.training.arguments.TrainingResult` plus
-    ``model_dir``, the saved (best, if evaluated) model and tokenizer; load it with :func:`load_finetuned`."""
+    ``model_dir``, the saved (best, if evaluated) model and tokenizer; load it with :func:`softprompt.finetune.load_finetuned`."""
 
     model_dir: Path
 
@@ -98,9 +98,12 @@ def finetune(
             ``length``), as :func:`softprompt.tokenize_dataset` makes it.
         eval_dataset: Tokenized evaluation data; evaluated every epoch, best epoch kept.
         output_dir: Checkpoints and the final model folder.
-        num_train_epochs, learning_rate, per_device_train_batch_size, gradient_accumulation_steps,
-            weight_decay, seed: the recipe (defaults: 3 epochs, AdamW lr 2e-5, batch 32,
-            weight decay 0.01).
+        num_train_epochs: Epochs (default 3).
+        learning_rate: AdamW's learning rate (default 2e-5).
+        per_device_train_batch_size: Training batch size (default 32).
+        gradient_accumulation_steps: Batches per optimizer step (default 1).
+        weight_decay: AdamW's weight decay (default 0.01).
+        seed: The run's seed (initialisation, data order, dropout).
         bf16: bf16 autocast over fp32 master weights (``TrainingArguments(bf16=True)``); on a
             machine without a bf16 GPU this trains on the CPU (``use_cpu=True``).
         metric_for_best_model: Metric that picks the kept epoch; default: the task's (from
@@ -125,7 +128,7 @@ def finetune(
             labels outside ``[0, num_labels)``, an unknown ``metric_for_best_model`` or a bad
             recipe value. All are raised before anything is written to ``output_dir``.
 
-    Example:
+    Examples:
         >>> model = AutoModelForSequenceClassification.from_pretrained(
         ...     "bert-base-uncased", num_labels=2, id2label=data.id2label)  # doctest: +SKIP
         >>> result = finetune(model, tok, train_ds, test_ds, output_dir="runs/sentiment-bert")  # doctest: +SKIP

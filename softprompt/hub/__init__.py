@@ -4,7 +4,7 @@
 ``peft_export`` / ``peft_import`` (PEFT's prompt-tuning adapter), ``transport`` (download and upload).
 The wrapper's ``save_pretrained``/``from_pretrained``/``push_to_hub`` call down into them.
 
-Example:
+Examples:
     >>> from softprompt.hub import download_first, upload_prompt_folder
 """
 

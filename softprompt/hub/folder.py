@@ -57,7 +57,7 @@ def locate_prompt_folder(
         FileNotFoundError: neither a folder nor a Hub repo id; no prompt in it; not cached while offline.
         ValueError: a file instead of a folder; ``revision`` for a local folder.
 
-    Example:
+    Examples:
         >>> locate_prompt_folder("sentiment-prompt", None, {})  # doctest: +SKIP
         (PosixPath('sentiment-prompt'), 'prompt.safetensors')
     """
@@ -113,9 +113,10 @@ def write_prompt_folder(
         model: The frozen base model (its class names the card's loading code; PEFT files read its head).
         slot: The prompt slot; ``pf`` its prompt file (``wrapper.prompt_file(name)``); ``name`` its name.
         folder: The folder to write; ``location``: the Hub repo id the card names.
-        metrics, peft: As for :meth:`~softprompt.SoftPromptWrapper.save_pretrained`.
+        metrics: As for :meth:`~softprompt.SoftPromptWrapper.save_pretrained`.
+        peft: As for :meth:`~softprompt.SoftPromptWrapper.save_pretrained`.
 
-    Example:
+    Examples:
         >>> write_prompt_folder(wrapper.model, wrapper.slot(), wrapper.prompt_file(), "sentiment-prompt",
         ...                     name="default", location="me/sentiment-prompt")  # doctest: +SKIP
     """
@@ -169,7 +170,7 @@ def slot_from_pretrained(
 ) -> PromptSlot:
     """Find the prompt of a folder or Hub repo and check it against ``model``; build its slot.
 
-    Example:
+    Examples:
         >>> slot = slot_from_pretrained(model, "me/sentiment-prompt", None, {}, False)  # doctest: +SKIP
     """
     from softprompt.files.prompt_file import read_prompt_file

@@ -62,7 +62,7 @@ _PIPELINES = {
 def pipeline_task(model: nn.Module) -> str:
     """The ``transformers.pipeline`` task that serves ``model``'s head.
 
-    Example:
+    Examples:
         >>> pipeline_task(BertForSequenceClassification(config))  # doctest: +SKIP
         'text-classification'
     """

@@ -40,7 +40,7 @@ _OFFSET_PROCESSORS = {"ByteLevel"}  # post-processors that only trim offsets: ke
 def prompt_tokens(n: int) -> list[str]:
     """The names of ``n`` merged prompt tokens.
 
-    Example:
+    Examples:
         >>> prompt_tokens(2)
         ['<softprompt_0>', '<softprompt_1>']
     """
@@ -127,7 +127,7 @@ def merged_tokenizer(
             the model has rows or already has prompt tokens, or whose merged encodings would not be the
             wrapper's (checked on sample texts).
 
-    Example:
+    Examples:
         >>> merged, at = merged_tokenizer(tok, num_virtual=2, first_id=30522, special_ids={101}, after_cls=True)  # doctest: +SKIP
         >>> merged.convert_ids_to_tokens(merged("great film")["input_ids"])  # doctest: +SKIP
         ['[CLS]', '<softprompt_0>', '<softprompt_1>', 'great', 'film', '[SEP]']

@@ -42,7 +42,7 @@ def check_metrics(metrics: object) -> dict[str, float | int | str | bool]:
         TypeError: not a mapping, a key that is not a string, or a value that is not a number or a string
             (a nested mapping: pass the inner one, e.g. ``results["eval_metrics"]``).
 
-    Example:
+    Examples:
         >>> check_metrics({"eval_accuracy": 0.87, "epoch": 3})
         {'eval_accuracy': 0.87, 'epoch': 3}
     """
@@ -88,7 +88,7 @@ def _literal(text: object) -> str:
     """A Python string literal of ``text`` for the card's code (JSON's escapes are Python's too): a quote or a
     line break in a model name or path cannot end the string, so copying the example never runs anything else.
 
-    Example:
+    Examples:
         >>> _literal('a"b')
         '"a\\\\"b"'
     """
@@ -172,7 +172,7 @@ def render_model_card(
     Returns:
         The card's text.
 
-    Example:
+    Examples:
         >>> card = render_model_card(wrapper.prompt_file(), model_class="BertForSequenceClassification",
         ...                          location="me/sentiment-prompt")  # doctest: +SKIP
     """

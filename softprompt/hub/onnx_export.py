@@ -51,7 +51,7 @@ def check_onnx_exportable(model: nn.Module) -> None:
 def onnx_output_names(model: nn.Module) -> tuple[str, ...]:
     """The outputs the graph returns for ``model``'s head.
 
-    Example:
+    Examples:
         >>> onnx_output_names(BertForQuestionAnswering(config))  # doctest: +SKIP
         ('start_logits', 'end_logits')
     """
@@ -122,7 +122,7 @@ def export_folder_to_onnx(folder: str | Path, *, quantize: bool = False) -> Path
         ImportError: ``onnxscript`` or ``onnxruntime`` is missing (``pip install softprompt[onnx]``).
         ValueError: a language model; a graph whose ONNX Runtime outputs differ from PyTorch's.
 
-    Example:
+    Examples:
         >>> export_folder_to_onnx("sentiment-model", quantize=True)  # doctest: +SKIP
         PosixPath('sentiment-model/model.onnx')
     """

@@ -129,7 +129,7 @@ def adapter_files(model: nn.Module, slot: PromptSlot, name: str) -> dict[str, by
         ValueError: what PEFT cannot represent exactly: ``placement="after_cls"``, a deep prompt, a model
             that is not a sequence/token classifier or bare encoder, a head PEFT cannot restore, NaN/inf values.
 
-    Example:
+    Examples:
         >>> sorted(adapter_files(wrapper.model, wrapper.slot(), "default"))  # doctest: +SKIP
         ['adapter_config.json', 'adapter_model.safetensors']
     """
@@ -200,7 +200,7 @@ def write_adapter(model: nn.Module, slot: PromptSlot, name: str, folder: str | o
     Raises:
         ValueError: ``folder`` is a file, or see :func:`adapter_files`.
 
-    Example:
+    Examples:
         >>> write_adapter(wrapper.model, wrapper.slot(), "default", "sentiment-adapter")  # doctest: +SKIP
     """
     files = adapter_files(model, slot, name)

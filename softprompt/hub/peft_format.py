@@ -43,7 +43,7 @@ def peft_task_type(model: nn.Module) -> str:
     Raises:
         ValueError: a language model, or a head PEFT has no task type for.
 
-    Example:
+    Examples:
         >>> peft_task_type(AutoModelForSequenceClassification.from_config(config))  # doctest: +SKIP
         'SEQ_CLS'
     """

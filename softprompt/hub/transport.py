@@ -68,14 +68,18 @@ def download_first(
         alternatives: File sets to try in order, e.g. ``[["prompt.safetensors"], ["adapter_config.json",
             "adapter_model.safetensors"]]``.
         revision: Branch, tag or commit (default ``"main"``).
-        cache_dir, token, local_files_only, endpoint, force_download: as for ``hf_hub_download``.
+        cache_dir: as for ``hf_hub_download``.
+        token: as for ``hf_hub_download``.
+        local_files_only: as for ``hf_hub_download``.
+        endpoint: as for ``hf_hub_download``.
+        force_download: as for ``hf_hub_download``.
 
     Raises:
         FileNotFoundError: one line saying what to do: no such repo, or none of the files, or not cached
             while downloads are off or the Hub cannot be reached.
         huggingface_hub.errors.RevisionNotFoundError: the repo has no such revision.
 
-    Example:
+    Examples:
         >>> folder, found = download_first("me/sentiment-prompt", [["prompt.safetensors"]])  # doctest: +SKIP
     """
     wanted = revision or constants.DEFAULT_REVISION
@@ -131,7 +135,9 @@ def upload_prompt_folder(
     Args:
         folder: The folder to upload (its files go to the repo's root).
         repo_id: ``"user/name"`` or ``"name"`` (the token's own namespace).
-        token, private, endpoint: as for ``HfApi.create_repo``.
+        token: as for ``HfApi.create_repo``.
+        private: as for ``HfApi.create_repo``.
+        endpoint: as for ``HfApi.create_repo``.
         revision: Branch to commit to, created from the default branch if it does not exist.
         commit_message: The commit's title.
         create_pr: Open a pull request against the default branch instead of committing to it.
@@ -140,7 +146,7 @@ def upload_prompt_folder(
     Returns:
         ``huggingface_hub.CommitInfo`` (a ``str``: the commit's URL; ``.oid``, ``.pr_url``).
 
-    Example:
+    Examples:
         >>> info = upload_prompt_folder("pretrained", "me/sentiment-prompt", commit_message="Upload prompt")  # doctest: +SKIP
     """
     api = HfApi(endpoint=endpoint, token=token, library_name="softprompt", library_version=__version__)

@@ -3,7 +3,7 @@
 Everything the old ``softprompt.inference`` module offered is importable from here: the engine's
 ``predict_logits``, ``length_batches`` and friends (:mod:`softprompt.engine.logits`) and ``predict``.
 
-Example:
+Examples:
     >>> from softprompt.inference import predict, predict_logits
 """
 

@@ -30,7 +30,7 @@ def fit_temperature(logits: torch.Tensor, labels: torch.Tensor, *, max_iter: int
     Returns:
         ``T > 0``; below 1 sharpens the confidences, above 1 softens them.
 
-    Example:
+    Examples:
         >>> fit_temperature(torch.tensor([[2.0, 0.0], [0.0, 2.0]]), torch.tensor([0, 1])) < 1
         True
     """
@@ -71,7 +71,9 @@ def calibrate(
         texts: Validation texts or ``(text, text_pair)`` pairs (not the training data: there the
             model is overconfident).
         labels: Their class ids.
-        batch_size, max_length, bf16: as for :func:`softprompt.predict_logits`.
+        batch_size: as for :func:`softprompt.predict_logits`.
+        max_length: as for :func:`softprompt.predict_logits`.
+        bf16: as for :func:`softprompt.predict_logits`.
 
     Returns:
         The temperature.
@@ -80,7 +82,7 @@ def calibrate(
         ValueError: not one label per text, no texts, no tokenizer, or a task other than
             single-label classification (a temperature only rescales a softmax).
 
-    Example:
+    Examples:
         >>> wrapper.calibrate(val_texts, val_labels)  # doctest: +SKIP
         1.37
     """

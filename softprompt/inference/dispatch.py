@@ -63,7 +63,7 @@ def predict(
     Raises:
         TypeError: ``answer_options`` for a task other than question answering.
 
-    Example:
+    Examples:
         >>> predict(model, tok, ["An absolutely fantastic performance."])  # doctest: +SKIP
         [Prediction(label=1, label_name='pos', confidence=0.97)]
     """
@@ -82,7 +82,7 @@ def predict(
 def model_task(model: nn.Module, prompt: str | None = None) -> Task | None:
     """The task ``model`` predicts: a wrapper's prompt's, or the one a bare model's head and config describe.
 
-    Example:
+    Examples:
         >>> model_task(wrapper).type.value  # doctest: +SKIP
         'classification'
     """

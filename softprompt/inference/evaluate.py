@@ -55,7 +55,10 @@ def evaluate_model(
             (``load_data(...).eval``); ``tokens`` and ``tags`` for token classification;
             ``question``, ``context`` and ``answers`` for question answering.
         task: The :class:`~softprompt.Task` (default: the wrapper's, or the model config's).
-        batch_size, max_length, bf16, max_batch_tokens: as for :func:`softprompt.predict_logits`.
+        batch_size: as for :func:`softprompt.predict_logits`.
+        max_length: as for :func:`softprompt.predict_logits`.
+        bf16: as for :func:`softprompt.predict_logits`.
+        max_batch_tokens: as for :func:`softprompt.predict_logits`.
         progress: Show a progress bar.
 
     Returns:
@@ -66,7 +69,7 @@ def evaluate_model(
         TypeError: ``answer_options`` for a task other than question answering.
         ValueError: the dataset lacks the task's columns, or is empty.
 
-    Example:
+    Examples:
         >>> evaluate_model(wrapper, tok, data.eval)["eval_accuracy"]  # doctest: +SKIP
         0.874
     """

@@ -63,7 +63,7 @@ def load_metric(name: str) -> evaluate.EvaluationModule:
     Raises:
         ValueError: ``name`` is not one of :data:`METRIC_NAMES`.
 
-    Example:
+    Examples:
         >>> load_metric("f1").compute(predictions=[0, 1, 1, 0], references=[0, 1, 0, 0])
         {'f1': 0.7333333333333334}
     """
@@ -95,7 +95,7 @@ def class_ids(predictions: Any, references: Any) -> tuple[np.ndarray, np.ndarray
     Raises:
         ValueError: shapes or dtypes that cannot be class ids (the message gives both shapes).
 
-    Example:
+    Examples:
         >>> class_ids(np.array([[0.2, 0.8]]), np.array([1]))
         (array([1]), array([1]))
     """
@@ -158,7 +158,7 @@ def score_class_ids(
 ) -> dict[str, float]:
     """Each loaded metric module's score of class ids (F1 macro-averaged).
 
-    Example:
+    Examples:
         >>> score_class_ids({"accuracy": load_metric("accuracy")}, np.array([0, 1]), np.array([0, 0]))
         {'accuracy': 0.5}
     """
@@ -174,7 +174,7 @@ def load_metrics(metrics: Sequence[str]) -> dict[str, evaluate.EvaluationModule]
     Raises:
         ValueError: an empty list, an unknown name, or ``seqeval`` (it scores tag sequences, not class ids).
 
-    Example:
+    Examples:
         >>> list(load_metrics("f1"))
         ['f1']
     """
@@ -209,7 +209,7 @@ def compute_classification_metrics(
     Raises:
         ValueError: an unknown metric name, mismatched shapes, non-integer ids, or no examples.
 
-    Example:
+    Examples:
         >>> compute_classification_metrics(np.array([0, 1, 1, 0]), np.array([0, 1, 0, 0]))
         {'accuracy': 0.75, 'f1': 0.7333333333333334}
     """

@@ -19,7 +19,7 @@ def first_arrays(predictions: Any, references: Any, what: str) -> tuple[np.ndarr
     """``Trainer``'s predictions and labels as two arrays: a tuple's first element (models that also return
     hidden states), exactly one label array; ``what`` names the task in the errors.
 
-    Example:
+    Examples:
         >>> first_arrays(([[0.1]], "hidden"), [1.0], "regression")[0].shape
         (1, 1)
     """
@@ -45,7 +45,7 @@ def regression_scores(predictions: Any, references: Any) -> dict[str, float]:
     Raises:
         ValueError: shapes that are not one value per example, or non-finite values.
 
-    Example:
+    Examples:
         >>> regression_scores([1.0, 2.0, 3.5], [1.0, 2.0, 3.0])
         {'pearson': 0.9933992677987828, 'spearman': 1.0, 'mse': 0.08333333333333333}
     """
@@ -106,7 +106,7 @@ def multi_label_scores(predictions: Any, references: Any) -> dict[str, float]:
     Raises:
         ValueError: shapes differ or values are not 0/1.
 
-    Example:
+    Examples:
         >>> multi_label_scores([[1, 0], [1, 1]], [[1, 0], [0, 1]])
         {'f1_micro': 0.8, 'f1_macro': 0.8333333333333333, 'exact_match': 0.5}
     """
@@ -140,7 +140,7 @@ def text_to_label_scores(
     A generation that names no class (``None``) is wrong for its text's class (a false negative of
     it) and a false positive of no class.
 
-    Example:
+    Examples:
         >>> text_to_label_scores([0, 1, None, 1], [0, 1, 1, 0], 2)
         {'accuracy': 0.5, 'f1': 0.5833333333333333, 'unknown': 0.25}
     """

@@ -22,7 +22,7 @@ _PUNCTUATION = frozenset(string.punctuation)
 def normalize_answer(text: str) -> str:
     """Lower case, no punctuation, no articles, single spaces: the SQuAD script's ``normalize_answer``.
 
-    Example:
+    Examples:
         >>> normalize_answer("The  Eiffel-Tower!")
         'eiffeltower'
         >>> normalize_answer("in a Paris café")
@@ -35,7 +35,7 @@ def normalize_answer(text: str) -> str:
 def exact_match(prediction: str, gold: str) -> float:
     """1.0 when both normalise to the same text, else 0.0.
 
-    Example:
+    Examples:
         >>> exact_match("the Louvre.", "Louvre")
         1.0
     """
@@ -45,7 +45,7 @@ def exact_match(prediction: str, gold: str) -> float:
 def answer_f1(prediction: str, gold: str) -> float:
     """F1 of the normalised words the two share (counted with multiplicity); an empty side scores 1.0 only against empty.
 
-    Example:
+    Examples:
         >>> answer_f1("in central Paris", "Paris")  # precision 1/3, recall 1
         0.5
     """
@@ -70,7 +70,7 @@ def squad_scores(predictions: Sequence[str], references: Sequence[Sequence[str]]
         TypeError: predictions that are not strings, or references that are not lists of strings.
         ValueError: lengths that differ, or no questions.
 
-    Example:
+    Examples:
         >>> squad_scores(["Paris", "in 1889"], [["Paris", "paris, France"], ["1889"]])
         {'exact_match': 0.5, 'f1': 0.8333333333333333}
     """

@@ -30,7 +30,7 @@ def tag_sequences(
     Raises:
         ValueError: shapes that do not match, or a scored id without a name.
 
-    Example:
+    Examples:
         >>> tag_sequences([[0, 1, 2, 0]], [[-100, 1, 2, -100]], {0: "O", 1: "B-PER", 2: "I-PER"})
         ([['B-PER', 'I-PER']], [['B-PER', 'I-PER']])
     """
@@ -64,7 +64,7 @@ def tag_sequence_scores(
 ) -> dict[str, float]:
     """Entity-level ``precision``, ``recall``, ``f1`` (micro, seqeval's default mode) and word ``accuracy``.
 
-    Example:
+    Examples:
         >>> tag_sequence_scores([["B-PER", "I-PER", "O"]], [["B-PER", "I-PER", "B-LOC"]])["recall"]
         0.5
     """

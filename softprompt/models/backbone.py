@@ -40,7 +40,7 @@ def generates_text(model: nn.Module) -> bool:
     Its head (``lm_head``, often tied to the input embeddings) is part of the frozen model, shared by
     every prompt: prompts own no head on it.
 
-    Example:
+    Examples:
         >>> generates_text(T5ForConditionalGeneration(config)), generates_text(BertModel(config))  # doctest: +SKIP
         (True, False)
     """
@@ -113,7 +113,7 @@ def max_positions(model: nn.Module) -> int | None:
 
 
 def first_special_ids(model: nn.Module, tokenizer: object | None) -> set[int]:
-    """Token ids that can open an input ([CLS], <s>): the prompt goes right after them."""
+    """Token ids that can open an input (``[CLS]``, ``<s>``): the prompt goes right after them."""
     ids: set[int] = set()
     for source in (tokenizer, getattr(model, "config", None)):
         for attr in ("cls_token_id", "bos_token_id"):
@@ -166,7 +166,7 @@ def attention_kernels(device: torch.device) -> contextlib.AbstractContextManager
     length changed. Flash and memory-efficient attention have no such cost. For fp32 cuDNN is not
     eligible anyway, so this changes nothing there; on CPUs it is a no-op.
 
-    Example:
+    Examples:
         >>> with attention_kernels(torch.device("cpu")):
         ...     pass
     """

@@ -46,7 +46,7 @@ class DecoderRows:
         ValueError: a mask that is not 0/1, not ``(B, T)``, or has padding on both sides of a row
             (or in its middle).
 
-    Example:
+    Examples:
         >>> rows = DecoderRows(torch.tensor([[0, 1, 1], [1, 1, 1]]))
         >>> rows.right_padded(torch.tensor([[0, 7, 8], [5, 6, 7]])).tolist()
         [[7, 8, 0], [5, 6, 7]]
@@ -163,7 +163,7 @@ class CausalLMRows(DecoderRows):
         ValueError: labels that are not one per input token, or rows cut by ``overflow="truncate"`` while
             labels are given (cutting the middle of a row would train on targets that no longer follow).
 
-    Example:
+    Examples:
         >>> rows = CausalLMRows(torch.tensor([[0, 1, 1]]), num_virtual=1)
         >>> rows.token_labels(None, (1, 3))
         False

@@ -104,7 +104,7 @@ def find_layer_stack(model: nn.Module) -> LayerStack:
     Raises:
         ValueError: no such list, or its inputs are not ``(batch, seq, hidden_size)``.
 
-    Example:
+    Examples:
         >>> find_layer_stack(bert).path  # doctest: +SKIP
         'encoder.layer'
     """

@@ -16,7 +16,7 @@ eval mode (no dropout, so no random stream changes), and no hidden states or att
 (those would lose the last layer's other positions). Deep prompts also run the whole model: their
 hooks sit on the layers themselves.
 
-Example:
+Examples:
     >>> trimmed = first_token_model(model)  # doctest: +SKIP
     >>> torch.allclose(trimmed(**batch).logits, model(**batch).logits, atol=1e-5)  # doctest: +SKIP
     True

@@ -52,7 +52,7 @@ def head_children(model: nn.Module) -> list[str]:
 def is_head_parameter(name: str) -> bool:
     """Whether a wrapper parameter name (``prompts.<slot>.heads.classifier.weight``) is a head's, not a prompt's.
 
-    Example:
+    Examples:
         >>> is_head_parameter("prompts.default.heads.classifier.weight"), is_head_parameter("prompts.default.prompt")
         (True, False)
     """

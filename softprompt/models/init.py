@@ -33,7 +33,7 @@ def vocab_pool(
 ) -> torch.Tensor:
     """Ids of the first ``sample_size`` ordinary tokens (specials and ``[unused*]`` slots removed).
 
-    Example:
+    Examples:
         >>> vocab_pool(10, 3, special_ids=[0, 1]).tolist()
         [2, 3, 4]
     """
@@ -96,7 +96,7 @@ def initial_prompt(
     Raises:
         ValueError: ``text``/``labels`` without a tokenizer, or words that tokenize to nothing.
 
-    Example:
+    Examples:
         >>> w = torch.randn(100, 8)
         >>> initial_prompt(SoftPromptConfig(num_virtual_tokens=4, init="random"), w).shape
         torch.Size([4, 8])
@@ -189,7 +189,7 @@ def zero_head_output(model: torch.nn.Module, num_labels: int) -> str:
     training independent of the random draw of a new head. Gradients still reach it at once
     (``dL/dW = error x features``), and reach the prompt from the second step.
 
-    Example:
+    Examples:
         >>> from transformers import BertConfig, BertForSequenceClassification
         >>> m = BertForSequenceClassification(BertConfig(hidden_size=8, num_hidden_layers=1,
         ...     num_attention_heads=2, intermediate_size=8, vocab_size=20))

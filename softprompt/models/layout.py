@@ -38,7 +38,7 @@ PER_POSITION_OUTPUTS = ("logits", "last_hidden_state", "start_logits", "end_logi
 def insert(x: torch.Tensor, virtual: torch.Tensor, at: int) -> torch.Tensor:
     """Splice ``virtual`` ``(B, N, ...)`` into ``x`` ``(B, T, ...)`` before position ``at``.
 
-    Example:
+    Examples:
         >>> insert(torch.tensor([[1, 2, 3]]), torch.tensor([[9, 9]]), 1).tolist()
         [[1, 9, 9, 2, 3]]
     """
@@ -49,7 +49,7 @@ def insert(x: torch.Tensor, virtual: torch.Tensor, at: int) -> torch.Tensor:
 def insert_position_ids(position_ids: torch.Tensor, num_virtual: int, at: int) -> torch.Tensor:
     """Give the virtual tokens the next positions and shift the real tokens after them by ``N``.
 
-    Example:
+    Examples:
         >>> insert_position_ids(torch.tensor([[0, 1, 2]]), 2, 1).tolist()
         [[0, 1, 2, 3, 4]]
     """
@@ -65,7 +65,7 @@ def keep_rows_index(lengths: torch.Tensor, total: int, keep: int) -> torch.Tenso
     Row ``b`` of length ``L > keep`` keeps positions ``0 .. keep-2`` and ``L-1`` (the final [SEP]);
     shorter rows keep ``0 .. keep-1`` unchanged (their padding included).
 
-    Example:
+    Examples:
         >>> keep_rows_index(torch.tensor([5, 2]), total=5, keep=3).tolist()
         [[0, 1, 4], [0, 1, 2]]
     """
@@ -81,7 +81,7 @@ def remove_virtual(x: torch.Tensor, num_virtual: int, at: int) -> torch.Tensor:
 
 
 def insert_at(input_ids: torch.Tensor | None, special_ids: set[int], after_cls: bool) -> int:
-    """Where the virtual tokens go: 0 (before everything), or 1 (after a leading [CLS]/<s>).
+    """Where the virtual tokens go: 0 (before everything), or 1 (after a leading ``[CLS]``/``<s>``).
 
     With ``after_cls``, rows that start with one of ``special_ids`` get the prompt after it; a batch
     where no row does gets it first; a batch that mixes both is refused.
@@ -109,7 +109,7 @@ def check_room(limit: int | None, n: int) -> None:
     Raises:
         ValueError: too many virtual tokens for the model's positions.
 
-    Example:
+    Examples:
         >>> check_room(512, 20)
     """
     if limit is not None and limit - n < 2:
@@ -186,7 +186,7 @@ class EncoderRows:
     rearranged rows (and :mod:`softprompt.models.seq2seq` for language models); the wrapper's forward calls
     these and does not branch on the architecture.
 
-    Example:
+    Examples:
         >>> EncoderRows().to_caller(torch.tensor([[1, 9, 9, 2, 3]]), 2, 1).tolist()
         [[1, 2, 3]]
     """

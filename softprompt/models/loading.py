@@ -29,7 +29,7 @@ def load_base_model(name: str | os.PathLike[str], pf: PromptFile, **kwargs: Any)
         The model, in eval mode; a head of another size in the checkpoint is replaced (the prompt file
         brings its own).
 
-    Example:
+    Examples:
         >>> model = load_base_model("bert-base-uncased", read_prompt_file("runs/pt/prompt.safetensors"))  # doctest: +SKIP
     """
     import transformers

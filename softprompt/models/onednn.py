@@ -21,7 +21,7 @@ freed, or all at once with :func:`clear_cache`. The first use in a process check
 against ``F.linear`` on a small product; where the ops are missing or disagree, nothing is packed
 (and a warning says why).
 
-Example:
+Examples:
     >>> with packed_linears():  # doctest: +SKIP
     ...     logits = model(**batch).logits
 """

@@ -50,7 +50,7 @@ class PromptRegistry(nn.Module):
         Raises:
             ValueError: a bad name, ``after_cls`` without a [CLS] id, or deep vectors that do not fit the model.
 
-        Example:
+        Examples:
             >>> wrapper.add_slot("imported", slot)  # doctest: +SKIP
         """
         if not isinstance(name, str) or not name or "." in name:
@@ -89,7 +89,7 @@ class PromptRegistry(nn.Module):
         Raises:
             KeyError: no prompt of that name.
 
-        Example:
+        Examples:
             >>> wrapper.slot().config.num_virtual_tokens  # doctest: +SKIP
             20
         """
@@ -156,7 +156,7 @@ class PromptRegistry(nn.Module):
             ValueError: unreadable file or metadata, missing tensors, NaN/inf values, embedding dim,
                 num_labels, task or head shapes that differ from this model, or a name already taken.
 
-        Example:
+        Examples:
             >>> wrapper.load_prompt("sick-relatedness.safetensors", activate=True)  # doctest: +SKIP
             'sick-relatedness'
         """
@@ -217,7 +217,7 @@ class PromptRegistry(nn.Module):
     def save_prompt(self, path: str | os.PathLike[str], name: str | None = None) -> Path:
         """Write one prompt (default: the active one), its head and task to a ``.safetensors`` file, atomically.
 
-        Example:
+        Examples:
             >>> wrapper.save_prompt("sentiment.safetensors")  # doctest: +SKIP
         """
         return self.prompt_file(name).save(path)
@@ -315,7 +315,7 @@ class PromptRegistry(nn.Module):
         Raises:
             KeyError: an unknown name (before anything runs).
 
-        Example:
+        Examples:
             >>> with wrapper.using_prompts(["sst2"]):  # doctest: +SKIP
             ...     logits = wrapper(**batch, prompt_names=["sst2"] * 8).logits
         """

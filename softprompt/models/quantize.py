@@ -68,7 +68,7 @@ def quantize_linear_int8(module: nn.Module) -> int:
         ValueError: ``module`` is not on the CPU or not fp32, or has no linear layer.
         RuntimeError: this torch build has no dynamic quantization or no quantized CPU engine.
 
-    Example:
+    Examples:
         >>> quantize_linear_int8(model.base_model)  # doctest: +SKIP
         31
     """

@@ -29,7 +29,7 @@ class Seq2SeqRows(EncoderRows):
     decoder's ``logits`` come back as the model gives them (one row per target token), and the
     encoder's ``encoder_last_hidden_state`` without the virtual positions.
 
-    Example:
+    Examples:
         >>> Seq2SeqRows().token_labels(torch.tensor([[5, 6, 1]]), (1, 3))  # target ids, not token labels
         False
     """

@@ -55,7 +55,7 @@ def answer_positions(
             at ``[CLS]``, as :func:`softprompt.data.qa.tokenize_qa` does), or an input that was cut
             to fit (the positions would point at other tokens).
 
-    Example:
+    Examples:
         >>> kwargs = {"start_positions": torch.tensor([0, 5]), "end_positions": torch.tensor([0, 7])}
         >>> fitted = {"inputs_embeds": torch.zeros(2, 9, 4)}  # (B, T, E), not cut
         >>> {k: v.tolist() for k, v in answer_positions(kwargs, at=1, n=3, length=9, fitted=fitted).items()}
@@ -110,7 +110,8 @@ def span_probabilities(
     probability is set to zero, so it takes part in the normalisation but is never an answer.
 
     Args:
-        start_logits, end_logits: ``(T,)`` one window's logits.
+        start_logits: ``(T,)`` one window's logits.
+        end_logits: ``(T,)`` one window's logits.
         allowed: ``(T,)`` bool, the positions an answer may start or end at.
         null: ``[CLS]``'s position, or ``None``.
 
@@ -144,7 +145,8 @@ def best_span(
     Ties go to the lowest start, then the lowest end.
 
     Args:
-        start_logits, end_logits: ``(T,)`` one window's logits, in its own token positions.
+        start_logits: ``(T,)`` one window's logits, in its own token positions.
+        end_logits: ``(T,)`` one window's logits, in its own token positions.
         allowed: ``(T,)`` bool: the window's context tokens.
         null: ``[CLS]``'s position (normalised over, never an answer), or ``None``.
         max_answer_length: Longest answer in tokens.
@@ -152,7 +154,7 @@ def best_span(
     Raises:
         ValueError: ``max_answer_length`` < 1, or shapes that differ.
 
-    Example:
+    Examples:
         >>> logits = torch.tensor([0.0, 0.0, 2.0, 1.0, 3.0])
         >>> allowed = torch.tensor([False, False, True, True, True])
         >>> start, end, score = best_span(logits, logits.flip(0), allowed, null=0, max_answer_length=2)

@@ -82,7 +82,7 @@ class ModelSupport:
 def head_kind(model: nn.Module) -> str | None:
     """``"base"``, ``"sequence classification"``, ... from the model's class, or ``None`` for an unknown head.
 
-    Example:
+    Examples:
         >>> head_kind(LlamaForSequenceClassification(config))  # doctest: +SKIP
         'sequence classification'
     """
@@ -140,7 +140,7 @@ def check_supported(model: nn.Module) -> ModelSupport:
             head, an unverified decoder-only family, a decoder classifier without ``pad_token_id``, or a
             backbone that does not run on ``inputs_embeds``.
 
-    Example:
+    Examples:
         >>> check_supported(LlamaForSequenceClassification(LlamaConfig(pad_token_id=0)))  # doctest: +SKIP
         ModelSupport(model_class='LlamaForSequenceClassification', model_type='llama', decoder_only=True, ...)
     """

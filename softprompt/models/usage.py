@@ -32,7 +32,7 @@ def _in_use(registry: nn.Module) -> tuple[threading.Condition, Counter[str]]:
 def holding(registry: nn.Module, names: Iterable[str], check: Callable[[str], object]) -> Iterator[None]:
     """While open, ``names`` are in use on ``registry``; ``check(name)`` runs for each first (under the lock).
 
-    Example:
+    Examples:
         >>> with holding(wrapper, ["sst2"], wrapper.slot):  # doctest: +SKIP
         ...     pass
     """
@@ -54,7 +54,7 @@ def holding(registry: nn.Module, names: Iterable[str], check: Callable[[str], ob
 def changing(registry: nn.Module, name: str) -> Iterator[None]:
     """Open once no call uses ``name``; no call starts using it until closed (remove or replace it inside).
 
-    Example:
+    Examples:
         >>> with changing(wrapper, "old"):  # doctest: +SKIP
         ...     del wrapper.prompts["old"]
     """

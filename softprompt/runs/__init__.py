@@ -4,7 +4,7 @@
 files), ``loading`` (data and model of a run), ``recipes`` (``run_prompt_tuning``, ``run_finetune``),
 ``seeds`` (several seeds, mean and spread) and ``plots`` (training curves).
 
-Example:
+Examples:
     >>> from softprompt.runs import RunConfig, run_prompt_tuning
     >>> results = run_prompt_tuning(RunConfig(model="bert-base-uncased", data="reviews.csv"))  # doctest: +SKIP
 """

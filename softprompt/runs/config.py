@@ -44,7 +44,7 @@ class RunConfig:
     :meth:`save` writes the resolved settings to ``run_config.json``, which ``RunConfig(**json)`` and
     ``softprompt train --config`` read back.
 
-    Example:
+    Examples:
         >>> cfg = RunConfig(model="bert-base-uncased", data="glue", data_config="sst2", epochs=2,
         ...                 training_args={"gradient_accumulation_steps": 2})
         >>> cfg.lr, cfg.batch_size, cfg.training_args
@@ -216,7 +216,7 @@ class RunConfig:
         ``resume`` and ``overwrite`` are written as ``false``: they say what to do with a used folder, not
         how to run (rerun with ``--overwrite``, or continue a killed run with ``--resume``).
 
-        Example:
+        Examples:
             >>> RunConfig(model="m", data="d").save("runs/x/run_config.json")  # doctest: +SKIP
         """
         return atomic_write_json(path, {**self.to_dict(), "resume": False, "overwrite": False})

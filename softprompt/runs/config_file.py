@@ -5,7 +5,7 @@ field names (``gradient_accumulation_steps``; one a ``RunConfig`` owns, such as 
 that field) and ``training_args``, a mapping of ``TrainingArguments`` fields, as ``run_config.json`` holds
 them.
 
-Example:
+Examples:
     >>> resolve_config_keys({"learning_rate": 0.1, "weight_decay": 0.01, "train_size": 100})
     {'lr': 0.1, 'train_size': 100, 'training_args': {'weight_decay': 0.01}}
 """
@@ -40,7 +40,7 @@ def read_config_file(path: str | os.PathLike[str]) -> dict[str, Any]:
         OSError: the file cannot be read.
         ValueError: another suffix, text that does not parse, or not a mapping with string keys.
 
-    Example:
+    Examples:
         >>> read_config_file("run.yaml")  # doctest: +SKIP
         {'model': 'bert-base-uncased', 'data': 'glue', 'data_config': 'sst2', 'lr': 0.01}
     """

@@ -22,7 +22,7 @@ def load_run(cfg: RunConfig) -> tuple[TaskData, Any, Any]:
     A tokenizer without a padding token pads with its end-of-text token (GPT-2, Llama), and the model's
     config learns that id (decoder classifiers find each row's last token by it).
 
-    Example:
+    Examples:
         >>> data, tokenizer, model = load_run(RunConfig(model="bert-base-uncased", data="glue", data_config="sst2"))  # doctest: +SKIP
     """
     data = cfg.load_data()

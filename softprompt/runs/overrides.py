@@ -3,7 +3,7 @@
 A run builds its ``TrainingArguments`` from the library's defaults (:func:`softprompt.default_training_args`)
 and its :class:`~softprompt.RunConfig`; ``RunConfig.training_args`` changes any other field on top.
 
-Example:
+Examples:
     >>> check_training_overrides({"gradient_accumulation_steps": 2, "weight_decay": 0.1})
     {'gradient_accumulation_steps': 2, 'weight_decay': 0.1}
     >>> check_training_overrides({"learning_rate": 0.1})
@@ -87,7 +87,7 @@ def check_training_overrides(overrides: Mapping[str, Any]) -> dict[str, Any]:
         ValueError: an unknown field (naming the closest one), a field a ``RunConfig`` owns (naming
             the ``RunConfig`` field to set) or one a run sets itself.
 
-    Example:
+    Examples:
         >>> check_training_overrides({"optim": "adafactor"})
         {'optim': 'adafactor'}
     """
@@ -133,7 +133,7 @@ def hub_target(
     Raises:
         ValueError: Hub settings without ``push_to_hub``, a fine-tuning run, offline, or a bad repo id.
 
-    Example:
+    Examples:
         >>> hub_target({}, "runs/pt", "prompt_tuning") is None
         True
     """

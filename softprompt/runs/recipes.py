@@ -219,7 +219,7 @@ def _finish(cfg: RunConfig, kind: str, results: dict[str, Any], out: Path) -> di
 def run_prompt_tuning(cfg: RunConfig) -> dict[str, Any]:
     """Prompt-tune ``cfg.model`` on ``cfg.data``; returns (and writes) ``results.json``'s content.
 
-    Example:
+    Examples:
         >>> run_prompt_tuning(RunConfig(model=minilm, data="../shared/data/sick", text_column="sentence_a",
         ...                             text_pair_column="sentence_b"))  # doctest: +SKIP
     """
@@ -275,7 +275,7 @@ def run_prompt_tuning(cfg: RunConfig) -> dict[str, Any]:
 def run_finetune(cfg: RunConfig) -> dict[str, Any]:
     """Fine-tune all of ``cfg.model`` on ``cfg.data`` (``num_virtual_tokens``/``init``/``deep`` unused).
 
-    Example:
+    Examples:
         >>> run_finetune(RunConfig(model=minilm, data="../shared/data/sick", text_column="sentence_a",
         ...                         text_pair_column="sentence_b", lr=2e-5, batch_size=32))  # doctest: +SKIP
     """

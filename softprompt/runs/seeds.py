@@ -4,7 +4,7 @@ Prompt tuning swings by points between seeds (Lester et al. 2021), so one run is
 run trains on the *same* data subset (``data_seed``, default: the config's own ``seed``), so the spread
 measures the training's randomness (initialisation, batch order, dropout), not the subset's.
 
-Example:
+Examples:
     >>> distribution([0.80, 0.82, 0.84])["mean"]  # doctest: +ELLIPSIS
     0.82...
 """
@@ -42,7 +42,7 @@ def check_seeds(seeds: Sequence[int]) -> list[int]:
 def distribution(values: Sequence[float]) -> dict[str, Any]:
     """``n``, ``mean``, sample standard deviation ``sd`` (0 for one value), ``min``, ``max`` and the ``values``.
 
-    Example:
+    Examples:
         >>> d = distribution([1.0, 2.0, 3.0])
         >>> d["mean"], d["sd"], d["min"], d["max"]
         (2.0, 1.0, 1.0, 3.0)
@@ -116,7 +116,7 @@ def run_seeds(cfg: Any, seeds: Sequence[int], run: Callable[[Any], dict[str, Any
         :func:`summarize_runs`'s summary plus ``"config"`` (the shared settings); ``{}`` on a
         ``torchrun`` rank other than 0.
 
-    Example:
+    Examples:
         >>> summary = run_seeds(RunConfig(model=m, data=d), [1, 2, 3], run_prompt_tuning)  # doctest: +SKIP
         >>> print(format_seed_summary(summary))  # doctest: +SKIP
     """

@@ -6,7 +6,7 @@ output's length and SHA-256, the input's fingerprint and the settings that chang
 the fingerprint and settings, checks the output's recorded part against its hash, cuts off what follows it
 (a kill can leave part of a chunk there) and goes on with the next chunk.
 
-Example:
+Examples:
     >>> log = ChunkLog.open("preds.jsonl", identity, Shard(), resume=True)  # doctest: +SKIP
     >>> log.next_chunk, log.rows_done  # doctest: +SKIP
     (3, 12288)
@@ -77,7 +77,7 @@ def model_fingerprint(model: str, prompt: str | os.PathLike[str] | None = None) 
     """What identifies the artefact that predicts: ``model`` (a local folder by its real path and each top-level
     file's size and modification time; a Hub id by name) and the prompt file's SHA-256.
 
-    Example:
+    Examples:
         >>> model_fingerprint("bert-base-uncased")
         {'model': 'bert-base-uncased', 'prompt': None, 'prompt_sha256': None}
     """

@@ -5,7 +5,7 @@ blocks are, so a chunk's rows, and so its predictions, depend on the file and th
 run and every process of a sharded one see the same chunks. Rows are numbered from 0 in file order (JSON
 lines: blank lines are not rows; CSV: the header is not a row).
 
-Example:
+Examples:
     >>> reader = ChunkReader("texts.parquet", Columns("text"), chunk_rows=2)  # doctest: +SKIP
     >>> [(k, rows) for k, rows in reader]  # doctest: +SKIP
     [(0, ['a fine film', 'dull']), (1, ['superb'])]
@@ -57,7 +57,7 @@ def input_format(path: str | os.PathLike[str]) -> str:
         FileNotFoundError: no such file.
         ValueError: a folder, or an unsupported suffix.
 
-    Example:
+    Examples:
         >>> input_format("preds/in.jsonl")  # doctest: +SKIP
         'jsonl'
     """
@@ -104,7 +104,7 @@ def resolve_columns(
     Raises:
         ValueError: a column the input lacks (the message lists the ones it has).
 
-    Example:
+    Examples:
         >>> resolve_columns("qa.jsonl", question_answering=True)  # doctest: +SKIP
         Columns(text='question', text_pair='context')
     """
@@ -125,7 +125,7 @@ class ChunkReader:
 
     Each row is its text, or a ``(text, text_pair)`` tuple. Rows of the other chunks are passed over without
     being converted (parquet row groups holding none of the wanted rows are not even read). After a full
-    iteration, :attr:`total_rows` is the number of rows in the file. At most one chunk of rows and one block
+    iteration, ``total_rows`` is the number of rows in the file. At most one chunk of rows and one block
     of the file (a parquet batch, or a pandas frame of CSV, of ``chunk_rows`` rows; a line of JSON) are
     held at a time.
 

@@ -9,7 +9,7 @@ part of a chunk after it) and goes on with the next chunk. Process ``r`` of ``N`
 ...`` to ``OUTPUT.part-r-of-N`` (with its own state file); after a barrier process 0 merges the parts in row
 order into ``OUTPUT``, the bytes one process writes.
 
-Example:
+Examples:
     >>> log = ChunkLog.open("preds.jsonl", identity, Shard(), resume=True)  # doctest: +SKIP
     >>> run_chunks(log, ChunkReader("in.parquet", Columns("text"), 4096, first_chunk=log.next_chunk), predict)  # doctest: +SKIP
 """
@@ -57,7 +57,7 @@ __all__ = [
 def prediction_dict(prediction: Any) -> dict[str, Any]:
     """A prediction as JSON-ready fields; a token-classification result (a list of entities) as ``entities``.
 
-    Example:
+    Examples:
         >>> from softprompt.core.predictions import RegressionPrediction
         >>> prediction_dict(RegressionPrediction(value=0.5))
         {'value': 0.5}
@@ -250,7 +250,8 @@ def predict_input(
             ``predict(rows)`` gives one prediction per row (a text or a ``(text, text_pair)`` tuple).
         settings: What else changes the predictions (model, prompt, lengths, precision...): recorded, and a
             resumed run must match it.
-        text_column, text_pair_column: As for :func:`~softprompt.stream.input.resolve_columns`.
+        text_column: As for :func:`~softprompt.stream.input.resolve_columns`.
+        text_pair_column: As for :func:`~softprompt.stream.input.resolve_columns`.
         chunk_rows: Rows read, predicted and written at a time; a resumed run goes on after its last whole chunk.
         resume: Continue ``output`` after its last complete chunk (same input, settings and processes).
         overwrite: Start ``output`` again.
@@ -265,7 +266,7 @@ def predict_input(
     Raises:
         ValueError: a bad input or output (see :func:`prepare_output`), or flags that exclude each other.
 
-    Example:
+    Examples:
         >>> predict_input("in.parquet", "preds.jsonl", load, {"model": "m"}, chunk_rows=1024)  # doctest: +SKIP
         {'output': 'preds.jsonl', 'rows': 10000, 'processes': 1, 'truncated_rows': 0, 'resumed_at_row': 0}
     """

@@ -4,7 +4,7 @@
 (``sequence_classification``, ``token_classification``, ``question_answering``, ``text_to_label``);
 ``scoring`` resolves a run's ``compute_metrics`` through it.
 
-Example:
+Examples:
     >>> from softprompt import Task
     >>> from softprompt.tasks import family_for
     >>> family_for(Task("token-classification")).eval_columns

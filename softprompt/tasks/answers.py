@@ -42,7 +42,7 @@ def validate_qa_inputs(inputs: Any) -> tuple[list[str], list[str]]:
     Raises:
         TypeError: not a list of pairs of strings.
 
-    Example:
+    Examples:
         >>> validate_qa_inputs([("Who met Bob?", "Ada met Bob.")])
         (['Who met Bob?'], ['Ada met Bob.'])
     """
@@ -66,7 +66,7 @@ def answers_from_windows(
         contexts: The contexts the offsets point into.
         max_answer_length: Longest answer in tokens.
 
-    Example:
+    Examples:
         >>> logits = torch.tensor([[0.0, 0.0], [0.0, 0.0], [5.0, 0.0], [0.0, 5.0]])  # start at 2, end at 3
         >>> answers_from_windows([(0, logits, [None, None, (0, 3), (4, 7)], 0)], ["Ada met Bob"])[0].text
         'Ada met'
@@ -109,7 +109,19 @@ def predict_answers(
         stride: Tokens shared by consecutive windows of a long context (default
             :func:`softprompt.data.qa.default_stride` of the room).
         max_answer_length: Longest answer in tokens (30, as in the SQuAD recipe).
-        batch_size, max_length, bf16, progress, max_batch_tokens: As for
+        batch_size: As for
+            :func:`softprompt.predict_logits` (windows are what is batched); ``max_length`` is the
+            longest prompted window.
+        max_length: As for
+            :func:`softprompt.predict_logits` (windows are what is batched); ``max_length`` is the
+            longest prompted window.
+        bf16: As for
+            :func:`softprompt.predict_logits` (windows are what is batched); ``max_length`` is the
+            longest prompted window.
+        progress: As for
+            :func:`softprompt.predict_logits` (windows are what is batched); ``max_length`` is the
+            longest prompted window.
+        max_batch_tokens: As for
             :func:`softprompt.predict_logits` (windows are what is batched); ``max_length`` is the
             longest prompted window.
         prompt_names: For a wrapper, one prompt name per pair (mixed-prompt batches).
@@ -122,7 +134,7 @@ def predict_answers(
         ValueError: a slow tokenizer, ``batch_size`` < 1, ``prompt_names`` of the wrong length, or a
             question that leaves too little room (:func:`softprompt.data.qa.encode_windows`).
 
-    Example:
+    Examples:
         >>> predict_answers(wrapper, tok, [("Who met Bob?", "Ada met Bob in Paris.")])  # doctest: +SKIP
         [Answer(text='Ada', start=0, end=3, score=0.91)]
     """
@@ -175,7 +187,7 @@ def qa_compute_metrics(
         ValueError: at build time, windows without those columns; at call time, predictions without
             inputs, or a row that matches no window.
 
-    Example:
+    Examples:
         >>> compute = qa_compute_metrics(test_windows, tok)  # doctest: +SKIP
         >>> compute(eval_pred)  # doctest: +SKIP
         {'exact_match': 0.5, 'f1': 0.62}

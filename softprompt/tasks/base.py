@@ -46,7 +46,7 @@ class Call:
         temperature: Softmax temperature (single-label classification).
         prompt: A wrapper's named prompt, fixed for the call; ``None``: the active one, batch by batch.
 
-    Example:
+    Examples:
         >>> Call(task=None, id2label={}, batching={"batch_size": 8}, prompt="sst2").prompt_names(2)
         ['sst2', 'sst2']
     """
@@ -66,7 +66,7 @@ class Call:
 def padding_collator(tokenizer: PreTrainedTokenizerBase) -> Callable[[list[dict[str, Any]]], Any]:
     """Pad each batch to its own longest example (dynamic padding), never to a fixed 512.
 
-    Example:
+    Examples:
         >>> type(padding_collator(tok)).__name__  # doctest: +SKIP
         'DataCollatorWithPadding'
     """
@@ -78,7 +78,7 @@ def padding_collator(tokenizer: PreTrainedTokenizerBase) -> Callable[[list[dict[
 def with_timing(metrics: Mapping[str, float], samples: int, seconds: float) -> dict[str, float]:
     """``Trainer``'s evaluation keys: ``eval_<metric>``, ``eval_samples``, ``eval_runtime``, ``eval_samples_per_second``.
 
-    Example:
+    Examples:
         >>> with_timing({"accuracy": 0.5}, 4, 2.0)
         {'eval_accuracy': 0.5, 'eval_samples': 4, 'eval_runtime': 2.0, 'eval_samples_per_second': 2.0}
     """
@@ -102,7 +102,7 @@ class TaskFamily:
             0/1 decisions or values: :meth:`metric_inputs`); per-token and per-answer tasks need a callable.
         example_call: A ``predict`` line for a model card.
 
-    Example:
+    Examples:
         >>> from softprompt.tasks import family_for
         >>> from softprompt import Task
         >>> family_for(Task("regression")).name

@@ -45,7 +45,7 @@ def group_entities(
         tags: Each word's predicted tag name (``None``: no prediction).
         scores: Each word's tag probability.
 
-    Example:
+    Examples:
         >>> group_entities("Ada Lovelace met Babbage", [(0, 3), (4, 12), (13, 16), (17, 24)],
         ...                ["B-PER", "I-PER", "O", "B-PER"], [0.9, 0.7, 0.99, 0.8])[0]
         Entity(entity_type='PER', start=0, end=12, text='Ada Lovelace', score=0.8)
@@ -77,7 +77,7 @@ def validate_word_inputs(texts: Any) -> tuple[list[list[str]], list[list[tuple[i
         TypeError: not a list of strings or of word lists.
         ValueError: an empty word in a word list.
 
-    Example:
+    Examples:
         >>> validate_word_inputs(["Ada  met Babbage", ["New", "York"]])
         ([['Ada', 'met', 'Babbage'], ['New', 'York']], [[(0, 3), (5, 8), (9, 16)], [(0, 3), (4, 8)]], ['Ada  met Babbage', 'New York'])
     """
@@ -127,13 +127,23 @@ def word_logits(
         model: A token-classification :class:`SoftPromptWrapper` or ``*ForTokenClassification`` model.
         tokenizer: Its fast tokenizer.
         words: One list of words per input.
-        batch_size, max_length, bf16, prompt_names, progress, max_batch_tokens: As for
+        batch_size: As for
+            :func:`softprompt.predict_logits`.
+        max_length: As for
+            :func:`softprompt.predict_logits`.
+        bf16: As for
+            :func:`softprompt.predict_logits`.
+        prompt_names: As for
+            :func:`softprompt.predict_logits`.
+        progress: As for
+            :func:`softprompt.predict_logits`.
+        max_batch_tokens: As for
             :func:`softprompt.predict_logits`.
 
     Raises:
         ValueError: a slow tokenizer, ``batch_size`` < 1, or ``prompt_names`` of the wrong length.
 
-    Example:
+    Examples:
         >>> [(index, logits.shape)] = word_logits(wrapper, tok, [["EU", "rejects", "German", "call"]])  # doctest: +SKIP
         >>> index, logits.shape  # doctest: +SKIP
         ([0, 1, 2, 3], torch.Size([4, 9]))
@@ -177,10 +187,15 @@ def predict_entities(
     aggregation_strategy="first")`` groups them (:func:`group_entities`).
 
     Args:
-        model, tokenizer: A token-classification wrapper or model and its fast tokenizer.
+        model: A token-classification wrapper or model and its fast tokenizer.
+        tokenizer: A token-classification wrapper or model and its fast tokenizer.
         texts: Strings (split on whitespace into words) or lists of words.
         id2label: Tag names (default: the model's ``config.id2label``); they must be IOB-style.
-        batch_size, max_length, bf16, prompt_names, max_batch_tokens: As for :func:`word_logits`.
+        batch_size: As for :func:`word_logits`.
+        max_length: As for :func:`word_logits`.
+        bf16: As for :func:`word_logits`.
+        prompt_names: As for :func:`word_logits`.
+        max_batch_tokens: As for :func:`word_logits`.
 
     Returns:
         One list of entities per text, in text order; ``[]`` for no texts.
@@ -189,7 +204,7 @@ def predict_entities(
         TypeError: inputs that are not strings or word lists.
         ValueError: a slow tokenizer, or tag names that are not IOB-style (``O``, ``B-PER``...).
 
-    Example:
+    Examples:
         >>> predict_entities(wrapper, tok, ["EU rejects German call"])  # doctest: +SKIP
         [[Entity(entity_type='ORG', start=0, end=2, text='EU', score=0.98), Entity(entity_type='MISC', ...)]]
     """

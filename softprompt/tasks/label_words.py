@@ -26,7 +26,7 @@ def text_to_label_names(id2label: Any, label_words: Sequence[str] | None) -> dic
     Raises:
         ValueError: ``label_words`` whose count differs from the named classes', or fewer than 2 classes.
 
-    Example:
+    Examples:
         >>> text_to_label_names({0: "LABEL_0", 1: "LABEL_1"}, None) is None
         True
         >>> text_to_label_names({0: "LABEL_0", 1: "LABEL_1"}, ["no", "yes"])
@@ -51,7 +51,7 @@ def text_to_label_names(id2label: Any, label_words: Sequence[str] | None) -> dic
 def target_words(id2label: Mapping[int, str], label_words: Sequence[str] | None) -> list[str]:
     """Each class's target string, in class-id order: ``label_words`` if given, else the class names.
 
-    Example:
+    Examples:
         >>> target_words({0: "neg", 1: "pos"}, None), target_words({0: "neg", 1: "pos"}, ["bad", "good"])
         (['neg', 'pos'], ['bad', 'good'])
     """
@@ -89,7 +89,7 @@ def text_to_label_rows(
     Raises:
         ValueError: the prompt is not text-to-label; see :func:`softprompt.tokenize_text_to_label`.
 
-    Example:
+    Examples:
         >>> train = text_to_label_rows(wrapper, data.train, max_length=256)  # doctest: +SKIP
     """
     from softprompt.data.targets import tokenize_text_to_label

@@ -30,7 +30,7 @@ def check_answer_positions(dataset: datasets.Dataset | None, name: str) -> None:
     Raises:
         ValueError: missing columns or the first misfit, naming ``name`` and the fix.
 
-    Example:
+    Examples:
         >>> import datasets
         >>> ds = datasets.Dataset.from_dict({"input_ids": [[2, 9, 3]], "start_positions": [1], "end_positions": [1]})
         >>> check_answer_positions(ds, "train_dataset")
@@ -63,7 +63,7 @@ _QA_ARGS = {"label_names": list(ANSWER_POSITION_KEYS), "include_for_metrics": ["
 class QuestionAnswering(TaskFamily):
     """Extractive question answering: start and end logits per token, answers over a context's windows.
 
-    Example:
+    Examples:
         >>> QuestionAnswering().training_args(Task("question-answering"))["label_names"]
         ['start_positions', 'end_positions']
     """

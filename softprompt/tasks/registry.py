@@ -43,7 +43,7 @@ def family_for(task: Task | None, *, generates: bool = False) -> TaskFamily:
         generates: The model is a language model run by a wrapper: its prompts, with classes or
             without, predict by generating (the text-to-label family).
 
-    Example:
+    Examples:
         >>> from softprompt import Task
         >>> family_for(Task("qa")).name, family_for(None).name
         ('question-answering', 'sequence-classification')

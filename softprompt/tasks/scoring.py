@@ -119,7 +119,7 @@ def compute_task_metrics(
         ValueError: token classification without IOB-style tag names in ``id2label``, or outputs
             that do not fit the task.
 
-    Example:
+    Examples:
         >>> compute_task_metrics(Task("regression"), [[0.9], [2.1], [2.9]], [1.0, 2.0, 3.0])["spearman"]
         1.0
         >>> compute_task_metrics(Task("question-answering"), ["the Louvre", "1889"], [["Louvre"], ["in 1889"]])
@@ -165,7 +165,7 @@ def build_compute_metrics(
             labels whose shapes or dtypes cannot be class ids (the message gives both shapes), or
             sequence-level labels equal to -100.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> from transformers import EvalPrediction
         >>> compute_metrics = build_compute_metrics()
@@ -207,7 +207,7 @@ def resolve_compute_metrics(
         ValueError: an empty list, a metric that cannot be loaded, or names for a task scored per token
             or per answer (pass a callable there).
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> from transformers import EvalPrediction
         >>> fn = resolve_compute_metrics("accuracy", Task("classification"), None)
@@ -254,7 +254,7 @@ def default_best_metric(spec: MetricSpec | None) -> str | None:
 
     ``None`` for the task's metrics or a callable (the task's default stays).
 
-    Example:
+    Examples:
         >>> default_best_metric(["f1", "accuracy"])
         'f1'
     """

@@ -89,7 +89,7 @@ def decode(
     Raises:
         ValueError: a bad temperature, or logits whose width does not fit the task.
 
-    Example:
+    Examples:
         >>> decode(torch.tensor([[2.5], [-1.0]]), Task("regression"))
         [RegressionPrediction(value=2.5), RegressionPrediction(value=-1.0)]
         >>> decode(torch.tensor([[3.0, -3.0, 0.5]]), Task("multi-label"), {0: "a", 1: "b", 2: "c"})[0].label_names
@@ -149,7 +149,7 @@ def _head_outputs(task: Task, predictions: Any, references: Any) -> tuple[np.nda
 class SequenceClassification(TaskFamily):
     """Classification, multi-label classification and regression of single texts or text pairs.
 
-    Example:
+    Examples:
         >>> family = SequenceClassification()
         >>> family.score(Task("regression"), [[0.9], [2.1], [2.9]], [1.0, 2.0, 3.0])["spearman"]
         1.0

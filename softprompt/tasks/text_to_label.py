@@ -111,7 +111,7 @@ def predict_labels(
         TypeError: ``texts`` is not a list of strings.
         ValueError: not a text-to-label prompt, no tokenizer, or class words the tokenizer cannot reproduce.
 
-    Example:
+    Examples:
         >>> predict_labels(wrapper, ["A superb film."])  # doctest: +SKIP
         [GeneratedPrediction(label=1, label_name='positive', confidence=0.91, text='positive')]
     """
@@ -158,7 +158,7 @@ def check_target_labels(dataset: datasets.Dataset | None, name: str) -> None:
     Raises:
         ValueError: the first misfit, naming ``name`` and the fix.
 
-    Example:
+    Examples:
         >>> import datasets
         >>> check_target_labels(datasets.Dataset.from_dict({"input_ids": [[5, 6]], "labels": [[9, 1]]}), "train_dataset")
     """
@@ -185,7 +185,7 @@ def prompt_inputs(
     The input is each row's real tokens whose label is -100 (the target follows them); they are
     moved to the end of the row, padding first, as generation wants them.
 
-    Example:
+    Examples:
         >>> prompt_inputs(torch.tensor([[5, 6, 7, 2, 0]]), torch.tensor([[1, 1, 1, 1, 0]]),
         ...               torch.tensor([[-100, -100, 7, 2, -100]]))
         (tensor([[7, 2, 0, 5, 6]]), tensor([[0, 0, 0, 1, 1]]))
@@ -232,7 +232,7 @@ class TextToLabel(TaskFamily):
     """Classes generated as words by a causal LM or T5/BART; also the family of a language model's prompt
     without classes (whose prediction then explains that it has none: use ``wrapper.generate``).
 
-    Example:
+    Examples:
         >>> TextToLabel().score(Task("text-to-label"), [0, 1, None, 1], [0, 1, 1, 0], {0: "no", 1: "yes"})
         {'accuracy': 0.5, 'f1': 0.5833333333333333, 'unknown': 0.25}
     """

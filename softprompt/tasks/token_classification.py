@@ -35,7 +35,7 @@ def check_token_labels(dataset: datasets.Dataset | None, name: str, num_labels: 
     Raises:
         ValueError: the first misfit, naming ``name`` and the fix.
 
-    Example:
+    Examples:
         >>> import datasets
         >>> ds = datasets.Dataset.from_dict({"input_ids": [[2, 9, 3]], "labels": [[-100, 1, -100]]})
         >>> check_token_labels(ds, "train_dataset", 3)
@@ -75,7 +75,7 @@ def check_token_labels(dataset: datasets.Dataset | None, name: str, num_labels: 
 class TokenClassification(TaskFamily):
     """Token classification: a tag per word (read at its first sub-word), entities grouped from IOB tags.
 
-    Example:
+    Examples:
         >>> type(TokenClassification().collator(tok)).__name__  # doctest: +SKIP
         'DataCollatorForTokenClassification'
     """

@@ -48,7 +48,10 @@ def default_training_args(
     Args:
         output_dir: Where checkpoints and the final artefact go.
         learning_rate: Peak learning rate (1e-2 for prompts, 2e-5 for fine-tuning).
-        num_train_epochs, per_device_train_batch_size, weight_decay, seed: as in ``TrainingArguments``.
+        num_train_epochs: as in ``TrainingArguments``.
+        per_device_train_batch_size: as in ``TrainingArguments``.
+        weight_decay: as in ``TrainingArguments``.
+        seed: as in ``TrainingArguments``.
         per_device_eval_batch_size: Defaults to twice the train batch size (no gradients to hold).
         metric_for_best_model: Key of ``compute_metrics`` used to keep the best checkpoint.
         greater_is_better: Whether a higher ``metric_for_best_model`` is better (``False`` for ``mse``).
@@ -58,7 +61,7 @@ def default_training_args(
     Raises:
         ValueError: a non-positive learning rate, epoch count or batch size.
 
-    Example:
+    Examples:
         >>> args = default_training_args("out", learning_rate=2e-5)
         >>> args.eval_strategy.value, args.train_sampling_strategy
         ('epoch', 'group_by_length')
@@ -141,7 +144,7 @@ def best_model_args(
     With ``custom_metrics`` (a caller's own ``compute_metrics``) any metric name is accepted; a
     ``greater_is_better`` in ``overrides`` is taken out of them and wins.
 
-    Example:
+    Examples:
         >>> from softprompt.core.task import Task
         >>> best_model_args(Task("regression"), None)
         {'metric_for_best_model': 'pearson', 'greater_is_better': True}

@@ -39,7 +39,7 @@ def check_datasets(
     Raises:
         TypeError, ValueError: the first misfit, naming the dataset and the fix.
 
-    Example:
+    Examples:
         >>> check_datasets(Task("classification"), 2, train_ds, None)  # doctest: +SKIP
     """
     family = family_for(task)
@@ -83,21 +83,32 @@ def train_with_trainer(
 
     Args:
         trainer_class: The ``Trainer`` (sub)class or a partial of it.
-        model, tokenizer: What it trains, and the tokenizer that pads its batches.
-        train_dataset, eval_dataset: Tokenized rows, checked already (:func:`check_datasets`).
-        task, id2label: The head's task and class names (the family's metrics need them).
+        model: What it trains, and the tokenizer that pads its batches.
+        tokenizer: What it trains, and the tokenizer that pads its batches.
+        train_dataset: Tokenized rows, checked already (:func:`check_datasets`).
+        eval_dataset: Tokenized rows, checked already (:func:`check_datasets`).
+        task: The head's task and class names (the family's metrics need them).
+        id2label: The head's task and class names (the family's metrics need them).
         output_dir: Checkpoints and the final artefact.
         recipe: The caller's ``TrainingArguments`` defaults (learning rate, epochs, batch size...).
         training_args: Full ``TrainingArguments`` instead of ``recipe`` (checked for what the task needs).
         overrides: ``TrainingArguments`` fields to change in the recipe.
-        metric_for_best_model, compute_metrics, data_collator, callbacks, resume_from_checkpoint:
+        metric_for_best_model:
+            as for :func:`softprompt.train_prompt`.
+        compute_metrics:
+            as for :func:`softprompt.train_prompt`.
+        data_collator:
+            as for :func:`softprompt.train_prompt`.
+        callbacks:
+            as for :func:`softprompt.train_prompt`.
+        resume_from_checkpoint:
             as for :func:`softprompt.train_prompt`.
 
     Raises:
         TypeError: both ``training_args`` and ``overrides`` (the overrides would be silently ignored).
         ValueError: a metric the task does not compute, or arguments the task cannot train with.
 
-    Example:
+    Examples:
         >>> run = train_with_trainer(Trainer, model, tok, train, test, task=Task(), id2label=None,
         ...                          output_dir="runs/x", recipe={"learning_rate": 2e-5})  # doctest: +SKIP
     """

@@ -22,7 +22,7 @@ __all__ = ["SeededLengthGroupedSampler", "SeededSamplingMixin"]
 class SeededLengthGroupedSampler(LengthGroupedSampler):
     """``LengthGroupedSampler`` whose order for epoch ``e`` depends only on ``(seed, e)``.
 
-    Example:
+    Examples:
         >>> s = SeededLengthGroupedSampler(2, lengths=[5, 1, 4, 2, 3, 6], seed=0)
         >>> s.set_epoch(1)
         >>> list(s) == list(s)  # the same epoch, the same order

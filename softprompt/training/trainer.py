@@ -171,7 +171,13 @@ def train_prompt(
             carry ``start_positions``/``end_positions`` instead of ``labels``.
         eval_dataset: Tokenized evaluation data; evaluated every epoch, best prompt kept.
         output_dir: Checkpoints and the final ``prompt.safetensors``.
-        num_train_epochs, learning_rate, per_device_train_batch_size, seed: the recipe (the
+        num_train_epochs: the recipe (the
+            defaults: 3 epochs, AdamW lr 1e-2).
+        learning_rate: the recipe (the
+            defaults: 3 epochs, AdamW lr 1e-2).
+        per_device_train_batch_size: the recipe (the
+            defaults: 3 epochs, AdamW lr 1e-2).
+        seed: the recipe (the
             defaults: 3 epochs, AdamW lr 1e-2).
         head_learning_rate: The head's own peak learning rate; ``None``: ``learning_rate``.
         warmup_steps: Linear warm-up, a fraction of the steps in ``[0, 1)`` or a step count
@@ -201,7 +207,7 @@ def train_prompt(
     Raises:
         TypeError, ValueError: bad wrapper or datasets, before any training starts.
 
-    Example:
+    Examples:
         >>> result = train_prompt(wrapper, train_ds, test_ds, output_dir="runs/sentiment")  # doctest: +SKIP
         >>> result.eval_metrics["eval_accuracy"]  # doctest: +SKIP
     """

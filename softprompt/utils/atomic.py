@@ -39,7 +39,7 @@ def atomic_write_bytes(path: str | os.PathLike[str], data: bytes, *, follow_link
     ``follow_links=False``: a symbolic link at ``path`` is replaced by the new file (the file it pointed
     to is left alone); folders above ``path`` are followed either way.
 
-    Example:
+    Examples:
         >>> import tempfile, pathlib
         >>> p = atomic_write_bytes(pathlib.Path(tempfile.mkdtemp()) / "x.bin", b"abc")
         >>> p.read_bytes()
@@ -160,7 +160,7 @@ def check_replaceable(
     Raises:
         ValueError: naming the obstacle.
 
-    Example:
+    Examples:
         >>> import tempfile, pathlib
         >>> check_replaceable(pathlib.Path(tempfile.mkdtemp()) / "new", overwrite=False).name
         'new'
@@ -187,7 +187,7 @@ def replace_dir(
     Raises:
         ValueError: ``target`` is a link or a file, or a non-empty folder without ``overwrite``.
 
-    Example:
+    Examples:
         >>> import tempfile, pathlib
         >>> root = pathlib.Path(tempfile.mkdtemp())
         >>> out = replace_dir(root / "model", lambda stage: (stage / "a.txt").write_text("x"))

@@ -29,7 +29,7 @@ def read_bounded_text(path: str | os.PathLike[str], what: str, max_bytes: int = 
         FileNotFoundError: no such file.
         ValueError: too large, or not UTF-8 (naming the file and ``what`` it is).
 
-    Example:
+    Examples:
         >>> read_bounded_text("run.yaml", "--config file")  # doctest: +SKIP
         'model: bert-base-uncased\\n'
     """
@@ -52,7 +52,7 @@ def check_depth(value: Any, where: str, max_depth: int = MAX_DEPTH) -> None:
     Raises:
         ValueError: nested too deep, naming ``where``.
 
-    Example:
+    Examples:
         >>> check_depth({"a": [1, {"b": 2}]}, "config")
     """
     stack = [(value, 1)]
@@ -72,7 +72,7 @@ def parse_json(text: str | bytes, where: str, max_depth: int = MAX_DEPTH) -> Any
     Raises:
         ValueError: not JSON, or nested too deep (a recursion error inside the decoder included).
 
-    Example:
+    Examples:
         >>> parse_json('{"lr": 0.01}', "config")
         {'lr': 0.01}
     """
@@ -94,7 +94,7 @@ def parse_yaml(text: str, where: str, max_depth: int = MAX_DEPTH) -> Any:
     Raises:
         ValueError: not YAML, an anchor or alias (``&name``, ``*name``), or nested too deep.
 
-    Example:
+    Examples:
         >>> parse_yaml("lr: 0.01\\nseed: 3", "config")
         {'lr': 0.01, 'seed': 3}
     """

@@ -2,7 +2,7 @@
 
 Outside ``torchrun`` the process is rank 0 of 1 and nothing is initialised.
 
-Example:
+Examples:
     >>> shard = Shard.from_env({})
     >>> shard.rank, shard.world_size, shard.is_main
     (0, 1, True)
@@ -97,7 +97,7 @@ def shard_device(device: str, shard: Shard) -> torch.device:
     Raises:
         ValueError: another device name, or CUDA asked for where there is none.
 
-    Example:
+    Examples:
         >>> shard_device("cpu", Shard())
         device(type='cpu')
     """

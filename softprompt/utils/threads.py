@@ -29,7 +29,7 @@ def available_cores() -> int:
 def busy_threads() -> int | None:
     """Threads of *other* processes running or ready to run right now (Linux ``/proc/loadavg``), else ``None``.
 
-    Example:
+    Examples:
         >>> n = busy_threads()
         >>> n is None or n >= 0
         True
@@ -49,7 +49,7 @@ def busy_threads() -> int | None:
 def parse_threads(value: str | int | None) -> int | str | None:
     """``--threads``: a positive number, ``"auto"``, or ``None`` (keep PyTorch's default).
 
-    Example:
+    Examples:
         >>> parse_threads("2"), parse_threads("auto"), parse_threads(None)
         (2, 'auto', None)
     """
@@ -67,7 +67,7 @@ def parse_threads(value: str | int | None) -> int | str | None:
 def oversubscription_warning(threads: int, cores: int | None = None, busy: int | None = None) -> str | None:
     """A warning when ``threads`` plus the other busy threads exceed the cores, else ``None``.
 
-    Example:
+    Examples:
         >>> oversubscription_warning(2, cores=2, busy=1) is not None, oversubscription_warning(1, cores=2, busy=1)
         (True, None)
     """
@@ -89,7 +89,7 @@ def apply_threads(value: str | int | None) -> int:
     Returns:
         The thread count in use.
 
-    Example:
+    Examples:
         >>> apply_threads(None) >= 1
         True
     """

@@ -4,7 +4,7 @@
 (``generate`` for language models), ``predict`` (named prompts and ensembles) and ``peft`` (PEFT
 adapter folders). Everything below this layer works on prompt slots and never imports the wrapper.
 
-Example:
+Examples:
     >>> from softprompt.wrapper import SoftPromptWrapper
 """
 

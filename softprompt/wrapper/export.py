@@ -59,7 +59,7 @@ class ExportMixin:
                 or a slow tokenizer, a non-empty folder without ``overwrite``.
             KeyError: no prompt named ``prompt``.
 
-        Example:
+        Examples:
             >>> wrapper.export_merged("sentiment-model")  # doctest: +SKIP
             >>> from transformers import pipeline  # doctest: +SKIP
             >>> pipeline("text-classification", model="sentiment-model")("A superb film.")  # doctest: +SKIP
@@ -110,7 +110,7 @@ class ExportMixin:
             ValueError: what :meth:`export_merged` refuses; a language model.
             ImportError: ``onnx``/``onnxscript``/``onnxruntime`` not installed (``pip install softprompt[onnx]``).
 
-        Example:
+        Examples:
             >>> wrapper.export_onnx("sentiment-onnx", quantize=True)  # doctest: +SKIP
         """
         from softprompt.hub.onnx_export import check_onnx_exportable, export_folder_to_onnx

@@ -129,7 +129,7 @@ class PromptGenerationMixin:
                 ``prompt`` with ``prompt_names``; arguments the wrapper builds itself
                 (:data:`REFUSED_GENERATE_ARGUMENTS`); ``max_length``/``min_length`` on a causal LM.
 
-        Example:
+        Examples:
             >>> batch = tok(["translate English to German: Hello"], return_tensors="pt")  # doctest: +SKIP
             >>> ids = wrapper.generate(**batch, max_new_tokens=20, num_beams=4)  # doctest: +SKIP
             >>> tok.batch_decode(ids, skip_special_tokens=True)  # doctest: +SKIP

@@ -53,7 +53,7 @@ class SoftPromptWrapper(ExportMixin, PromptGenerationMixin, PretrainedMixin, Pro
         model: A ``transformers`` ``PreTrainedModel``. All its parameters are frozen.
         config: The prompt's :class:`SoftPromptConfig` (defaults to ``SoftPromptConfig()``).
         tokenizer: The model's tokenizer; needed for ``init="text"``/``"labels"``, for
-            ``placement="after_cls"`` on models whose config has no [CLS]/<s> id, and for
+            ``placement="after_cls"`` on models whose config has no ``[CLS]``/``<s>`` id, and for
             :meth:`tokenize` and :meth:`predict`.
         name: Name of the first prompt slot.
 
@@ -69,7 +69,7 @@ class SoftPromptWrapper(ExportMixin, PromptGenerationMixin, PretrainedMixin, Pro
             :class:`SoftPromptConfig`.
         ValueError: the config cannot be honoured, or the model is not supported (the message says why).
 
-    Example:
+    Examples:
         >>> wrapper = SoftPromptWrapper(model, SoftPromptConfig(num_virtual_tokens=20), tokenizer=tok)  # doctest: +SKIP
         >>> out = wrapper(**tok(["great film"], return_tensors="pt"))  # doctest: +SKIP
         >>> wrapper.save_prompt("sentiment.safetensors")  # doctest: +SKIP
@@ -142,7 +142,7 @@ class SoftPromptWrapper(ExportMixin, PromptGenerationMixin, PretrainedMixin, Pro
         Raises:
             FileNotFoundError, ValueError: see :meth:`load_prompt`.
 
-        Example:
+        Examples:
             >>> wrapper = SoftPromptWrapper.from_prompt(model, "sentiment.safetensors", tokenizer=tok)  # doctest: +SKIP
         """
         pf = read_prompt_file(path)
@@ -175,7 +175,7 @@ class SoftPromptWrapper(ExportMixin, PromptGenerationMixin, PretrainedMixin, Pro
         The backbone never changes in prompt tuning, so keeping it in bf16 outright is cheaper than
         autocasting it every step. Heads run in fp32 on the backbone's output cast up.
 
-        Example:
+        Examples:
             >>> wrapper.cast_backbone(torch.bfloat16)  # doctest: +SKIP
         """
         self._fp32_outputs = precision.cast_backbone(self.model, dtype, self._fp32_outputs)
@@ -185,7 +185,7 @@ class SoftPromptWrapper(ExportMixin, PromptGenerationMixin, PretrainedMixin, Pro
         """Run the frozen backbone's linear layers in int8 on the CPU (inference only; see
         :func:`softprompt.models.quantize.quantize_linear_int8`). Logits move slightly: measure the accuracy.
 
-        Example:
+        Examples:
             >>> wrapper.quantize_backbone().predict(["A superb film."])  # doctest: +SKIP
         """
         precision.quantize_backbone(self.model)
@@ -220,7 +220,7 @@ class SoftPromptWrapper(ExportMixin, PromptGenerationMixin, PretrainedMixin, Pro
         :class:`~softprompt.MultiLabelPrediction` or :class:`~softprompt.RegressionPrediction`.
         See :func:`softprompt.predict_with_wrapper` for every option.
 
-        Example:
+        Examples:
             >>> wrapper.predict(["An absolutely fantastic performance."])  # doctest: +SKIP
             [Prediction(label=1, label_name='pos', confidence=0.93)]
             >>> wrapper.predict([("A man is cooking.", "Someone cooks.")], prompt="sick-nli")  # doctest: +SKIP
@@ -258,7 +258,7 @@ class SoftPromptWrapper(ExportMixin, PromptGenerationMixin, PretrainedMixin, Pro
     ) -> Any:  # fmt: skip
         """Tokenize (pairs too) with ``max_length`` already reduced by the number of virtual tokens.
 
-        Example:
+        Examples:
             >>> batch = wrapper.tokenize(["great film", "dull"])  # doctest: +SKIP
             >>> wrapper(**batch).logits.shape  # doctest: +SKIP
             torch.Size([2, 2])
@@ -287,7 +287,9 @@ class SoftPromptWrapper(ExportMixin, PromptGenerationMixin, PretrainedMixin, Pro
 
         Args:
             input_ids: ``(B, T)`` token ids (or give ``inputs_embeds`` ``(B, T, E)``).
-            attention_mask, token_type_ids, position_ids: as for the model, ``(B, T)``.
+            attention_mask: as for the model, ``(B, T)``.
+            token_type_ids: as for the model, ``(B, T)``.
+            position_ids: as for the model, ``(B, T)``.
             labels: ``(B,)`` class ids or values, ``(B, C)`` 0/1 floats (multi-label), ``(B, T)`` token
                 labels (virtual positions get -100; a causal LM's: the next-token targets, -100 where no
                 loss), or a seq2seq LM's ``(B, L)`` target ids (the decoder's, untouched).

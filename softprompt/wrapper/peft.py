@@ -44,7 +44,7 @@ def export_peft_adapter(
         ValueError: what PEFT cannot represent exactly: ``placement="after_cls"``, a deep prompt, a model
             that is not a sequence/token classifier or bare encoder, a head PEFT cannot restore, NaN/inf values.
 
-    Example:
+    Examples:
         >>> export_peft_adapter(wrapper, "sentiment-adapter")  # doctest: +SKIP
         >>> peft_model = PeftModel.from_pretrained(fresh_model, "sentiment-adapter")  # doctest: +SKIP
     """
@@ -79,7 +79,7 @@ def import_peft_adapter(
             other than 1, ``token_dim`` or head shapes unlike the model's, a task type that does not
             fit the model, only a pickled ``adapter_model.bin``, tensors that change the backbone, NaN/inf.
 
-    Example:
+    Examples:
         >>> wrapper = import_peft_adapter(model, "peft-sentiment-adapter", tokenizer=tok)  # doctest: +SKIP
         >>> wrapper.save_prompt("sentiment.safetensors")  # doctest: +SKIP
     """
@@ -110,7 +110,7 @@ def load_peft_adapter(
     Raises:
         FileNotFoundError, ValueError: see :func:`import_peft_adapter`; also a name already taken.
 
-    Example:
+    Examples:
         >>> load_peft_adapter(wrapper, "peft-sst2-adapter", activate=True)  # doctest: +SKIP
         'peft-sst2-adapter'
     """

@@ -45,7 +45,10 @@ def predict_with_wrapper(
             the active prompt, is safe when several threads predict with different prompts.
         prompts: Names of single-label classification prompts to ensemble (Lester et al. 2021):
             the softmax probabilities (each with its prompt's temperature) are averaged.
-        batch_size, max_length, bf16, max_batch_tokens: as for :func:`predict_logits`.
+        batch_size: as for :func:`predict_logits`.
+        max_length: as for :func:`predict_logits`.
+        bf16: as for :func:`predict_logits`.
+        max_batch_tokens: as for :func:`predict_logits`.
         **answer_options: Question answering only: ``stride=`` and ``max_answer_length=``.
 
     Raises:
@@ -127,14 +130,20 @@ def ensemble_probabilities(
         texts: The texts.
         prompt_names: The prompts to average; they must be able to share a batch.
         temperatures: One softmax temperature per prompt (default: all 1.0).
-        batch_size, max_length, bf16, max_batch_tokens: as for :func:`predict_logits`
+        batch_size: as for :func:`predict_logits`
+            (``max_batch_tokens`` counts rows, so a token-capped batch holds fewer texts).
+        max_length: as for :func:`predict_logits`
+            (``max_batch_tokens`` counts rows, so a token-capped batch holds fewer texts).
+        bf16: as for :func:`predict_logits`
+            (``max_batch_tokens`` counts rows, so a token-capped batch holds fewer texts).
+        max_batch_tokens: as for :func:`predict_logits`
             (``max_batch_tokens`` counts rows, so a token-capped batch holds fewer texts).
 
     Raises:
         TypeError: ``texts`` is not a list of strings.
         ValueError: no prompt names, or temperatures of the wrong length or not positive.
 
-    Example:
+    Examples:
         >>> ensemble_probabilities(wrapper, tok, ["great film"], ["a", "b"], temperatures=[1.0, 0.7])  # doctest: +SKIP
         tensor([[0.1200, 0.8800]])
     """

@@ -105,7 +105,7 @@ class PretrainedMixin:
                 ``peft=True`` for a prompt PEFT cannot hold, or a value the prompt file refuses.
             KeyError: no prompt named ``name``.
 
-        Example:
+        Examples:
             >>> wrapper.save_pretrained("sentiment-prompt", metrics={"eval_accuracy": 0.874})  # doctest: +SKIP
         """
         return self._write_folder(save_directory, name, metrics=metrics, peft=peft)
@@ -142,16 +142,24 @@ class PretrainedMixin:
             name: Name of the prompt slot.
             tokenizer: The model's tokenizer (for ``predict`` and ``tokenize``).
             strict_base_model: Raise instead of warn when the prompt was trained on another base model.
-            cache_dir, token, local_files_only, endpoint, force_download: as for
+            cache_dir: as for
+                ``huggingface_hub.hf_hub_download`` (Hub repos only).
+            token: as for
+                ``huggingface_hub.hf_hub_download`` (Hub repos only).
+            local_files_only: as for
+                ``huggingface_hub.hf_hub_download`` (Hub repos only).
+            endpoint: as for
+                ``huggingface_hub.hf_hub_download`` (Hub repos only).
+            force_download: as for
                 ``huggingface_hub.hf_hub_download`` (Hub repos only).
 
         Raises:
             TypeError: ``pretrained`` is not a string or path.
             FileNotFoundError: not a folder nor a Hub repo; no prompt in it; not cached while offline.
             ValueError: a file instead of a folder, ``revision`` for a local folder, or a prompt that does
-                not fit ``model`` (see :meth:`load_prompt`).
+                not fit ``model`` (see :meth:`~softprompt.SoftPromptWrapper.load_prompt`).
 
-        Example:
+        Examples:
             >>> wrapper = SoftPromptWrapper.from_pretrained(model, "me/sentiment-prompt", tokenizer=tok)  # doctest: +SKIP
             >>> wrapper = SoftPromptWrapper.from_pretrained("bert-base-uncased", "me/sentiment-prompt")  # doctest: +SKIP
         """
@@ -189,7 +197,7 @@ class PretrainedMixin:
         Raises:
             TypeError, FileNotFoundError, ValueError: as :meth:`from_pretrained`; also a name already taken.
 
-        Example:
+        Examples:
             >>> wrapper.load_pretrained("me/sick-relatedness-prompt", activate=True)  # doctest: +SKIP
             'sick-relatedness-prompt'
         """
@@ -245,7 +253,7 @@ class PretrainedMixin:
                 with a ``revision``.
             RuntimeError: ``HF_HUB_OFFLINE=1`` is set.
 
-        Example:
+        Examples:
             >>> wrapper.push_to_hub("me/sentiment-prompt", metrics={"eval_accuracy": 0.874})  # doctest: +SKIP
         """
         from huggingface_hub import constants

@@ -26,7 +26,7 @@ Args:
     sample_weight (list of float, optional): one non-negative weight per prediction.
 Returns:
     dict: {"accuracy": float}
-Example:
+Examples:
     >>> import evaluate
     >>> accuracy = evaluate.load("softprompt/metrics/accuracy/accuracy.py")
     >>> accuracy.compute(predictions=[0, 1, 1, 0], references=[0, 1, 0, 0])

@@ -32,7 +32,7 @@ Args:
     pos_label (int): the positive class for average="binary" (default 1).
 Returns:
     dict: {"f1": float}
-Example:
+Examples:
     >>> import evaluate
     >>> f1 = evaluate.load("softprompt/metrics/f1/f1.py")
     >>> f1.compute(predictions=[0, 1, 1, 0], references=[0, 1, 0, 0])

@@ -31,7 +31,7 @@ Args:
         entities); 0 by default.
 Returns:
     dict: {"precision": float, "recall": float, "f1": float, "accuracy": float}
-Example:
+Examples:
     >>> import evaluate
     >>> seqeval = evaluate.load("softprompt/metrics/seqeval/seqeval.py")
     >>> seqeval.compute(predictions=[["B-PER", "I-PER", "O"]], references=[["B-PER", "I-PER", "B-LOC"]])
