@@ -23,7 +23,7 @@ from typing import Any
 import griffe
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from reference import public_paths  # noqa: E402  (the reference pages' own list of what is rendered)
+from reference import public_paths  # the reference pages' own list of what is rendered
 
 ROLE = re.compile(r":(?:class|func|meth|mod|attr|data|exc|obj|py:\w+):`(~?)([^`<>]+)`")
 CODE_SPAN = re.compile(r"``.*?``|`[^`]*`", re.S)
