@@ -14,14 +14,13 @@ import shlex
 from pathlib import Path
 
 import pytest
-import torch
-import transformers
 
 import softprompt
 import softprompt.data
 from softprompt.cli import FINETUNE_DEFAULTS, PROMPT_DEFAULTS, add_run_flags, build_parser
-from tests.conftest import IMDB_DIR, make_tokenizer, model_config
+from tests.conftest import IMDB_DIR
 from tests.hub_server import serving
+from tests.stand_ins import patch_hub_names
 
 REPO = Path(__file__).resolve().parents[1]
 PAGES = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]
@@ -32,47 +31,11 @@ def blocks(page: Path, lang: str) -> list[str]:
     return [code for kind, code in BLOCK.findall(page.read_text()) if kind == lang]
 
 
-def _tokenizer_512():
-    tok = make_tokenizer()
-    tok.model_max_length = 512
-    return tok
-
-
 @pytest.fixture
 def tiny_hub(monkeypatch):
     """Hub names resolve to tiny local stand-ins; nothing is downloaded."""
     real_load = softprompt.data.load_data
-
-    def model_loader(auto_cls):
-        real = auto_cls.from_pretrained
-
-        def load(name, *args, **kwargs):
-            if name != "bert-base-uncased":
-                return real(name, *args, **kwargs)
-            config = model_config("bert", num_labels=kwargs.pop("num_labels", 2))
-            for key in ("id2label", "label2id", "problem_type"):
-                if key in kwargs:
-                    setattr(config, key, kwargs.pop(key))
-            config.initializer_range = 0.2
-            config.max_position_embeddings = 512  # the docs use max_length=256
-            torch.manual_seed(0)
-            return auto_cls.from_config(config).eval()
-
-        return load
-
-    for cls in (
-        transformers.AutoModelForSequenceClassification,
-        transformers.AutoModelForTokenClassification,
-        transformers.AutoModelForQuestionAnswering,
-        transformers.AutoModel,
-    ):
-        monkeypatch.setattr(cls, "from_pretrained", model_loader(cls))
-    real_tok = transformers.AutoTokenizer.from_pretrained
-    monkeypatch.setattr(
-        transformers.AutoTokenizer,
-        "from_pretrained",
-        lambda name, *a, **k: _tokenizer_512() if name == "bert-base-uncased" else real_tok(name, *a, **k),
-    )
+    patch_hub_names(monkeypatch)
 
     def small_data(data, **kwargs):
         if isinstance(data, str) and data == "imdb":

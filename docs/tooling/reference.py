@@ -24,101 +24,57 @@ MKDOCS_YML = DOCS.parent / "mkdocs.yml"
 NAV_BEGIN, NAV_END = "  # reference:begin (written by docs/tooling/reference.py)", "  # reference:end"
 
 # (title, [(module, name), ...]): the reference's sections, in the order a user meets them
+
+
+def _names(module: str, names: str) -> list[tuple[str, str]]:
+    return [(module, name) for name in names.split()]
+
+
 GROUPS: list[tuple[str, list[tuple[str, str]]]] = [
     (
         "Prompt tuning",
-        [
-            ("softprompt", n)
-            for n in (
-                "SoftPromptWrapper",
-                "SoftPromptConfig",
-                "PromptInit",
-                "Placement",
-                "Overflow",
-                "PromptSlot",
-                "AutoModelForTextToLabel",
-            )
-        ],
+        _names(
+            "softprompt",
+            "SoftPromptWrapper SoftPromptConfig PromptInit Placement Overflow PromptSlot AutoModelForTextToLabel",
+        ),
     ),
     (
         "Training",
-        [
-            ("softprompt", n)
-            for n in (
-                "train_prompt",
-                "PromptTrainer",
-                "PromptTrainingResult",
-                "default_training_args",
-                "build_compute_metrics",
-                "RunConfig",
-                "run_prompt_tuning",
-                "run_finetune",
-                "TrainingResult",
-                "run_seeds",
-                "format_seed_summary",
-            )
-        ],
+        _names(
+            "softprompt",
+            "train_prompt PromptTrainer PromptTrainingResult default_training_args build_compute_metrics "
+            "RunConfig run_prompt_tuning run_finetune TrainingResult run_seeds format_seed_summary",
+        ),
     ),
     (
         "Prediction and evaluation",
-        [
-            ("softprompt", n)
-            for n in (
-                "predict",
-                "predict_logits",
-                "predict_with_wrapper",
-                "decode",
-                "Prediction",
-                "MultiLabelPrediction",
-                "RegressionPrediction",
-                "Entity",
-                "Answer",
-                "GeneratedPrediction",
-                "calibrate",
-                "fit_temperature",
-                "evaluate_classifier",
-                "evaluate_model",
-                "compute_classification_metrics",
-                "compute_task_metrics",
-                "load_metric",
-            )
-        ],
+        _names(
+            "softprompt",
+            "predict predict_logits predict_with_wrapper decode Prediction MultiLabelPrediction "
+            "RegressionPrediction Entity Answer GeneratedPrediction calibrate fit_temperature evaluate_model "
+            "compute_classification_metrics compute_task_metrics load_metric",
+        ),
     ),
-    ("Tasks", [("softprompt", n) for n in ("Task", "TaskType")]),
+    ("Tasks", _names("softprompt", "Task TaskType")),
     (
         "Prompt files and PEFT",
-        [
-            ("softprompt", n)
-            for n in (
-                "PromptFile",
-                "read_prompt_file",
-                "export_peft_adapter",
-                "import_peft_adapter",
-                "load_peft_adapter",
-            )
-        ],
+        _names(
+            "softprompt",
+            "PromptFile read_prompt_file export_peft_adapter import_peft_adapter load_peft_adapter",
+        ),
     ),
     (
         "Data (softprompt.data)",
-        [
-            ("softprompt.data", n)
-            for n in (
-                "load_data",
-                "TaskData",
-                "TextClassificationData",
-                "load_text_classification",
-                "tokenize_dataset",
-                "tokenize_text_to_label",
-                "check_tokenized",
-            )
-        ],
+        _names(
+            "softprompt.data",
+            "load_data TaskData load_text_classification tokenize_dataset tokenize_text_to_label check_tokenized",
+        ),
     ),
     (
         "Fine-tuning (softprompt.finetune)",
-        [
-            ("softprompt.finetune", n)
-            for n in ("finetune", "FinetuneResult", "save_finetuned", "load_finetuned", "calibrate_finetuned")
-        ],
+        _names(
+            "softprompt.finetune", "finetune FinetuneResult save_finetuned load_finetuned calibrate_finetuned"
+        ),
     ),
 ]
 MODULES = ("softprompt", "softprompt.data", "softprompt.finetune")
@@ -190,6 +146,25 @@ def api_page(module: str, name: str) -> str:
             f"      members: [{', '.join(members)}]" if members else "      members: false",
         ]
     return "\n".join(lines) + "\n"
+
+
+def _aliases() -> list[tuple[str, str, str]]:
+    """``(alias, name, page)`` for public names that are another grouped name's object under a second name."""
+    grouped = {}
+    for _, entries in GROUPS:
+        for module, name in entries:
+            grouped.setdefault(id(getattr(importlib.import_module(module), name)), (module, name))
+    out = []
+    for module in MODULES:
+        for name in sorted(importlib.import_module(module).__all__):
+            target = grouped.get(id(getattr(importlib.import_module(module), name)))
+            if (
+                target
+                and target[1] != name
+                and (module, name) not in {(m, n) for _, e in GROUPS for m, n in e}
+            ):
+                out.append((f"{module}.{name}", target[1], _page(*target).removeprefix("reference/")))
+    return out
 
 
 def index_page() -> str:

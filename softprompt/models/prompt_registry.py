@@ -86,12 +86,18 @@ class PromptRegistry(nn.Module):
     def slot(self, name: str | None = None) -> PromptSlot:
         """The :class:`~softprompt.PromptSlot` named ``name`` (default: the active one).
 
+        Args:
+            name: A loaded prompt's name; ``None`` for the active prompt.
+
+        Returns:
+            The slot: the prompt's vectors, its head, task, class names and temperature.
+
         Raises:
             KeyError: no prompt of that name.
 
         Examples:
-            >>> wrapper.slot().config.num_virtual_tokens  # doctest: +SKIP
-            20
+            >>> wrapper.slot().config.num_virtual_tokens
+            4
         """
         name = self.active_prompt if name is None else name
         if name not in self.prompts:
@@ -101,9 +107,20 @@ class PromptRegistry(nn.Module):
     def batch_slots(self, prompt_names: Sequence[str] | None, batch: int) -> list[tuple[str, PromptSlot]]:
         """Per example, its ``(name, slot)``; the slots must share their length and placement to share a batch.
 
+        Args:
+            prompt_names: One prompt name per example, or ``None``: the active prompt for all.
+            batch: The number of examples.
+
+        Returns:
+            ``batch`` pairs ``(name, slot)``, in the examples' order.
+
         Raises:
             KeyError: an unknown name.
             ValueError: not one name per example, or prompts that cannot share a batch.
+
+        Examples:
+            >>> [name for name, _ in wrapper.batch_slots(None, 2)]
+            ['default', 'default']
         """
         if prompt_names is None:
             return [(self.active_prompt, self.slot(None))] * batch
@@ -141,7 +158,7 @@ class PromptRegistry(nn.Module):
         replace: bool = False,
         strict_base_model: bool = False,
     ) -> str:
-        """Add the prompt in ``path`` as a named slot (with its own head and task); returns the name.
+        """Add the prompt in ``path`` as a named slot (with its own head and task).
 
         Args:
             path: A prompt ``.safetensors`` file.
@@ -151,14 +168,20 @@ class PromptRegistry(nn.Module):
                 trained prompt is never lost by accident).
             strict_base_model: Raise instead of warn when the file was trained on another base model.
 
+        Returns:
+            The slot's name.
+
         Raises:
             FileNotFoundError: no such file.
             ValueError: unreadable file or metadata, missing tensors, NaN/inf values, embedding dim,
                 num_labels, task or head shapes that differ from this model, or a name already taken.
 
         Examples:
-            >>> wrapper.load_prompt("sick-relatedness.safetensors", activate=True)  # doctest: +SKIP
+            >>> path = wrapper.save_prompt("sick-relatedness.safetensors")
+            >>> wrapper.load_prompt(path, activate=True)
             'sick-relatedness'
+            >>> wrapper.prompt_names
+            ['default', 'sick-relatedness']
         """
         name = Path(path).stem if name is None else name
         if name in self.prompts and not replace:
@@ -176,8 +199,21 @@ class PromptRegistry(nn.Module):
         best-model restore). A deep prompt trained through an MLP (``deep_reparam_hidden``) gets
         the MLP's state back from the file's ``deep_reparam.*`` tensors.
 
+        Args:
+            path: A prompt ``.safetensors`` file of the same shape, head and task as the slot.
+            name: The slot to overwrite (default: the active one).
+
         Raises:
+            KeyError: no prompt of that name.
             ValueError: the file's prompt shape, head, task, deep-ness or MLP differ from the slot's.
+
+        Examples:
+            >>> path = wrapper.save_prompt("best.safetensors")
+            >>> with torch.no_grad():
+            ...     _ = wrapper.slot().prompt.zero_()
+            >>> wrapper.reload_prompt(path)
+            >>> bool(wrapper.slot().prompt.abs().sum() > 0)
+            True
         """
         slot = self.slot(name)
         label = name or self.active_prompt
@@ -217,16 +253,39 @@ class PromptRegistry(nn.Module):
     def save_prompt(self, path: str | os.PathLike[str], name: str | None = None) -> Path:
         """Write one prompt (default: the active one), its head and task to a ``.safetensors`` file, atomically.
 
+        Args:
+            path: The file to write (its folder must exist); an existing file is replaced only once the
+                new one is complete.
+            name: The prompt to save (default: the active one).
+
+        Returns:
+            The path written.
+
+        Raises:
+            KeyError: no prompt of that name.
+            OSError: the file cannot be written (the old one, if any, is left as it was).
+
         Examples:
-            >>> wrapper.save_prompt("sentiment.safetensors")  # doctest: +SKIP
+            >>> wrapper.save_prompt("sentiment.safetensors")
+            PosixPath('sentiment.safetensors')
         """
         return self.prompt_file(name).save(path)
 
     def prompt_file(self, name: str | None = None) -> PromptFile:
-        """The in-memory :class:`PromptFile` of a slot (what :meth:`save_prompt` writes).
+        """The in-memory :class:`~softprompt.PromptFile` of a slot (what :meth:`save_prompt` writes).
 
         A deep prompt's vectors are stored folded (plain ``(L - 1, N, H)``), so the file runs
         without the MLP they may be trained through; that MLP's state rides along for resuming.
+
+        Args:
+            name: The prompt (default: the active one).
+
+        Returns:
+            The prompt's vectors, head, task, labels, temperature and base-model fingerprint.
+
+        Examples:
+            >>> wrapper.prompt_file().prompt.shape  # (virtual tokens, embedding size)
+            torch.Size([4, 32])
         """
         slot = self.slot(name)
         deep = slot.deep
@@ -258,8 +317,19 @@ class PromptRegistry(nn.Module):
         Saved files get smaller (no ``deep_reparam.*`` state) and further training updates the
         vectors directly. The slot's deep parameters are new objects: build a new optimizer.
 
+        Args:
+            name: The prompt (default: the active one).
+
         Raises:
             ValueError: the slot has no reparameterised deep prompt.
+
+        Examples:
+            >>> config = SoftPromptConfig(num_virtual_tokens=4, deep=True, deep_reparam_hidden=8)
+            >>> deep = SoftPromptWrapper(model, config, tokenizer=tokenizer)
+            >>> before = deep.num_trainable_parameters()
+            >>> deep.fold_deep_reparam()
+            >>> deep.num_trainable_parameters() < before
+            True
         """
         slot = self.slot(name)
         if slot.deep is None or not slot.deep.reparam:
@@ -287,15 +357,50 @@ class PromptRegistry(nn.Module):
 
     @property
     def prompt_names(self) -> list[str]:
+        """The names of the loaded prompts, in the order they were added.
+
+        Examples:
+            >>> wrapper.prompt_names
+            ['default']
+        """
         return list(self.prompts)
 
     def set_active_prompt(self, name: str) -> None:
-        """Make ``name`` the prompt used when a forward gets no ``prompt_names``."""
+        """Make ``name`` the prompt used when a forward gets no ``prompt_names``.
+
+        Args:
+            name: A loaded prompt's name.
+
+        Raises:
+            KeyError: no prompt of that name.
+
+        Examples:
+            >>> wrapper.load_prompt(wrapper.save_prompt("other.safetensors"))
+            'other'
+            >>> wrapper.set_active_prompt("other")
+            >>> wrapper.active_prompt
+            'other'
+        """
         self.slot(name)
         self.active_prompt = name
 
     def remove_prompt(self, name: str) -> None:
-        """Drop a slot (not the active one)."""
+        """Drop a slot (not the active one); a call running with it finishes first.
+
+        Args:
+            name: A loaded prompt's name, not the active one.
+
+        Raises:
+            KeyError: no prompt of that name.
+            ValueError: ``name`` is the active prompt.
+
+        Examples:
+            >>> wrapper.load_prompt(wrapper.save_prompt("old.safetensors"))
+            'old'
+            >>> wrapper.remove_prompt("old")
+            >>> wrapper.prompt_names
+            ['default']
+        """
         if name == self.active_prompt:
             raise ValueError(
                 f"cannot remove the active prompt {name!r}; set_active_prompt(...) another one first"
@@ -312,16 +417,36 @@ class PromptRegistry(nn.Module):
         :meth:`~softprompt.SoftPromptWrapper.predict` holds its prompt (or ensemble) this way, so a call that
         another thread races with ``remove_prompt`` finishes with the prompt it started with.
 
+        Args:
+            names: The prompts to hold.
+
+        Returns:
+            A context manager; nothing is bound by ``with ... as``.
+
         Raises:
             KeyError: an unknown name (before anything runs).
 
         Examples:
-            >>> with wrapper.using_prompts(["sst2"]):  # doctest: +SKIP
-            ...     logits = wrapper(**batch, prompt_names=["sst2"] * 8).logits
+            >>> batch = tokenizer(["a great film", "a dull one"], return_tensors="pt", padding=True)
+            >>> with wrapper.using_prompts(["default"]):
+            ...     logits = wrapper(**batch, prompt_names=["default"] * 2).logits
+            >>> logits.shape
+            torch.Size([2, 2])
         """
         with holding(self, names, self.slot):
             yield
 
     def num_trainable_parameters(self, name: str | None = None) -> int:
-        """Trainable parameters of one slot: prompt, deep vectors (or their MLP), head if ``train_head``."""
+        """Trainable parameters of one slot: prompt, deep vectors (or their MLP), head if ``train_head``.
+
+        Args:
+            name: The prompt (default: the active one).
+
+        Returns:
+            The number of trainable values.
+
+        Examples:
+            >>> wrapper.num_trainable_parameters()  # 4 x 32 prompt values + the classifier's 32 x 2 + 2
+            194
+        """
         return sum(p.numel() for p in self.slot(name).parameters() if p.requires_grad)

@@ -16,8 +16,6 @@ from softprompt.hub.merged import write_merged_folder
 if TYPE_CHECKING:
     from torch import nn
 
-    from softprompt.files.prompt_file import PromptFile
-    from softprompt.models.slot import PromptSlot
 
 __all__ = ["ExportMixin"]
 
@@ -29,11 +27,6 @@ class ExportMixin:
     tokenizer: Any
     active_prompt: str
     _special_ids: set[int]
-
-    if TYPE_CHECKING:  # provided by PromptRegistry / SoftPromptWrapper
-
-        def slot(self, name: str | None = None) -> PromptSlot: ...
-        def prompt_file(self, name: str | None = None) -> PromptFile: ...
 
     def export_merged(
         self, folder: str | os.PathLike[str], *, prompt: str | None = None, overwrite: bool = False
@@ -76,9 +69,9 @@ class ExportMixin:
     ) -> Path:
         from softprompt.version import __version__
 
-        slot = self.slot(prompt)
+        slot = self.slot(prompt)  # type: ignore[attr-defined]
         name = self.active_prompt if prompt is None else prompt
-        info = {"base_model": self.prompt_file(name).base_model, "softprompt_version": __version__}
+        info = {"base_model": self.prompt_file(name).base_model, "softprompt_version": __version__}  # type: ignore[attr-defined]
         return write_merged_folder(
             self.model, slot, self.tokenizer, folder, name=name, special_ids=self._special_ids, info=info,
             overwrite=overwrite, then=then,

@@ -44,7 +44,15 @@ class PromptGenerationMixin:
     _support: ModelSupport
 
     def can_generate(self) -> bool:
-        """Whether the wrapped model is a language model (asked by ``transformers.pipeline``)."""
+        """Whether the wrapped model is a language model (asked by ``transformers.pipeline``).
+
+        Returns:
+            ``True`` for a causal or sequence-to-sequence language model.
+
+        Examples:
+            >>> wrapper.can_generate()
+            False
+        """
         return self._support.generation is not None
 
     @property
@@ -84,7 +92,25 @@ class PromptGenerationMixin:
         return (Task("text-to-label"), names) if names else (None, None)
 
     def add_slot(self, name: str, slot: PromptSlot) -> None:
-        """Refuse, on a language model, what it cannot run exactly (deep prompts, non-generation tasks)."""
+        """Hold ``slot`` under ``name`` (replacing a slot of that name), on the model's device.
+
+        A language model takes only what it runs exactly: text-to-label prompts or prompts without a task,
+        and no deep prompts.
+
+        Args:
+            name: The slot's name: a non-empty string without ``.``.
+            slot: The prompt, its head, task and labels.
+
+        Raises:
+            ValueError: a bad name, ``after_cls`` without a ``[CLS]`` id, deep vectors that do not fit the model,
+                or, on a language model, a deep prompt or a task other than text-to-label.
+
+        Examples:
+            >>> slot = wrapper.slot()
+            >>> wrapper.add_slot("copy", slot)
+            >>> wrapper.prompt_names
+            ['default', 'copy']
+        """
         if self._support.generation is not None:
             _refuse_deep(slot.config.deep, type(self.model).__name__)
             if slot.task is not None and not slot.task.is_text_to_label:
@@ -129,10 +155,16 @@ class PromptGenerationMixin:
                 ``prompt`` with ``prompt_names``; arguments the wrapper builds itself
                 (:data:`REFUSED_GENERATE_ARGUMENTS`); ``max_length``/``min_length`` on a causal LM.
 
+        Returns:
+            The generated ids, ``(B, T')`` (or transformers' output object with ``return_dict_in_generate``).
+
         Examples:
-            >>> batch = tok(["translate English to German: Hello"], return_tensors="pt")  # doctest: +SKIP
-            >>> ids = wrapper.generate(**batch, max_new_tokens=20, num_beams=4)  # doctest: +SKIP
-            >>> tok.batch_decode(ids, skip_special_tokens=True)  # doctest: +SKIP
+            >>> from transformers import GPT2Config, GPT2LMHeadModel
+            >>> lm = GPT2LMHeadModel(GPT2Config(n_layer=1, n_embd=32, n_head=2, vocab_size=100, pad_token_id=0))
+            >>> lm_wrapper = SoftPromptWrapper(lm, SoftPromptConfig(num_virtual_tokens=4, placement="prepend"))
+            >>> ids = lm_wrapper.generate(torch.tensor([[5, 6, 7]]), max_new_tokens=3, do_sample=False)
+            >>> ids.shape  # the 3 input ids, then 3 new ones
+            torch.Size([1, 6])
         """
         kind = self._support.generation
         name = type(self.model).__name__

@@ -70,9 +70,16 @@ class SoftPromptWrapper(ExportMixin, PromptGenerationMixin, PretrainedMixin, Pro
         ValueError: the config cannot be honoured, or the model is not supported (the message says why).
 
     Examples:
-        >>> wrapper = SoftPromptWrapper(model, SoftPromptConfig(num_virtual_tokens=20), tokenizer=tok)  # doctest: +SKIP
-        >>> out = wrapper(**tok(["great film"], return_tensors="pt"))  # doctest: +SKIP
-        >>> wrapper.save_prompt("sentiment.safetensors")  # doctest: +SKIP
+        >>> from transformers import AutoModelForSequenceClassification, AutoTokenizer
+        >>> from softprompt import SoftPromptConfig, SoftPromptWrapper
+        >>> model = AutoModelForSequenceClassification.from_pretrained("bert-base-uncased", num_labels=2)
+        >>> tokenizer = AutoTokenizer.from_pretrained("bert-base-uncased")
+        >>> wrapper = SoftPromptWrapper(model, SoftPromptConfig(num_virtual_tokens=4), tokenizer=tokenizer)
+        >>> out = wrapper(**tokenizer(["great film"], return_tensors="pt"))
+        >>> out.logits.shape
+        torch.Size([1, 2])
+        >>> wrapper.save_prompt("sentiment.safetensors")
+        PosixPath('sentiment.safetensors')
     """
 
     # Trainer must not pass num_items_in_batch through to the wrapped model
@@ -139,11 +146,25 @@ class SoftPromptWrapper(ExportMixin, PromptGenerationMixin, PretrainedMixin, Pro
     ) -> SoftPromptWrapper:
         """Wrap ``model`` with the prompt (head and task) saved in ``path``, validated against the model first.
 
+        Args:
+            model: The base model the prompt was trained on (its task head's shape must match the file's).
+            path: A prompt ``.safetensors`` file.
+            tokenizer: The model's tokenizer (for :meth:`predict`, :meth:`tokenize` and ``after_cls`` placement).
+            name: The slot's name.
+            strict_base_model: Raise instead of warn when the file was trained on another base model.
+
+        Returns:
+            A wrapper whose active prompt is the file's.
+
         Raises:
-            FileNotFoundError, ValueError: see :meth:`load_prompt`.
+            FileNotFoundError: no such file.
+            ValueError: the file is unreadable or does not fit ``model`` (see :meth:`load_prompt`).
 
         Examples:
-            >>> wrapper = SoftPromptWrapper.from_prompt(model, "sentiment.safetensors", tokenizer=tok)  # doctest: +SKIP
+            >>> path = wrapper.save_prompt("sentiment.safetensors")
+            >>> again = SoftPromptWrapper.from_prompt(model, path, tokenizer=tokenizer)
+            >>> torch.equal(again.slot().prompt, wrapper.slot().prompt)
+            True
         """
         pf = read_prompt_file(path)
         slot = slot_from_file(pf, model, strict_base_model=strict_base_model)
@@ -175,18 +196,32 @@ class SoftPromptWrapper(ExportMixin, PromptGenerationMixin, PretrainedMixin, Pro
         The backbone never changes in prompt tuning, so keeping it in bf16 outright is cheaper than
         autocasting it every step. Heads run in fp32 on the backbone's output cast up.
 
+        Args:
+            dtype: A floating dtype (``torch.bfloat16``, ``torch.float16`` on a GPU, ``torch.float32``).
+
+        Returns:
+            The wrapper itself.
+
         Examples:
-            >>> wrapper.cast_backbone(torch.bfloat16)  # doctest: +SKIP
+            >>> wrapper.cast_backbone(torch.bfloat16).backbone_dtype
+            torch.bfloat16
+            >>> wrapper.slot().prompt.dtype
+            torch.float32
         """
         self._fp32_outputs = precision.cast_backbone(self.model, dtype, self._fp32_outputs)
         return self
 
     def quantize_backbone(self) -> SoftPromptWrapper:
-        """Run the frozen backbone's linear layers in int8 on the CPU (inference only; see
-        :func:`softprompt.models.quantize.quantize_linear_int8`). Logits move slightly: measure the accuracy.
+        """Run the frozen backbone's linear layers in int8 on the CPU (inference only).
+
+        See :func:`softprompt.models.quantize.quantize_linear_int8`. Logits move slightly: measure the accuracy.
+
+        Returns:
+            The wrapper itself.
 
         Examples:
-            >>> wrapper.quantize_backbone().predict(["A superb film."])  # doctest: +SKIP
+            >>> wrapper.quantize_backbone().backbone_quantized
+            True
         """
         precision.quantize_backbone(self.model)
         return self
@@ -198,11 +233,29 @@ class SoftPromptWrapper(ExportMixin, PromptGenerationMixin, PretrainedMixin, Pro
 
     @property
     def backbone_dtype(self) -> torch.dtype:
+        """The frozen backbone's dtype (that of its input embeddings).
+
+        Examples:
+            >>> wrapper.backbone_dtype
+            torch.float32
+        """
         return self.model.get_input_embeddings().weight.dtype
 
     def train(self, mode: bool = True) -> SoftPromptWrapper:
-        """Training mode for the prompts; the frozen backbone and the heads' dropout stay in eval
-        mode (deterministic features) unless the active prompt's config has ``backbone_dropout=True``."""
+        """Training mode for the prompts; the frozen backbone and the heads' dropout stay in eval mode.
+
+        Features are deterministic unless the active prompt's config has ``backbone_dropout=True``.
+
+        Args:
+            mode: ``True`` to train, ``False`` for evaluation (as ``nn.Module.train``).
+
+        Returns:
+            The wrapper itself.
+
+        Examples:
+            >>> wrapper.train().training, wrapper.model.training
+            (True, False)
+        """
         super().train(mode)
         if mode and not self.prompt_config.backbone_dropout:
             self.model.eval()
@@ -217,13 +270,22 @@ class SoftPromptWrapper(ExportMixin, PromptGenerationMixin, PretrainedMixin, Pro
 
         Texts are strings, or ``(text, text_pair)`` tuples for pair tasks. What comes back
         depends on the prompt's task: :class:`~softprompt.Prediction` (class and confidence),
-        :class:`~softprompt.MultiLabelPrediction` or :class:`~softprompt.RegressionPrediction`.
-        See :func:`softprompt.predict_with_wrapper` for every option.
+        :class:`~softprompt.MultiLabelPrediction` or :class:`~softprompt.RegressionPrediction`,
+        :class:`~softprompt.Entity` lists for token classification, :class:`~softprompt.Answer` for
+        question answering.
+
+        Args:
+            texts: The inputs, in order.
+            prompt: The prompt to use (default: the active one), without changing the active one.
+            **kwargs: As for :func:`softprompt.predict_with_wrapper` (``batch_size``, ``max_length``, ``bf16``,
+                ``prompts`` for an ensemble...).
+
+        Returns:
+            One prediction per input, in order.
 
         Examples:
-            >>> wrapper.predict(["An absolutely fantastic performance."])  # doctest: +SKIP
-            [Prediction(label=1, label_name='pos', confidence=0.93)]
-            >>> wrapper.predict([("A man is cooking.", "Someone cooks.")], prompt="sick-nli")  # doctest: +SKIP
+            >>> wrapper.predict(["An absolutely fantastic performance."])
+            [Prediction(label=..., label_name=..., confidence=...)]
         """
         return predict_with_wrapper(self, texts, prompt=prompt, **kwargs)
 
@@ -231,13 +293,41 @@ class SoftPromptWrapper(ExportMixin, PromptGenerationMixin, PretrainedMixin, Pro
         """Fit the active prompt's softmax temperature on validation data; saved with the prompt.
 
         See :func:`softprompt.calibrate` (the same function calibrates a fine-tuned model).
+
+        Args:
+            texts: Validation texts (not training data, where the model is overconfident).
+            labels: Their class ids.
+            **kwargs: As for :func:`softprompt.calibrate` (``batch_size``, ``max_length``, ``bf16``).
+
+        Returns:
+            The temperature, also set on the active prompt.
+
+        Examples:
+            >>> t = wrapper.calibrate(["a great film", "a dull film", "great", "dull"], [1, 0, 1, 0])
+            >>> t > 0
+            True
         """
         return calibrate(self, self.tokenizer, texts, labels, **kwargs)
 
     # ---------------------------------------------------------------- tokenization
 
     def max_input_length(self, max_length: int | None = None, name: str | None = None) -> int:
-        """Longest tokenized input that still fits with the virtual tokens of prompt ``name`` (default: active)."""
+        """Longest tokenized input that still fits with the virtual tokens of prompt ``name`` (default: active).
+
+        Args:
+            max_length: A limit of your own; the model's position limit applies too.
+            name: The prompt (default: the active one).
+
+        Returns:
+            The longest input, in tokens, without the virtual ones.
+
+        Raises:
+            ValueError: the model has no position limit and ``max_length`` is ``None``, or no text fits.
+
+        Examples:
+            >>> wrapper.max_input_length(128)  # 128 positions minus 4 virtual tokens
+            124
+        """
         limit = self._max_positions
         if max_length is not None:
             limit = max_length if limit is None else min(limit, max_length)
@@ -258,9 +348,21 @@ class SoftPromptWrapper(ExportMixin, PromptGenerationMixin, PretrainedMixin, Pro
     ) -> Any:  # fmt: skip
         """Tokenize (pairs too) with ``max_length`` already reduced by the number of virtual tokens.
 
+        Args:
+            texts: One text or a list of texts.
+            text_pair: The second texts of a pair task.
+            max_length: The limit of prompt and text together (default: the model's positions).
+            **kwargs: For the tokenizer (default: ``padding=True``, ``return_tensors="pt"``).
+
+        Returns:
+            The tokenizer's ``BatchEncoding``, truncated so the virtual tokens fit.
+
+        Raises:
+            ValueError: no tokenizer, or no room for text (see :meth:`max_input_length`).
+
         Examples:
-            >>> batch = wrapper.tokenize(["great film", "dull"])  # doctest: +SKIP
-            >>> wrapper(**batch).logits.shape  # doctest: +SKIP
+            >>> batch = wrapper.tokenize(["great film", "dull"])
+            >>> wrapper(**batch).logits.shape
             torch.Size([2, 2])
         """
         if self.tokenizer is None:
@@ -290,6 +392,7 @@ class SoftPromptWrapper(ExportMixin, PromptGenerationMixin, PretrainedMixin, Pro
             attention_mask: as for the model, ``(B, T)``.
             token_type_ids: as for the model, ``(B, T)``.
             position_ids: as for the model, ``(B, T)``.
+            inputs_embeds: ``(B, T, E)`` embeddings instead of ``input_ids``.
             labels: ``(B,)`` class ids or values, ``(B, C)`` 0/1 floats (multi-label), ``(B, T)`` token
                 labels (virtual positions get -100; a causal LM's: the next-token targets, -100 where no
                 loss), or a seq2seq LM's ``(B, L)`` target ids (the decoder's, untouched).
@@ -301,6 +404,15 @@ class SoftPromptWrapper(ExportMixin, PromptGenerationMixin, PretrainedMixin, Pro
             ``start_logits``/``end_logits`` (and a seq2seq LM's ``encoder_last_hidden_state``) have the virtual
             positions removed, so they line up with ``input_ids``; ``hidden_states`` and ``attentions`` (if
             asked for) keep them. A seq2seq LM's ``logits`` are the decoder's, one per target token.
+
+        Raises:
+            ValueError: inputs the prompt cannot be spliced into (the message says why).
+
+        Examples:
+            >>> batch = tokenizer(["a great film"], return_tensors="pt")
+            >>> out = wrapper(**batch, labels=torch.tensor([1]))
+            >>> out.logits.shape, out.loss.requires_grad
+            (torch.Size([1, 2]), True)
         """
         seqs = (input_ids, attention_mask, token_type_ids, position_ids, inputs_embeds)
         inputs, where = self._prompted_inputs(*seqs, labels, prompt_names, kwargs)

@@ -22,8 +22,6 @@ from softprompt.hub.folder import (
 if TYPE_CHECKING:
     from typing_extensions import Self
 
-    from softprompt.files.prompt_file import PromptFile
-    from softprompt.models.slot import PromptSlot
 
 __all__ = ["PretrainedMixin"]
 
@@ -60,18 +58,11 @@ class PretrainedMixin:
     prompts: nn.ModuleDict
     active_prompt: str
 
-    if TYPE_CHECKING:  # provided by PromptRegistry / SoftPromptWrapper
-
-        def add_slot(self, name: str, slot: PromptSlot) -> None: ...
-        def set_active_prompt(self, name: str) -> None: ...
-        def slot(self, name: str | None = None) -> PromptSlot: ...
-        def prompt_file(self, name: str | None = None) -> PromptFile: ...
-
     def _write_folder(self, folder: Any, name: str | None, **options: Any) -> Path:
         """The prompt folder of slot ``name`` (default: the active one); KeyError for an unknown name first."""
-        slot = self.slot(name)
+        slot = self.slot(name)  # type: ignore[attr-defined]
         name = self.active_prompt if name is None else name
-        return write_prompt_folder(self.model, slot, self.prompt_file(name), folder, name=name, **options)
+        return write_prompt_folder(self.model, slot, self.prompt_file(name), folder, name=name, **options)  # type: ignore[attr-defined]
 
     def save_pretrained(
         self,
@@ -142,16 +133,14 @@ class PretrainedMixin:
             name: Name of the prompt slot.
             tokenizer: The model's tokenizer (for ``predict`` and ``tokenize``).
             strict_base_model: Raise instead of warn when the prompt was trained on another base model.
-            cache_dir: as for
-                ``huggingface_hub.hf_hub_download`` (Hub repos only).
-            token: as for
-                ``huggingface_hub.hf_hub_download`` (Hub repos only).
-            local_files_only: as for
-                ``huggingface_hub.hf_hub_download`` (Hub repos only).
-            endpoint: as for
-                ``huggingface_hub.hf_hub_download`` (Hub repos only).
-            force_download: as for
-                ``huggingface_hub.hf_hub_download`` (Hub repos only).
+            cache_dir: Where the Hub cache is (Hub repos only; as for ``huggingface_hub.hf_hub_download``).
+            token: A Hub token for a private repo.
+            local_files_only: Use the cached copy only, never the network.
+            endpoint: Another Hub's URL.
+            force_download: Download again even when cached.
+
+        Returns:
+            A wrapper whose active prompt is the folder's.
 
         Raises:
             TypeError: ``pretrained`` is not a string or path.
@@ -160,8 +149,12 @@ class PretrainedMixin:
                 not fit ``model`` (see :meth:`~softprompt.SoftPromptWrapper.load_prompt`).
 
         Examples:
-            >>> wrapper = SoftPromptWrapper.from_pretrained(model, "me/sentiment-prompt", tokenizer=tok)  # doctest: +SKIP
-            >>> wrapper = SoftPromptWrapper.from_pretrained("bert-base-uncased", "me/sentiment-prompt")  # doctest: +SKIP
+            >>> folder = wrapper.save_pretrained("sentiment-prompt")
+            >>> again = SoftPromptWrapper.from_pretrained(model, "sentiment-prompt", tokenizer=tokenizer)
+            >>> again = SoftPromptWrapper.from_pretrained("bert-base-uncased", "sentiment-prompt")  # base by name
+            >>> again.predict(["a great film"])
+            [Prediction(label=..., label_name=..., confidence=...)]
+            >>> from_hub = SoftPromptWrapper.from_pretrained(model, "me/sentiment-prompt")  # doctest: +SKIP
         """
         hub = {"cache_dir": cache_dir, "token": token, "local_files_only": local_files_only,
                "endpoint": endpoint, "force_download": force_download}  # fmt: skip
@@ -194,12 +187,20 @@ class PretrainedMixin:
             strict_base_model: Raise instead of warn when the prompt was trained on another base model.
             **hub: ``cache_dir``, ``token``, ``local_files_only``, ``endpoint``, ``force_download``.
 
+        Returns:
+            The slot's name.
+
         Raises:
-            TypeError, FileNotFoundError, ValueError: as :meth:`from_pretrained`; also a name already taken.
+            TypeError: ``pretrained`` is not a string or path, or an unknown ``**hub`` option.
+            FileNotFoundError: as :meth:`from_pretrained`.
+            ValueError: as :meth:`from_pretrained`; also a name already taken.
 
         Examples:
-            >>> wrapper.load_pretrained("me/sick-relatedness-prompt", activate=True)  # doctest: +SKIP
+            >>> folder = wrapper.save_pretrained("sick-relatedness-prompt")
+            >>> wrapper.load_pretrained("sick-relatedness-prompt", activate=True)
             'sick-relatedness-prompt'
+            >>> wrapper.load_pretrained("me/another-prompt")  # a Hub repo id  # doctest: +SKIP
+            'another-prompt'
         """
         unknown = sorted(set(hub) - set(HUB_OPTIONS))
         if unknown:
@@ -209,9 +210,9 @@ class PretrainedMixin:
         name = Path(pretrained).name if name is None else name
         if name in self.prompts and not replace:
             raise ValueError(f"a prompt named {name!r} is loaded already; pass replace=True or another name")
-        self.add_slot(name, slot_from_pretrained(self.model, pretrained, revision, hub, strict_base_model))
+        self.add_slot(name, slot_from_pretrained(self.model, pretrained, revision, hub, strict_base_model))  # type: ignore[attr-defined]
         if activate:
-            self.set_active_prompt(name)
+            self.set_active_prompt(name)  # type: ignore[attr-defined]
         return name
 
     def push_to_hub(
