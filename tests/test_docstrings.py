@@ -90,6 +90,11 @@ def problems(path: str, obj: object) -> list[str]:
     if not g.docstring or not g.docstring.value.strip():
         return ["no docstring"]
     found = _sections(g)
+    if g.is_class:  # a dataclass's fields may be documented where they are declared, in a base class
+        for base in g.mro():
+            for kind, sections in _sections(base).items():
+                if kind in ("attributes", "parameters"):
+                    found.setdefault(kind, []).extend(sections)
     out = []
     is_property = isinstance(obj, property) or "property" in g.labels
     func = obj.__func__ if isinstance(obj, (classmethod, staticmethod)) else obj

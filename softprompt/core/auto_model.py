@@ -15,7 +15,8 @@ def text_to_label_model_class(config: Any) -> type:
     """``AutoModelForSeq2SeqLM`` for an encoder-decoder ``config`` (T5, BART), else ``AutoModelForCausalLM``.
 
     Examples:
-        >>> text_to_label_model_class(transformers.T5Config()).__name__  # doctest: +SKIP
+        >>> import transformers
+        >>> text_to_label_model_class(transformers.T5Config()).__name__
         'AutoModelForSeq2SeqLM'
     """
     import transformers
@@ -38,15 +39,54 @@ class AutoModelForTextToLabel:
     ``AutoModelForSeq2SeqLM`` and GPT-2 as ``AutoModelForCausalLM`` without a branch of its own.
 
     Examples:
-        >>> model = AutoModelForTextToLabel.from_pretrained("t5-small", **data.model_kwargs())  # doctest: +SKIP
+        >>> from softprompt import Task
+        >>> Task("text-to-label").auto_model_class is AutoModelForTextToLabel
+        True
+        >>> model = AutoModelForTextToLabel.from_pretrained("t5-small")  # an AutoModelForSeq2SeqLM  # doctest: +SKIP
     """
 
     @classmethod
     def from_config(cls, config: Any, **kwargs: Any) -> Any:
+        """A new (randomly initialised) model of the class the config's architecture generates with.
+
+        Args:
+            config: A ``transformers`` config of a sequence-to-sequence or causal language model.
+            **kwargs: For that class's ``from_config``.
+
+        Returns:
+            The model.
+
+        Raises:
+            ValueError: the config is no language model's.
+
+        Examples:
+            >>> from transformers import GPT2Config
+            >>> type(AutoModelForTextToLabel.from_config(GPT2Config(n_layer=1, n_embd=32, n_head=2))).__name__
+            'GPT2LMHeadModel'
+        """
         return text_to_label_model_class(config).from_config(config, **kwargs)
 
     @classmethod
     def from_pretrained(cls, name: Any, *args: Any, **kwargs: Any) -> Any:
+        """Load a checkpoint with ``AutoModelForSeq2SeqLM`` or ``AutoModelForCausalLM``, whichever its config needs.
+
+        Args:
+            name: A Hub id or a local folder.
+            *args: For the class's ``from_pretrained``.
+            **kwargs: For the class's ``from_pretrained`` (``config``, ``revision``, ``cache_dir``...).
+
+        Returns:
+            The model.
+
+        Raises:
+            ValueError: the checkpoint is no language model.
+
+        Examples:
+            >>> from transformers import GPT2Config, GPT2LMHeadModel
+            >>> GPT2LMHeadModel(GPT2Config(n_layer=1, n_embd=32, n_head=2)).save_pretrained("tiny-gpt2")
+            >>> type(AutoModelForTextToLabel.from_pretrained("tiny-gpt2")).__name__
+            'GPT2LMHeadModel'
+        """
         import transformers
 
         config = kwargs.get("config")

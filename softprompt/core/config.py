@@ -20,7 +20,20 @@ MAX_VIRTUAL_TOKENS = 65_536
 
 
 class PromptInit(str, Enum):
-    """How the prompt vectors are initialised (Lester et al. 2021 found this matters for small models)."""
+    """How the prompt vectors are initialised (Lester et al. 2021 found this matters for small models).
+
+    Attributes:
+        RANDOM: ``N(mean, std)`` of the embedding matrix, per dimension.
+        VOCAB: Rows of the embedding matrix sampled from frequent tokens (the default).
+        TEXT: The embeddings of ``init_text``, tiled or cut to length.
+        LABELS: The embeddings of the class-label words, the rest filled like ``VOCAB``.
+
+    Examples:
+        >>> PromptInit("labels") is PromptInit.LABELS
+        True
+        >>> SoftPromptConfig(init="text", init_text="Is this review positive?").init
+        <PromptInit.TEXT: 'text'>
+    """
 
     RANDOM = "random"  # N(mean, std) of the embedding matrix, per dimension
     VOCAB = "vocab"  # rows of the embedding matrix sampled from frequent tokens
@@ -29,14 +42,33 @@ class PromptInit(str, Enum):
 
 
 class Placement(str, Enum):
-    """Where the virtual tokens go in the input sequence."""
+    """Where the virtual tokens go in the input sequence.
+
+    Attributes:
+        AFTER_CLS: ``[CLS] p1..pN tok1 ... [SEP]``: poolers reading position 0 still read ``[CLS]`` (the default).
+        PREPEND: ``p1..pN [CLS] tok1 ... [SEP]``: PEFT's layout (and Lester et al.'s); needed for inputs that open
+            with no ``[CLS]``/BOS, as T5's.
+
+    Examples:
+        >>> SoftPromptConfig(placement="prepend").placement is Placement.PREPEND
+        True
+    """
 
     AFTER_CLS = "after_cls"  # [CLS] p1..pN tok1 ... [SEP]: poolers reading position 0 still read [CLS]
     PREPEND = "prepend"  # p1..pN [CLS] tok1 ... [SEP]: PEFT's layout (and Lester et al.'s)
 
 
 class Overflow(str, Enum):
-    """What happens when input length + virtual tokens exceeds the model's maximum positions."""
+    """What happens when input length + virtual tokens exceeds the model's maximum positions.
+
+    Attributes:
+        ERROR: Raise ``ValueError`` with both numbers and the fix (the default).
+        TRUNCATE: Cut the real tokens, keeping the final ``[SEP]``.
+
+    Examples:
+        >>> SoftPromptConfig(overflow="truncate").overflow
+        <Overflow.TRUNCATE: 'truncate'>
+    """
 
     ERROR = "error"  # raise ValueError with both numbers and the fix
     TRUNCATE = "truncate"  # cut the real tokens, keeping the final [SEP]
@@ -164,7 +196,15 @@ class SoftPromptConfig:
                 )
 
     def to_dict(self) -> dict[str, Any]:
-        """Plain-JSON dict (enums as their string values)."""
+        """Plain-JSON dict (enums as their string values).
+
+        Returns:
+            Every field by name.
+
+        Examples:
+            >>> SoftPromptConfig(num_virtual_tokens=8).to_dict()["num_virtual_tokens"]
+            8
+        """
         out = dataclasses.asdict(self)
         for key, value in out.items():
             if isinstance(value, Enum):
@@ -173,7 +213,21 @@ class SoftPromptConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> SoftPromptConfig:
-        """Inverse of :meth:`to_dict`; unknown keys raise so a newer file is not misread silently."""
+        """Inverse of :meth:`to_dict`; unknown keys raise so a newer file is not misread silently.
+
+        Args:
+            data: Fields by name (any subset; the rest take their defaults).
+
+        Returns:
+            The config.
+
+        Raises:
+            ValueError: ``data`` is not a dict, names an unknown field, or holds a value the config refuses.
+
+        Examples:
+            >>> SoftPromptConfig.from_dict({"num_virtual_tokens": 8, "placement": "prepend"}).placement
+            <Placement.PREPEND: 'prepend'>
+        """
         if not isinstance(data, dict):
             raise ValueError(f"SoftPromptConfig.from_dict expects a dict, got {type(data).__name__}")
         known = {f.name for f in dataclasses.fields(cls)}
@@ -183,8 +237,32 @@ class SoftPromptConfig:
         return cls(**data)
 
     def to_json(self) -> str:
+        """The config as one line of JSON, keys sorted (what a prompt file's metadata holds).
+
+        Returns:
+            The JSON text.
+
+        Examples:
+            >>> SoftPromptConfig.from_json(SoftPromptConfig(num_virtual_tokens=8).to_json()).num_virtual_tokens
+            8
+        """
         return json.dumps(self.to_dict(), sort_keys=True)
 
     @classmethod
     def from_json(cls, text: str) -> SoftPromptConfig:
+        """Inverse of :meth:`to_json`.
+
+        Args:
+            text: JSON text of an object (bounded in size and nesting).
+
+        Returns:
+            The config.
+
+        Raises:
+            ValueError: not valid JSON, or as :meth:`from_dict`.
+
+        Examples:
+            >>> SoftPromptConfig.from_json('{"num_virtual_tokens": 8}').num_virtual_tokens
+            8
+        """
         return cls.from_dict(parse_json(text, "SoftPromptConfig JSON"))

@@ -20,7 +20,22 @@ __all__ = ["QA_OUTPUT_NAMES", "Task", "TaskType", "normalize_id2label"]
 
 
 class TaskType(str, Enum):
-    """The tasks; each value is also the CLI's ``--task`` choice."""
+    """The tasks; each value is also the CLI's ``--task`` choice.
+
+    Attributes:
+        CLASSIFICATION: One class of 2..N per text: cross-entropy.
+        MULTI_LABEL: Any subset of N classes per text: per-class sigmoid and binary cross-entropy.
+        REGRESSION: One real number per text: mean squared error on a single output.
+        TOKEN_CLASSIFICATION: One tag (IOB2 ``B-PER``, ``I-PER``, ``O``...) per word: cross-entropy.
+        QUESTION_ANSWERING: The answer's start and end token in a context: cross-entropy.
+        TEXT_TO_LABEL: A language model generates the class's word: cross-entropy on it.
+
+    Examples:
+        >>> TaskType("multi-label") is TaskType.MULTI_LABEL
+        True
+        >>> [t.value for t in TaskType][:3]
+        ['classification', 'multi-label', 'regression']
+    """
 
     CLASSIFICATION = "classification"  # one class of 2..N per text: cross-entropy
     MULTI_LABEL = "multi-label"  # any subset of N classes per text: per-class sigmoid + BCE
@@ -118,6 +133,12 @@ class Task:
 
     @property
     def greater_is_better(self) -> bool:
+        """Whether a higher :attr:`best_metric` is better (``TrainingArguments.greater_is_better``).
+
+        Examples:
+            >>> Task("regression").greater_is_better
+            True
+        """
         return _BEST_METRIC[self.type][1]
 
     @property
@@ -176,9 +197,19 @@ class Task:
     def num_labels(self, label_names: list[str] | None) -> int:
         """Outputs of the head: 1 for regression, 2 for question answering (start, end), else one per class.
 
+        Args:
+            label_names: The class (or tag) names; not read for regression and question answering.
+
+        Returns:
+            The head's number of outputs (``config.num_labels``).
+
         Raises:
             ValueError: classification, multi-label or token classification without class names,
                 or one class only.
+
+        Examples:
+            >>> Task("classification").num_labels(["neg", "pos"]), Task("regression").num_labels(None)
+            (2, 1)
         """
         if self.type is TaskType.REGRESSION:
             return 1
@@ -192,6 +223,15 @@ class Task:
         return len(label_names)
 
     def to_dict(self) -> dict[str, Any]:
+        """The task as plain JSON (what prompt files and ``run_config.json`` hold).
+
+        Returns:
+            ``{"type": ...}``, with ``"threshold"`` for multi-label.
+
+        Examples:
+            >>> Task("multi-label", threshold=0.3).to_dict()
+            {'type': 'multi-label', 'threshold': 0.3}
+        """
         out: dict[str, Any] = {"type": self.type.value}
         if self.type is TaskType.MULTI_LABEL:
             out["threshold"] = self.threshold
@@ -201,8 +241,18 @@ class Task:
     def from_dict(cls, data: Any) -> Task:
         """Inverse of :meth:`to_dict`.
 
+        Args:
+            data: ``{"type": ..., "threshold": ...}`` as read from JSON.
+
+        Returns:
+            The task.
+
         Raises:
             ValueError: not a dict, unknown keys or bad values.
+
+        Examples:
+            >>> Task.from_dict({"type": "regression"})
+            Task(type=<TaskType.REGRESSION: 'regression'>, threshold=0.5)
         """
         if not isinstance(data, dict):
             raise ValueError(
@@ -224,6 +274,16 @@ class Task:
         asked for explicitly (``problem_type="multi_label_classification"``). Token
         classification and question answering are never read from a ``problem_type`` (they are
         the model class's: see :func:`softprompt.models.backbone.sequence_task`).
+
+        Args:
+            problem_type: ``config.problem_type`` (``None`` where the config sets none).
+            num_labels: ``config.num_labels``.
+
+        Returns:
+            The sequence task.
+
+        Raises:
+            ValueError: a ``problem_type`` transformers does not define for sequence heads.
 
         Examples:
             >>> Task.from_problem_type(None, 1).type.value, Task.from_problem_type(None, 3).type.value

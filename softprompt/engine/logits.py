@@ -231,8 +231,8 @@ def forward_rows(
         model: As for :func:`predict_logits`.
         tokenizer: As for :func:`predict_logits`.
         encoded: The tokenizer's unpadded output (``input_ids`` and the rest, one list per row).
-        batch_size: Most rows, and most padded tokens, per forward pass.
-        max_tokens: Most rows, and most padded tokens, per forward pass.
+        batch_size: Most rows per forward pass.
+        max_tokens: Most padded tokens (rows x longest row) per forward pass.
         bf16: As for :func:`predict_logits`.
         prompt_names: As for :func:`predict_logits`.
         progress: As for :func:`predict_logits`.

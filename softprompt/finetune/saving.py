@@ -162,8 +162,8 @@ def calibrate_finetuned(
     """Fit a softmax temperature on held-out data and keep it as ``config.softprompt_temperature``.
 
     Args:
-        model: The fine-tuned model and its tokenizer.
-        tokenizer: The fine-tuned model and its tokenizer.
+        model: The fine-tuned model.
+        tokenizer: Its tokenizer.
         texts: Validation texts (not the training data: there the model is overconfident).
         labels: Their class ids.
         model_dir: A saved model folder whose ``config.json`` gets the temperature (atomically).

@@ -43,6 +43,16 @@ class PromptSlot(nn.Module):
         id2label: Class names by id.
         temperature: Softmax temperature of calibrated confidences.
         deep: The deep vectors, for ``config.deep``.
+
+    Raises:
+        ValueError: ``deep`` given without ``config.deep``, or the reverse.
+
+    Examples:
+        >>> from softprompt import PromptSlot, Task
+        >>> slot = PromptSlot(SoftPromptConfig(num_virtual_tokens=2), torch.zeros(2, 32), model, task=Task())
+        >>> wrapper.add_slot("zeros", slot)
+        >>> sorted(slot.head_params())
+        ['classifier.bias', 'classifier.weight']
     """
 
     def __init__(
@@ -93,7 +103,15 @@ class PromptSlot(nn.Module):
         self.__dict__["first_token_view"] = first_token_model(self.view)
 
     def head_params(self) -> dict[str, torch.Tensor]:
-        """The slot's head parameters keyed by their name in the model (``"classifier.weight"``)."""
+        """The slot's head parameters keyed by their name in the model (``"classifier.weight"``).
+
+        Returns:
+            Name to parameter (the slot's own copies, trainable when ``config.train_head``).
+
+        Examples:
+            >>> wrapper.slot().head_params()["classifier.weight"].shape
+            torch.Size([2, 32])
+        """
         out = {}
         for name in self.head_names:
             child, _, rest = name.partition(".")

@@ -187,8 +187,8 @@ def predict_entities(
     aggregation_strategy="first")`` groups them (:func:`group_entities`).
 
     Args:
-        model: A token-classification wrapper or model and its fast tokenizer.
-        tokenizer: A token-classification wrapper or model and its fast tokenizer.
+        model: A token-classification wrapper or model.
+        tokenizer: Its fast tokenizer.
         texts: Strings (split on whitespace into words) or lists of words.
         id2label: Tag names (default: the model's ``config.id2label``); they must be IOB-style.
         batch_size: As for :func:`word_logits`.

@@ -58,6 +58,9 @@ def default_training_args(
         has_eval: Without an eval set there is no per-epoch evaluation or best-model selection.
         **overrides: Any other ``TrainingArguments`` field.
 
+    Returns:
+        The ``TrainingArguments``.
+
     Raises:
         ValueError: a non-positive learning rate, epoch count or batch size.
 
@@ -123,6 +126,14 @@ class TrainingResult:
         log_history: ``Trainer`` log entries, per step and per epoch.
         best_checkpoint: Folder of the best checkpoint, if any.
         seconds: Wall time of ``Trainer.train``.
+
+    Examples:
+        >>> from transformers import AutoModelForSequenceClassification
+        >>> from softprompt.finetune import finetune
+        >>> fresh = AutoModelForSequenceClassification.from_pretrained("bert-base-uncased", num_labels=2)
+        >>> result = finetune(fresh, tokenizer, train_ds, test_ds, output_dir="runs/ft", num_train_epochs=1)
+        >>> "eval_accuracy" in result.eval_metrics, result.seconds > 0
+        (True, True)
     """
 
     train_metrics: dict[str, float]

@@ -83,12 +83,12 @@ def train_with_trainer(
 
     Args:
         trainer_class: The ``Trainer`` (sub)class or a partial of it.
-        model: What it trains, and the tokenizer that pads its batches.
-        tokenizer: What it trains, and the tokenizer that pads its batches.
-        train_dataset: Tokenized rows, checked already (:func:`check_datasets`).
-        eval_dataset: Tokenized rows, checked already (:func:`check_datasets`).
-        task: The head's task and class names (the family's metrics need them).
-        id2label: The head's task and class names (the family's metrics need them).
+        model: What it trains.
+        tokenizer: The tokenizer that pads its batches.
+        train_dataset: Tokenized training rows, checked already (:func:`check_datasets`).
+        eval_dataset: Tokenized evaluation rows, checked already.
+        task: The head's task (the family's metrics need it).
+        id2label: The head's class names.
         output_dir: Checkpoints and the final artefact.
         recipe: The caller's ``TrainingArguments`` defaults (learning rate, epochs, batch size...).
         training_args: Full ``TrainingArguments`` instead of ``recipe`` (checked for what the task needs).

@@ -37,13 +37,35 @@ PROMPT_FILE_NAME = PROMPT_NAME  # the 0.x name
 
 
 class PromptTrainer(SeededSamplingMixin, Trainer):
-    """``Trainer`` for a :class:`SoftPromptWrapper`: small checkpoints, in-place best/resume restores.
+    """``Trainer`` for a :class:`~softprompt.SoftPromptWrapper`: small checkpoints, in-place best/resume restores.
 
     The optimizer sees only trainable parameters (prompt and head); ``head_learning_rate`` gives
     the head its own learning rate (the prompt keeps ``args.learning_rate``; both follow the same
     schedule). ``eval_predictor`` replaces evaluation's logits and labels with a task family's own
-    (:meth:`softprompt.tasks.base.TaskFamily.eval_predictor`: text-to-label prompts generate their class words). Everything else (mixed precision, ``torchrun``/``accelerate``, logging) is
-    ``Trainer``'s own.
+    (:meth:`softprompt.tasks.base.TaskFamily.eval_predictor`: text-to-label prompts generate their class
+    words). Everything else (mixed precision, ``torchrun``/``accelerate``, logging) is ``Trainer``'s own.
+    :func:`~softprompt.train_prompt` builds one with the task's collator, metrics and callbacks.
+
+    Args:
+        model: The wrapper to train.
+        *args: ``Trainer``'s positional arguments (``args``, ``data_collator``...).
+        head_learning_rate: The head's own peak learning rate; ``None``: ``args.learning_rate``.
+        eval_predictor: Evaluation's ``(logits, labels)`` from a task family, instead of the forward's.
+        **kwargs: ``Trainer``'s keyword arguments (``train_dataset``, ``compute_metrics``, ``callbacks``...).
+
+    Raises:
+        TypeError: ``model`` is not a :class:`~softprompt.SoftPromptWrapper`.
+        ValueError: ``head_learning_rate`` is not a finite number above 0.
+
+    Examples:
+        >>> from transformers import DataCollatorWithPadding
+        >>> from softprompt import PromptTrainer, default_training_args
+        >>> args = default_training_args("runs/pt", learning_rate=1e-2, num_train_epochs=1,
+        ...                              per_device_train_batch_size=4, has_eval=False, disable_tqdm=True)
+        >>> trainer = PromptTrainer(wrapper, args=args, train_dataset=train_ds,
+        ...                         data_collator=DataCollatorWithPadding(tokenizer), head_learning_rate=1e-3)
+        >>> trainer.train().global_step  # 12 texts, 4 per step
+        3
     """
 
     def __init__(
@@ -73,7 +95,26 @@ class PromptTrainer(SeededSamplingMixin, Trainer):
         prediction_loss_only: bool,
         ignore_keys: list[str] | None = None,
     ) -> tuple[torch.Tensor | None, Any, Any]:
-        """``Trainer``'s step; with an ``eval_predictor`` (text-to-label generates), its outputs and labels."""
+        """``Trainer``'s step; with an ``eval_predictor`` (text-to-label generates), its outputs and labels.
+
+        Args:
+            model: The model being evaluated.
+            inputs: One padded batch.
+            prediction_loss_only: Return the loss alone.
+            ignore_keys: Output keys to leave out of the logits.
+
+        Returns:
+            ``(loss, logits, labels)``, as ``Trainer.prediction_step``.
+
+        Examples:
+            >>> from softprompt import PromptTrainer, default_training_args
+            >>> args = default_training_args("runs/pt", learning_rate=1e-2, has_eval=False)
+            >>> trainer = PromptTrainer(wrapper, args=args)
+            >>> batch = {**tokenizer(["a great film"], return_tensors="pt"), "labels": torch.tensor([1])}
+            >>> loss, logits, labels = trainer.prediction_step(wrapper, batch, prediction_loss_only=False)
+            >>> logits.shape, labels.tolist()
+            (torch.Size([1, 2]), [1])
+        """
         if self.eval_predictor is None:
             return super().prediction_step(model, inputs, prediction_loss_only, ignore_keys=ignore_keys)
         loss = super().prediction_step(model, inputs, True, ignore_keys=ignore_keys)[0]
@@ -83,7 +124,21 @@ class PromptTrainer(SeededSamplingMixin, Trainer):
         return loss, predicted, gold
 
     def create_optimizer(self, model: Any = None) -> torch.optim.Optimizer:
-        """``Trainer``'s optimizer; with ``head_learning_rate``, one parameter group per (rate, decay)."""
+        """``Trainer``'s optimizer; with ``head_learning_rate``, one parameter group per (rate, decay).
+
+        Args:
+            model: The model to optimise (default: the trainer's).
+
+        Returns:
+            The optimizer, also kept as ``self.optimizer``.
+
+        Examples:
+            >>> from softprompt import PromptTrainer, default_training_args
+            >>> args = default_training_args("runs/pt", learning_rate=1e-2, has_eval=False)
+            >>> trainer = PromptTrainer(wrapper, args=args, head_learning_rate=1e-3)
+            >>> sorted(group["lr"] for group in trainer.create_optimizer().param_groups)
+            [0.001, 0.01]
+        """
         if self.optimizer is None and self.head_learning_rate is not None:
             opt_model = self.model if model is None else model
             decay = set(self.get_decay_parameter_names(opt_model))
@@ -131,8 +186,17 @@ class PromptTrainer(SeededSamplingMixin, Trainer):
 
 @dataclass(kw_only=True)
 class PromptTrainingResult(TrainingResult):
-    """What :func:`train_prompt` returns: :class:`TrainingResult` plus ``prompt_path``, the final
-    (best, if evaluated) prompt file."""
+    """What :func:`~softprompt.train_prompt` returns: :class:`~softprompt.TrainingResult` and the prompt file.
+
+    Attributes:
+        prompt_path: The final (best, if evaluated) prompt file, ``output_dir/prompt.safetensors``.
+
+    Examples:
+        >>> from softprompt import train_prompt
+        >>> result = train_prompt(wrapper, train_ds, test_ds, output_dir="runs/pt", num_train_epochs=1)
+        >>> result.prompt_path.name, "eval_accuracy" in result.eval_metrics
+        ('prompt.safetensors', True)
+    """
 
     prompt_path: Path
 
@@ -171,14 +235,10 @@ def train_prompt(
             carry ``start_positions``/``end_positions`` instead of ``labels``.
         eval_dataset: Tokenized evaluation data; evaluated every epoch, best prompt kept.
         output_dir: Checkpoints and the final ``prompt.safetensors``.
-        num_train_epochs: the recipe (the
-            defaults: 3 epochs, AdamW lr 1e-2).
-        learning_rate: the recipe (the
-            defaults: 3 epochs, AdamW lr 1e-2).
-        per_device_train_batch_size: the recipe (the
-            defaults: 3 epochs, AdamW lr 1e-2).
-        seed: the recipe (the
-            defaults: 3 epochs, AdamW lr 1e-2).
+        num_train_epochs: Epochs (default 3).
+        learning_rate: AdamW's peak learning rate (default 1e-2, the chapter's).
+        per_device_train_batch_size: Training batch size (default 8).
+        seed: Seed of the batch order and dropout.
         head_learning_rate: The head's own peak learning rate; ``None``: ``learning_rate``.
         warmup_steps: Linear warm-up, a fraction of the steps in ``[0, 1)`` or a step count
             (default: the first 10 %; ``0``: no warm-up).
@@ -208,8 +268,15 @@ def train_prompt(
         TypeError, ValueError: bad wrapper or datasets, before any training starts.
 
     Examples:
-        >>> result = train_prompt(wrapper, train_ds, test_ds, output_dir="runs/sentiment")  # doctest: +SKIP
-        >>> result.eval_metrics["eval_accuracy"]  # doctest: +SKIP
+        >>> import pandas as pd
+        >>> from softprompt import load_data, tokenize_dataset, train_prompt
+        >>> frame = pd.DataFrame({"text": ["a great film", "a dull film"] * 8, "label": [1, 0] * 8})
+        >>> data = load_data(frame, holdout=0.25, label_names=["neg", "pos"])
+        >>> train_ds = tokenize_dataset(data.train, tokenizer, max_length=32, num_virtual_tokens=4)
+        >>> test_ds = tokenize_dataset(data.eval, tokenizer, max_length=32, num_virtual_tokens=4)
+        >>> result = train_prompt(wrapper, train_ds, test_ds, output_dir="runs/sentiment", num_train_epochs=1)
+        >>> 0 <= result.eval_metrics["eval_accuracy"] <= 1, result.prompt_path.name
+        (True, 'prompt.safetensors')
     """
     if not isinstance(wrapper, SoftPromptWrapper):
         raise TypeError(f"train_prompt needs a SoftPromptWrapper, got {type(wrapper).__name__}")
