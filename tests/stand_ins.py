@@ -31,8 +31,12 @@ def tiny_tokenizer() -> transformers.PreTrainedTokenizerBase:
     return tok
 
 
-def tiny_model(auto_cls: Any, **kwargs: Any) -> transformers.PreTrainedModel:
-    """A tiny BERT of ``auto_cls``'s kind, with the labels ``kwargs`` name, in eval mode, seeded."""
+def tiny_model(auto_cls: Any, **kwargs: Any) -> Any:
+    """A tiny BERT of ``auto_cls``'s kind, with the labels ``kwargs`` name, in eval mode, seeded.
+
+    With ``output_loading_info=True``, ``(model, info)`` as transformers returns it: the head is new.
+    """
+    loading_info = kwargs.pop("output_loading_info", False)
     config = model_config("bert", num_labels=kwargs.pop("num_labels", 2))
     for key in ("id2label", "label2id", "problem_type"):
         if key in kwargs:
@@ -40,7 +44,11 @@ def tiny_model(auto_cls: Any, **kwargs: Any) -> transformers.PreTrainedModel:
     config.initializer_range = 0.2
     config.max_position_embeddings = 512  # the docs use max_length=256
     torch.manual_seed(0)
-    return auto_cls.from_config(config).eval()
+    model = auto_cls.from_config(config).eval()
+    if not loading_info:
+        return model
+    head = [name for name, _ in model.named_parameters() if not name.startswith(model.base_model_prefix)]
+    return model, {"missing_keys": head, "unexpected_keys": [], "mismatched_keys": [], "error_msgs": []}
 
 
 def patch_hub_names(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -107,6 +107,9 @@ def problems(path: str, obj: object) -> list[str]:
         names = {n for n in names if not n.startswith("_")}
         documented = {p.name.lstrip("*") for s in found.get("parameters", []) for p in s.value}
         documented |= {a.name for s in found.get("attributes", []) for a in s.value}
+        # a dataclass field's metadata["help"] (the CLI's help text) is its documentation, on the site too
+        fields = getattr(obj, "__dataclass_fields__", {}) if inspect.isclass(obj) else {}
+        documented |= {name for name, f in fields.items() if f.metadata.get("help")}
         if missing := sorted(names - documented):
             out.append(f"Args: lacks {', '.join(missing)}")
         if not inspect.isclass(obj) and _returns_something(g) and not {"returns", "yields"} & found.keys():

@@ -70,6 +70,8 @@ class SphinxRoles(griffe.Extension):
         self._walk(pkg)
 
     def _walk(self, obj: griffe.Object) -> None:
+        if obj.is_class:
+            _field_help(obj)
         if obj.docstring is not None:
             obj.docstring.value = ROLE.sub(lambda m: self._render(m, obj), obj.docstring.value)
             text = CODE_SPAN.sub(lambda m: "\n" * m.group(0).count("\n"), obj.docstring.value)
@@ -119,6 +121,16 @@ class SphinxRoles(griffe.Extension):
             return f"`{shown}`"
         path = self.public.get(id(_unwrap(found)))
         return f"[`{shown}`][{path}]" if path else f"`{shown}`"
+
+
+def _field_help(cls: griffe.Object) -> None:
+    """A dataclass field documented by its ``metadata["help"]`` (the CLI's help text) gets it as its docstring."""
+    runtime = _import_path(cls.path)
+    for field in getattr(runtime, "__dataclass_fields__", {}).values():
+        text = field.metadata.get("help") if field.metadata else None
+        member = cls.members.get(field.name)
+        if text and member is not None and not member.is_alias and member.docstring is None:
+            member.docstring = griffe.Docstring(text[0].upper() + text[1:] + ".", parent=member)
 
 
 def _prose_lines(text: str) -> list[str]:

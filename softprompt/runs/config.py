@@ -44,6 +44,10 @@ class RunConfig:
     :meth:`save` writes the resolved settings to ``run_config.json``, which ``RunConfig(**json)`` and
     ``softprompt train --config`` read back.
 
+    Raises:
+        TypeError: ``model`` or ``data`` is not a string.
+        ValueError: a setting out of its range (the message names it and what is allowed).
+
     Examples:
         >>> cfg = RunConfig(model="bert-base-uncased", data="glue", data_config="sst2", epochs=2,
         ...                 training_args={"gradient_accumulation_steps": 2})
@@ -204,8 +208,17 @@ class RunConfig:
         self.training_args = check_training_overrides(self.training_args)
 
     def to_dict(self) -> dict[str, Any]:
-        """Every field, as JSON holds it: ``RunConfig(**cfg.to_dict()) == cfg``, except that a Hub token
-        (``training_args["hub_token"]``) is left out: run folders never hold secrets."""
+        """Every field, as JSON holds it: ``RunConfig(**cfg.to_dict()) == cfg``, except the Hub token.
+
+        ``training_args["hub_token"]`` is left out: run folders never hold secrets.
+
+        Returns:
+            Field name to value.
+
+        Examples:
+            >>> RunConfig(model="bert-base-uncased", data="imdb", training_args={"hub_token": "hf_x"}).to_dict()["training_args"]
+            {}
+        """
         out = dataclasses.asdict(self)
         out["training_args"].pop("hub_token", None)
         return out
@@ -216,13 +229,41 @@ class RunConfig:
         ``resume`` and ``overwrite`` are written as ``false``: they say what to do with a used folder, not
         how to run (rerun with ``--overwrite``, or continue a killed run with ``--resume``).
 
+        Args:
+            path: The file to write; its folder is created.
+
+        Returns:
+            The path written.
+
+        Raises:
+            OSError: the file cannot be written (an existing one is left as it was).
+
         Examples:
-            >>> RunConfig(model="m", data="d").save("runs/x/run_config.json")  # doctest: +SKIP
+            >>> RunConfig(model="bert-base-uncased", data="imdb").save("runs/x/run_config.json")
+            PosixPath('runs/x/run_config.json')
         """
         return atomic_write_json(path, {**self.to_dict(), "resume": False, "overwrite": False})
 
     def load_data(self, *, with_train: bool = True) -> TaskData:
-        """The run's data, as :func:`softprompt.load_data` checks it (``with_train=False``: eval split only)."""
+        """The run's data, as :func:`softprompt.load_data` checks it.
+
+        Args:
+            with_train: ``False``: the evaluation split only (what ``softprompt eval`` scores).
+
+        Returns:
+            The :class:`~softprompt.data.TaskData`.
+
+        Raises:
+            FileNotFoundError: the data names no folder, file or (cached) Hub data set.
+            ValueError: as :func:`softprompt.load_data`.
+
+        Examples:
+            >>> import pandas as pd
+            >>> pd.DataFrame({"text": ["good", "bad"] * 4, "label": [1, 0] * 4}).to_csv("reviews.csv", index=False)
+            >>> data = RunConfig(model="bert-base-uncased", data="reviews.csv", holdout=0.25).load_data()
+            >>> len(data.train), len(data.eval)
+            (6, 2)
+        """
         from softprompt.data import load_data
 
         return load_data(

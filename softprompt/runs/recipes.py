@@ -219,9 +219,30 @@ def _finish(cfg: RunConfig, kind: str, results: dict[str, Any], out: Path) -> di
 def run_prompt_tuning(cfg: RunConfig) -> dict[str, Any]:
     """Prompt-tune ``cfg.model`` on ``cfg.data``; returns (and writes) ``results.json``'s content.
 
+    What ``softprompt train`` runs: load the data and model, train with :func:`~softprompt.train_prompt`,
+    score the prompt, reload it from its file in the same process and score it again, then write
+    ``results.json``, ``run_config.json`` and ``curves.png`` into ``cfg.output_dir``.
+
+    Args:
+        cfg: The run's settings.
+
+    Returns:
+        ``results.json``'s content: the metrics per epoch (``epochs``), of the trained prompt
+        (``eval_metrics``) and of the file reloaded (``reloaded_eval_metrics``), sizes and times.
+
+    Raises:
+        FileExistsError: ``cfg.output_dir`` holds another run (pass ``overwrite=True`` or ``resume=True``).
+        ValueError: settings or data the run cannot use (the message says which).
+
     Examples:
-        >>> run_prompt_tuning(RunConfig(model=minilm, data="../shared/data/sick", text_column="sentence_a",
-        ...                             text_pair_column="sentence_b"))  # doctest: +SKIP
+        >>> import pandas as pd
+        >>> frame = pd.DataFrame({"text": ["a great film", "a dull film"] * 8, "label": [1, 0] * 8})
+        >>> frame.to_csv("reviews.csv", index=False)
+        >>> cfg = RunConfig(model="bert-base-uncased", data="reviews.csv", holdout=0.25, epochs=1,
+        ...                 num_virtual_tokens=4, max_length=32, output_dir="runs/pt")
+        >>> results = run_prompt_tuning(cfg)
+        >>> results["metric"], results["eval_metrics"]["eval_accuracy"] == results["reloaded_eval_metrics"]["eval_accuracy"]
+        ('accuracy', True)
     """
     wall = time.perf_counter()
     out = Path(cfg.output_dir)
@@ -275,9 +296,28 @@ def run_prompt_tuning(cfg: RunConfig) -> dict[str, Any]:
 def run_finetune(cfg: RunConfig) -> dict[str, Any]:
     """Fine-tune all of ``cfg.model`` on ``cfg.data`` (``num_virtual_tokens``/``init``/``deep`` unused).
 
+    What ``softprompt finetune`` runs: as :func:`run_prompt_tuning`, with
+    :func:`softprompt.finetune.finetune` and the model folder it saves.
+
+    Args:
+        cfg: The run's settings (:data:`~softprompt.runs.config.FINETUNE_DEFAULTS` are fine-tuning's).
+
+    Returns:
+        ``results.json``'s content.
+
+    Raises:
+        FileExistsError: ``cfg.output_dir`` holds another run.
+        ValueError: a prompt-tuning setting (``head_lr``, text-to-label), or settings or data the run cannot use.
+
     Examples:
-        >>> run_finetune(RunConfig(model=minilm, data="../shared/data/sick", text_column="sentence_a",
-        ...                         text_pair_column="sentence_b", lr=2e-5, batch_size=32))  # doctest: +SKIP
+        >>> import pandas as pd
+        >>> frame = pd.DataFrame({"text": ["a great film", "a dull film"] * 8, "label": [1, 0] * 8})
+        >>> frame.to_csv("reviews.csv", index=False)
+        >>> cfg = RunConfig(model="bert-base-uncased", data="reviews.csv", holdout=0.25, epochs=1, lr=2e-5,
+        ...                 batch_size=32, max_length=32, output_dir="runs/ft")
+        >>> results = run_finetune(cfg)
+        >>> results["kind"], sorted(results["reloaded_eval_metrics"])[:2]
+        ('finetune', ['eval_accuracy', 'eval_f1'])
     """
     from softprompt.finetune import finetune, load_finetuned
 

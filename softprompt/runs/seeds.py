@@ -116,9 +116,21 @@ def run_seeds(cfg: Any, seeds: Sequence[int], run: Callable[[Any], dict[str, Any
         :func:`summarize_runs`'s summary plus ``"config"`` (the shared settings); ``{}`` on a
         ``torchrun`` rank other than 0.
 
+    Raises:
+        ValueError: seeds that are not distinct non-negative ints.
+
     Examples:
-        >>> summary = run_seeds(RunConfig(model=m, data=d), [1, 2, 3], run_prompt_tuning)  # doctest: +SKIP
-        >>> print(format_seed_summary(summary))  # doctest: +SKIP
+        >>> import pandas as pd
+        >>> from softprompt import RunConfig, run_prompt_tuning
+        >>> frame = pd.DataFrame({"text": ["a great film", "a dull film"] * 8, "label": [1, 0] * 8})
+        >>> frame.to_csv("reviews.csv", index=False)
+        >>> cfg = RunConfig(model="bert-base-uncased", data="reviews.csv", holdout=0.25, epochs=1,
+        ...                 num_virtual_tokens=4, max_length=32, output_dir="runs/seeds")
+        >>> summary = run_seeds(cfg, [1, 2], run_prompt_tuning)
+        >>> print(format_seed_summary(summary))
+        2 seeds [1, 2]: accuracy, mean ± sd (min, max)
+          epoch 1: ...
+          final (reloaded artefacts): ...
     """
     seeds = check_seeds(seeds)
     out = Path(cfg.output_dir)
@@ -142,7 +154,21 @@ def _fmt(d: dict[str, Any]) -> str:
 
 
 def format_seed_summary(summary: dict[str, Any]) -> str:
-    """A few lines for a terminal: the main metric per epoch and at the end, mean ± sd (min, max)."""
+    """A few lines for a terminal: the main metric per epoch and at the end, mean ± sd (min, max).
+
+    Args:
+        summary: What :func:`run_seeds` returns (``seeds.json``'s content).
+
+    Returns:
+        The text, one line per epoch and one for the reloaded artefacts.
+
+    Examples:
+        >>> summary = {"metric": "accuracy", "seeds": [1, 2, 3], "epochs": [],
+        ...            "final": {"eval_accuracy": {"mean": 0.818, "sd": 0.006, "min": 0.812, "max": 0.824, "n": 3}}}
+        >>> print(format_seed_summary(summary))
+        3 seeds [1, 2, 3]: accuracy, mean ± sd (min, max)
+          final (reloaded artefacts): ...
+    """
     key = f"eval_{summary['metric']}"
     lines = [f"{len(summary['seeds'])} seeds {summary['seeds']}: {summary['metric']}, mean ± sd (min, max)"]
     lines += [f"  epoch {row['epoch']}: {_fmt(row[key])}" for row in summary["epochs"] if key in row]

@@ -115,7 +115,11 @@ def compute_task_metrics(
         id2label: Token classification only (and required there): the tag names by id, which
             entity-level scores read (``B-PER``...).
 
+    Returns:
+        ``{metric name: value}`` for each of the task's ``metric_names``.
+
     Raises:
+        TypeError: ``task`` is not a :class:`~softprompt.Task`.
         ValueError: token classification without IOB-style tag names in ``id2label``, or outputs
             that do not fit the task.
 
@@ -156,6 +160,11 @@ def build_compute_metrics(
 
     Args:
         metrics: Names from :data:`METRIC_NAMES`, scored in this order. A single string is one name.
+        task: The task whose metrics to report instead (multi-label, regression, token classification,
+            question answering); ``None`` or classification: ``metrics``.
+        id2label: The class or tag names (token classification needs them).
+        eval_dataset: Question answering: the tokenized evaluation windows the predictions are for.
+        tokenizer: Question answering: the tokenizer that made them.
 
     Returns:
         A function mapping a ``transformers.EvalPrediction`` to ``{name: float}``.
