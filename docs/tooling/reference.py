@@ -12,6 +12,7 @@ Regenerate after changing the public API: ``python docs/tooling/reference.py``;
 from __future__ import annotations
 
 import argparse
+import html
 import importlib
 import inspect
 import re
@@ -132,7 +133,8 @@ def _check_groups() -> None:
 def _summary(obj: Any) -> str:
     doc = inspect.getdoc(obj) or ""
     first = doc.split("\n\n", 1)[0].replace("\n", " ").strip()
-    return ROLE.sub(lambda m: f"`{m.group(1).rsplit('.', 1)[-1]}`", first).replace("|", "\\|")
+    first = ROLE.sub(lambda m: f"`{m.group(1).rsplit('.', 1)[-1]}`", first)
+    return html.escape(first, quote=False).replace("|", "\\|")
 
 
 def api_page(module: str, name: str) -> str:
@@ -234,7 +236,7 @@ def cli_page() -> str:
                 if action.required
                 else ("" if action.default in (None, False, argparse.SUPPRESS) else f"`{action.default}`")
             )
-            text = " ".join((action.help or "").split()).replace("|", "\\|")
+            text = html.escape(" ".join((action.help or "").split()), quote=False).replace("|", "\\|")
             out.append(f"| `{flag}` | {default} | {text} |")
         out.append("")
     return "\n".join(out)

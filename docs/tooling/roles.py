@@ -12,6 +12,7 @@ mkdocs.yml loads it with ``extensions: [docs/tooling/roles.py:SphinxRoles]``.
 
 from __future__ import annotations
 
+import html
 import importlib
 import inspect
 import logging
@@ -130,7 +131,8 @@ def _field_help(cls: griffe.Object) -> None:
         text = field.metadata.get("help") if field.metadata else None
         member = cls.members.get(field.name)
         if text and member is not None and not member.is_alias and member.docstring is None:
-            member.docstring = griffe.Docstring(text[0].upper() + text[1:] + ".", parent=member)
+            text = html.escape(text[0].upper() + text[1:] + ".", quote=False)  # <split> is text, not HTML
+            member.docstring = griffe.Docstring(text, parent=member)
 
 
 def _prose_lines(text: str) -> list[str]:

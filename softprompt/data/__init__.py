@@ -29,6 +29,22 @@ TextClassificationData = TaskData  # the 0.x name
 
 
 def load_text_classification(data: Any, **kwargs: Any) -> TaskData:
-    """Deprecated alias of :func:`load_data` (which also takes pairs, multi-label and regression data)."""
+    """Deprecated alias of :func:`load_data` (which also takes pairs, multi-label and regression data).
+
+    Args:
+        data: As for :func:`load_data`.
+        **kwargs: As for :func:`load_data`.
+
+    Returns:
+        What :func:`load_data` returns; a ``DeprecationWarning`` says to call it instead.
+
+    Examples:
+        >>> import warnings, pandas as pd
+        >>> with warnings.catch_warnings():
+        ...     warnings.simplefilter("ignore", DeprecationWarning)
+        ...     data = load_text_classification(pd.DataFrame({"text": ["good", "bad"], "label": [1, 0]}), eval_split=None)
+        >>> data.label_names
+        ['0', '1']
+    """
     warnings.warn("load_text_classification is renamed load_data", DeprecationWarning, stacklevel=2)
     return load_data(data, **kwargs)

@@ -38,6 +38,17 @@ class TaskData:
     splits have ``question``, ``context`` and SQuAD-style ``answers`` (``{"text": [...],
     "answer_start": [...]}``); ``label_names`` are the head's two outputs, ``["start", "end"]``.
 
+    Attributes:
+        train: The training split (``None`` when not loaded).
+        eval: The evaluation split (``None`` when not loaded).
+        label_names: Class (or tag) names in id order; empty for regression.
+        task: The :class:`~softprompt.Task`.
+        is_pair: Whether the rows are text pairs.
+        eval_split: The split ``eval`` came from (``"auto"`` resolved).
+
+    Raises:
+        ValueError: fewer than 2 class names for a task that needs classes, or a repeated name.
+
     Examples:
         >>> data = TaskData(train=None, eval=None, label_names=["neg", "pos"])
         >>> data.id2label, data.num_labels, data.task.type.value
@@ -66,6 +77,7 @@ class TaskData:
 
     @property
     def label2id(self) -> dict[str, int]:
+        """``{class name: label id}``, the inverse of :attr:`id2label`."""
         return {name: i for i, name in self.id2label.items()}
 
     @property
@@ -75,6 +87,9 @@ class TaskData:
 
     def model_kwargs(self) -> dict[str, Any]:
         """What ``from_pretrained`` of the task's model class (``task.auto_model_class``) needs for this task.
+
+        Returns:
+            ``num_labels``, ``id2label``, ``label2id`` and ``problem_type``.
 
         Examples:
             >>> TaskData(None, None, [], task="regression").model_kwargs()["problem_type"]

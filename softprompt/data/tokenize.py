@@ -139,13 +139,25 @@ def tokenize_dataset(
 
 
 def check_tokenized(dataset: Any, name: str) -> None:
-    """Check a tokenized split before training: a non-empty ``Dataset`` with ``input_ids`` and ``labels``
-    (``start_positions`` and ``end_positions`` for question answering).
+    """Check a tokenized split before training: a non-empty ``Dataset`` with ``input_ids`` and ``labels``.
 
-    ``None`` passes (no evaluation data). Raises ``TypeError``/``ValueError`` naming ``name``.
+    Question-answering windows have ``start_positions`` and ``end_positions`` instead of ``labels``.
+    ``None`` passes (no evaluation data).
+
+    Args:
+        dataset: The tokenized split, or ``None``.
+        name: What to call it in errors (``"train_dataset"``).
+
+    Raises:
+        TypeError: not a ``datasets.Dataset``.
+        ValueError: empty, or without the columns training needs (the message names them).
 
     Examples:
         >>> check_tokenized(None, "eval_dataset")
+        >>> check_tokenized(train_ds, "train_dataset")
+        >>> check_tokenized(data.train, "train_dataset")
+        Traceback (most recent call last):
+        ValueError: train_dataset lacks columns ['input_ids', 'labels'] (has [...]); tokenize it with softprompt.tokenize_dataset
     """
     if dataset is None:
         return

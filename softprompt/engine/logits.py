@@ -183,10 +183,18 @@ def predict_logits(
         prompt_names: For a wrapper, one prompt name per text (mixed-prompt batches).
         progress: Show a progress bar over the batches.
 
+    Returns:
+        ``(len(texts), num_labels)`` fp32 logits on the CPU.
+
     Raises:
         TypeError: ``texts`` is not a list of strings.
         ValueError: ``batch_size`` < 1, ``max_batch_tokens`` invalid, or ``prompt_names`` of the
             wrong length.
+
+    Examples:
+        >>> logits = predict_logits(wrapper, tokenizer, ["a great film", "a dull one", "a third"])
+        >>> logits.shape, logits.dtype
+        (torch.Size([3, 2]), torch.float32)
     """
     texts, pairs = validate_texts(texts)
     check_batching(batch_size, prompt_names, len(texts))

@@ -91,6 +91,14 @@ class PromptFile:
         base_fingerprint: The base model's :func:`~softprompt.files.checks.base_fingerprint`
             (``{}`` in files written before it was recorded).
         path: Where it was read from, if it was.
+
+    Examples:
+        >>> pf = wrapper.prompt_file()
+        >>> pf.prompt.shape, pf.num_labels, pf.task
+        (torch.Size([4, 32]), 2, Task(type=<TaskType.CLASSIFICATION: 'classification'>, threshold=0.5))
+        >>> from softprompt import read_prompt_file
+        >>> torch.equal(read_prompt_file(pf.save("p.safetensors")).prompt, pf.prompt)
+        True
     """
 
     config: SoftPromptConfig
@@ -109,6 +117,7 @@ class PromptFile:
 
     @property
     def embedding_dim(self) -> int:
+        """Width of the prompt vectors: the base model's input embedding size."""
         return int(self.prompt.shape[-1])
 
     @property
@@ -122,7 +131,17 @@ class PromptFile:
         return None if self.deep_prompts is None else int(self.deep_prompts.shape[-1])
 
     def metadata(self) -> dict[str, str]:
-        """The string metadata written into the file header."""
+        """The string metadata written into the file header.
+
+        Returns:
+            Key to string value (JSON for the structured ones): format and versions, the config, the base
+            model, labels, task, temperature, and the deep prompt's shape.
+
+        Examples:
+            >>> meta = wrapper.prompt_file().metadata()
+            >>> meta["format"], meta["embedding_dim"]
+            ('softprompt', '32')
+        """
         meta = {
             "format": FORMAT_NAME,
             "format_version": FORMAT_VERSION,
@@ -145,15 +164,32 @@ class PromptFile:
         return meta
 
     def save(self, path: str | os.PathLike[str]) -> Path:
-        """Write the file atomically (temp file + rename). Returns the path.
+        """Write the file atomically (temp file + rename).
+
+        Args:
+            path: The file to write (its folder must exist).
+
+        Returns:
+            The path written.
 
         Raises:
             ValueError: what :func:`read_prompt_file` would refuse (see :meth:`to_bytes`).
+            OSError: the file cannot be written (an existing one is left as it was).
+
+        Examples:
+            >>> wrapper.prompt_file().save("sentiment.safetensors")
+            PosixPath('sentiment.safetensors')
         """
         return atomic_write_bytes(path, self.to_bytes(str(path)))
 
     def to_bytes(self, where: str = "prompt file") -> bytes:
-        """The file's bytes, checked first (what :meth:`save` writes); ``where`` names it in errors.
+        """The file's bytes, checked first (what :meth:`save` writes).
+
+        Args:
+            where: What to call the file in error messages.
+
+        Returns:
+            The safetensors file's bytes, its header keys sorted (equal contents give equal bytes).
 
         Raises:
             ValueError: what :func:`read_prompt_file` would refuse: non-finite or out-of-range values, a
@@ -161,7 +197,9 @@ class PromptFile:
                 temperature outside the calibration range.
 
         Examples:
-            >>> blob = wrapper.prompt_file().to_bytes()  # doctest: +SKIP
+            >>> blob = wrapper.prompt_file().to_bytes()
+            >>> blob == wrapper.prompt_file().to_bytes()
+            True
         """
         check_tensors(where, self.prompt, self.head, self.config, self.deep_prompts, self.deep_reparam)
         check_task(where, self.task, self.num_labels)

@@ -51,8 +51,21 @@ _CLS_NAMES = frozenset(
 
 @dataclass(kw_only=True)
 class FinetuneResult(TrainingResult):
-    """What :func:`finetune` returns: :class:`~softprompt.training.arguments.TrainingResult` plus
-    ``model_dir``, the saved (best, if evaluated) model and tokenizer; load it with :func:`softprompt.finetune.load_finetuned`."""
+    """What :func:`finetune` returns: :class:`~softprompt.TrainingResult` and the saved model folder.
+
+    Attributes:
+        model_dir: The saved (best, if evaluated) model and tokenizer; load it with
+            :func:`softprompt.finetune.load_finetuned`.
+
+    Examples:
+        >>> from transformers import AutoModelForSequenceClassification
+        >>> from softprompt.finetune import finetune, load_finetuned
+        >>> fresh = AutoModelForSequenceClassification.from_pretrained("bert-base-uncased", num_labels=2)
+        >>> result = finetune(fresh, tokenizer, train_ds, test_ds, output_dir="runs/ft", num_train_epochs=1)
+        >>> reloaded, reloaded_tokenizer = load_finetuned(result.model_dir)
+        >>> type(reloaded).__name__
+        'BertForSequenceClassification'
+    """
 
     model_dir: Path
 

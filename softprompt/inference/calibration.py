@@ -26,9 +26,13 @@ def fit_temperature(logits: torch.Tensor, labels: torch.Tensor, *, max_iter: int
     Args:
         logits: ``(n, C)`` validation logits.
         labels: ``(n,)`` true class ids.
+        max_iter: L-BFGS iterations at most.
 
     Returns:
-        ``T > 0``; below 1 sharpens the confidences, above 1 softens them.
+        ``T > 0`` (kept within ``[0.01, 100]``); below 1 sharpens the confidences, above 1 softens them.
+
+    Raises:
+        ValueError: logits that are not ``(n, C)``, labels that are not ``(n,)``, or no rows.
 
     Examples:
         >>> fit_temperature(torch.tensor([[2.0, 0.0], [0.0, 2.0]]), torch.tensor([0, 1])) < 1

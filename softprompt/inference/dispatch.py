@@ -48,6 +48,14 @@ def predict(
     :class:`~softprompt.Answer` (:func:`softprompt.tasks.answers.predict_answers`).
 
     Args:
+        model: A fine-tuned ``transformers`` model, or a :class:`~softprompt.SoftPromptWrapper`.
+        tokenizer: Its tokenizer.
+        texts: Strings, ``(text, text_pair)`` tuples, word lists (token classification) or
+            ``(question, context)`` pairs (question answering).
+        batch_size: Most inputs per forward pass.
+        max_length: Cap on tokens per input (default: the model's limit).
+        bf16: Run the backbone in bf16 (see :func:`predict_logits`).
+        max_batch_tokens: Most padded tokens per forward pass (see :func:`predict_logits`).
         temperature: Softmax temperature (classification); confidences are ``softmax(logits / T)``.
         id2label: Class names (default: the model's ``config.id2label``).
         task: The :class:`~softprompt.Task` (default: the wrapper's, or the one the model's
@@ -64,8 +72,12 @@ def predict(
         TypeError: ``answer_options`` for a task other than question answering.
 
     Examples:
-        >>> predict(model, tok, ["An absolutely fantastic performance."])  # doctest: +SKIP
-        [Prediction(label=1, label_name='pos', confidence=0.97)]
+        >>> from transformers import AutoModelForSequenceClassification
+        >>> fine_tuned = AutoModelForSequenceClassification.from_pretrained("bert-base-uncased", num_labels=2)
+        >>> predict(fine_tuned, tokenizer, ["An absolutely fantastic performance."])
+        [Prediction(label=..., label_name=..., confidence=...)]
+        >>> predict(wrapper, tokenizer, ["a great film"], prompt="default")
+        [Prediction(label=..., label_name=..., confidence=...)]
     """
     family, task = _family(model, task, prompt)
     family.check_options(answer_options, task)

@@ -60,6 +60,7 @@ def evaluate_model(
         bf16: as for :func:`softprompt.predict_logits`.
         max_batch_tokens: as for :func:`softprompt.predict_logits`.
         progress: Show a progress bar.
+        **answer_options: Question answering only: ``stride=`` and ``max_answer_length=``.
 
     Returns:
         ``eval_<metric>`` for each of the task's metrics (``eval_accuracy``, ``eval_f1`` for
@@ -70,8 +71,9 @@ def evaluate_model(
         ValueError: the dataset lacks the task's columns, or is empty.
 
     Examples:
-        >>> evaluate_model(wrapper, tok, data.eval)["eval_accuracy"]  # doctest: +SKIP
-        0.874
+        >>> scores = evaluate_model(wrapper, tokenizer, data.eval)
+        >>> sorted(scores)
+        ['eval_accuracy', 'eval_f1', 'eval_runtime', 'eval_samples', 'eval_samples_per_second']
     """
     if task is None:
         task = model_task(model)

@@ -86,6 +86,10 @@ def decode(
         temperature: Softmax temperature (classification only; confidences are
             ``softmax(logits / temperature)``).
 
+    Returns:
+        One :class:`~softprompt.Prediction`, :class:`~softprompt.MultiLabelPrediction` or
+        :class:`~softprompt.RegressionPrediction` per row.
+
     Raises:
         ValueError: a bad temperature, or logits whose width does not fit the task.
 

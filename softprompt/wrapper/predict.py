@@ -51,12 +51,21 @@ def predict_with_wrapper(
         max_batch_tokens: as for :func:`predict_logits`.
         **answer_options: Question answering only: ``stride=`` and ``max_answer_length=``.
 
+    Returns:
+        One prediction per input, in order (an ensemble's: the mean of its prompts' calibrated probabilities).
+
     Raises:
         KeyError: an unknown prompt name.
         TypeError: ``answer_options`` for a prompt that is not question answering.
         ValueError: no tokenizer; ``prompt`` and ``prompts`` both given; an empty or repeated
             ``prompts`` list, prompts that cannot share a batch, disagree on labels, or are not
             single-label classifiers.
+
+    Examples:
+        >>> wrapper.load_prompt(wrapper.save_prompt("second.safetensors"))
+        'second'
+        >>> predict_with_wrapper(wrapper, ["a great film"], prompts=["default", "second"])
+        [Prediction(label=..., label_name=..., confidence=...)]
     """
     if wrapper.tokenizer is None:
         raise ValueError("predict() needs a tokenizer: pass tokenizer=... to SoftPromptWrapper")
