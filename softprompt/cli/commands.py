@@ -51,6 +51,7 @@ def train(cfg: RunConfig, *, finetune: bool = False, seeds: list[int] | None = N
 
 
 def predict_texts(args: PredictArgs) -> int:
+    """``softprompt predict``: predictions for texts or an ``--input`` table, as JSON lines."""
     from softprompt.stream.predict import prediction_dict
     from softprompt.utils.atomic import atomic_write_text
 
@@ -198,6 +199,7 @@ def push_folder(args: PushArgs) -> int:
 
 
 def inspect_prompt(args: InspectArgs) -> int:
+    """``softprompt inspect``: a prompt file's metadata and tensor sizes as JSON."""
     from softprompt.files.prompt_file import read_prompt_file
 
     pf = read_prompt_file(args.file)

@@ -19,6 +19,7 @@ logger = logging.getLogger(__name__)
 
 
 def evaluate(args: EvalArgs) -> int:
+    """``softprompt eval``: score a prompt (or fine-tuned model) on a data set's evaluation split; prints JSON."""
     from softprompt.core.protocols import is_prompted
     from softprompt.data import load_data
     from softprompt.inference.dispatch import model_task

@@ -50,6 +50,7 @@ class CommandParser(argparse.ArgumentParser):
         super().__init__(**kwargs)
 
     def error(self, message: str) -> NoReturn:
+        """Exit with status 2 and one line, ``PROG: error: MESSAGE``, naming the closest known flag."""
         message = " ".join(message.split())
         if message.startswith("unrecognized arguments:"):
             message += self._hint(message.split(":", 1)[1].split())

@@ -218,6 +218,7 @@ class DeepPrompt(nn.Module):
 
     @property
     def reparam(self) -> bool:
+        """Whether the vectors come from an MLP (``deep_reparam_hidden``) rather than being parameters themselves."""
         return self.encoder is not None
 
     def forward(self) -> torch.Tensor:

@@ -62,6 +62,7 @@ class FirstTokenLayer(nn.Module):
         *args: Any,
         **kwargs: Any,
     ) -> torch.Tensor:
+        """The wrapped layer's output at position 0 only (the others are not computed), ``(B, 1, H)``."""
         from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
 
         attention = self.layer.attention

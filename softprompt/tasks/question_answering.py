@@ -80,6 +80,7 @@ class QuestionAnswering(TaskFamily):
     def tokenize(
         self, dataset: datasets.Dataset, model: Any, tokenizer: Any, **sizes: Any
     ) -> datasets.Dataset:
+        """Question-context windows with their answers' token positions (``doc_stride`` overlap)."""
         from softprompt.data import tokenize_dataset  # windows of long contexts, ``stride`` tokens shared
 
         return tokenize_dataset(dataset, tokenizer, **sizes)
@@ -87,9 +88,11 @@ class QuestionAnswering(TaskFamily):
     def check_labels(
         self, dataset: datasets.Dataset | None, name: str, task: Task | None, num_labels: int | None
     ) -> None:
+        """Check the windows carry answer start and end positions."""
         check_answer_positions(dataset, name)
 
     def training_args(self, task: Task | None, args: Any = None) -> dict[str, Any]:
+        """The ``TrainingArguments`` settings the windows need (position labels, inputs for scoring); checks ``args`` has them."""
         if args is None:
             return {k: list(v) for k, v in _QA_ARGS.items()}
         for key, value in _QA_ARGS.items():
@@ -103,6 +106,7 @@ class QuestionAnswering(TaskFamily):
     def trainer_metrics(
         self, task: Task, id2label: Labels, *, eval_dataset: Any = None, tokenizer: Any = None
     ) -> Metrics:
+        """SQuAD exact match and F1 of the answers read off the evaluation windows."""
         if eval_dataset is None or tokenizer is None:
 
             def no_windows(eval_pred: Any) -> dict[str, float]:
@@ -118,16 +122,20 @@ class QuestionAnswering(TaskFamily):
     def score(
         self, task: Task, predictions: Any, references: Any, id2label: Mapping[int, str] | None = None
     ) -> dict[str, float]:
+        """SQuAD exact match and F1 of answer texts against each question's gold answers."""
         texts = [getattr(p, "text", p) for p in predictions]  # Answer objects or texts
         return squad_scores(texts, [list(r) for r in references])
 
     def predict(self, model: nn.Module, tokenizer: Any, texts: Sequence[Any], call: Call) -> list[Any]:
+        """One :class:`~softprompt.Answer` per ``(question, context)`` pair."""
         names = call.prompt_names(len(validate_qa_inputs(texts)[0]) if call.prompt is not None else 0)
         return predict_answers(model, tokenizer, texts, prompt_names=names, **call.batching, **call.options)
 
     def evaluate(
         self, model: nn.Module, tokenizer: Any, dataset: datasets.Dataset, call: Call
     ) -> dict[str, float]:
+        """Answer each row's question over its context's windows and score it against the gold answers."""
+
         def run() -> dict[str, float]:
             pairs = list(zip(dataset["question"], dataset["context"]))
             answers = predict_answers(model, tokenizer, pairs, **call.batching, **call.options)

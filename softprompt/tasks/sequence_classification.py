@@ -170,11 +170,13 @@ class SequenceClassification(TaskFamily):
     def check_labels(
         self, dataset: datasets.Dataset | None, name: str, task: Task | None, num_labels: int | None
     ) -> None:
+        """Check the labels fit the head: class ids, 0/1 vectors (multi-label) or finite values (regression)."""
         check_labels(dataset, name, task, num_labels)
 
     def score(
         self, task: Task, predictions: Any, references: Any, id2label: Mapping[int, str] | None = None
     ) -> dict[str, float]:
+        """The task's metrics of ``(N, C)`` logits against labels (:func:`softprompt.compute_task_metrics`)."""
         if task.type is TaskType.REGRESSION:
             return regression_scores(predictions, references)
         if task.type is TaskType.MULTI_LABEL:
@@ -190,6 +192,7 @@ class SequenceClassification(TaskFamily):
     def trainer_metrics(
         self, task: Task, id2label: Labels, *, eval_dataset: Any = None, tokenizer: Any = None
     ) -> Metrics:
+        """``compute_metrics`` for ``Trainer``: the task's metrics of each evaluation's logits."""
         if not task.is_classification:
 
             def compute_task(eval_pred: Any) -> dict[str, float]:
@@ -205,10 +208,12 @@ class SequenceClassification(TaskFamily):
         return compute_metrics
 
     def metric_inputs(self, task: Task, predictions: Any, references: Any) -> tuple[Any, Any, str]:
+        """Predicted class ids (or values) and labels as a user's ``evaluate`` metric takes them, and what they are."""
         preds, refs = _head_outputs(task, predictions, references)
         return preds, refs, _kind[task.type]
 
     def predict(self, model: nn.Module, tokenizer: Any, texts: Sequence[Any], call: Call) -> list[Any]:
+        """One prediction per text from the model's logits (:func:`decode`)."""
         # predict_logits validates the texts (before it looks at the names)
         count = len(texts) if isinstance(texts, Sequence) and not isinstance(texts, str) else 0
         logits = predict_logits(
@@ -221,6 +226,7 @@ class SequenceClassification(TaskFamily):
     def evaluate(
         self, model: nn.Module, tokenizer: Any, dataset: datasets.Dataset, call: Call
     ) -> dict[str, float]:
+        """Logits of the evaluation rows, scored with the task's metrics."""
         inputs = (
             dataset["text"]
             if "text_pair" not in dataset.column_names

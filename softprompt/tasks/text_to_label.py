@@ -243,6 +243,7 @@ class TextToLabel(TaskFamily):
     def check_labels(
         self, dataset: datasets.Dataset | None, name: str, task: Task | None, num_labels: int | None
     ) -> None:
+        """Check the tokenized rows carry their target ids (the class words to generate)."""
         check_target_labels(dataset, name)
 
     def tokenize(
@@ -252,6 +253,7 @@ class TextToLabel(TaskFamily):
         return text_to_label_rows(model, dataset, max_length=sizes.get("max_length"))
 
     def collator(self, tokenizer: PreTrainedTokenizerBase) -> Callable[[list[dict[str, Any]]], Any]:
+        """Pads inputs and target ids (``-100`` on padding), for encoder-decoder and causal models alike."""
         from transformers import (
             DataCollatorForSeq2Seq,  # target ids: a causal LM's as long as its row, T5's not
         )
@@ -261,6 +263,7 @@ class TextToLabel(TaskFamily):
     def trainer_metrics(
         self, task: Task, id2label: Labels, *, eval_dataset: Any = None, tokenizer: Any = None
     ) -> Metrics:
+        """Accuracy, macro F1 and the share of outputs naming no class, from the generated words."""
         return functools.partial(_generated_scores, len(id2label or {}))
 
     def eval_predictor(self, model: Any) -> EvalPredictor:
@@ -278,17 +281,21 @@ class TextToLabel(TaskFamily):
     def score(
         self, task: Task, predictions: Any, references: Any, id2label: Mapping[int, str] | None = None
     ) -> dict[str, float]:
+        """Accuracy, macro F1 and the share naming no class, of generated predictions (or class ids) against labels."""
         if not id2label:
             raise ValueError("text-to-label scores need the class names: pass id2label=")
         predicted = [getattr(p, "label", p) for p in predictions]  # GeneratedPrediction or class ids
         return text_to_label_scores(predicted, [int(r) for r in references], len(id2label))
 
     def predict(self, model: nn.Module, tokenizer: Any, texts: Sequence[Any], call: Call) -> list[Any]:
+        """Generate each text's class word: one :class:`~softprompt.GeneratedPrediction` per text."""
         return predict_labels(model, texts, prompt=call.prompt, **_generation_batching(call))
 
     def evaluate(
         self, model: nn.Module, tokenizer: Any, dataset: datasets.Dataset, call: Call
     ) -> dict[str, float]:
+        """Generate each evaluation row's class word and score it against its label."""
+
         def run() -> dict[str, float]:
             predicted = predict_labels(model, dataset["text"], **_generation_batching(call))
             return self.score(call.task, predicted, dataset["label"], call.id2label)

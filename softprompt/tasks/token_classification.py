@@ -90,9 +90,11 @@ class TokenClassification(TaskFamily):
     def check_labels(
         self, dataset: datasets.Dataset | None, name: str, task: Task | None, num_labels: int | None
     ) -> None:
+        """Check each row's tag ids fit the head's tags (``-100``: not scored)."""
         check_token_labels(dataset, name, num_labels)
 
     def collator(self, tokenizer: PreTrainedTokenizerBase) -> Callable[[list[dict[str, Any]]], Any]:
+        """Pads inputs and per-token labels (``-100`` on padding)."""
         from transformers import DataCollatorForTokenClassification
 
         return DataCollatorForTokenClassification(
@@ -102,6 +104,7 @@ class TokenClassification(TaskFamily):
     def trainer_metrics(
         self, task: Task, id2label: Labels, *, eval_dataset: Any = None, tokenizer: Any = None
     ) -> Metrics:
+        """Entity-level precision, recall and F1 (seqeval) and word accuracy of each evaluation."""
         names = checked_tag_names(id2label)  # before training: entity scores need IOB-style names
 
         def compute_task(eval_pred: Any) -> dict[str, float]:
@@ -112,9 +115,11 @@ class TokenClassification(TaskFamily):
     def score(
         self, task: Task, predictions: Any, references: Any, id2label: Mapping[int, str] | None = None
     ) -> dict[str, float]:
+        """Entity-level scores of ``(N, T, C)`` logits against tag ids (``-100``: not scored)."""
         return token_classification_scores(predictions, references, checked_tag_names(id2label))
 
     def predict(self, model: nn.Module, tokenizer: Any, texts: Sequence[Any], call: Call) -> list[Any]:
+        """Each text's :class:`~softprompt.Entity` spans (words tagged at their first sub-word)."""
         names = call.prompt_names(len(validate_word_inputs(texts)[0]) if call.prompt is not None else 0)
         return predict_entities(
             model, tokenizer, texts, id2label=call.id2label, prompt_names=names, **call.batching

@@ -35,6 +35,7 @@ class SeededLengthGroupedSampler(LengthGroupedSampler):
         self.epoch = 0
 
     def set_epoch(self, epoch: int) -> None:
+        """Set the epoch whose batch order :meth:`__iter__` gives (``Trainer`` calls it each epoch)."""
         self.epoch = int(epoch)
 
     def __iter__(self) -> Iterator[int]:

@@ -45,6 +45,7 @@ class Shard:
 
     @property
     def is_main(self) -> bool:
+        """Whether this is the process that writes shared outputs (rank 0)."""
         return self.rank == 0
 
     @classmethod
