@@ -192,13 +192,19 @@ def load_data(
             an answer that is not the context's text at its ``answer_start``.
 
     Examples:
-        >>> data = load_data("../shared/data/sick", text_column="sentence_a", text_pair_column="sentence_b",
-        ...                  label_column="relatedness")  # doctest: +SKIP
-        >>> data.task.type.value, data.eval_split  # doctest: +SKIP
-        ('regression', 'test')
-        >>> ner = load_data("../shared/data/conll2003", task="token-classification")  # doctest: +SKIP
-        >>> ner.label_names[:3], ner.train.column_names  # doctest: +SKIP
-        (['O', 'B-LOC', 'B-MISC'], ['tokens', 'tags'])
+        >>> import pandas as pd
+        >>> pairs = pd.DataFrame({"sentence_a": ["A man cooks", "A dog runs"] * 4,
+        ...                       "sentence_b": ["Someone cooks", "A cat sleeps"] * 4, "relatedness": [4.6, 1.3] * 4})
+        >>> pairs.to_csv("sick.csv", index=False)
+        >>> data = load_data("sick.csv", text_column="sentence_a", text_pair_column="sentence_b",
+        ...                  label_column="relatedness", holdout=0.25)
+        >>> data.task.type.value, data.is_pair, len(data.train), len(data.eval)
+        ('regression', True, 6, 2)
+        >>> sentences = pd.DataFrame({"tokens": [["Ada", "lives", "in", "London"]] * 4, "ner_tags": [[1, 0, 0, 2]] * 4})
+        >>> sentences.to_json("ner.jsonl", orient="records", lines=True)
+        >>> ner = load_data("ner.jsonl", task="token-classification", label_names=["O", "B-PER", "B-LOC"], holdout=0.5)
+        >>> ner.label_names, ner.train.column_names
+        (['O', 'B-PER', 'B-LOC'], ['tokens', 'tags'])
     """
     if train_split is None and eval_split is None:
         raise ValueError("train_split and eval_split are both None; name at least one split to load")

@@ -129,7 +129,9 @@ def tokenize_text_to_label(
             without a word, or words the tokenizer cannot reproduce (:func:`encode_targets`).
 
     Examples:
-        >>> train = tokenize_text_to_label(data.train, tok, ["negative", "positive"], decoder_only=False)  # doctest: +SKIP
+        >>> train = tokenize_text_to_label(data.train, tokenizer, ["bad", "good"], decoder_only=False)
+        >>> train.column_names
+        ['input_ids', 'attention_mask', 'labels', 'length']
     """
     if not isinstance(dataset, datasets.Dataset):
         raise TypeError(f"tokenize_text_to_label needs one datasets.Dataset, got {type(dataset).__name__}")

@@ -76,8 +76,8 @@ def tokenize_dataset(
             slow tokenizer.
 
     Examples:
-        >>> tokenized = tokenize_dataset(data.train, tokenizer, max_length=512, num_virtual_tokens=20)  # doctest: +SKIP
-        >>> tokenized.column_names  # doctest: +SKIP
+        >>> tokenized = tokenize_dataset(data.train, tokenizer, max_length=512, num_virtual_tokens=20)
+        >>> tokenized.column_names
         ['labels', 'input_ids', 'token_type_ids', 'attention_mask', 'length']
     """
     if not isinstance(dataset, datasets.Dataset):

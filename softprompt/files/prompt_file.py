@@ -255,9 +255,10 @@ def read_prompt_file(path: str | os.PathLike[str]) -> PromptFile:
             message names the file.
 
     Examples:
-        >>> pf = read_prompt_file("sentiment.safetensors")  # doctest: +SKIP
-        >>> pf.config.num_virtual_tokens, pf.num_labels  # doctest: +SKIP
-        (20, 2)
+        >>> path = wrapper.save_prompt("sentiment.safetensors")
+        >>> pf = read_prompt_file("sentiment.safetensors")
+        >>> pf.config.num_virtual_tokens, pf.num_labels
+        (4, 2)
     """
     where = str(path)
     if not Path(path).is_file():

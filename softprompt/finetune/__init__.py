@@ -2,8 +2,10 @@
 
 Examples:
     >>> from softprompt.finetune import finetune, load_finetuned
-    >>> result = finetune(model, tok, train_ds, test_ds, output_dir="runs/sentiment-bert")  # doctest: +SKIP
-    >>> model, tok = load_finetuned(result.model_dir)  # doctest: +SKIP
+    >>> from transformers import AutoModelForSequenceClassification
+    >>> model = AutoModelForSequenceClassification.from_pretrained("bert-base-uncased", num_labels=2)
+    >>> result = finetune(model, tokenizer, train_ds, test_ds, output_dir="runs/sentiment-bert", num_train_epochs=1)
+    >>> model, tokenizer = load_finetuned(result.model_dir)
 """
 
 from softprompt.finetune.saving import calibrate_finetuned, load_finetuned, save_finetuned

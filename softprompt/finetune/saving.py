@@ -73,7 +73,8 @@ def save_finetuned(
         ``model_dir`` as a ``Path``.
 
     Examples:
-        >>> save_finetuned(model, tokenizer, "runs/sentiment-bert")  # doctest: +SKIP
+        >>> save_finetuned(model, tokenizer, "runs/sentiment-bert")
+        PosixPath('runs/sentiment-bert')
     """
     model_dir = Path(model_dir)
     model_dir.mkdir(parents=True, exist_ok=True)
@@ -123,8 +124,11 @@ def load_finetuned(
             up on the Hugging Face Hub).
 
     Examples:
-        >>> model, tok = load_finetuned("runs/sentiment-bert")  # doctest: +SKIP
-        >>> predict(model, tok, ["superb"], temperature=model.config.softprompt_temperature)  # doctest: +SKIP
+        >>> from softprompt import predict
+        >>> _ = save_finetuned(model, tokenizer, "runs/sentiment-bert")
+        >>> loaded, loaded_tokenizer = load_finetuned("runs/sentiment-bert")
+        >>> predict(loaded, loaded_tokenizer, ["superb"], temperature=loaded.config.softprompt_temperature)
+        [Prediction(label=..., label_name=..., confidence=...)]
     """
     path = Path(model_dir)
     if not (path / CONFIG_NAME).is_file():
@@ -179,8 +183,10 @@ def calibrate_finetuned(
         FileNotFoundError: ``model_dir`` has no ``config.json``.
 
     Examples:
-        >>> calibrate_finetuned(model, tok, val_texts, val_labels, model_dir="runs/sentiment-bert")  # doctest: +SKIP
-        1.37
+        >>> folder = save_finetuned(model, tokenizer, "runs/sentiment-bert")
+        >>> t = calibrate_finetuned(model, tokenizer, ["a great film", "a dull film"], [1, 0], model_dir=folder)
+        >>> load_finetuned(folder)[0].config.softprompt_temperature == t
+        True
     """
     if model_dir is not None and not (Path(model_dir) / CONFIG_NAME).is_file():
         raise FileNotFoundError(

@@ -87,8 +87,9 @@ def calibrate(
             single-label classification (a temperature only rescales a softmax).
 
     Examples:
-        >>> wrapper.calibrate(val_texts, val_labels)  # doctest: +SKIP
-        1.37
+        >>> t = calibrate(wrapper, tokenizer, ["a great film", "a dull film", "great", "dull"], [1, 0, 1, 0])
+        >>> wrapper.slot().temperature == t
+        True
     """
     if tokenizer is None:
         raise ValueError("calibrate() needs a tokenizer: pass tokenizer=... to SoftPromptWrapper")

@@ -45,8 +45,15 @@ def export_peft_adapter(
             that is not a sequence/token classifier or bare encoder, a head PEFT cannot restore, NaN/inf values.
 
     Examples:
-        >>> export_peft_adapter(wrapper, "sentiment-adapter")  # doctest: +SKIP
-        >>> peft_model = PeftModel.from_pretrained(fresh_model, "sentiment-adapter")  # doctest: +SKIP
+        >>> from peft import PeftModel
+        >>> from transformers import AutoModelForSequenceClassification
+        >>> base = AutoModelForSequenceClassification.from_pretrained("bert-base-uncased", num_labels=2)
+        >>> config = SoftPromptConfig(num_virtual_tokens=4, placement="prepend")  # PEFT's layout
+        >>> folder = export_peft_adapter(SoftPromptWrapper(base, config, tokenizer=tokenizer), "sentiment-adapter")
+        >>> fresh = AutoModelForSequenceClassification.from_pretrained("bert-base-uncased", num_labels=2)
+        >>> peft_model = PeftModel.from_pretrained(fresh, "sentiment-adapter")
+        >>> type(peft_model).__name__
+        'PeftModelForSequenceClassification'
     """
     name = wrapper.active_prompt if name is None else name
     return write_adapter(wrapper.model, wrapper.slot(name), name, folder)
@@ -80,8 +87,14 @@ def import_peft_adapter(
             fit the model, only a pickled ``adapter_model.bin``, tensors that change the backbone, NaN/inf.
 
     Examples:
-        >>> wrapper = import_peft_adapter(model, "peft-sentiment-adapter", tokenizer=tok)  # doctest: +SKIP
-        >>> wrapper.save_prompt("sentiment.safetensors")  # doctest: +SKIP
+        >>> from transformers import AutoModelForSequenceClassification
+        >>> base = AutoModelForSequenceClassification.from_pretrained("bert-base-uncased", num_labels=2)
+        >>> config = SoftPromptConfig(num_virtual_tokens=4, placement="prepend")
+        >>> folder = export_peft_adapter(SoftPromptWrapper(base, config), "peft-sentiment-adapter")  # or PEFT's own
+        >>> fresh = AutoModelForSequenceClassification.from_pretrained("bert-base-uncased", num_labels=2)
+        >>> imported = import_peft_adapter(fresh, "peft-sentiment-adapter", tokenizer=tokenizer)
+        >>> imported.save_prompt("sentiment.safetensors")
+        PosixPath('sentiment.safetensors')
     """
     slot = slot_from_adapter(model, folder)
     return SoftPromptWrapper(model, slot.config, tokenizer=tokenizer, name=name, _slot=slot)
@@ -111,7 +124,11 @@ def load_peft_adapter(
         FileNotFoundError, ValueError: see :func:`import_peft_adapter`; also a name already taken.
 
     Examples:
-        >>> load_peft_adapter(wrapper, "peft-sst2-adapter", activate=True)  # doctest: +SKIP
+        >>> from transformers import AutoModelForSequenceClassification
+        >>> base = AutoModelForSequenceClassification.from_pretrained("bert-base-uncased", num_labels=2)
+        >>> config = SoftPromptConfig(num_virtual_tokens=4, placement="prepend")
+        >>> folder = export_peft_adapter(SoftPromptWrapper(base, config), "peft-sst2-adapter")
+        >>> load_peft_adapter(wrapper, "peft-sst2-adapter", activate=True)
         'peft-sst2-adapter'
     """
     name = Path(folder).name if name is None else name

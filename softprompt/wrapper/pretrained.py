@@ -97,7 +97,9 @@ class PretrainedMixin:
             KeyError: no prompt named ``name``.
 
         Examples:
-            >>> wrapper.save_pretrained("sentiment-prompt", metrics={"eval_accuracy": 0.874})  # doctest: +SKIP
+            >>> folder = wrapper.save_pretrained("sentiment-prompt", metrics={"eval_accuracy": 0.874})
+            >>> sorted(p.name for p in folder.iterdir())
+            ['README.md', 'prompt.safetensors']
         """
         return self._write_folder(save_directory, name, metrics=metrics, peft=peft)
 
