@@ -141,7 +141,9 @@ def api_page(module: str, name: str) -> str:
     obj = getattr(importlib.import_module(module), name)
     lines = [f"::: {module}.{name}"]
     if inspect.isclass(obj):
-        members = class_members(obj)
+        # a dataclass's fields documented by their help text (RunConfig's: the CLI flags), then methods
+        fields = [n for n, f in getattr(obj, "__dataclass_fields__", {}).items() if f.metadata.get("help")]
+        members = fields + class_members(obj)
         lines += [
             "    options:",
             "      inherited_members: true",
