@@ -48,9 +48,27 @@ def test_a_trainable_weight_runs_as_before_and_gets_its_gradient():
     with packed_linears():
         layer(x).sum().backward()
     assert layer.weight.grad is not None
-    with torch.no_grad(), packed_linears():  # a trainable weight changes every step: never cached
-        assert torch.equal(layer(x), F.linear(x, layer.weight, layer.bias))
-    assert id(layer.weight) not in onednn._CACHE
+    assert id(layer.weight) not in onednn._CACHE  # with gradients on, a trainable weight is never packed
+
+
+def test_a_trainable_weight_packs_while_gradients_are_off_and_never_goes_stale():
+    """Prediction of a fine-tuned model: no gradient reaches the weights, so they pack; a step repacks them."""
+    layer = torch.nn.Linear(40, 24)
+    x = torch.randn(5, 40)
+    opt = torch.optim.SGD(layer.parameters(), lr=0.5)
+    for _ in range(2):  # predict, train, predict
+        with torch.inference_mode(), packed_linears():
+            got = layer(x)
+        assert id(layer.weight) in onednn._CACHE
+        torch.testing.assert_close(got, F.linear(x, layer.weight.detach(), layer.bias.detach()), atol=1e-5, rtol=1e-5)
+        before = got.clone()
+        layer(x).pow(2).sum().backward()  # a training step outside the mode
+        opt.step()
+        opt.zero_grad()
+    with torch.no_grad(), packed_linears():
+        after = layer(x)
+    assert not torch.allclose(after, before)  # the step changed the weights, and the packed copy followed
+    torch.testing.assert_close(after, F.linear(x, layer.weight.detach(), layer.bias.detach()), atol=1e-5, rtol=1e-5)
 
 
 def test_a_changed_weight_is_packed_again():

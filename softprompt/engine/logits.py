@@ -16,6 +16,7 @@ from tqdm.auto import tqdm
 from softprompt.core.constants import DEFAULT_MAX_LENGTH
 from softprompt.core.protocols import is_prompted
 from softprompt.models import backbone
+from softprompt.models.first_token import first_token_model
 from softprompt.models.onednn import packed_linears
 
 __all__ = [
@@ -255,6 +256,11 @@ def forward_rows(
         autocast = False
     was_training = model.training
     model.eval()
+    # a fine-tuned [CLS] classifier gets the wrapper's levers too: its last layer for position 0 alone
+    # (exact to float rounding, models.first_token) and, below, its weights packed while gradients are off
+    # (``model.trim_last_layer = False`` / ``model.onednn_linear = False`` turn them off, as on a wrapper)
+    trim = not is_prompted(model) and getattr(model, "trim_last_layer", True)
+    runner = (first_token_model(model) if trim else None) or model
     rows: list[torch.Tensor] = [torch.empty(0)] * len(lengths)
     try:
         with (
@@ -268,7 +274,7 @@ def forward_rows(
                 batch = {k: v.to(device) for k, v in tokenizer.pad(features, return_tensors="pt").items()}
                 if prompt_names is not None:
                     batch["prompt_names"] = [prompt_names[i] for i in index]
-                logits = _logits(model(**batch)).float().cpu()  # (b, C) or (b, T, C), on the host
+                logits = _logits(runner(**batch)).float().cpu()  # (b, C) or (b, T, C), on the host
                 for j, i in enumerate(index):
                     rows[i] = logits[j] if logits.dim() == 2 else logits[j, : lengths[i]]
     finally:

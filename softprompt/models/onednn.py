@@ -8,7 +8,8 @@ of training and prediction. Both compute in fp32 (no reduced-precision accumulat
 differ from MKL's only in summation order (~1e-7 relative).
 
 :func:`packed_linears` is a context manager: inside it, every ``torch.nn.functional.linear`` call
-whose weight is a frozen (``requires_grad=False``) fp32 CPU tensor runs as oneDNN's prepacked GEMM.
+whose weight is a frozen (``requires_grad=False``) fp32 CPU tensor runs as oneDNN's prepacked GEMM, and
+so does any fp32 CPU weight while gradients are off (a fine-tuned model predicting under ``inference_mode``).
 The input may require a gradient (prompt tuning): its backward, ``dX = dY W``, is a oneDNN GEMM that
 reads ``W`` itself, transposed (within ~3 % of a prepacked copy's speed, and no second copy to hold).
 Everything else (a trainable weight, bf16 or int8 layers, CUDA, autocast, ``torch.compile`` tracing)
@@ -151,9 +152,16 @@ class _PackedLinear(torch.autograd.Function):
 
 
 def _frozen_fp32_cpu(tensor: torch.Tensor | None) -> bool:
+    """An fp32 CPU tensor that no gradient reaches here: frozen, or any weight while gradients are off.
+
+    A fine-tuned model's weights are trainable, but under ``torch.inference_mode``/``no_grad`` (prediction)
+    nothing flows back to them, so they pack too; the cache key (version, storage, sampled values) rebuilds
+    the packed copy after an optimizer step changed them in place.
+    """
     if tensor is None:
         return True
-    return not tensor.requires_grad and tensor.dtype == torch.float32 and tensor.device.type == "cpu"
+    frozen = not tensor.requires_grad or not torch.is_grad_enabled()
+    return frozen and tensor.dtype == torch.float32 and tensor.device.type == "cpu"
 
 
 class PackedLinearMode(TorchFunctionMode):
