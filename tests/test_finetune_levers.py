@@ -43,7 +43,7 @@ def test_train_predict_train_predict_matches_the_bare_model(tokenizer, tmp_path)
         # round 1 packs the trained weights; round 2 finds round 1's copies cached, and must not use them
         got = predict_logits(model, tokenizer, TEXTS, batch_size=2)
         torch.testing.assert_close(got, _bare_logits(model, tokenizer), atol=1e-5, rtol=1e-5)
-        if onednn.onednn_unavailable() is None:
+        if onednn.onednn_unavailable() is None and onednn.onednn_default():  # on where measured faster
             weight = model.bert.encoder.layer[0].attention.self.query.weight
             assert id(weight) in onednn._CACHE  # the fine-tuned weights did run packed
         seen.append(got)

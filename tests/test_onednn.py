@@ -60,7 +60,9 @@ def test_a_trainable_weight_packs_while_gradients_are_off_and_never_goes_stale()
         with torch.inference_mode(), packed_linears():
             got = layer(x)
         assert id(layer.weight) in onednn._CACHE
-        torch.testing.assert_close(got, F.linear(x, layer.weight.detach(), layer.bias.detach()), atol=1e-5, rtol=1e-5)
+        torch.testing.assert_close(
+            got, F.linear(x, layer.weight.detach(), layer.bias.detach()), atol=1e-5, rtol=1e-5
+        )
         before = got.clone()
         layer(x).pow(2).sum().backward()  # a training step outside the mode
         opt.step()
@@ -68,7 +70,9 @@ def test_a_trainable_weight_packs_while_gradients_are_off_and_never_goes_stale()
     with torch.no_grad(), packed_linears():
         after = layer(x)
     assert not torch.allclose(after, before)  # the step changed the weights, and the packed copy followed
-    torch.testing.assert_close(after, F.linear(x, layer.weight.detach(), layer.bias.detach()), atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(
+        after, F.linear(x, layer.weight.detach(), layer.bias.detach()), atol=1e-5, rtol=1e-5
+    )
 
 
 def test_a_changed_weight_is_packed_again():
@@ -154,3 +158,27 @@ def test_the_wrapper_uses_it_by_default_with_the_bare_model_s_results(tokenizer)
         prompt.grad = None
     torch.testing.assert_close(outputs[True][0], outputs[False][0], atol=1e-5, rtol=0)
     torch.testing.assert_close(outputs[True][1], outputs[False][1], atol=1e-6, rtol=1e-4)
+
+
+@pytest.mark.parametrize(
+    ("capability", "switch", "expected"),
+    [
+        ("AVX512", None, True),
+        ("AVX2", None, False),
+        ("DEFAULT", None, False),
+        ("AVX2", "1", True),
+        ("AVX512", "0", False),
+    ],
+)
+def test_on_by_default_only_where_measured_faster(monkeypatch, tokenizer, capability, switch, expected):
+    """AVX-512 was measured faster than torch's BLAS; an unmeasured CPU kind keeps the bare arithmetic."""
+    monkeypatch.setattr(torch.backends.cpu, "get_cpu_capability", lambda: capability)
+    if switch is None:
+        monkeypatch.delenv(onednn.ENV_SWITCH, raising=False)
+    else:
+        monkeypatch.setenv(onednn.ENV_SWITCH, switch)
+    assert onednn.onednn_default() is expected
+    wrapper = SoftPromptWrapper(
+        make_model("bert"), SoftPromptConfig(num_virtual_tokens=3), tokenizer=tokenizer
+    )
+    assert wrapper.onednn_linear is expected

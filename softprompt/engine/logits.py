@@ -17,7 +17,7 @@ from softprompt.core.constants import DEFAULT_MAX_LENGTH
 from softprompt.core.protocols import is_prompted
 from softprompt.models import backbone
 from softprompt.models.first_token import first_token_model
-from softprompt.models.onednn import packed_linears
+from softprompt.models.onednn import onednn_default, packed_linears
 
 __all__ = [
     "CPU_MAX_BATCH_TOKENS",
@@ -267,7 +267,8 @@ def forward_rows(
             torch.inference_mode(),
             torch.autocast(device.type, dtype=torch.bfloat16, enabled=autocast),
             backbone.attention_kernels(device),  # fine-tuned models too: no per-length cuDNN plans
-            packed_linears(getattr(model, "onednn_linear", True)),  # frozen fp32 linears: prepacked oneDNN
+            # fp32 linears as prepacked oneDNN GEMMs, where measured faster (models.onednn.onednn_default)
+            packed_linears(_onednn_wanted(model)),
         ):
             for index in tqdm(batches, desc="predicting", unit="batch", disable=not progress):
                 features = [{k: encoded[k][i] for k in encoded} for i in index]
@@ -280,6 +281,12 @@ def forward_rows(
     finally:
         model.train(was_training)
     return rows
+
+
+def _onednn_wanted(model: nn.Module) -> bool:
+    """The model's own ``onednn_linear`` (a wrapper's, or one set on a fine-tuned model), else this CPU's default."""
+    wanted = getattr(model, "onednn_linear", None)
+    return onednn_default() if wanted is None else bool(wanted)
 
 
 def _logits(outputs: Any) -> torch.Tensor:

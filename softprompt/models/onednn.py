@@ -30,6 +30,7 @@ Examples:
 from __future__ import annotations
 
 import contextlib
+import os
 import threading
 import warnings
 import weakref
@@ -41,12 +42,49 @@ import torch
 import torch.nn.functional as F
 from torch.overrides import TorchFunctionMode
 
-__all__ = ["PackedLinearMode", "clear_cache", "onednn_unavailable", "packed_linears"]
+__all__ = [
+    "ENV_SWITCH",
+    "MEASURED_FASTER",
+    "PackedLinearMode",
+    "clear_cache",
+    "onednn_default",
+    "onednn_unavailable",
+    "packed_linears",
+]
 
 BATCH_HINT = 1024  # rows the packed layout is tuned for (any row count runs)
+# CPU capabilities (torch.backends.cpu.get_cpu_capability()) on which the packed GEMMs were measured faster
+# than torch's BLAS (docs/benchmarks.md: two 2-core AMD EPYC AVX-512 machines, 465-493 vs ~205 GFLOP/s and
+# 225 vs 198). Nowhere else is the lever on by default: an unmeasured CPU (AVX2-only) keeps the bare arithmetic.
+MEASURED_FASTER = ("AVX512",)
+ENV_SWITCH = (
+    "SOFTPROMPT_ONEDNN"  # "1" / "0": on / off whatever the CPU (after measuring it: benchmarks/levers.py)
+)
 _CHECKED: dict[str, str | None] = {}  # "reason" -> why not available (None: available), once per process
 _LOCK = threading.Lock()
 _OPEN = threading.local()  # .mode: a packed_linears() is open in this thread
+
+
+def onednn_default() -> bool:
+    """Whether the packed GEMMs are on by default here: on a CPU kind they were measured faster on.
+
+    ``SOFTPROMPT_ONEDNN=1`` or ``=0`` decides instead. A wrapper's ``onednn_linear`` and ``predict_logits``
+    on a fine-tuned model start from this; :func:`packed_linears` itself packs wherever it is opened.
+
+    Returns:
+        ``True`` where ``torch.backends.cpu.get_cpu_capability()`` is in :data:`MEASURED_FASTER` (or the
+        variable says ``1``).
+
+    Examples:
+        >>> import os, torch
+        >>> onednn_default() == (os.environ.get(ENV_SWITCH, "") == "1" or (os.environ.get(ENV_SWITCH) != "0"
+        ...     and torch.backends.cpu.get_cpu_capability() in MEASURED_FASTER))
+        True
+    """
+    switch = os.environ.get(ENV_SWITCH, "").strip()
+    if switch in ("0", "1"):
+        return switch == "1"
+    return torch.backends.cpu.get_cpu_capability() in MEASURED_FASTER
 
 
 def onednn_unavailable() -> str | None:

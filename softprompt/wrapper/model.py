@@ -24,7 +24,7 @@ from softprompt.models import backbone, layout, precision
 from softprompt.models import support as model_support
 from softprompt.models.deep import DeepPrompt, initial_deep_prompt
 from softprompt.models.init import initial_prompt
-from softprompt.models.onednn import packed_linears
+from softprompt.models.onednn import onednn_default, packed_linears
 from softprompt.models.prompt_registry import PromptRegistry
 from softprompt.models.routing import run_slots
 from softprompt.models.slot import PromptSlot, slot_from_file
@@ -61,7 +61,8 @@ class SoftPromptWrapper(ExportMixin, PromptGenerationMixin, PretrainedMixin, Pro
         trim_last_layer: Where the head reads only position 0 (BERT-family sequence classification)
             and that is exact, the last layer runs for that position alone (:mod:`softprompt.models.first_token`).
         onednn_linear: On a CPU, the frozen fp32 linear layers run as prepacked oneDNN GEMMs
-            (:mod:`softprompt.models.onednn`). Both change float rounding only (logits within 1e-5); with
+            (:mod:`softprompt.models.onednn`); on by default only on CPU kinds where that was measured
+            faster (AVX-512; :func:`softprompt.models.onednn.onednn_default`). Both change float rounding only (logits within 1e-5); with
             both ``False`` the arithmetic is the bare model's, bit for bit.
 
     Raises:
@@ -113,7 +114,8 @@ class SoftPromptWrapper(ExportMixin, PromptGenerationMixin, PretrainedMixin, Pro
         self._deep_hooks = None  # registered while a deep prompt is loaded
         self._fp32_outputs = None  # hook casting a low-precision backbone's outputs up for fp32 heads
         self.active_prompt = name
-        self.trim_last_layer = self.onednn_linear = True  # see Attributes
+        self.trim_last_layer = True  # see Attributes
+        self.onednn_linear = onednn_default()  # on where measured faster (models.onednn.MEASURED_FASTER)
         self.add_slot(name, _slot if _slot is not None else self._new_slot(config or SoftPromptConfig()))
 
     def _new_slot(self, config: SoftPromptConfig) -> PromptSlot:
