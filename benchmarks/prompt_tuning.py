@@ -34,7 +34,7 @@ from child_process import run_child, tail  # noqa: E402
 from prompt_tuning_report import CPU_TARGETS, SICK_TARGETS, Targets, markdown, over_seeds, summarise  # noqa: E402
 from workloads import WORKLOADS  # noqa: E402
 
-SETUP_NAMES = ("chapter", "peft", "softprompt", "softprompt-bf16", "softprompt-int8")
+SETUP_NAMES = ("chapter", "peft", "peft-tuned", "softprompt", "softprompt-bf16", "softprompt-int8")
 QUICK = {"train_size": 16, "test_size": 16, "max_length": 128, "epochs": 1}
 TARGETS = {"imdb": CPU_TARGETS, "sick": SICK_TARGETS}
 RECORDED_ARGS = ("model", "data", "workload", "train_size", "test_size", "max_length", "num_virtual_tokens", "batch_size", "epochs", "lr", "seed", "bf16", "repeats")  # fmt: skip
@@ -232,9 +232,10 @@ def run_benchmark(args: argparse.Namespace, targets: Targets) -> int:
     """Warm-up, GEMM peak, every setup (per seed), GEMM peak again; print and write the report."""
     setups = [s for s in args.setups.split(",") if s]
     skipped = {}
-    if "peft" in setups and importlib.util.find_spec("peft") is None:
-        setups.remove("peft")
-        skipped["peft"] = "peft is not installed (pip install -e '.[bench]')"
+    for name in ("peft", "peft-tuned"):
+        if name in setups and importlib.util.find_spec("peft") is None:
+            setups.remove(name)
+            skipped[name] = "peft is not installed (pip install -e '.[bench]')"
         print("skipping setup 'peft': peft is not installed", file=sys.stderr)
     workdir = Path(args.workdir) if args.workdir else Path(tempfile.mkdtemp(prefix="softprompt-bench-"))
     workdir.mkdir(parents=True, exist_ok=True)

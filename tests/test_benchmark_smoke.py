@@ -22,7 +22,7 @@ from tests.conftest import WORDS, make_tokenizer, model_config
 
 # spawns one interpreter per setup; each pays ~5-10 s of imports (torch, transformers, evaluate) on 2 cores
 pytestmark = pytest.mark.slow
-SETUPS = "chapter,peft,softprompt,softprompt-int8"  # softprompt-bf16 (bf16=True) left out for time
+SETUPS = "chapter,peft,peft-tuned,softprompt,softprompt-int8"  # softprompt-bf16 (bf16=True) left out for time
 
 BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
 SCRIPT = BENCHMARKS / "prompt_tuning.py"
@@ -114,7 +114,7 @@ def test_every_setup_measured_on_equal_terms(report):
     steps = 2 * TRAIN // BATCH
     assert data["config"]["steps"] == steps
     expected = {"chapter", "softprompt", "softprompt-int8"} | (
-        {"peft"} if HAS_PEFT else set()
+        {"peft", "peft-tuned"} if HAS_PEFT else set()
     )  # no peft: skipped, not failed
     assert set(data["setups"]) == expected
     for name, r in data["setups"].items():
@@ -170,13 +170,15 @@ def test_table_has_a_row_per_setup(report):
 
 def test_peft_setup_and_ratios_to_peft(report):
     pytest.importorskip("peft")
-    data, _ = report
+    data, stdout = report
     peft = data["setups"]["peft"]
     hidden = model_config("bert").hidden_size
     assert peft["trainable_parameters"] == VIRTUAL * hidden + hidden * 2 + 2  # prompt + classifier
     assert "adapter_model.safetensors" in peft["artefact"]["files"]
     ratios = data["ratios"]["softprompt"]
     assert ratios["train_vs_peft"] > 0 and ratios["peak_rss_vs_peft"] > 0
+    assert ratios["train_vs_peft-tuned"] > 0 and ratios["predict_vs_peft-tuned"] > 0  # the tuned baseline ran
+    assert "vs peft-tuned" in stdout
     assert set(data["targets"]["softprompt"]) >= {"accuracy >= peft - 1 pt", "peak RSS <= peft"}
 
 
