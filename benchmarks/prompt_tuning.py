@@ -236,7 +236,7 @@ def run_benchmark(args: argparse.Namespace, targets: Targets) -> int:
         if name in setups and importlib.util.find_spec("peft") is None:
             setups.remove(name)
             skipped[name] = "peft is not installed (pip install -e '.[bench]')"
-        print("skipping setup 'peft': peft is not installed", file=sys.stderr)
+            print(f"skipping setup {name!r}: peft is not installed", file=sys.stderr)
     workdir = Path(args.workdir) if args.workdir else Path(tempfile.mkdtemp(prefix="softprompt-bench-"))
     workdir.mkdir(parents=True, exist_ok=True)
     before = after = None

@@ -9,6 +9,7 @@ a step's time goes (``step_timing``).
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import math
 import os
@@ -285,15 +286,21 @@ def run_peft(cfg: BenchConfig, out: dict[str, Any], *, tuned: bool = False) -> N
     test = test_rows.map(encode, batched=True, remove_columns=text_columns)
     out["predict"]["tokenize_seconds"] = time.perf_counter() - start
     order = list(range(len(test)))
-    in_order = test
+    in_order, predictor = test, trainer
     if tuned:  # longest first, as softprompt batches: each batch pads to its own longest text
         order = sorted(order, key=lambda i: -len(test[i]["input_ids"]))
         test = test.select(order)
-    logits = _first(trainer.predict(test).predictions)  # (n, C), in ``order``
+        # transformers 5.25: with train_sampling_strategy="group_by_length" the *evaluation* sampler groups by
+        # length too, so Trainer.predict returns its rows in a shuffled order that no output records; a
+        # Trainer without the flag predicts in dataset order (docs/benchmarks.md)
+        predict_args = dataclasses.replace(args, train_sampling_strategy="random")
+        predictor = transformers.Trainer(model=peft_model, args=predict_args, processing_class=tokenizer,
+                                         data_collator=transformers.DataCollatorWithPadding(tokenizer))  # fmt: skip
+    logits = _first(predictor.predict(test).predictions)  # (n, C), in ``order``
     if tuned:
         logits = logits[np.argsort(order)]  # back to the input order
         out["predict"]["seconds"] = time.perf_counter() - start  # the check below is not timed
-        head = _first(trainer.predict(in_order.select(range(min(4, len(order))))).predictions)
+        head = _first(predictor.predict(in_order.select(range(min(4, len(order))))).predictions)
         if not np.allclose(head, logits[: len(head)], atol=1e-3):  # unsorted right: row i is text i again
             raise RuntimeError("peft-tuned: the length-sorted predictions do not map back to their texts")
     if not tuned:
