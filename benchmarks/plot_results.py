@@ -7,7 +7,8 @@ Reads only what the runs and benchmarks wrote (no figure is typed in here) and w
   a dot (docs/results/seeds/h200-imdb-study.json, docs/results/seeds/cpu-sick-study.json,
   docs/results/conll/summary.json);
 - ``speed-<workload>.png``: each setup's training and prediction throughput as a multiple of PEFT's, from one
-  ``benchmarks/prompt_tuning.py`` run (its CPU capability and date in the title).
+  ``benchmarks/prompt_tuning.py`` run (its CPU capability and date in the title): PEFT's defaults, PEFT tuned
+  for speed with flags, softprompt.
 
     python benchmarks/plot_results.py            # needs matplotlib (pip install -e ".[plots]")
 """
@@ -27,8 +28,8 @@ import matplotlib.pyplot as plt
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "docs" / "results"
 SPEED_RUNS = {
-    "imdb": REPO / "benchmarks" / "results" / "minilm-imdb-levers.json",
-    "sick": REPO / "benchmarks" / "results" / "minilm-sick-levers.json",
+    "imdb": REPO / "benchmarks" / "results" / "minilm-imdb-tuned-peft.json",
+    "sick": REPO / "benchmarks" / "results" / "minilm-sick-tuned-peft.json",
 }
 METHODS = ("prompt tuning", "deep prompt", "fine-tuning")
 COLOURS = {"prompt tuning": "#4c72b0", "deep prompt": "#55a868", "fine-tuning": "#c44e52"}
