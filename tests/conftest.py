@@ -211,9 +211,10 @@ def batch(
 
 
 def bare_arithmetic(wrapper):
-    """``wrapper`` with its speed levers off (last-layer trim, oneDNN linears): bit for bit the bare model's
-    arithmetic, for tests that compare with ``torch.equal``. The levers themselves are compared with the
-    bare model to float rounding in tests/test_first_token.py and tests/test_onednn.py."""
+    """``wrapper`` (or a fine-tuned model, which ``predict_logits`` gives the same levers) with its speed levers
+    off (last-layer trim, oneDNN linears): bit for bit the bare model's arithmetic, for tests that compare with
+    ``torch.equal`` or with ``Trainer``'s own evaluation. The levers themselves are compared with the bare model
+    to float rounding in tests/test_first_token.py, tests/test_onednn.py and tests/test_finetune_levers.py."""
     wrapper.trim_last_layer = wrapper.onednn_linear = False
     return wrapper
 

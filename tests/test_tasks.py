@@ -151,7 +151,9 @@ def test_finetune_shares_the_pipeline(task, tokenizer, tmp_path):
     assert f"eval_{data.task.best_metric}" in result.eval_metrics
     preds = predict(model, tokenizer, _inputs(data.eval))
     assert len(preds) == len(data.eval)
-    metrics = evaluate_model(model, tokenizer, data.eval, max_length=48)
+    # Trainer's evaluation is the bare arithmetic; with the levers a near-constant regressor's Pearson r
+    # moves in the 5th digit (float rounding, amplified), so compare the pipeline on the bare arithmetic
+    metrics = evaluate_model(bare_arithmetic(model), tokenizer, data.eval, max_length=48)
     assert metrics[f"eval_{data.task.best_metric}"] == pytest.approx(
         result.eval_metrics[f"eval_{data.task.best_metric}"], abs=1e-6
     )
