@@ -24,7 +24,7 @@ from typing import Any
 import griffe
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from reference import public_paths  # the reference pages' own list of what is rendered
+from reference import _unwrap, public_paths  # the reference pages' own list of what is rendered
 
 ROLE = re.compile(r":(?:class|func|meth|mod|attr|data|exc|obj|py:\w+):`(~?)([^`<>]+)`")
 CODE_SPAN = re.compile(r"``.*?``|`[^`]*`", re.S)
@@ -150,7 +150,3 @@ def _prose_lines(text: str) -> list[str]:
         elif not (indent >= 4 and not in_section):
             out.append(line)
     return out
-
-
-def _unwrap(obj: Any) -> Any:
-    return obj.__func__ if isinstance(obj, (classmethod, staticmethod)) else obj

@@ -31,7 +31,7 @@ class PromptInit(str, Enum):
     Examples:
         >>> PromptInit("labels") is PromptInit.LABELS
         True
-        >>> SoftPromptConfig(init="text", init_text="Is this review positive?").init
+        >>> SoftPromptConfig(init="text", init_text="Is this text positive?").init
         <PromptInit.TEXT: 'text'>
     """
 

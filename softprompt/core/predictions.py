@@ -49,7 +49,7 @@ class Prediction(_Record):
         confidence: Its probability after the prompt's temperature.
 
     Examples:
-        >>> wrapper.predict(["a great film"])[0]
+        >>> wrapper.predict(["a great product"])[0]
         Prediction(label=..., label_name=..., confidence=...)
     """
 
@@ -150,8 +150,8 @@ class Answer(_Record):
             context tokens and ``[CLS]`` (transformers' question-answering pipeline's score).
 
     Examples:
-        >>> context = "The film was shot in Rome."
-        >>> a = Answer(text="Rome", start=21, end=25, score=0.8)
+        >>> context = "The photo was taken in Rome."
+        >>> a = Answer(text="Rome", start=23, end=27, score=0.8)
         >>> context[a.start : a.end]
         'Rome'
     """

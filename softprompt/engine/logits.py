@@ -193,7 +193,7 @@ def predict_logits(
             wrong length.
 
     Examples:
-        >>> logits = predict_logits(wrapper, tokenizer, ["a great film", "a dull one", "a third"])
+        >>> logits = predict_logits(wrapper, tokenizer, ["a great product", "a dull one", "a third"])
         >>> logits.shape, logits.dtype
         (torch.Size([3, 2]), torch.float32)
     """

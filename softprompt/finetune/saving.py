@@ -184,7 +184,7 @@ def calibrate_finetuned(
 
     Examples:
         >>> folder = save_finetuned(model, tokenizer, "runs/sentiment-bert")
-        >>> t = calibrate_finetuned(model, tokenizer, ["a great film", "a dull film"], [1, 0], model_dir=folder)
+        >>> t = calibrate_finetuned(model, tokenizer, ["a great product", "a dull product"], [1, 0], model_dir=folder)
         >>> load_finetuned(folder)[0].config.softprompt_temperature == t
         True
     """

@@ -87,7 +87,7 @@ def calibrate(
             single-label classification (a temperature only rescales a softmax).
 
     Examples:
-        >>> t = calibrate(wrapper, tokenizer, ["a great film", "a dull film", "great", "dull"], [1, 0, 1, 0])
+        >>> t = calibrate(wrapper, tokenizer, ["a great product", "a dull product", "great", "dull"], [1, 0, 1, 0])
         >>> wrapper.slot().temperature == t
         True
     """

@@ -76,7 +76,7 @@ def predict(
         >>> fine_tuned = AutoModelForSequenceClassification.from_pretrained("bert-base-uncased", num_labels=2)
         >>> predict(fine_tuned, tokenizer, ["An absolutely fantastic performance."])
         [Prediction(label=..., label_name=..., confidence=...)]
-        >>> predict(wrapper, tokenizer, ["a great film"], prompt="default")
+        >>> predict(wrapper, tokenizer, ["a great product"], prompt="default")
         [Prediction(label=..., label_name=..., confidence=...)]
     """
     family, task = _family(model, task, prompt)

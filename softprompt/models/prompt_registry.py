@@ -427,7 +427,7 @@ class PromptRegistry(nn.Module):
             KeyError: an unknown name (before anything runs).
 
         Examples:
-            >>> batch = tokenizer(["a great film", "a dull one"], return_tensors="pt", padding=True)
+            >>> batch = tokenizer(["a great product", "a dull one"], return_tensors="pt", padding=True)
             >>> with wrapper.using_prompts(["default"]):
             ...     logits = wrapper(**batch, prompt_names=["default"] * 2).logits
             >>> logits.shape

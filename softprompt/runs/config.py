@@ -216,7 +216,7 @@ class RunConfig:
             Field name to value.
 
         Examples:
-            >>> RunConfig(model="bert-base-uncased", data="imdb", training_args={"hub_token": "hf_x"}).to_dict()["training_args"]
+            >>> RunConfig(model="bert-base-uncased", data="my/dataset", training_args={"hub_token": "hf_x"}).to_dict()["training_args"]
             {}
         """
         out = dataclasses.asdict(self)
@@ -239,7 +239,7 @@ class RunConfig:
             OSError: the file cannot be written (an existing one is left as it was).
 
         Examples:
-            >>> RunConfig(model="bert-base-uncased", data="imdb").save("runs/x/run_config.json")
+            >>> RunConfig(model="bert-base-uncased", data="my/dataset").save("runs/x/run_config.json")
             PosixPath('runs/x/run_config.json')
         """
         return atomic_write_json(path, {**self.to_dict(), "resume": False, "overwrite": False})
@@ -259,8 +259,8 @@ class RunConfig:
 
         Examples:
             >>> import pandas as pd
-            >>> pd.DataFrame({"text": ["good", "bad"] * 4, "label": [1, 0] * 4}).to_csv("reviews.csv", index=False)
-            >>> data = RunConfig(model="bert-base-uncased", data="reviews.csv", holdout=0.25).load_data()
+            >>> pd.DataFrame({"text": ["good", "bad"] * 4, "label": [1, 0] * 4}).to_csv("texts.csv", index=False)
+            >>> data = RunConfig(model="bert-base-uncased", data="texts.csv", holdout=0.25).load_data()
             >>> len(data.train), len(data.eval)
             (6, 2)
         """

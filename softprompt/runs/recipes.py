@@ -236,9 +236,9 @@ def run_prompt_tuning(cfg: RunConfig) -> dict[str, Any]:
 
     Examples:
         >>> import pandas as pd
-        >>> frame = pd.DataFrame({"text": ["a great film", "a dull film"] * 8, "label": [1, 0] * 8})
-        >>> frame.to_csv("reviews.csv", index=False)
-        >>> cfg = RunConfig(model="bert-base-uncased", data="reviews.csv", holdout=0.25, epochs=1,
+        >>> frame = pd.DataFrame({"text": ["a great product", "a dull product"] * 8, "label": [1, 0] * 8})
+        >>> frame.to_csv("texts.csv", index=False)
+        >>> cfg = RunConfig(model="bert-base-uncased", data="texts.csv", holdout=0.25, epochs=1,
         ...                 num_virtual_tokens=4, max_length=32, output_dir="runs/pt")
         >>> results = run_prompt_tuning(cfg)
         >>> results["metric"], results["eval_metrics"]["eval_accuracy"] == results["reloaded_eval_metrics"]["eval_accuracy"]
@@ -311,9 +311,9 @@ def run_finetune(cfg: RunConfig) -> dict[str, Any]:
 
     Examples:
         >>> import pandas as pd
-        >>> frame = pd.DataFrame({"text": ["a great film", "a dull film"] * 8, "label": [1, 0] * 8})
-        >>> frame.to_csv("reviews.csv", index=False)
-        >>> cfg = RunConfig(model="bert-base-uncased", data="reviews.csv", holdout=0.25, epochs=1, lr=2e-5,
+        >>> frame = pd.DataFrame({"text": ["a great product", "a dull product"] * 8, "label": [1, 0] * 8})
+        >>> frame.to_csv("texts.csv", index=False)
+        >>> cfg = RunConfig(model="bert-base-uncased", data="texts.csv", holdout=0.25, epochs=1, lr=2e-5,
         ...                 batch_size=32, max_length=32, output_dir="runs/ft")
         >>> results = run_finetune(cfg)
         >>> results["kind"], sorted(results["reloaded_eval_metrics"])[:2]

@@ -122,9 +122,9 @@ def run_seeds(cfg: Any, seeds: Sequence[int], run: Callable[[Any], dict[str, Any
     Examples:
         >>> import pandas as pd
         >>> from softprompt import RunConfig, run_prompt_tuning
-        >>> frame = pd.DataFrame({"text": ["a great film", "a dull film"] * 8, "label": [1, 0] * 8})
-        >>> frame.to_csv("reviews.csv", index=False)
-        >>> cfg = RunConfig(model="bert-base-uncased", data="reviews.csv", holdout=0.25, epochs=1,
+        >>> frame = pd.DataFrame({"text": ["a great product", "a dull product"] * 8, "label": [1, 0] * 8})
+        >>> frame.to_csv("texts.csv", index=False)
+        >>> cfg = RunConfig(model="bert-base-uncased", data="texts.csv", holdout=0.25, epochs=1,
         ...                 num_virtual_tokens=4, max_length=32, output_dir="runs/seeds")
         >>> summary = run_seeds(cfg, [1, 2], run_prompt_tuning)
         >>> print(format_seed_summary(summary))

@@ -110,7 +110,7 @@ class PromptTrainer(SeededSamplingMixin, Trainer):
             >>> from softprompt import PromptTrainer, default_training_args
             >>> args = default_training_args("runs/pt", learning_rate=1e-2, has_eval=False)
             >>> trainer = PromptTrainer(wrapper, args=args)
-            >>> batch = {**tokenizer(["a great film"], return_tensors="pt"), "labels": torch.tensor([1])}
+            >>> batch = {**tokenizer(["a great product"], return_tensors="pt"), "labels": torch.tensor([1])}
             >>> loss, logits, labels = trainer.prediction_step(wrapper, batch, prediction_loss_only=False)
             >>> logits.shape, labels.tolist()
             (torch.Size([1, 2]), [1])
@@ -236,7 +236,7 @@ def train_prompt(
         eval_dataset: Tokenized evaluation data; evaluated every epoch, best prompt kept.
         output_dir: Checkpoints and the final ``prompt.safetensors``.
         num_train_epochs: Epochs (default 3).
-        learning_rate: AdamW's peak learning rate (default 1e-2, the chapter's).
+        learning_rate: AdamW's peak learning rate (default 1e-2).
         per_device_train_batch_size: Training batch size (default 8).
         seed: Seed of the batch order and dropout.
         head_learning_rate: The head's own peak learning rate; ``None``: ``learning_rate``.
@@ -270,7 +270,7 @@ def train_prompt(
     Examples:
         >>> import pandas as pd
         >>> from softprompt import load_data, tokenize_dataset, train_prompt
-        >>> frame = pd.DataFrame({"text": ["a great film", "a dull film"] * 8, "label": [1, 0] * 8})
+        >>> frame = pd.DataFrame({"text": ["a great product", "a dull product"] * 8, "label": [1, 0] * 8})
         >>> data = load_data(frame, holdout=0.25, label_names=["neg", "pos"])
         >>> train_ds = tokenize_dataset(data.train, tokenizer, max_length=32, num_virtual_tokens=4)
         >>> test_ds = tokenize_dataset(data.eval, tokenizer, max_length=32, num_virtual_tokens=4)

@@ -55,7 +55,7 @@ class ExportMixin:
         Examples:
             >>> folder = wrapper.export_merged("sentiment-model")
             >>> from transformers import pipeline
-            >>> pipeline("text-classification", model="sentiment-model")("A superb film.")
+            >>> pipeline("text-classification", model="sentiment-model")("A superb product.")
             [{'label': ..., 'score': ...}]
         """
         return self._write_merged(folder, prompt, overwrite, then=None)

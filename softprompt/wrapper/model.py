@@ -76,7 +76,7 @@ class SoftPromptWrapper(ExportMixin, PromptGenerationMixin, PretrainedMixin, Pro
         >>> model = AutoModelForSequenceClassification.from_pretrained("bert-base-uncased", num_labels=2)
         >>> tokenizer = AutoTokenizer.from_pretrained("bert-base-uncased")
         >>> wrapper = SoftPromptWrapper(model, SoftPromptConfig(num_virtual_tokens=4), tokenizer=tokenizer)
-        >>> out = wrapper(**tokenizer(["great film"], return_tensors="pt"))
+        >>> out = wrapper(**tokenizer(["great product"], return_tensors="pt"))
         >>> out.logits.shape
         torch.Size([1, 2])
         >>> wrapper.save_prompt("sentiment.safetensors")
@@ -305,7 +305,7 @@ class SoftPromptWrapper(ExportMixin, PromptGenerationMixin, PretrainedMixin, Pro
             The temperature, also set on the active prompt.
 
         Examples:
-            >>> t = wrapper.calibrate(["a great film", "a dull film", "great", "dull"], [1, 0, 1, 0])
+            >>> t = wrapper.calibrate(["a great product", "a dull product", "great", "dull"], [1, 0, 1, 0])
             >>> t > 0
             True
         """
@@ -363,7 +363,7 @@ class SoftPromptWrapper(ExportMixin, PromptGenerationMixin, PretrainedMixin, Pro
             ValueError: no tokenizer, or no room for text (see :meth:`max_input_length`).
 
         Examples:
-            >>> batch = wrapper.tokenize(["great film", "dull"])
+            >>> batch = wrapper.tokenize(["great product", "dull"])
             >>> wrapper(**batch).logits.shape
             torch.Size([2, 2])
         """
@@ -411,7 +411,7 @@ class SoftPromptWrapper(ExportMixin, PromptGenerationMixin, PretrainedMixin, Pro
             ValueError: inputs the prompt cannot be spliced into (the message says why).
 
         Examples:
-            >>> batch = tokenizer(["a great film"], return_tensors="pt")
+            >>> batch = tokenizer(["a great product"], return_tensors="pt")
             >>> out = wrapper(**batch, labels=torch.tensor([1]))
             >>> out.logits.shape, out.loss.requires_grad
             (torch.Size([1, 2]), True)

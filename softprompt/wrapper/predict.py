@@ -64,7 +64,7 @@ def predict_with_wrapper(
     Examples:
         >>> wrapper.load_prompt(wrapper.save_prompt("second.safetensors"))
         'second'
-        >>> predict_with_wrapper(wrapper, ["a great film"], prompts=["default", "second"])
+        >>> predict_with_wrapper(wrapper, ["a great product"], prompts=["default", "second"])
         [Prediction(label=..., label_name=..., confidence=...)]
     """
     if wrapper.tokenizer is None:
@@ -153,7 +153,7 @@ def ensemble_probabilities(
         ValueError: no prompt names, or temperatures of the wrong length or not positive.
 
     Examples:
-        >>> ensemble_probabilities(wrapper, tok, ["great film"], ["a", "b"], temperatures=[1.0, 0.7])  # doctest: +SKIP
+        >>> ensemble_probabilities(wrapper, tok, ["great product"], ["a", "b"], temperatures=[1.0, 0.7])  # doctest: +SKIP
         tensor([[0.1200, 0.8800]])
     """
     firsts, pairs = validate_texts(texts)

@@ -154,7 +154,7 @@ class PretrainedMixin:
             >>> folder = wrapper.save_pretrained("sentiment-prompt")
             >>> again = SoftPromptWrapper.from_pretrained(model, "sentiment-prompt", tokenizer=tokenizer)
             >>> again = SoftPromptWrapper.from_pretrained("bert-base-uncased", "sentiment-prompt")  # base by name
-            >>> again.predict(["a great film"])
+            >>> again.predict(["a great product"])
             [Prediction(label=..., label_name=..., confidence=...)]
             >>> from_hub = SoftPromptWrapper.from_pretrained(model, "me/sentiment-prompt")  # doctest: +SKIP
         """
