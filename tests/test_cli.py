@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from softprompt import read_prompt_file
 from softprompt.cli import main
 
 REPO = Path(__file__).resolve().parents[1]
@@ -489,3 +490,27 @@ def test_top_level_help_imports_neither_torch_nor_transformers():
             "print(sorted(m for m in ('torch', 'transformers', 'datasets') if m in sys.modules))")  # fmt: skip
     proc = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120)
     assert proc.stdout.strip().splitlines()[-1] == "[]" and "COMMAND" in proc.stdout
+
+
+def test_init_from_transfers_a_run_and_residual_trains_folded(assets, tmp_path):
+    model_dir, data_dir = assets
+    source = tmp_path / "source"
+    assert main(["train", *_run_flags(model_dir, data_dir, source, "--epochs", "1")]) == 0
+    target = tmp_path / "target"
+    flags = _run_flags(
+        model_dir, data_dir, target, "--epochs", "1", "--init-from", str(source), "--residual-hidden", "8"
+    )
+    assert main(["train", *flags]) == 0
+    saved = json.loads((target / "run_config.json").read_text())
+    assert saved["init"] == "prompt" and saved["init_from"] == [str(source)] and saved["residual_hidden"] == 8
+    pf = read_prompt_file(target / "prompt.safetensors")
+    assert pf.config.init_from == [str(source)] and pf.config.residual_hidden == 8
+    assert not pf.prompt_reparam  # folded when training ended
+    results = json.loads((target / "results.json").read_text())
+    assert results["eval_metrics"]["eval_accuracy"] == results["reloaded_eval_metrics"]["eval_accuracy"]
+    assert (
+        main(["train", *_run_flags(model_dir, data_dir, tmp_path / "x", "--init", "prompt")]) == 2
+    )  # no files
+    assert (
+        main(["finetune", *_run_flags(model_dir, data_dir, tmp_path / "ft", "--init-from", str(source))]) == 2
+    )

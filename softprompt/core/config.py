@@ -27,6 +27,8 @@ class PromptInit(str, Enum):
         VOCAB: Rows of the embedding matrix sampled from frequent tokens (the default).
         TEXT: The embeddings of ``init_text``, tiled or cut to length.
         LABELS: The embeddings of the class-label words, the rest filled like ``VOCAB``.
+        PROMPT: Trained prompt files' vectors (``init_from``), averaged: prompt transfer (Vu et al.,
+            SPoT, 2022), e.g. an entailment prompt as the start of another entailment task.
 
     Examples:
         >>> PromptInit("labels") is PromptInit.LABELS
@@ -39,6 +41,7 @@ class PromptInit(str, Enum):
     VOCAB = "vocab"  # rows of the embedding matrix sampled from frequent tokens
     TEXT = "text"  # embeddings of `init_text`, tiled or cut to length
     LABELS = "labels"  # embeddings of the class-label words, rest filled like `vocab`
+    PROMPT = "prompt"  # trained prompt files' vectors (init_from), averaged
 
 
 class Placement(str, Enum):
@@ -91,7 +94,7 @@ class SoftPromptConfig:
     Args:
         num_virtual_tokens: Number of trainable prompt vectors. 20 is where Lester et al. (2021)
             saw returns flatten.
-        init: One of ``"random"``, ``"vocab"``, ``"text"``, ``"labels"`` (see :class:`PromptInit`).
+        init: One of ``"random"``, ``"vocab"``, ``"text"``, ``"labels"``, ``"prompt"`` (see :class:`PromptInit`).
         init_text: Text whose token embeddings initialise the prompt when ``init="text"``.
         label_words: Words naming the classes, in label-id order, for ``init="labels"``. Defaults
             to the model's ``id2label`` names.
@@ -102,6 +105,12 @@ class SoftPromptConfig:
         train_head: Train the classifier head with the prompt and save it in the prompt file.
             A prompt trained against a frozen random head is useless elsewhere.
         seed: Seed for the initialisation, so the same config gives the same prompt.
+        init_from: Prompt files (or run folders holding ``prompt.safetensors``) that ``init="prompt"``
+            starts from, averaged; trained on the same base model. Their head comes along only when
+            every file has the target's task and class names (see :mod:`softprompt.models.transfer`).
+        residual_hidden: Train the prompt (and a deep prompt's vectors) through a residual MLP of this
+            bottleneck width (Razdaibiedina et al. 2023, see :mod:`softprompt.models.residual`); prompt
+            files hold the folded plain vectors. ``None`` (default) trains the vectors directly.
         deep: Also learn vectors at the input of every later transformer layer (P-tuning v2):
             more trainable parameters (layers x N x hidden), much better on small models and hard
             tasks. See :mod:`softprompt.models.deep`.
@@ -123,7 +132,9 @@ class SoftPromptConfig:
     """
 
     num_virtual_tokens: int = field(default=20, metadata={"help": "number of prompt vectors"})
-    init: PromptInit = field(default=PromptInit.VOCAB, metadata={"help": "random | vocab | text | labels"})
+    init: PromptInit = field(
+        default=PromptInit.VOCAB, metadata={"help": "random | vocab | text | labels | prompt"}
+    )
     init_text: str | None = field(default=None, metadata={"help": "text for init='text'"})
     label_words: list[str] | None = field(default=None, metadata={"help": "class words for init='labels'"})
     vocab_sample_size: int = field(default=5000, metadata={"help": "frequent-token pool for init='vocab'"})
@@ -131,6 +142,12 @@ class SoftPromptConfig:
     overflow: Overflow = field(default=Overflow.ERROR, metadata={"help": "error | truncate"})
     train_head: bool = field(default=True, metadata={"help": "train and save the classifier head"})
     seed: int = field(default=42, metadata={"help": "seed for the initialisation"})
+    init_from: list[str] | None = field(
+        default=None, metadata={"help": "prompt files init='prompt' starts from (averaged)"}
+    )
+    residual_hidden: int | None = field(
+        default=None, metadata={"help": "bottleneck of a residual MLP the prompt trains through; None: plain"}
+    )
     deep: bool = field(
         default=False, metadata={"help": "prompt vectors at every layer's input, not only the first"}
     )
@@ -180,6 +197,22 @@ class SoftPromptConfig:
             raise ValueError(f"SoftPromptConfig.seed must be an int, got {self.seed!r}")
         if not isinstance(self.deep, bool):
             raise ValueError(f"SoftPromptConfig.deep must be True or False, got {self.deep!r}")
+        self._check_transfer()
+        if self.residual_hidden is not None:
+            if (
+                isinstance(self.residual_hidden, bool)
+                or not isinstance(self.residual_hidden, int)
+                or not 1 <= self.residual_hidden <= MAX_VIRTUAL_TOKENS
+            ):
+                raise ValueError(
+                    f"SoftPromptConfig.residual_hidden must be a positive int (at most {MAX_VIRTUAL_TOKENS:,}) "
+                    f"or None, got {self.residual_hidden!r}"
+                )
+            if self.deep_reparam_hidden is not None:
+                raise ValueError(
+                    "SoftPromptConfig: residual_hidden and deep_reparam_hidden both reparameterise the deep vectors; "
+                    "set one of them"
+                )
         if self.deep_reparam_hidden is not None:
             if (
                 isinstance(self.deep_reparam_hidden, bool)
@@ -194,6 +227,23 @@ class SoftPromptConfig:
                     f"SoftPromptConfig.deep_reparam_hidden={self.deep_reparam_hidden} reparameterises deep prompts; "
                     "set deep=True as well, or leave deep_reparam_hidden=None"
                 )
+
+    def _check_transfer(self) -> None:
+        if self.init is PromptInit.PROMPT:
+            files = self.init_from
+            if isinstance(files, (str, bytes)) or not isinstance(files, (list, tuple)) or not files:
+                raise ValueError(
+                    "SoftPromptConfig(init='prompt') needs init_from: a list of trained prompt files "
+                    f"(e.g. init_from=['nli/prompt.safetensors']), got {files!r}"
+                )
+            if not all(isinstance(f, str) and f.strip() for f in files):
+                raise ValueError(f"SoftPromptConfig.init_from must hold non-empty paths, got {files!r}")
+            self.init_from = [str(f) for f in files]
+        elif self.init_from is not None:
+            raise ValueError(
+                f"SoftPromptConfig.init_from={self.init_from!r} is read by init='prompt' only; set init='prompt' "
+                f"(init is {self.init.value!r})"
+            )
 
     def to_dict(self) -> dict[str, Any]:
         """Plain-JSON dict (enums as their string values).

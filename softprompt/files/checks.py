@@ -26,6 +26,7 @@ PROMPT_KEY = "prompt_embeddings"
 HEAD_PREFIX = "head."
 DEEP_KEY = "deep_prompts"
 DEEP_REPARAM_PREFIX = "deep_reparam."
+PROMPT_REPARAM_PREFIX = "prompt_reparam."
 
 __all__ = [
     "MAX_ABS_VALUE",
@@ -172,8 +173,9 @@ def check_tensors(
     config: SoftPromptConfig,
     deep_prompts: torch.Tensor | None = None,
     deep_reparam: dict[str, torch.Tensor] | None = None,
+    prompt_reparam: dict[str, torch.Tensor] | None = None,
 ) -> None:
-    """Shapes that agree with the config (prompt, deep vectors), and :func:`check_values` on every tensor."""
+    """Shapes that agree with the config (prompt, deep vectors, training state), and :func:`check_values` on every tensor."""
     expected = config.num_virtual_tokens
     if prompt.dim() != 2 or prompt.shape[0] != expected:
         raise ValueError(
@@ -184,10 +186,22 @@ def check_tensors(
         raise ValueError(f"{where}: config has deep=True but there is no {DEEP_KEY!r} tensor")
     if not config.deep and (deep_prompts is not None or deep_reparam):
         raise ValueError(f"{where}: has deep prompt tensors but its config has deep=False")
-    if deep_reparam and config.deep_reparam_hidden is None:
+    if deep_reparam and config.deep_reparam_hidden is None and config.residual_hidden is None:
         raise ValueError(
-            f"{where}: has {DEEP_REPARAM_PREFIX}* tensors but its config has deep_reparam_hidden=None"
+            f"{where}: has {DEEP_REPARAM_PREFIX}* tensors but its config trains the deep vectors through no MLP "
+            "(deep_reparam_hidden and residual_hidden are None)"
         )
+    if prompt_reparam:
+        if config.residual_hidden is None:
+            raise ValueError(
+                f"{where}: has {PROMPT_REPARAM_PREFIX}* tensors but its config has residual_hidden=None"
+            )
+        raw = prompt_reparam.get("prompt")
+        if raw is None or tuple(raw.shape) != tuple(prompt.shape):
+            raise ValueError(
+                f"{where}: {PROMPT_REPARAM_PREFIX}prompt must hold the unfolded vectors, of the prompt's shape "
+                f"{tuple(prompt.shape)}; found {None if raw is None else tuple(raw.shape)}"
+            )
     if deep_prompts is not None and (deep_prompts.dim() != 3 or deep_prompts.shape[1] != expected):
         raise ValueError(
             f"{where}: {DEEP_KEY} has shape {tuple(deep_prompts.shape)} but should be (num_layers - 1, "
@@ -198,5 +212,6 @@ def check_tensors(
         **{HEAD_PREFIX + k: v for k, v in head.items()},
         **({DEEP_KEY: deep_prompts} if deep_prompts is not None else {}),
         **{DEEP_REPARAM_PREFIX + k: v for k, v in (deep_reparam or {}).items()},
+        **{PROMPT_REPARAM_PREFIX + k: v for k, v in (prompt_reparam or {}).items()},
     }
     check_values(where, named)

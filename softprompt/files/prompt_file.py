@@ -8,6 +8,8 @@ Layout::
                         the vectors at the input of layers 1..L-1 (folded if reparameterised)
     deep_reparam.<name> float32, deep prompts trained through an MLP only: its state, so training
                         can resume exactly; loading ignores it
+    prompt_reparam.<name> float32, prompts trained through a residual MLP only: the unfolded vectors
+                        (``prompt``) and the MLP (``residual.*``), for resuming; loading ignores it
     __metadata__        str -> str: format, format_version, softprompt_version, config (JSON),
                         base_model, model_type, embedding_dim, num_virtual_tokens, num_labels,
                         id2label (JSON), task (JSON: {"type": "classification" | "multi-label" |
@@ -44,6 +46,7 @@ from softprompt.files.checks import (
     MAX_LAYERS,
     MAX_NUM_LABELS,
     PROMPT_KEY,
+    PROMPT_REPARAM_PREFIX,
     bounded_int,
     check_labels,
     check_task,
@@ -60,6 +63,7 @@ __all__ = [
     "FORMAT_VERSION",
     "HEAD_PREFIX",
     "PROMPT_KEY",
+    "PROMPT_REPARAM_PREFIX",
     "PromptFile",
     "canonical_header",
     "read_prompt_file",
@@ -87,7 +91,10 @@ class PromptFile:
         deep_prompts: ``(num_layers - 1, num_virtual_tokens, hidden_size)`` fp32 vectors of a deep
             prompt (``config.deep``), else ``None``.
         deep_reparam: State of the MLP a deep prompt was trained through (see
-            ``SoftPromptConfig.deep_reparam_hidden``), for resuming training; ``{}`` otherwise.
+            ``SoftPromptConfig.deep_reparam_hidden``, ``residual_hidden``), for resuming training; ``{}`` otherwise.
+        prompt_reparam: A residual prompt's training state (``SoftPromptConfig.residual_hidden``): the
+            unfolded vectors ``"prompt"`` and the MLP's ``"residual.*"``; ``{}`` otherwise. ``prompt``
+            holds the folded vectors either way.
         base_fingerprint: The base model's :func:`~softprompt.files.checks.base_fingerprint`
             (``{}`` in files written before it was recorded).
         path: Where it was read from, if it was.
@@ -112,6 +119,7 @@ class PromptFile:
     temperature: float = 1.0
     deep_prompts: torch.Tensor | None = None
     deep_reparam: dict[str, torch.Tensor] = field(default_factory=dict)
+    prompt_reparam: dict[str, torch.Tensor] = field(default_factory=dict)
     base_fingerprint: dict[str, object] = field(default_factory=dict)
     path: str | None = None
 
@@ -201,7 +209,15 @@ class PromptFile:
             >>> blob == wrapper.prompt_file().to_bytes()
             True
         """
-        check_tensors(where, self.prompt, self.head, self.config, self.deep_prompts, self.deep_reparam)
+        check_tensors(
+            where,
+            self.prompt,
+            self.head,
+            self.config,
+            self.deep_prompts,
+            self.deep_reparam,
+            self.prompt_reparam,
+        )
         check_task(where, self.task, self.num_labels)
         check_labels(where, self.num_labels, self.id2label, self.head)
         check_temperature(where, self.temperature)
@@ -212,6 +228,10 @@ class PromptFile:
             tensors[DEEP_KEY] = self.deep_prompts.detach().to("cpu", torch.float32).contiguous().clone()
         for name, tensor in self.deep_reparam.items():
             tensors[DEEP_REPARAM_PREFIX + name] = (
+                tensor.detach().to("cpu", torch.float32).contiguous().clone()
+            )
+        for name, tensor in self.prompt_reparam.items():
+            tensors[PROMPT_REPARAM_PREFIX + name] = (
                 tensor.detach().to("cpu", torch.float32).contiguous().clone()
             )
         return canonical_header(save(tensors, metadata=self.metadata()))
@@ -319,10 +339,19 @@ def read_prompt_file(path: str | os.PathLike[str]) -> PromptFile:
         for key, t in tensors.items()
         if key.startswith(DEEP_REPARAM_PREFIX)
     }
-    extra = sorted(key for key in tensors if not key.startswith((HEAD_PREFIX, DEEP_REPARAM_PREFIX)))
+    prompt_reparam = {
+        key[len(PROMPT_REPARAM_PREFIX) :]: t
+        for key, t in tensors.items()
+        if key.startswith(PROMPT_REPARAM_PREFIX)
+    }
+    extra = sorted(
+        key
+        for key in tensors
+        if not key.startswith((HEAD_PREFIX, DEEP_REPARAM_PREFIX, PROMPT_REPARAM_PREFIX))
+    )
     if extra:
         raise ValueError(f"{where}: unexpected tensors {extra}")
-    check_tensors(where, prompt, head, config, deep_prompts, reparam)
+    check_tensors(where, prompt, head, config, deep_prompts, reparam, prompt_reparam)
     if prompt.shape[1] != embedding_dim:
         raise ValueError(
             f"{where}: {PROMPT_KEY} has dim {prompt.shape[1]} but metadata says embedding_dim {embedding_dim}"
@@ -354,6 +383,7 @@ def read_prompt_file(path: str | os.PathLike[str]) -> PromptFile:
         temperature=temperature,
         deep_prompts=None if deep_prompts is None else deep_prompts.float(),
         deep_reparam={k: v.float() for k, v in reparam.items()},
+        prompt_reparam={k: v.float() for k, v in prompt_reparam.items()},
         base_fingerprint=fingerprint,
         path=where,
     )

@@ -135,14 +135,14 @@ def merged_model(model: nn.Module, slot: PromptSlot, *, first_id: int) -> nn.Mod
         embeddings = merged.get_input_embeddings()
         scale = getattr(embeddings, "embed_scale", 1.0)
         scale = float(scale) if not isinstance(scale, torch.Tensor) else float(scale.item())
-        embeddings.weight[first_id:] = (slot.prompt.detach().float() / scale).to(dtype)
+        embeddings.weight[first_id:] = (slot.vectors().detach().float() / scale).to(dtype)
         output = merged.get_output_embeddings()
         if output is not None and output.weight is not embeddings.weight:
             output.weight[first_id:] = 0
             if getattr(output, "bias", None) is not None:
                 output.bias[first_id:] = 0
         looked_up = embeddings(torch.arange(first_id, first_id + n, device=weight.device)).float()  # (K, E)
-        expected = slot.prompt.detach().float().to(looked_up.device)
+        expected = slot.vectors().detach().float().to(looked_up.device)
         tolerance = (
             1e-6 * (1.0 + float(expected.abs().max()))
             if dtype == torch.float32

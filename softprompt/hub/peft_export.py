@@ -147,7 +147,7 @@ def adapter_files(model: nn.Module, slot: PromptSlot, name: str) -> dict[str, by
     task = peft_task_type(model)
     modules_to_save, wrapped = _head_layout(model, task) if task != BARE_TASK else ([], [])
 
-    tensors = {PROMPT_KEY: slot.prompt.detach().to("cpu", torch.float32).contiguous()}  # (N, E)
+    tensors = {PROMPT_KEY: slot.vectors().detach().to("cpu", torch.float32).contiguous()}  # (N, E)
     head = slot.head_params()
     # every state tensor of each wrapped module, or PEFT's loader fails on the missing key
     for module_name in wrapped:

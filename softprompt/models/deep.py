@@ -32,6 +32,7 @@ import torch
 from torch import nn
 
 from softprompt.core.config import SoftPromptConfig
+from softprompt.models.residual import ResidualMLP
 
 __all__ = [
     "DeepPrompt",
@@ -182,25 +183,40 @@ class DeepPrompt(nn.Module):
     """A slot's vectors for layers 1..L-1, as a plain ``(L - 1, N, H)`` parameter or through an MLP.
 
     With ``reparam_hidden`` the vectors are ``MLP(base)`` with a learned ``(N, H)`` base (P-tuning's
-    prompt encoder, which trains more stably); :meth:`folded` gives the plain tensor it amounts to.
+    prompt encoder, which trains more stably); with ``residual_hidden`` they are ``vectors`` through one
+    :class:`~softprompt.models.residual.ResidualMLP` shared by every layer and token. :meth:`folded`
+    gives the plain tensor either amounts to.
 
     Args:
         vectors: ``(L - 1, N, H)`` initial (or loaded) vectors.
         reparam_hidden: Width of the MLP, or ``None`` for plain vectors.
         seed: Seeds the MLP's initialisation.
+        residual_hidden: Bottleneck of a residual MLP over the vectors (not with ``reparam_hidden``).
     """
 
-    def __init__(self, vectors: torch.Tensor, *, reparam_hidden: int | None = None, seed: int = 0) -> None:
+    def __init__(
+        self,
+        vectors: torch.Tensor,
+        *,
+        reparam_hidden: int | None = None,
+        seed: int = 0,
+        residual_hidden: int | None = None,
+    ) -> None:
         super().__init__()
+        if reparam_hidden is not None and residual_hidden is not None:
+            raise ValueError("DeepPrompt: reparam_hidden and residual_hidden exclude each other")
         if vectors.dim() != 3:
             raise ValueError(
                 f"deep prompt vectors must be (layers - 1, N, hidden), got {tuple(vectors.shape)}"
             )
         self.shape = tuple(vectors.shape)  # (L - 1, N, H)
         vectors = vectors.detach().float()
+        self.residual = None
         if reparam_hidden is None:
             self.vectors = nn.Parameter(vectors.clone())  # fp32 master copy
             self.encoder = None
+            if residual_hidden is not None:
+                self.residual = ResidualMLP(self.shape[-1], residual_hidden, seed=seed + DEEP_SEED_OFFSET)
             return
         layers, n, hidden = self.shape
         gen = torch.Generator().manual_seed(seed + DEEP_SEED_OFFSET + 1)
@@ -218,13 +234,13 @@ class DeepPrompt(nn.Module):
 
     @property
     def reparam(self) -> bool:
-        """Whether the vectors come from an MLP (``deep_reparam_hidden``) rather than being parameters themselves."""
-        return self.encoder is not None
+        """Whether the vectors come from an MLP (``deep_reparam_hidden`` or ``residual_hidden``), not parameters alone."""
+        return self.encoder is not None or self.residual is not None
 
     def forward(self) -> torch.Tensor:
         """The ``(L - 1, N, H)`` fp32 vectors of this forward pass."""
         if self.encoder is None:
-            return self.vectors
+            return self.vectors if self.residual is None else self.residual(self.vectors)
         layers, n, hidden = self.shape
         out = self.encoder(self.base)  # (N, (L - 1) * H)
         return out.view(n, layers, hidden).transpose(0, 1)  # (L - 1, N, H)

@@ -94,13 +94,19 @@ def initial_prompt(
         ``(num_virtual_tokens, E)`` fp32 tensor.
 
     Raises:
-        ValueError: ``text``/``labels`` without a tokenizer, or words that tokenize to nothing.
+        ValueError: ``text``/``labels`` without a tokenizer, words that tokenize to nothing, or
+            ``init="prompt"`` (built by the wrapper, which checks the files against the model).
 
     Examples:
         >>> w = torch.randn(100, 8)
         >>> initial_prompt(SoftPromptConfig(num_virtual_tokens=4, init="random"), w).shape
         torch.Size([4, 8])
     """
+    if config.init is PromptInit.PROMPT:
+        raise ValueError(
+            "init='prompt' starts from trained prompt files, which must be checked against the model: "
+            "SoftPromptWrapper(model, config) reads config.init_from (see softprompt.models.transfer)"
+        )
     n = config.num_virtual_tokens
     weight = embedding_weight.detach().float()  # (V, E)
     gen = torch.Generator().manual_seed(config.seed)

@@ -144,8 +144,9 @@ class PromptRegistry(nn.Module):
 
     def _stack_prompts(self, slots: list[tuple[str, PromptSlot]], batch: int) -> torch.Tensor:
         if len({name for name, _ in slots}) == 1:
-            return slots[0][1].prompt.unsqueeze(0).expand(batch, -1, -1)  # (B, N, E), no copy
-        return torch.stack([slot.prompt for _, slot in slots])  # (B, N, E)
+            return slots[0][1].vectors().unsqueeze(0).expand(batch, -1, -1)  # (B, N, E), no copy
+        vectors = {name: slot.vectors() for name, slot in dict(slots).items()}  # each MLP run once
+        return torch.stack([vectors[name] for name, _ in slots])  # (B, N, E)
 
     # ---------------------------------------------------------------- files
 
@@ -228,6 +229,11 @@ class PromptRegistry(nn.Module):
             raise ValueError(
                 f"{path}: prompt shape, head, task or deep=... differ from slot {label!r}; use load_prompt"
             )
+        if slot.residual is not None and not _same_state(pf.prompt_reparam, _prompt_state(slot)):
+            raise ValueError(
+                f"{path}: slot {label!r} trains its prompt through a residual MLP, and the file does not hold that "
+                "MLP's state (only the folded vectors); load it with load_prompt(..., replace=True) instead"
+            )
         reparam: dict[str, torch.Tensor] = {}
         if slot.deep is not None and slot.deep.reparam:
             reparam = slot.deep.state_dict()
@@ -239,7 +245,11 @@ class PromptRegistry(nn.Module):
                     "MLP's state (only the folded vectors); load it with load_prompt(..., replace=True) instead"
                 )
         with torch.no_grad():
-            slot.prompt.copy_(new.prompt)
+            if slot.residual is not None:  # the raw vectors and the MLP, so training goes on exactly
+                for key, value in _prompt_state(slot).items():
+                    value.copy_(pf.prompt_reparam[key])
+            else:
+                slot.prompt.copy_(new.prompt)
             own = slot.head_params()
             for key, value in new.head_params().items():
                 own[key].copy_(value)
@@ -274,8 +284,9 @@ class PromptRegistry(nn.Module):
     def prompt_file(self, name: str | None = None) -> PromptFile:
         """The in-memory :class:`~softprompt.PromptFile` of a slot (what :meth:`save_prompt` writes).
 
-        A deep prompt's vectors are stored folded (plain ``(L - 1, N, H)``), so the file runs
-        without the MLP they may be trained through; that MLP's state rides along for resuming.
+        Vectors trained through an MLP (a residual prompt, a reparameterised deep prompt) are stored
+        folded (plain ``(N, E)`` and ``(L - 1, N, H)``), so the file runs without the MLP; the MLP's state
+        rides along for resuming training.
 
         Args:
             name: The prompt (default: the active one).
@@ -294,7 +305,7 @@ class PromptRegistry(nn.Module):
         )  # text-to-label: classes, no classifier head
         return PromptFile(
             config=slot.config,
-            prompt=slot.prompt.detach(),
+            prompt=slot.vectors().detach(),  # folded
             head={k: v.detach() for k, v in slot.head_params().items()},
             base_model=str(
                 getattr(self.model.config, "_name_or_path", "") or getattr(self.model, "name_or_path", "")
@@ -308,8 +319,37 @@ class PromptRegistry(nn.Module):
             deep_reparam={k: v.detach() for k, v in deep.state_dict().items()}
             if deep is not None and deep.reparam
             else {},
+            prompt_reparam={k: v.detach() for k, v in _prompt_state(slot).items()} if slot.residual else {},
             base_fingerprint=base_fingerprint(self.model),
         )
+
+    def fold_reparam(self, name: str | None = None) -> None:
+        """Replace every MLP a prompt trains through (residual, deep) by the plain vectors it gives.
+
+        What a prompt file holds and a forward computes do not change; saved files get smaller (no
+        training state) and further training updates the vectors directly. The slot's prompt
+        parameters are new objects: build a new optimizer. :func:`~softprompt.train_prompt` does this
+        when training ends.
+
+        Args:
+            name: The prompt (default: the active one).
+
+        Raises:
+            KeyError: no prompt of that name.
+            ValueError: the prompt trains through no MLP.
+
+        Examples:
+            >>> residual = SoftPromptWrapper(model, SoftPromptConfig(num_virtual_tokens=4, residual_hidden=8),
+            ...                              tokenizer=tokenizer)
+            >>> before = residual.num_trainable_parameters()
+            >>> residual.fold_reparam()
+            >>> residual.num_trainable_parameters() < before
+            True
+        """
+        slot = self.slot(name)
+        if not slot.reparameterized:
+            raise ValueError(f"prompt {name or self.active_prompt!r} trains through no MLP; nothing to fold")
+        slot.fold()
 
     def fold_deep_reparam(self, name: str | None = None) -> None:
         """Replace a deep prompt's MLP by the plain vectors it gives (done training through the MLP).
@@ -450,3 +490,13 @@ class PromptRegistry(nn.Module):
             194
         """
         return sum(p.numel() for p in self.slot(name).parameters() if p.requires_grad)
+
+
+def _prompt_state(slot: PromptSlot) -> dict[str, torch.Tensor]:
+    """A residual prompt's training state: the raw ``(N, E)`` vectors and the MLP (sharing their storage)."""
+    assert slot.residual is not None
+    return {"prompt": slot.prompt, **{f"residual.{k}": v for k, v in slot.residual.state_dict().items()}}
+
+
+def _same_state(found: dict[str, torch.Tensor], expected: dict[str, torch.Tensor]) -> bool:
+    return sorted(found) == sorted(expected) and all(found[k].shape == v.shape for k, v in expected.items())

@@ -22,6 +22,7 @@ from softprompt.models import backbone
 from softprompt.models.deep import DeepPrompt, model_dims
 from softprompt.models.first_token import first_token_model
 from softprompt.models.heads import copy_head_modules, head_view
+from softprompt.models.residual import ResidualMLP
 
 __all__ = ["PromptSlot", "slot_from_file"]
 
@@ -30,7 +31,8 @@ class PromptSlot(nn.Module):
     """One named prompt: ``prompt`` ``(N, E)``, its head modules, its task, and what describes them.
 
     A deep prompt (``config.deep``) also has ``deep``, a :class:`~softprompt.models.deep.DeepPrompt` giving
-    the ``(L - 1, N, H)`` vectors for the inputs of layers 1..L-1.
+    the ``(L - 1, N, H)`` vectors for the inputs of layers 1..L-1. A prompt trained through a residual MLP
+    (``config.residual_hidden``) has ``residual``; :meth:`vectors` gives the ``(N, E)`` prompt a forward uses.
 
     Args:
         config: The prompt's :class:`SoftPromptConfig`.
@@ -43,6 +45,8 @@ class PromptSlot(nn.Module):
         id2label: Class names by id.
         temperature: Softmax temperature of calibrated confidences.
         deep: The deep vectors, for ``config.deep``.
+        residual: Train ``prompt`` through a residual MLP (``config.residual_hidden``); ``False`` for
+            vectors already folded (a prompt file's).
 
     Raises:
         ValueError: ``deep`` given without ``config.deep``, or the reverse.
@@ -66,6 +70,7 @@ class PromptSlot(nn.Module):
         id2label: Mapping[int, str] | None = None,
         temperature: float = 1.0,
         deep: DeepPrompt | None = None,
+        residual: bool = False,
     ) -> None:
         super().__init__()
         if config.deep != (deep is not None):
@@ -77,6 +82,11 @@ class PromptSlot(nn.Module):
         self.task = task
         # fp32 master copies, also when the frozen backbone is held in bf16
         self.prompt = nn.Parameter(prompt.detach().clone().float())  # (N, E)
+        self.residual = (
+            ResidualMLP(self.prompt.shape[1], config.residual_hidden, seed=config.seed).to(prompt.device)
+            if residual and config.residual_hidden is not None
+            else None
+        )
         self.head_names = backbone.head_parameter_names(model)  # owned head parameters, by model name
         self.heads = nn.ModuleDict(copy_head_modules(model))
         own_params = dict(model.named_parameters(recurse=False))  # head parameters held by the model itself
@@ -101,6 +111,44 @@ class PromptSlot(nn.Module):
         self.__dict__["view"] = head_view(model, self.heads, dict(self.direct.items()), view_config)
         # the same view with a last layer that computes only what the head reads (None where not exact)
         self.__dict__["first_token_view"] = first_token_model(self.view)
+
+    def vectors(self) -> torch.Tensor:
+        """The ``(N, E)`` fp32 prompt a forward uses: ``prompt``, through the residual MLP if it has one.
+
+        Returns:
+            ``prompt`` itself (no copy) for a plain prompt; ``prompt + LayerNorm(MLP(prompt))`` otherwise
+            (with the graph, so gradients reach the MLP).
+
+        Examples:
+            >>> wrapper.slot().vectors() is wrapper.slot().prompt  # a plain prompt
+            True
+        """
+        return self.prompt if self.residual is None else self.residual(self.prompt)
+
+    @property
+    def reparameterized(self) -> bool:
+        """Whether some vectors come from an MLP (residual, or a deep prompt's) rather than being parameters."""
+        return self.residual is not None or (self.deep is not None and self.deep.reparam)
+
+    def fold(self) -> None:
+        """Replace every MLP by the plain vectors it gives (what a prompt file holds); a no-op for a plain slot.
+
+        The slot's prompt parameters are new objects afterwards: build a new optimizer to train further.
+
+        Examples:
+            >>> config = SoftPromptConfig(num_virtual_tokens=4, residual_hidden=8)
+            >>> slot = SoftPromptWrapper(model, config, tokenizer=tokenizer).slot()
+            >>> before = slot.vectors().detach().clone()
+            >>> slot.fold()
+            >>> slot.residual is None and torch.equal(slot.prompt, before)
+            True
+        """
+        if self.residual is not None:
+            folded = self.vectors().detach().clone()
+            self.residual = None
+            self.prompt = nn.Parameter(folded)
+        if self.deep is not None and self.deep.reparam:
+            self.deep = DeepPrompt(self.deep.folded()).to(self.prompt.device)
 
     def head_params(self) -> dict[str, torch.Tensor]:
         """The slot's head parameters keyed by their name in the model (``"classifier.weight"``).

@@ -120,7 +120,14 @@ class RunConfig:
     max_length: int = field(default=512, metadata=_help("longest input in tokens, virtual tokens included"))
     num_virtual_tokens: int = field(default=20, metadata=_help("soft prompt length; prompt tuning only"))
     init: str = field(default="vocab", metadata=_help(
-        "prompt initialisation; prompt tuning only", choices=["random", "vocab", "text", "labels"]))
+        "prompt initialisation; prompt tuning only ('prompt': from --init-from's files)",
+        choices=["random", "vocab", "text", "labels", "prompt"]))
+    init_from: list[str] | None = field(default=None, metadata=_help(
+        "prompt transfer: start from these trained prompt files or run folders of the same base model, "
+        "averaged (sets --init prompt); their head too where task and classes match"))
+    residual_hidden: int | None = field(default=None, metadata=_help(
+        "train the prompt through a residual MLP of this bottleneck width (Razdaibiedina et al. 2023), folded "
+        "into plain vectors in the saved file; None: train the vectors directly"))
     placement: str = field(default="after_cls", metadata=_help(
         "where the prompt goes: after [CLS]/<s>/BOS (the pooler still reads [CLS]), or 'prepend': first, as "
         "PEFT does (needed for PEFT-loadable folders, and for T5, whose inputs open with no such token)",
@@ -200,6 +207,19 @@ class RunConfig:
             raise ValueError(f"scheduler must be one of {schedulers}, got {self.scheduler!r}")
         if self.init == "text" and not (isinstance(self.init_text, str) and self.init_text.strip()):
             raise ValueError("init='text' needs init_text (--init-text 'classify the sentiment')")
+        if self.init_from is not None and self.init == "vocab":
+            self.init = "prompt"  # --init-from alone says where the prompt starts
+        if (self.init == "prompt") != bool(self.init_from):
+            raise ValueError(
+                "init 'prompt' and init_from go together: --init-from FILE [FILE ...] names the trained prompts to "
+                f"start from (init={self.init!r}, init_from={self.init_from!r})"
+            )
+        if self.residual_hidden is not None and (
+            isinstance(self.residual_hidden, bool)
+            or not isinstance(self.residual_hidden, int)
+            or self.residual_hidden < 1
+        ):
+            raise ValueError(f"residual_hidden must be a positive int or None, got {self.residual_hidden!r}")
         check_dir_target(self.output_dir, "output_dir")
         if self.resume and self.overwrite:
             raise ValueError("resume and overwrite exclude each other: continue the run, or start it over")

@@ -255,6 +255,8 @@ def run_prompt_tuning(cfg: RunConfig) -> dict[str, Any]:
         num_virtual_tokens=cfg.num_virtual_tokens,
         init=cfg.init,
         init_text=cfg.init_text,
+        init_from=cfg.init_from,
+        residual_hidden=cfg.residual_hidden,
         seed=cfg.seed,
         deep=cfg.deep,
         placement=cfg.placement,
@@ -307,7 +309,7 @@ def run_finetune(cfg: RunConfig) -> dict[str, Any]:
 
     Raises:
         FileExistsError: ``cfg.output_dir`` holds another run.
-        ValueError: a prompt-tuning setting (``head_lr``, text-to-label), or settings or data the run cannot use.
+        ValueError: a prompt-tuning setting (``head_lr``, ``init_from``, ``residual_hidden``, text-to-label), or settings or data the run cannot use.
 
     Examples:
         >>> import pandas as pd
@@ -323,6 +325,10 @@ def run_finetune(cfg: RunConfig) -> dict[str, Any]:
 
     if cfg.head_lr is not None:
         raise ValueError("head_lr is a prompt-tuning setting: fine-tuning trains every weight at lr")
+    if cfg.init_from is not None or cfg.residual_hidden is not None:
+        raise ValueError(
+            "init_from and residual_hidden are prompt-tuning settings: fine-tuning has no prompt"
+        )
     if cfg.task is not None and not Task(cfg.task).has_head:
         raise ValueError(
             "text-to-label is a prompt-tuning task: fine-tuning a whole language model is not supported"

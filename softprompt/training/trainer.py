@@ -314,8 +314,8 @@ def train_prompt(
     trainer, args = run.trainer, run.args
     prompt_path = Path(args.output_dir) / PROMPT_FILE_NAME
     slot = wrapper.prompts[wrapper.active_prompt]
-    if slot.deep is not None and slot.deep.reparam:
-        wrapper.fold_deep_reparam()  # the final file keeps plain per-layer tensors, not the MLP
+    if slot.reparameterized:
+        wrapper.fold_reparam()  # the final file keeps plain vectors, not the MLPs they trained through
     trainer.save_model(str(args.output_dir))  # the kept (best) prompt
     return PromptTrainingResult(
         prompt_path=prompt_path,

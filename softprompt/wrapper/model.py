@@ -17,7 +17,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from softprompt.core.config import Overflow, Placement, SoftPromptConfig
+from softprompt.core.config import Overflow, Placement, PromptInit, SoftPromptConfig
 from softprompt.files.prompt_file import read_prompt_file
 from softprompt.inference.calibration import calibrate
 from softprompt.models import backbone, layout, precision
@@ -29,6 +29,7 @@ from softprompt.models.prompt_registry import PromptRegistry
 from softprompt.models.routing import run_slots
 from softprompt.models.slot import PromptSlot, slot_from_file
 from softprompt.models.spans import answer_positions
+from softprompt.models.transfer import transferred_prompt
 from softprompt.wrapper.export import ExportMixin
 from softprompt.wrapper.generation import PromptGenerationMixin
 from softprompt.wrapper.predict import predict_with_wrapper
@@ -122,19 +123,32 @@ class SoftPromptWrapper(ExportMixin, PromptGenerationMixin, PretrainedMixin, Pro
         layout.check_room(self._max_positions, config.num_virtual_tokens)  # before allocating (N, E)
         task, id2label = self._task_and_labels(config)  # the head's; text-to-label on a language model
         weight = self.model.get_input_embeddings().weight  # (V, E)
-        prompt = initial_prompt(
-            config,
-            weight,
-            tokenizer=self.tokenizer,
-            id2label=id2label or getattr(self.model.config, "id2label", None),
-            special_ids=self._special_ids | backbone.config_special_ids(self.model),
-        )
+        source = None
+        if config.init is PromptInit.PROMPT:  # trained files' vectors (and head, where it fits), averaged
+            source = transferred_prompt(config, self.model, task=task, id2label=id2label)
+            prompt = source.prompt
+        else:
+            prompt = initial_prompt(
+                config,
+                weight,
+                tokenizer=self.tokenizer,
+                id2label=id2label or getattr(self.model.config, "id2label", None),
+                special_ids=self._special_ids | backbone.config_special_ids(self.model),
+            )
         deep = None
         if config.deep:
-            vectors = initial_deep_prompt(config, self._stack())  # (L - 1, N, H)
-            deep = DeepPrompt(vectors, reparam_hidden=config.deep_reparam_hidden, seed=config.seed)
+            vectors = source.deep if source is not None and source.deep is not None else None
+            if vectors is None:
+                vectors = initial_deep_prompt(config, self._stack())  # (L - 1, N, H)
+            deep = DeepPrompt(
+                vectors.to(weight.device), reparam_hidden=config.deep_reparam_hidden, seed=config.seed,
+                residual_hidden=config.residual_hidden,
+            )  # fmt: skip
         prompt = prompt.to(weight.device)
-        return PromptSlot(config, prompt, self.model, task=task, id2label=id2label, deep=deep)
+        return PromptSlot(
+            config, prompt, self.model, task=task, id2label=id2label, deep=deep, residual=True,
+            head=None if source is None else source.head,
+        )  # fmt: skip
 
     @classmethod
     def from_prompt(
