@@ -406,7 +406,10 @@ def _rewrite(path, tensors=None, metadata=None, drop=()):
             "should be \\(num_layers - 1, 3 virtual",
         ),
         ({"drop": ["num_layers"]}, "unreadable prompt metadata"),
-        ({"tensors": {"deep_reparam.base": torch.zeros(N, HIDDEN)}}, "trains the deep vectors through no MLP"),
+        (
+            {"tensors": {"deep_reparam.base": torch.zeros(N, HIDDEN)}},
+            "trains the deep vectors through no MLP",
+        ),
         ({"metadata": {"config": SoftPromptConfig(num_virtual_tokens=N).to_json()}}, "config has deep=False"),
     ],
 )

@@ -168,3 +168,18 @@ def test_config_and_file_errors(tokenizer, tmp_path):
     save_file(tensors, tmp_path / "plain.safetensors", metadata=plain_meta)
     with pytest.raises(ValueError, match="residual_hidden=None"):
         read_prompt_file(tmp_path / "plain.safetensors")
+
+
+def test_merged_export_of_an_unfolded_residual_prompt_predicts_what_the_wrapper_does(tokenizer, tmp_path):
+    import transformers
+
+    wrapper = _wrapper(tokenizer)
+    _perturb(wrapper.slot())
+    folder = wrapper.export_merged(tmp_path / "merged")
+    model = transformers.AutoModelForSequenceClassification.from_pretrained(folder).eval()
+    tok = transformers.AutoTokenizer.from_pretrained(folder)
+    texts = ["great film , superb acting", "dull"]
+    with torch.no_grad():
+        got = model(**tok(texts, return_tensors="pt", padding=True)).logits
+        want = wrapper(**batch(tokenizer, texts)).logits
+    torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-5)
