@@ -319,7 +319,9 @@ class PromptRegistry(nn.Module):
             deep_reparam={k: v.detach() for k, v in deep.state_dict().items()}
             if deep is not None and deep.reparam
             else {},
-            prompt_reparam={k: v.detach() for k, v in _prompt_state(slot).items()} if slot.residual else {},
+            prompt_reparam={k: v.detach() for k, v in _prompt_state(slot).items()}
+            if slot.residual is not None
+            else {},
             base_fingerprint=base_fingerprint(self.model),
         )
 
