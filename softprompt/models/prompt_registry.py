@@ -237,9 +237,7 @@ class PromptRegistry(nn.Module):
         reparam: dict[str, torch.Tensor] = {}
         if slot.deep is not None and slot.deep.reparam:
             reparam = slot.deep.state_dict()
-            if sorted(pf.deep_reparam) != sorted(reparam) or any(
-                pf.deep_reparam[k].shape != v.shape for k, v in reparam.items()
-            ):
+            if not _same_state(pf.deep_reparam, reparam):
                 raise ValueError(
                     f"{path}: slot {label!r} trains its deep prompt through an MLP, and the file does not hold that "
                     "MLP's state (only the folded vectors); load it with load_prompt(..., replace=True) instead"
