@@ -50,6 +50,8 @@ _EXPORTS = {
     "evaluate_model": "softprompt.inference.evaluate",
     "export_peft_adapter": "softprompt.wrapper.peft",
     "fit_temperature": "softprompt.inference.calibration",
+    "HeadFit": "softprompt.training.head_fit",
+    "fit_regression_head": "softprompt.training.head_fit",
     "format_seed_summary": "softprompt.runs.seeds",
     "import_peft_adapter": "softprompt.wrapper.peft",
     "load_data": "softprompt.data",
@@ -121,6 +123,7 @@ if TYPE_CHECKING:  # for type checkers and IDEs: the same names, imported eagerl
     from softprompt.tasks.scoring import build_compute_metrics, compute_task_metrics
     from softprompt.tasks.sequence_classification import decode
     from softprompt.training.arguments import TrainingResult, default_training_args
+    from softprompt.training.head_fit import HeadFit, fit_regression_head
     from softprompt.training.trainer import PromptTrainer, PromptTrainingResult, train_prompt
     from softprompt.wrapper.model import SoftPromptWrapper
     from softprompt.wrapper.peft import export_peft_adapter, import_peft_adapter, load_peft_adapter

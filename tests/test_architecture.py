@@ -34,7 +34,8 @@ ALLOWED_TASK_CHECKS = {
     "softprompt/data/loading.py": 5,  # which columns a task's rows have, and their features
     "softprompt/files/checks.py": 1,  # a regression prompt file has exactly one output
     "softprompt/inference/calibration.py": 1,  # temperatures calibrate single-label classifiers only
-    "softprompt/hub/merged.py": 1,  # an export folds a temperature into single-label classifiers only
+    "softprompt/hub/merged.py": 1,
+    "softprompt/training/head_fit.py": 1,  # a least-squares head start fits regression heads only  # an export folds a temperature into single-label classifiers only
     "softprompt/wrapper/generation.py": 1,  # a language model runs text-to-label prompts only
     "softprompt/wrapper/predict.py": 1,  # ensembles average single-label classifiers only
 }

@@ -43,7 +43,7 @@ GROUPS: list[tuple[str, list[tuple[str, str]]]] = [
         "Training",
         _names(
             "softprompt",
-            "train_prompt PromptTrainer PromptTrainingResult default_training_args build_compute_metrics "
+            "train_prompt PromptTrainer PromptTrainingResult fit_regression_head HeadFit default_training_args build_compute_metrics "
             "RunConfig run_prompt_tuning run_finetune TrainingResult run_seeds format_seed_summary",
         ),
     ),

@@ -10,6 +10,7 @@ import transformers
 from softprompt.data import TaskData
 from softprompt.models.init import head_output_layer, zero_head_output
 from softprompt.runs.config import RunConfig
+from softprompt.training.head_fit import require_regression
 
 __all__ = ["load_run"]
 
@@ -45,16 +46,33 @@ def load_run(cfg: RunConfig) -> tuple[TaskData, Any, Any]:
                 "head_init='zeros': a text-to-label prompt has no head (it generates the class word)"
             )
         _zero_new_head(model, info)
+    if cfg.head_init == "fit":
+        _check_fit(data, model, info)
     return data, tokenizer, model
+
+
+def _new_keys(info: dict[str, Any]) -> set[str]:
+    """Parameter names ``from_pretrained`` initialised anew (missing, or of another shape in the checkpoint)."""
+    return set(info.get("missing_keys", ())) | {
+        k[0] if isinstance(k, tuple) else k for k in info.get("mismatched_keys", ())
+    }
+
+
+def _check_fit(data: TaskData, model: Any, info: dict[str, Any]) -> None:
+    """``head_init="fit"``: a regression task whose output layer the checkpoint lacks (the fit runs later)."""
+    require_regression(data.task)
+    layer = head_output_layer(model, model.config.num_labels)
+    if f"{layer}.weight" not in _new_keys(info):
+        raise ValueError(
+            f"head_init='fit': the checkpoint has a trained {layer}; fitting would overwrite it "
+            "(use head_init='model' to keep it)"
+        )
 
 
 def _zero_new_head(model: Any, info: dict[str, Any]) -> None:
     """``head_init="zeros"``: zero the output layer if ``from_pretrained`` initialised it anew."""
-    new = set(info.get("missing_keys", ())) | {
-        k[0] if isinstance(k, tuple) else k for k in info.get("mismatched_keys", ())
-    }
     layer = head_output_layer(model, model.config.num_labels)
-    if f"{layer}.weight" not in new:
+    if f"{layer}.weight" not in _new_keys(info):
         logger.warning("head_init='zeros': the checkpoint has a trained %s; kept as it is", layer)
         return
     zero_head_output(model, model.config.num_labels)

@@ -6,6 +6,7 @@ reload it from disk and score it again, then write ``results.json`` and ``curves
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import platform
@@ -35,6 +36,7 @@ from softprompt.runs.plots import plot_curves
 from softprompt.tasks import family_for
 from softprompt.training.arguments import PROMPT_WARMUP
 from softprompt.training.checkpoints import checkpoint_is_complete
+from softprompt.training.head_fit import fit_regression_head
 from softprompt.training.trainer import train_prompt
 from softprompt.utils.atomic import atomic_write_json
 from softprompt.version import __version__
@@ -267,6 +269,13 @@ def run_prompt_tuning(cfg: RunConfig) -> dict[str, Any]:
         cfg.max_length
     )  # room for text after the virtual tokens, checked before training
     train, test = _rows(cfg, data, wrapper, wrapper.tokenizer, cfg.num_virtual_tokens)
+    head_fit = None
+    if cfg.head_init == "fit":  # linear probing first: the head starts at the least-squares fit
+        head_fit = fit_regression_head(wrapper, train, seed=cfg.seed)
+        logger.info(
+            "head_init='fit': %s fitted on %d rows (MSE %.4g -> %.4g)",
+            head_fit.layer, head_fit.rows, head_fit.mse_before, head_fit.mse_after,
+        )  # fmt: skip
 
     trained = train_prompt(
         wrapper, train, test, head_learning_rate=cfg.head_lr, **_recipe(cfg, warmup=PROMPT_WARMUP)
@@ -284,6 +293,8 @@ def run_prompt_tuning(cfg: RunConfig) -> dict[str, Any]:
         artefact_bytes=trained.prompt_path.stat().st_size,
     )  # fmt: skip
     results["prompt_config"] = prompt_config.to_dict()
+    if head_fit is not None:
+        results["head_fit"] = dataclasses.asdict(head_fit)
     results["backbone_parameters"] = sum(p.numel() for p in wrapper.model.parameters())
     # the run folder is a prompt folder: the same prompt file, a model card with the reloaded scores, PEFT files
     card_metrics = {k: v for k, v in again.items() if not k.endswith(("runtime", "per_second"))}
@@ -309,7 +320,7 @@ def run_finetune(cfg: RunConfig) -> dict[str, Any]:
 
     Raises:
         FileExistsError: ``cfg.output_dir`` holds another run.
-        ValueError: a prompt-tuning setting (``head_lr``, ``init_from``, ``residual_hidden``, text-to-label), or settings or data the run cannot use.
+        ValueError: a prompt-tuning setting (``head_lr``, ``head_init='fit'``, ``init_from``, ``residual_hidden``, text-to-label), or settings or data the run cannot use.
 
     Examples:
         >>> import pandas as pd
@@ -328,6 +339,10 @@ def run_finetune(cfg: RunConfig) -> dict[str, Any]:
     if cfg.init_from is not None or cfg.residual_hidden is not None:
         raise ValueError(
             "init_from and residual_hidden are prompt-tuning settings: fine-tuning has no prompt"
+        )
+    if cfg.head_init == "fit":
+        raise ValueError(
+            "head_init='fit' is a prompt-tuning setting: fine-tuning trains the head with the model"
         )
     if cfg.task is not None and not Task(cfg.task).has_head:
         raise ValueError(
