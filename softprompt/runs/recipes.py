@@ -273,8 +273,8 @@ def run_prompt_tuning(cfg: RunConfig) -> dict[str, Any]:
     if cfg.head_init == "fit":  # linear probing first: the head starts at the least-squares fit
         head_fit = fit_regression_head(wrapper, train, seed=cfg.seed)
         logger.info(
-            "head_init='fit': %s fitted on %d rows (MSE %.4g -> %.4g)",
-            head_fit.layer, head_fit.rows, head_fit.mse_before, head_fit.mse_after,
+            "head_init='fit': %s fitted on %d rows in %.1f s (MSE %.4g -> %.4g)",
+            head_fit.layer, head_fit.rows, head_fit.seconds, head_fit.mse_before, head_fit.mse_after,
         )  # fmt: skip
 
     trained = train_prompt(

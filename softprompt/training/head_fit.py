@@ -17,6 +17,7 @@ Examples:
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -42,9 +43,10 @@ class HeadFit:
         rows: Training rows the fit used.
         mse_before: Mean squared error of the head as it was, on those rows.
         mse_after: The same after the fit (the ridge solution's training error).
+        seconds: Wall time of the forward passes and the solve.
 
     Examples:
-        >>> HeadFit(layer="classifier", rows=500, mse_before=13.2, mse_after=0.71).rows
+        >>> HeadFit(layer="classifier", rows=500, mse_before=13.2, mse_after=0.71, seconds=3.2).rows
         500
     """
 
@@ -52,6 +54,7 @@ class HeadFit:
     rows: int
     mse_before: float
     mse_after: float
+    seconds: float
 
 
 def fit_regression_head(
@@ -101,6 +104,7 @@ def fit_regression_head(
     params = slot.head_params()
     weight, bias = params[f"{name}.weight"], params.get(f"{name}.bias")
     layer = next(m for m in slot.heads.modules() if getattr(m, "weight", None) is weight)  # the slot's copy
+    wall = time.perf_counter()
     rows = dataset
     if len(rows) > max_rows:
         order = torch.randperm(len(rows), generator=torch.Generator().manual_seed(seed))[:max_rows]
@@ -117,7 +121,8 @@ def fit_regression_head(
         weight.copy_(w.to(weight.dtype).unsqueeze(0))
         if bias is not None:
             bias.fill_(float(b))
-    return HeadFit(layer=name, rows=len(rows), mse_before=before, mse_after=after)
+    seconds = time.perf_counter() - wall
+    return HeadFit(layer=name, rows=len(rows), mse_before=before, mse_after=after, seconds=seconds)
 
 
 def require_regression(task: Task | None) -> None:
