@@ -103,6 +103,16 @@ def test_fit_refuses_other_tasks_and_bad_input(tokenizer):
         fit_regression_head(wrapper, train, ridge=0.0)
     with pytest.raises(ValueError, match="no 'labels' column"):
         fit_regression_head(wrapper, train.remove_columns("labels"))
+    with pytest.raises(ValueError, match="no rows"):
+        fit_regression_head(wrapper, train.select([]))
+    head = wrapper.slot().heads["classifier"]
+    before = head.weight.detach().clone()
+    broken = train.map(
+        lambda row, i: {"labels": float("nan") if i == 3 else row["labels"]}, with_indices=True
+    )
+    with pytest.raises(ValueError, match="labels are not all finite; the head was left as it was"):
+        fit_regression_head(wrapper, broken)
+    assert torch.equal(head.weight, before)
 
 
 def _folders(tmp_path, tokenizer):
@@ -119,6 +129,31 @@ def _folders(tmp_path, tokenizer):
     for split, frame in (("train", _frame(24, 0)), ("test", _frame(8, 1))):
         frame.to_parquet(data / f"{split}.parquet")
     return bare, trained, data
+
+
+def test_auto_fits_only_a_new_regression_head(tmp_path, tokenizer):
+    bare, trained, data = _folders(tmp_path, tokenizer)
+    common = dict(data=str(data), label_column="score", max_length=MAX_LENGTH, num_virtual_tokens=N, epochs=1)
+    assert RunConfig(model=str(bare), **common).head_init == "auto"  # the default
+    assert load_run(RunConfig(model=str(bare), deep=True, **common)).fit_head
+    assert not load_run(RunConfig(model=str(bare), **common)).fit_head  # an input-only prompt: as loaded
+    assert not load_run(RunConfig(model=str(trained), deep=True, **common)).fit_head  # a trained head is kept
+    assert not load_run(RunConfig(model=str(bare), deep=True, head_init="model", **common)).fit_head
+    labels = tmp_path / "labels"
+    labels.mkdir()
+    for split in ("train", "test"):
+        pd.DataFrame({"text": ["a b", "c d"], "label": [0, 1]}).to_parquet(labels / f"{split}.parquet")
+    assert not load_run(RunConfig(model=str(bare), data=str(labels), deep=True)).fit_head  # classification
+    # the default deep run of a new regression head records the fit; fine-tuning never fits
+    results = run_prompt_tuning(
+        RunConfig(model=str(bare), deep=True, output_dir=str(tmp_path / "pt"), **common)
+    )
+    assert results["head_fit"]["layer"] == "classifier"
+    assert "head_fit" not in run_prompt_tuning(
+        RunConfig(model=str(bare), output_dir=str(tmp_path / "pt1"), **common)
+    )
+    results = run_finetune(RunConfig(model=str(bare), output_dir=str(tmp_path / "ft"), **common))
+    assert "head_fit" not in results
 
 
 def test_run_with_head_init_fit(tmp_path, tokenizer):

@@ -115,9 +115,9 @@ def test_head_init_zeros_touches_only_a_new_head(tmp_path, tokenizer):
     for split in ("train", "test"):
         rows = (json.dumps({"text": "a b", "label": i % 2}) for i in range(4))
         (data / f"{split}.jsonl").write_text("\n".join(rows))
-    _, _, model = load_run(RunConfig(model=str(bare), data=str(data), head_init="zeros"))
+    model = load_run(RunConfig(model=str(bare), data=str(data), head_init="zeros")).model
     assert model.classifier.weight.abs().sum() == 0
-    _, _, model = load_run(RunConfig(model=str(trained), data=str(data), head_init="zeros"))
+    model = load_run(RunConfig(model=str(trained), data=str(data), head_init="zeros")).model
     assert torch.equal(model.classifier.weight, base.classifier.weight)  # kept, with a warning
 
 

@@ -21,7 +21,7 @@ if TYPE_CHECKING:  # annotations only: the data side imports datasets and torch
 
 __all__ = ["FINETUNE_DEFAULTS", "HEAD_INITS", "RUN_CONFIG_FILE", "RunConfig"]
 
-HEAD_INITS = ("model", "zeros", "fit")
+HEAD_INITS = ("auto", "model", "zeros", "fit")
 # what a run folder records its resolved settings in (RunConfig.save)
 RUN_CONFIG_FILE = "run_config.json"
 
@@ -106,11 +106,12 @@ class RunConfig:
         "learning-rate schedule, a TrainingArguments lr_scheduler_type: linear, cosine, constant..."))
     head_lr: float | None = field(
         default=None, metadata=_help("prompt tuning: the head's own peak learning rate; None: lr"))
-    head_init: str = field(default="model", metadata=_help(
-        "'zeros': a head the checkpoint lacks starts with a zero output layer instead of a random one (a "
-        "trained head is kept); 'fit' (prompt tuning, regression): a new head starts at the ridge fit of the "
-        "labels to the starting prompt's features (linear probing first; keeps deep prompts from collapsing); "
-        "'model': as from_pretrained made it", choices=list(HEAD_INITS)))
+    head_init: str = field(default="auto", metadata=_help(
+        "'auto': 'fit' for a deep prompt's regression head the checkpoint lacks, 'model' otherwise; 'fit' "
+        "(prompt tuning, regression): a new head starts at the ridge fit of the labels to the starting "
+        "prompt's features (linear probing first; keeps deep prompts from collapsing); 'zeros': a head the "
+        "checkpoint lacks starts with a zero output layer (a trained head is kept); 'model': as "
+        "from_pretrained made it", choices=list(HEAD_INITS)))
     deterministic: bool = field(default=False, metadata=_help(
         "deterministic kernels only (TrainingArguments full_determinism): needed for repeatable runs on "
         "GPUs; on CPUs runs repeat without it"))

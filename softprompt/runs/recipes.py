@@ -252,7 +252,7 @@ def run_prompt_tuning(cfg: RunConfig) -> dict[str, Any]:
     if _is_main_process():
         _prepare_run_dir(cfg)
     transformers.set_seed(cfg.seed)  # a head the checkpoint lacks is initialised from this seed
-    data, tokenizer, model = load_run(cfg)
+    data, tokenizer, model, fit_head = load_run(cfg)
     prompt_config = SoftPromptConfig(
         num_virtual_tokens=cfg.num_virtual_tokens,
         init=cfg.init,
@@ -270,7 +270,7 @@ def run_prompt_tuning(cfg: RunConfig) -> dict[str, Any]:
     )  # room for text after the virtual tokens, checked before training
     train, test = _rows(cfg, data, wrapper, wrapper.tokenizer, cfg.num_virtual_tokens)
     head_fit = None
-    if cfg.head_init == "fit":  # linear probing first: the head starts at the least-squares fit
+    if fit_head:  # linear probing first: a new regression head starts at the least-squares fit
         head_fit = fit_regression_head(wrapper, train, seed=cfg.seed)
         logger.info(
             "head_init='fit': %s fitted on %d rows in %.1f s (MSE %.4g -> %.4g)",
@@ -354,7 +354,7 @@ def run_finetune(cfg: RunConfig) -> dict[str, Any]:
     if _is_main_process():
         _prepare_run_dir(cfg)
     transformers.set_seed(cfg.seed)  # the new head's initialisation
-    data, tokenizer, model = load_run(cfg)
+    data, tokenizer, model, _ = load_run(cfg)  # fine-tuning trains the head with the model: no fit
     train, test = _rows(cfg, data, model, tokenizer)
 
     trained = finetune(model, tokenizer, train, test, **_recipe(cfg, warmup=0.0))

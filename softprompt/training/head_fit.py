@@ -29,7 +29,7 @@ from softprompt.models.init import head_output_layer
 from softprompt.tasks.base import padding_collator
 from softprompt.wrapper import SoftPromptWrapper
 
-__all__ = ["HeadFit", "fit_regression_head", "require_regression"]
+__all__ = ["HeadFit", "fit_regression_head", "fits_by_least_squares", "require_regression"]
 
 MODEL_INPUTS = ("input_ids", "attention_mask", "token_type_ids")  # the columns a forward takes
 
@@ -86,7 +86,8 @@ def fit_regression_head(
 
     Raises:
         ValueError: the prompt's task is not regression, the head's output layer cannot be told, the data
-            has no ``labels``, or ``ridge`` is not positive.
+            has no ``labels`` or no rows, a label or a head input is not finite (NaN, inf), or ``ridge`` is
+            not positive. The head is left as it was.
 
     Examples:
         >>> fit_regression_head(wrapper, train_rows).mse_after <= fit_regression_head(wrapper, train_rows).mse_before  # doctest: +SKIP
@@ -100,6 +101,8 @@ def fit_regression_head(
         raise ValueError(
             f"fit_regression_head: the data has no 'labels' column (columns: {dataset.column_names})"
         )
+    if len(dataset) == 0:
+        raise ValueError("fit_regression_head: the data has no rows")
     name = head_output_layer(wrapper.model, 1)
     params = slot.head_params()
     weight, bias = params[f"{name}.weight"], params.get(f"{name}.bias")
@@ -110,6 +113,11 @@ def fit_regression_head(
         order = torch.randperm(len(rows), generator=torch.Generator().manual_seed(seed))[:max_rows]
         rows = rows.select(sorted(order.tolist()))
     x, y = _layer_inputs(wrapper, layer, rows, batch_size)  # (n, H), (n,)
+    for what, values in (("labels", y), ("head inputs", x)):
+        if not torch.isfinite(values).all():  # a NaN would make every weight NaN, silently
+            raise ValueError(
+                f"fit_regression_head: the {what} are not all finite; the head was left as it was"
+            )
     before = float(((x @ weight.detach().double().T).squeeze(-1) + _bias(bias) - y).pow(2).mean())
     mean_x, mean_y = x.mean(0), y.mean()
     xc = x - mean_x  # (n, H)
@@ -125,6 +133,16 @@ def fit_regression_head(
     return HeadFit(layer=name, rows=len(rows), mse_before=before, mse_after=after, seconds=seconds)
 
 
+def fits_by_least_squares(task: Task | None) -> bool:
+    """Whether a head for ``task`` can start at a least-squares fit: regression (one real output, MSE) only.
+
+    Examples:
+        >>> fits_by_least_squares(Task("regression")), fits_by_least_squares(Task("classification"))
+        (True, False)
+    """
+    return task is not None and task.type is TaskType.REGRESSION
+
+
 def require_regression(task: Task | None) -> None:
     """Refuse any task but regression: a least-squares start fits one real output with mean squared error.
 
@@ -138,7 +156,7 @@ def require_regression(task: Task | None) -> None:
         ...
         ValueError: a head is fitted by least squares for regression only (one real number per input, mean squared error); this task is classification
     """
-    if task is None or task.type is not TaskType.REGRESSION:
+    if not fits_by_least_squares(task):
         kind = "none" if task is None else task.type.value
         raise ValueError(
             "a head is fitted by least squares for regression only (one real number per input, mean squared "
