@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import datasets
@@ -11,7 +12,14 @@ import pytest
 import torch
 import transformers
 
-from softprompt import RunConfig, SoftPromptConfig, SoftPromptWrapper, fit_regression_head, tokenize_dataset
+from softprompt import (
+    RunConfig,
+    SoftPromptConfig,
+    SoftPromptWrapper,
+    fit_regression_head,
+    read_prompt_file,
+    tokenize_dataset,
+)
 from softprompt.data import load_data
 from softprompt.runs.loading import load_run
 from softprompt.runs.recipes import run_finetune, run_prompt_tuning
@@ -177,3 +185,20 @@ def test_run_with_head_init_fit(tmp_path, tokenizer):
         load_run(RunConfig(model=str(bare), data=str(labels), head_init="fit"))
     with pytest.raises(ValueError, match="prompt-tuning setting"):
         run_finetune(RunConfig(model=str(bare), head_init="fit", output_dir=str(tmp_path / "ft"), **common))
+
+
+def test_auto_keeps_a_head_transferred_with_init_from(tmp_path, tokenizer):
+    bare, _, data = _folders(tmp_path, tokenizer)
+    common = dict(data=str(data), label_column="score", max_length=MAX_LENGTH, num_virtual_tokens=N, epochs=1)
+    source = tmp_path / "source"
+    run_prompt_tuning(RunConfig(model=str(bare), deep=True, output_dir=str(source), **common))
+    assert read_prompt_file(source / "prompt.safetensors").head  # the source carries a head to transfer
+    target = RunConfig(
+        model=str(bare), deep=True, init_from=[str(source)], output_dir=str(tmp_path / "t"), **common
+    )
+    results = run_prompt_tuning(
+        dataclasses.replace(target, epochs=0.01)
+    )  # hardly a step: the head as it started
+    assert "head_fit" not in results  # auto: the transferred head is kept, not fitted over
+    refit = run_prompt_tuning(dataclasses.replace(target, head_init="fit", output_dir=str(tmp_path / "f")))
+    assert refit["head_fit"]["rows"] == 24  # asked for explicitly: fitted (with a warning)

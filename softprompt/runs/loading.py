@@ -69,7 +69,7 @@ def load_run(cfg: RunConfig) -> LoadedRun:
         _check_fit(data, model, info)
         fit_head = True
     elif cfg.head_init == "auto":  # a deep prompt's new regression head starts at the fit; the rest as loaded
-        fit_head = cfg.deep and fits_by_least_squares(data.task) and _is_new(model, info)
+        fit_head = cfg.deep and fits_by_least_squares(data.task) and _auto_fits(model, info)
     return LoadedRun(data, tokenizer, model, fit_head)
 
 
@@ -83,6 +83,15 @@ def _new_keys(info: dict[str, Any]) -> set[str]:
 def _is_new(model: Any, info: dict[str, Any]) -> bool:
     """Whether ``from_pretrained`` initialised the head's output layer anew (the checkpoint has none of its size)."""
     return f"{head_output_layer(model, model.config.num_labels)}.weight" in _new_keys(info)
+
+
+def _auto_fits(model: Any, info: dict[str, Any]) -> bool:
+    """``head_init="auto"``: fit a new head; a head whose output layer cannot be told is left as loaded."""
+    try:
+        return _is_new(model, info)
+    except ValueError as err:  # an unusual head: auto never fails a run that head_init='model' would run
+        logger.warning("head_init='auto': the head is not fitted (%s)", err)
+        return False
 
 
 def _check_fit(data: TaskData, model: Any, info: dict[str, Any]) -> None:
