@@ -230,7 +230,9 @@ def _head_transferred(wrapper: SoftPromptWrapper) -> bool:
 def run_prompt_tuning(cfg: RunConfig) -> dict[str, Any]:
     """Prompt-tune ``cfg.model`` on ``cfg.data``; returns (and writes) ``results.json``'s content.
 
-    What ``softprompt train`` runs: load the data and model, train with :func:`~softprompt.train_prompt`,
+    What ``softprompt train`` runs: load the data and model, start a new regression head at the least-squares
+    fit where ``cfg.head_init`` says so (:func:`~softprompt.fit_regression_head`; ``"auto"``: deep prompts), train
+    with :func:`~softprompt.train_prompt`,
     score the prompt, reload it from its file in the same process and score it again, then write
     ``results.json``, ``run_config.json`` and ``curves.png`` into ``cfg.output_dir``.
 
