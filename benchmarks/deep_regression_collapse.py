@@ -42,6 +42,7 @@ def main() -> None:
     p.add_argument("--train-size", type=int, default=500)
     p.add_argument("--epochs", type=float, default=3)
     p.add_argument("--eval-size", type=int, default=None)
+    p.add_argument("--max-length", type=int, default=128)
     p.add_argument("--shallow", action="store_true", help="an input-only prompt instead of a deep one")
     p.add_argument("--lr", type=float, default=1e-2, help="the prompt's peak learning rate")
     p.add_argument("--head-lr", type=float, default=None, help="the head's own peak learning rate")
@@ -86,7 +87,7 @@ def main() -> None:
     cfg = RunConfig(
         model=args.model, data=str(data), text_column="sentence_a", text_pair_column="sentence_b",
         label_column="relatedness", task="regression", deep=not args.shallow, train_size=args.train_size,
-        data_seed=42, max_length=128, warmup=0.1, seed=args.seed, epochs=args.epochs, eval_size=args.eval_size,
+        data_seed=42, max_length=args.max_length, warmup=0.1, seed=args.seed, epochs=args.epochs, eval_size=args.eval_size,
         output_dir=args.output_dir or str(work / "run"), overwrite=True, lr=args.lr, head_lr=args.head_lr,
         head_init=args.head_init,
     )  # fmt: skip

@@ -351,3 +351,29 @@ def test_drivers_stay_small():
         "print(sorted(m for m in ('torch', 'transformers', 'datasets', 'peft', 'softprompt') if m in sys.modules))"
     ).format(b=str(BENCHMARKS), g=str(BENCHMARKS / "gpu"))
     assert _run(["-c", code]).stdout.strip() == "[]"
+
+
+def test_deep_regression_collapse_probes(assets):
+    """The stall's reproduction runs, probes what reaches the head before and after, and records the fit."""
+    root, model_dir, _ = assets
+    proc = _run([BENCHMARKS / "deep_regression_collapse.py", "--model", model_dir, "--data", root / "sick",
+                 "--train-size", 8, "--eval-size", 6, "--epochs", 1, "--max-length", MAX_LENGTH, "--head-init", "fit"])  # fmt: skip
+    line = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert line["deep"] and line["head_fit"]["rows"] == 8
+    for when in ("start", "end"):
+        probe = line["probes"][when]
+        assert -1 <= probe["cls_cos"] <= 1 and probe["pooled_spread"] >= 0
+        assert len(probe["deep_norm"]) == model_config("bert").num_hidden_layers - 1
+
+
+def test_dept_probe_trains_offsets_in_their_own_group(assets):
+    """The DePT prototype: a shorter prompt plus rank-r offsets, the budget reported; --rank 0 has none."""
+    root, model_dir, _ = assets
+    common = [BENCHMARKS / "dept_probe.py", "--model", model_dir, "--data", root / "sick", "--text-column",
+              "sentence_a", "--text-pair-column", "sentence_b", "--label-column", "label", "--train-size", 8,
+              "--eval-size", 6, "--epochs", 3, "--max-length", MAX_LENGTH, "--tokens", 2]  # fmt: skip
+    hidden = model_config("bert").hidden_size
+    line = json.loads(_run([*common, "--rank", 2]).stdout.strip().splitlines()[-1])
+    assert line["offset_values"] == MAX_LENGTH * 2 + 2 * hidden and line["prompt_values"] == 2 * hidden
+    assert line["offset_norm"] > 0  # B left zero would mean the offsets never trained (step 1's lr is 0: warm-up)
+    assert json.loads(_run([*common, "--rank", 0]).stdout.strip().splitlines()[-1])["offset_values"] == 0
