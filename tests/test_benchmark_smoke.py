@@ -375,5 +375,7 @@ def test_dept_probe_trains_offsets_in_their_own_group(assets):
     hidden = model_config("bert").hidden_size
     line = json.loads(_run([*common, "--rank", 2]).stdout.strip().splitlines()[-1])
     assert line["offset_values"] == MAX_LENGTH * 2 + 2 * hidden and line["prompt_values"] == 2 * hidden
-    assert line["offset_norm"] > 0  # B left zero would mean the offsets never trained (step 1's lr is 0: warm-up)
+    assert (
+        line["offset_norm"] > 0
+    )  # B left zero would mean the offsets never trained (step 1's lr is 0: warm-up)
     assert json.loads(_run([*common, "--rank", 0]).stdout.strip().splitlines()[-1])["offset_values"] == 0
