@@ -7,7 +7,9 @@ last layer's [CLS] states of different pairs reached a mean cosine of 0.998 and 
 predicted the mean (docs/deep-prompts.md). Starting the head at the least-squares fit to the features it
 receives (ridge regression on the training rows, the prompt as initialised) gives the prompt a gradient
 that points at the target from the first step: Kumar et al.'s LP-FT (ICLR 2022), linear probing then
-tuning, here with the backbone frozen and the prompt tuned.
+tuning, here with the backbone frozen and the prompt tuned. Measured on SICK relatedness, it removes the
+deep-prompt stall (r 0.8488 ± 0.0029 over seeds 1-3) but costs an input-only prompt 1.7 points of r, so
+runs fit the heads of deep prompts only by default (``RunConfig.head_init="auto"``).
 
 Examples:
     >>> report = fit_regression_head(wrapper, train_rows)  # doctest: +SKIP
