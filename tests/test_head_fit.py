@@ -74,7 +74,7 @@ def test_fit_is_the_ridge_solution_on_what_the_head_receives(deep, tokenizer):
     w = np.linalg.solve(xc.T @ xc + ridge * np.eye(x.shape[1]), xc.T @ yc)  # (H,)
     b = labels.mean().item() - x.mean(0) @ w
 
-    report = fit_regression_head(wrapper, train, ridge=ridge)
+    report = fit_regression_head(wrapper, train, ridge=ridge, batch_size=7)  # several batches, length-sorted
 
     head = wrapper.slot().heads["classifier"]
     assert report.layer == "classifier" and report.rows == len(train)

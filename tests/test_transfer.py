@@ -37,6 +37,7 @@ def test_averages_the_sources_prompts_and_heads(tokenizer, tmp_path):
     for name, value in target.slot().head_params().items():  # same task and classes: the head comes too
         want = (a.slot().head_params()[name] + b.slot().head_params()[name]) / 2
         assert torch.allclose(value, want)
+    assert target.slot().head_given and not a.slot().head_given  # what head_init="auto" reads
     # one source: the very prompt, so the target starts out predicting exactly what the source does
     one = _target(tokenizer, [path_a])
     inputs = dict(tokenizer(["a great day", "dull"], return_tensors="pt", padding=True))
@@ -60,6 +61,7 @@ def test_head_stays_the_models_when_labels_or_task_differ(tokenizer, tmp_path):
     own = {k: v.clone() for k, v in SoftPromptWrapper(make_model(), SoftPromptConfig(num_virtual_tokens=N),
                                                        tokenizer=tokenizer).slot().head_params().items()}  # fmt: skip
     target = _target(tokenizer, [labelled], model=model)
+    assert not target.slot().head_given
     for name, value in target.slot().head_params().items():
         assert torch.equal(value, own[name])
     # regression source into a 2-class target: the prompt transfers, the 1-output head cannot

@@ -40,7 +40,7 @@ class PromptSlot(nn.Module):
         model: The wrapped model: the slot copies its head modules (then overwrites them with
             ``head`` values, if given) and builds a view of it that runs this slot's head.
         head: Head values by parameter name in the model (``"classifier.weight"``); default: the
-            model's current head.
+            model's current head. ``head_given`` records which of the two the slot started from.
         task: What the head predicts (``None`` for a bare encoder).
         id2label: Class names by id.
         temperature: Softmax temperature of calibrated confidences.
@@ -93,6 +93,8 @@ class PromptSlot(nn.Module):
         self.direct = nn.ParameterDict(
             {n: nn.Parameter(own_params[n].detach().clone()) for n in self.head_names if "." not in n}
         )
+        # whether the head values were given (a prompt file's, init_from prompts') or copied from the model
+        self.head_given = head is not None
         owned = self.head_params()
         with torch.no_grad():
             for name, param in owned.items():

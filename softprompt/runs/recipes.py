@@ -218,15 +218,6 @@ def _finish(cfg: RunConfig, kind: str, results: dict[str, Any], out: Path) -> di
     return results
 
 
-def _head_transferred(wrapper: SoftPromptWrapper) -> bool:
-    """Whether the active prompt's head differs from the model's own, i.e. came from ``init_from`` files."""
-    own = dict(wrapper.model.named_parameters())
-    return any(
-        name in own and not torch.equal(value.detach(), own[name].detach())
-        for name, value in wrapper.slot().head_params().items()
-    )
-
-
 def run_prompt_tuning(cfg: RunConfig) -> dict[str, Any]:
     """Prompt-tune ``cfg.model`` on ``cfg.data``; returns (and writes) ``results.json``'s content.
 
@@ -281,7 +272,7 @@ def run_prompt_tuning(cfg: RunConfig) -> dict[str, Any]:
     )  # room for text after the virtual tokens, checked before training
     train, test = _rows(cfg, data, wrapper, wrapper.tokenizer, cfg.num_virtual_tokens)
     head_fit = None
-    if fit_head and _head_transferred(wrapper):  # --init-from brought a trained head along
+    if fit_head and wrapper.slot().head_given:  # --init-from brought a trained head along
         if cfg.head_init == "auto":
             fit_head = False
             logger.info("head_init='auto': the head came with the init_from prompts; not fitted")

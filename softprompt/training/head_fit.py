@@ -173,12 +173,16 @@ def _bias(bias: torch.Tensor | None) -> float:
 def _layer_inputs(
     wrapper: SoftPromptWrapper, layer: torch.nn.Module, rows: datasets.Dataset, batch_size: int
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """``(n, H)`` float64 inputs of ``layer`` and ``(n,)`` labels over ``rows``, in eval mode."""
+    """``(n, H)`` float64 inputs of ``layer`` and ``(n,)`` labels over ``rows`` (length order), in eval mode."""
     seen: list[torch.Tensor] = []
 
     def record(module: torch.nn.Module, args: tuple[Any, ...]) -> None:
         seen.append(args[0].detach().double().reshape(args[0].shape[0], -1))  # (B, H)
 
+    lengths = [len(ids) for ids in rows["input_ids"]]
+    rows = rows.select(
+        sorted(range(len(rows)), key=lengths.__getitem__)
+    )  # batches of similar length pad less; x and labels keep one order
     collate = padding_collator(wrapper.tokenizer)
     keys = [k for k in MODEL_INPUTS if k in rows.column_names]
     device = next(wrapper.parameters()).device
