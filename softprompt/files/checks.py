@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import math
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -35,6 +36,7 @@ __all__ = [
     "MAX_NUM_LABELS",
     "TEMPERATURE_RANGE",
     "base_fingerprint",
+    "base_model_mismatch",
     "bounded_int",
     "check_labels",
     "check_task",
@@ -151,6 +153,29 @@ def fingerprint_mismatch(recorded: Mapping[str, Any], model: Any) -> list[str]:
         for key in current
         if key in recorded and recorded[key] != current[key]
     ]
+
+
+def base_model_mismatch(recorded: Mapping[str, Any] | None, recorded_name: str | None, model: Any) -> str:
+    """Why a file's prompt was not trained on ``model`` ("" when nothing says so).
+
+    With a recorded fingerprint, its differing fields; without one (files from before the fingerprint),
+    only the base model names can be compared, and only when both are known.
+
+    Examples:
+        >>> base_model_mismatch(None, "org/bert-small", model)  # doctest: +SKIP
+        "trained on base model 'org/bert-small' but this model is 'org/other'"
+    """
+    name = str(getattr(model.config, "_name_or_path", "") or "")
+    if recorded:  # type, sizes and a hash of the input embeddings: the weights themselves
+        differences = fingerprint_mismatch(recorded, model)
+        if differences:
+            return (
+                f"trained on another base model ({recorded_name!r}) than this {type(model).__name__} "
+                f"({name!r}): " + "; ".join(differences)
+            )
+    elif recorded_name and name and Path(recorded_name).name != Path(name).name:
+        return f"trained on base model {recorded_name!r} but this model is {name!r}"
+    return ""
 
 
 def check_task(where: str, task: Task | None, num_labels: int | None) -> None:

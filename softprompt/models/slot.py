@@ -9,14 +9,13 @@ from __future__ import annotations
 import copy
 import warnings
 from collections.abc import Mapping
-from pathlib import Path
 
 import torch
 from torch import nn
 
 from softprompt.core.config import SoftPromptConfig
 from softprompt.core.task import Task, normalize_id2label
-from softprompt.files.checks import fingerprint_mismatch
+from softprompt.files.checks import base_model_mismatch
 from softprompt.files.prompt_file import PromptFile
 from softprompt.models import backbone
 from softprompt.models.deep import DeepPrompt, model_dims
@@ -231,19 +230,8 @@ def slot_from_file(pf: PromptFile, model: nn.Module, *, strict_base_model: bool)
             raise ValueError(
                 f"{where}: head tensor {key!r} has shape {tuple(tensor.shape)}, the model's has {tuple(params[key].shape)}"
             )
-    model_name = str(getattr(model.config, "_name_or_path", "") or "")
-    message = ""
-    if pf.base_fingerprint:  # type, sizes and a hash of the input embeddings: the weights themselves
-        differences = fingerprint_mismatch(pf.base_fingerprint, model)
-        if differences:
-            message = (
-                f"{where}: prompt was trained on another base model ({pf.base_model!r}) than this "
-                f"{type(model).__name__} ({model_name!r}): " + "; ".join(differences)
-            )
-    elif pf.base_model and model_name and Path(pf.base_model).name != Path(model_name).name:
-        message = (  # files written before the fingerprint: only the names can be compared
-            f"{where}: prompt was trained on base model {pf.base_model!r} but this model is {model_name!r}"
-        )
+    reason = base_model_mismatch(pf.base_fingerprint, pf.base_model, model)
+    message = f"{where}: prompt was {reason}" if reason else ""
     if message:
         if strict_base_model:
             raise ValueError(message)

@@ -33,7 +33,7 @@ from torch import nn
 from softprompt.core.config import SoftPromptConfig
 from softprompt.core.constants import PROMPT_NAME
 from softprompt.core.task import Task
-from softprompt.files.checks import fingerprint_mismatch
+from softprompt.files.checks import base_model_mismatch
 from softprompt.files.prompt_file import PromptFile, read_prompt_file
 from softprompt.models import backbone
 
@@ -64,19 +64,17 @@ def _source(path: str) -> Path:
 
 def _check_base(pf: PromptFile, model: nn.Module) -> None:
     where = pf.path or "prompt file"
-    name = str(getattr(model.config, "_name_or_path", "") or "")
-    if pf.base_fingerprint:
-        differences = fingerprint_mismatch(pf.base_fingerprint, model)
-        if differences:
-            raise ValueError(
-                f"init_from {where}: the prompt was trained on another base model ({pf.base_model!r}) than this "
-                f"{type(model).__name__} ({name!r}): "
-                + "; ".join(differences)
-                + ". A prompt's vectors only mean "
-                "something in the embedding space they were trained in: transfer from a prompt of this model"
-            )
-    elif not (pf.base_model and name and Path(pf.base_model).name == Path(name).name):
+    reason = base_model_mismatch(pf.base_fingerprint, pf.base_model, model)
+    if reason:
         raise ValueError(
+            f"init_from {where}: the prompt was {reason}. A prompt's vectors only mean something in the "
+            "embedding space they were trained in: transfer from a prompt of this model"
+        )
+    name = str(getattr(model.config, "_name_or_path", "") or "")
+    if not pf.base_fingerprint and not (
+        pf.base_model and name and Path(pf.base_model).name == Path(name).name
+    ):
+        raise ValueError(  # a transfer needs the same embedding space; names alone may not tell
             f"init_from {where}: the file records no fingerprint of its base model and its base_model "
             f"{pf.base_model!r} does not match this model's {name!r}, so it cannot be checked to fit; save it "
             "again with this release"
