@@ -4,8 +4,8 @@ Reads only what the runs and benchmarks wrote (no figure is typed in here) and w
 ``docs/results/``, which docs/results.md and docs/benchmarks.md show:
 
 - ``seeds.png``: per task, prompt tuning, deep prompts and fine-tuning as mean ± sd over seeds 1-3, each seed
-  a dot (docs/results/seeds/h200-imdb-study.json, docs/results/seeds/cpu-sick-study.json,
-  docs/results/conll/summary.json);
+  a dot (docs/results/seeds/h200-imdb-study.json, docs/results/seeds/cpu-sick-study.json with the deep
+  relatedness runs of docs/results/seeds/cpu-sick-rel-deep-fit.json, docs/results/conll/summary.json);
 - ``speed-<workload>.png``: each setup's training and prediction throughput as a multiple of PEFT's, from one
   ``benchmarks/prompt_tuning.py`` run (its CPU capability and date in the title): PEFT's defaults, PEFT tuned
   for speed with flags, softprompt.
@@ -43,6 +43,8 @@ def seed_panels() -> list[tuple[str, str, dict[str, dict[str, Any]]]]:
     """``(task, metric label, {method: distribution})`` per panel, read from the seed-study files."""
     imdb = _load(RESULTS / "seeds" / "h200-imdb-study.json")["docs"]["summaries"]
     sick = _load(RESULTS / "seeds" / "cpu-sick-study.json")["summaries"]
+    # deep relatedness: the release default (head_init="auto" fits a new regression head of a deep prompt)
+    sick["sick-rel-deep"] = _load(RESULTS / "seeds" / "cpu-sick-rel-deep-fit.json")
     conll = _load(RESULTS / "conll" / "summary.json")
     return [
         ("IMDb (2,000 / 1,000, len 256)", "accuracy", {

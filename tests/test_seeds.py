@@ -6,12 +6,13 @@ import statistics
 
 import pytest
 import torch
+from transformers import AutoModelForSequenceClassification
 
-from softprompt import RunConfig, run_seeds
+from softprompt import RunConfig, read_prompt_file, run_seeds
 from softprompt.cli import main
 from softprompt.models.init import head_output_layer, zero_head_output
 from softprompt.runs.loading import load_run
-from softprompt.runs.recipes import run_prompt_tuning
+from softprompt.runs.recipes import run_finetune, run_prompt_tuning
 from softprompt.runs.seeds import check_seeds, distribution, format_seed_summary
 from softprompt.training.arguments import default_training_args
 from softprompt.training.trainer import PromptTrainer
@@ -124,11 +125,33 @@ def test_head_init_zeros_touches_only_a_new_head(tmp_path, tokenizer):
 @pytest.mark.parametrize(
     ("field", "value", "match"),
     [("warmup", -0.1, "warmup"), ("warmup", 2.5, "warmup"), ("scheduler", "triangle", "scheduler"),
-     ("head_init", "ones", "head_init"), ("head_lr", 0.0, "head_lr"), ("lr", float("inf"), "lr")],
+     ("head_init", "ones", "head_init"), ("head_lr", 0.0, "head_lr"), ("lr", float("inf"), "lr"),
+     ("train_head", "no", "train_head")],
 )  # fmt: skip
 def test_run_config_refuses_bad_recipe_values(field, value, match):
     with pytest.raises(ValueError, match=match):
         RunConfig(model="m", data="d", **{field: value})
+
+
+def test_frozen_head_run_keeps_and_saves_the_head_it_started_with(assets, tmp_path, capsys):
+    model_dir, data_dir = assets
+    out = tmp_path / "frozen"
+    assert (
+        main(["train", *_run_flags(model_dir, data_dir, out, "--epochs", "1", "--train-head", "false")]) == 0
+    )
+    results = json.loads((out / "results.json").read_text())
+    assert results["config"]["train_head"] is False
+    assert results["eval_metrics"]["eval_accuracy"] == results["reloaded_eval_metrics"]["eval_accuracy"]
+    pf = read_prompt_file(out / "prompt.safetensors")
+    start = dict(AutoModelForSequenceClassification.from_pretrained(model_dir).named_parameters())
+    assert pf.head and pf.config.train_head is False
+    for name, value in pf.head.items():  # saved, and exactly the checkpoint's head the run started from
+        assert torch.equal(value, start[name].detach())
+    with pytest.raises(ValueError, match="train_head=False keeps the head frozen"):
+        RunConfig(model="m", data="d", train_head=False, head_lr=1e-3)
+    with pytest.raises(ValueError, match="train_head=False is a prompt-tuning setting"):
+        run_finetune(RunConfig(model=str(model_dir), data=str(data_dir), train_head=False,
+                               output_dir=str(tmp_path / "ft")))  # fmt: skip
 
 
 def test_recipe_flags_reach_trainer(assets, tmp_path, capsys):

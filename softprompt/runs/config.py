@@ -106,6 +106,9 @@ class RunConfig:
         "learning-rate schedule, a TrainingArguments lr_scheduler_type: linear, cosine, constant..."))
     head_lr: float | None = field(
         default=None, metadata=_help("prompt tuning: the head's own peak learning rate; None: lr"))
+    train_head: bool = field(default=True, metadata=_help(
+        "prompt tuning: train the head with the prompt; false: the head stays as loaded (or fitted) while the "
+        "prompt trains, and is still saved in the prompt file, so a reloaded prompt predicts as trained"))
     head_init: str = field(default="auto", metadata=_help(
         "'auto': 'fit' for a deep prompt's regression head the checkpoint lacks, 'model' otherwise; 'fit' "
         "(prompt tuning, regression): a new head starts at the ridge fit of the labels to the starting "
@@ -226,6 +229,12 @@ class RunConfig:
         check_dir_target(self.output_dir, "output_dir")
         if self.resume and self.overwrite:
             raise ValueError("resume and overwrite exclude each other: continue the run, or start it over")
+        if not isinstance(self.train_head, bool):
+            raise ValueError(f"train_head must be True or False, got {self.train_head!r}")
+        if not self.train_head and self.head_lr is not None:
+            raise ValueError(
+                "head_lr is the head's learning rate, but train_head=False keeps the head frozen"
+            )
         if self.head_init not in HEAD_INITS:
             raise ValueError(f"head_init must be one of {list(HEAD_INITS)}, got {self.head_init!r}")
         self.training_args = check_training_overrides(self.training_args)

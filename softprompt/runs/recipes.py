@@ -265,6 +265,7 @@ def run_prompt_tuning(cfg: RunConfig) -> dict[str, Any]:
         deep=cfg.deep,
         placement=cfg.placement,
         label_words=cfg.label_words,
+        train_head=cfg.train_head,
     )
     wrapper = SoftPromptWrapper(model, prompt_config, tokenizer=tokenizer)
     wrapper.max_input_length(
@@ -328,7 +329,7 @@ def run_finetune(cfg: RunConfig) -> dict[str, Any]:
 
     Raises:
         FileExistsError: ``cfg.output_dir`` holds another run.
-        ValueError: a prompt-tuning setting (``head_lr``, ``head_init='fit'``, ``init_from``, ``residual_hidden``, text-to-label), or settings or data the run cannot use.
+        ValueError: a prompt-tuning setting (``head_lr``, ``train_head=False``, ``head_init='fit'``, ``init_from``, ``residual_hidden``, text-to-label), or settings or data the run cannot use.
 
     Examples:
         >>> import pandas as pd
@@ -344,6 +345,10 @@ def run_finetune(cfg: RunConfig) -> dict[str, Any]:
 
     if cfg.head_lr is not None:
         raise ValueError("head_lr is a prompt-tuning setting: fine-tuning trains every weight at lr")
+    if not cfg.train_head:
+        raise ValueError(
+            "train_head=False is a prompt-tuning setting: fine-tuning trains the head with the model"
+        )
     if cfg.init_from is not None or cfg.residual_hidden is not None:
         raise ValueError(
             "init_from and residual_hidden are prompt-tuning settings: fine-tuning has no prompt"
