@@ -99,3 +99,12 @@ def test_every_run_config_field_documents_itself():
     for field in dataclasses.fields(RunConfig):
         text = field.metadata.get("help", "")
         assert text and "%" not in text, field.name  # argparse formats help with %
+
+
+def test_run_config_settings_are_keyword_only():
+    """Fields are added over releases; a positional caller would get values in the wrong settings."""
+    from softprompt import RunConfig
+
+    assert RunConfig("bert-base-uncased", "my/data").text_column == "text"
+    with pytest.raises(TypeError, match="positional"):
+        RunConfig("bert-base-uncased", "my/data", "review")

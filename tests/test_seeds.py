@@ -13,7 +13,7 @@ from softprompt.cli import main
 from softprompt.models.init import head_output_layer, zero_head_output
 from softprompt.runs.loading import load_run
 from softprompt.runs.recipes import run_finetune, run_prompt_tuning
-from softprompt.runs.seeds import check_seeds, distribution, format_seed_summary
+from softprompt.runs.seeds import check_seeds, distribution, finished_run, format_seed_summary
 from softprompt.training.arguments import default_training_args
 from softprompt.training.trainer import PromptTrainer
 from tests.conftest import make_model
@@ -73,6 +73,44 @@ def test_run_seeds_repeats_a_single_run_exactly(assets, tmp_path):
     assert (tmp_path / "one" / "prompt.safetensors").read_bytes() == (
         tmp_path / "many" / "seed-5" / "prompt.safetensors"
     ).read_bytes()
+
+
+def test_resumed_study_keeps_finished_seeds_and_runs_the_rest(assets, tmp_path):
+    """``--seeds 1 2 --resume`` across sittings: seed 1 finished earlier is kept, seed 2 runs, one summary."""
+    model_dir, data_dir = assets
+    common = dict(model=str(model_dir), data=str(data_dir), train_size=40, eval_size=20, epochs=1, max_length=32,
+                  num_virtual_tokens=4, lr=0.05, label_names=["neg", "pos"], data_seed=5)  # fmt: skip
+    whole = run_seeds(RunConfig(**common, output_dir=str(tmp_path / "whole")), [1, 2], run_prompt_tuning)
+    study = tmp_path / "study"
+    run_seeds(RunConfig(**common, output_dir=str(study)), [1], run_prompt_tuning)  # the first sitting
+    first = (study / "seed-1" / "prompt.safetensors").stat().st_mtime_ns
+    calls = []
+
+    def spy(cfg):
+        calls.append((cfg.seed, cfg.resume))
+        return run_prompt_tuning(cfg)
+
+    resumed = run_seeds(RunConfig(**common, output_dir=str(study), resume=True), [1, 2], spy)
+    assert calls == [(2, False)]  # seed 1 kept, seed 2 started (nothing to continue)
+    assert (study / "seed-1" / "prompt.safetensors").stat().st_mtime_ns == first
+    assert resumed["final"] == whole["final"] and resumed["epochs"] == whole["epochs"]
+    done = json.loads((study / "seed-2" / "results.json").read_text())
+    (study / "seed-2" / "results.json").unlink()  # seed 2 "stopped" after a checkpoint: it continues
+    (study / "seed-2" / "checkpoint-1").mkdir(exist_ok=True)
+    calls.clear()
+
+    def stopped(cfg):  # what a continued run would return, without running one from the fake checkpoint
+        calls.append((cfg.seed, cfg.resume))
+        return done
+
+    run_seeds(RunConfig(**common, output_dir=str(study), resume=True), [1, 2], stopped)
+    assert calls == [(2, True)]
+    # a finished seed of other settings is refused, naming them: never two recipes in one summary
+    with pytest.raises(ValueError, match="other settings.*lr: 0.05 there, 0.02 now"):
+        run_seeds(RunConfig(**{**common, "lr": 0.02}, output_dir=str(study), resume=True), [1], spy)
+    (study / "seed-1" / "results.json").write_text("[1, 2]")
+    with pytest.raises(ValueError, match="not a run's results.json"):
+        finished_run(RunConfig(**common, seed=1, output_dir=str(study / "seed-1")))
 
 
 def test_head_learning_rate_gives_the_head_its_own_group(tokenizer, tmp_path):

@@ -8,7 +8,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
-from dataclasses import dataclass, field
+from dataclasses import KW_ONLY, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -62,6 +62,7 @@ class RunConfig:
     data: str = field(metadata=_help(
         "a folder of split files (train.parquet, validation.csv, test.jsonl...), one such file, a folder of "
         "<split>/<class>/*.txt files, or a Hub dataset name (with --data-config)"))
+    _: KW_ONLY  # every other setting by name: a new field never shifts a caller's positional values
     text_column: str = field(default="text", metadata=_help("column of the (first) texts"))
     text_pair_column: str | None = field(
         default=None, metadata=_help("column of the second texts: makes it a sentence-pair task"))

@@ -12,6 +12,7 @@ Examples:
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 import statistics
 from collections.abc import Callable, Sequence
@@ -19,10 +20,21 @@ from pathlib import Path
 from typing import Any
 
 from softprompt.utils.atomic import atomic_write_json
+from softprompt.utils.inputs import parse_json, read_bounded_text
 
-__all__ = ["check_seeds", "distribution", "format_seed_summary", "run_seeds", "summarize_runs"]
+__all__ = [
+    "check_seeds",
+    "distribution",
+    "finished_run",
+    "format_seed_summary",
+    "run_seeds",
+    "summarize_runs",
+]
 
 SUMMARY_FILE = "seeds.json"
+RESULTS_FILE = "results.json"
+# settings that say what to do with a used folder, not how to run: a finished seed may differ in them
+_NOT_SETTINGS = ("resume", "overwrite")
 # eval_* entries that are timings or counts, not results
 _NOT_METRICS = ("runtime", "per_second", "samples", "loss", "epoch")
 
@@ -116,8 +128,13 @@ def run_seeds(cfg: Any, seeds: Sequence[int], run: Callable[[Any], dict[str, Any
         :func:`summarize_runs`'s summary plus ``"config"`` (the shared settings); ``{}`` on a
         ``torchrun`` rank other than 0.
 
+    With ``cfg.resume`` a study continues across sittings: a seed whose folder holds a finished run of the
+    same settings (its ``results.json``) is kept as it is, a seed stopped after a checkpoint continues from
+    it, and the others start.
+
     Raises:
-        ValueError: seeds that are not distinct non-negative ints.
+        ValueError: seeds that are not distinct non-negative ints; with ``cfg.resume``, a seed's folder
+            holding a finished run of other settings.
 
     Examples:
         >>> import pandas as pd
@@ -138,6 +155,15 @@ def run_seeds(cfg: Any, seeds: Sequence[int], run: Callable[[Any], dict[str, Any
     results = []
     for seed in seeds:
         one = dataclasses.replace(cfg, seed=seed, data_seed=data_seed, output_dir=str(out / f"seed-{seed}"))
+        if cfg.resume:  # a study across sittings: keep finished seeds, continue a stopped one, start the rest
+            finished = finished_run(one)
+            if finished is not None:
+                results.append(finished)
+                continue
+            if not any(Path(one.output_dir).glob("checkpoint-*")):
+                one = dataclasses.replace(
+                    one, resume=False
+                )  # not started yet (or stopped before a checkpoint)
         result = run(one)
         if not result:  # not rank 0 under torchrun
             return {}
@@ -147,6 +173,41 @@ def run_seeds(cfg: Any, seeds: Sequence[int], run: Callable[[Any], dict[str, Any
     summary["versions"] = results[0].get("versions", {})
     atomic_write_json(out / SUMMARY_FILE, summary)
     return summary
+
+
+def finished_run(cfg: Any) -> dict[str, Any] | None:
+    """The ``results.json`` of a finished run of ``cfg``'s settings in ``cfg.output_dir``; ``None`` if none.
+
+    Args:
+        cfg: One seed's :class:`~softprompt.RunConfig` (its ``output_dir`` is that seed's folder).
+
+    Returns:
+        The recorded results, or ``None`` when the folder has no ``results.json``.
+
+    Raises:
+        ValueError: the file is not a run's results (bounded JSON with a ``config`` mapping), or it records
+            other settings than ``cfg`` (the message names them): never a study of two recipes mixed.
+
+    Examples:
+        >>> finished_run(dataclasses.replace(cfg, output_dir="runs/seeds/seed-1"))["config"]["seed"]  # doctest: +SKIP
+        1
+    """
+    path = Path(cfg.output_dir) / RESULTS_FILE
+    if not path.is_file():
+        return None
+    results = parse_json(read_bounded_text(path, "run's results"), str(path))
+    if not isinstance(results, dict) or not isinstance(results.get("config"), dict):
+        raise ValueError(f"{str(path)!r}: not a run's results.json (no 'config' mapping)")
+    want = parse_json(json.dumps(cfg.to_dict()), "settings")  # as JSON reads them back: tuples are lists
+    recorded = results["config"]
+    differ = sorted(k for k in want if k not in _NOT_SETTINGS and recorded.get(k) != want[k])
+    if differ:
+        shown = "; ".join(f"{k}: {recorded.get(k)!r} there, {want[k]!r} now" for k in differ[:5])
+        raise ValueError(
+            f"{str(path)!r} holds a finished run with other settings ({shown}); continue it with the same "
+            "settings, or choose another --output-dir (--overwrite starts every seed over)"
+        )
+    return results
 
 
 def _fmt(d: dict[str, Any]) -> str:
