@@ -379,3 +379,15 @@ def test_dept_probe_trains_offsets_in_their_own_group(assets):
         line["offset_norm"] > 0
     )  # B left zero would mean the offsets never trained (step 1's lr is 0: warm-up)
     assert json.loads(_run([*common, "--rank", 0]).stdout.strip().splitlines()[-1])["offset_values"] == 0
+
+
+def test_collapse_tiny_reports_each_head_and_seed():
+    """The tiny-model collapse probe: cosine before -> after and r per seed, for both heads."""
+    proc = _run([BENCHMARKS / "collapse_tiny.py", "--init-range", 0.2, "--steps", 3, "--train-rows", 24,
+                 "--seeds", 1, 2])  # fmt: skip
+    lines = [line for line in proc.stdout.splitlines() if line.startswith("init_range 0.2")]
+    assert [line.split(":")[0] for line in lines] == [
+        "init_range 0.2 head as created",
+        "init_range 0.2 head fit",
+    ]
+    assert all(line.count("cos ") == 2 and line.count(" r ") == 2 for line in lines)
