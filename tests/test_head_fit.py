@@ -202,3 +202,27 @@ def test_auto_keeps_a_head_transferred_with_init_from(tmp_path, tokenizer):
     assert "head_fit" not in results  # auto: the transferred head is kept, not fitted over
     refit = run_prompt_tuning(dataclasses.replace(target, head_init="fit", output_dir=str(tmp_path / "f")))
     assert refit["head_fit"]["rows"] == 24  # asked for explicitly: fitted (with a warning)
+
+
+@pytest.mark.slow
+def test_deep_regression_prompt_learns_only_from_the_fitted_head(tmp_path, tokenizer):
+    """The stall on a small setting, before and after the fix.
+
+    A tiny random BERT's last-layer [CLS] states are alike for every input (mean cosine 1.000): the state in
+    which stalled MiniLM runs end (docs/deep-prompts.md). From there a deep prompt trained through the head
+    as created never learns (r <= 0 at every epoch), while ``head_init="auto"`` (the fitted head) does.
+    benchmarks/collapse_tiny.py has the same over seeds and settings.
+    """
+    bare = tmp_path / "bare"
+    make_model("bert", "seq", num_labels=1, seed=1).base_model.save_pretrained(bare)
+    tokenizer.save_pretrained(bare)
+    data = tmp_path / "data"
+    data.mkdir()
+    _frame(256, 0).to_parquet(data / "train.parquet")
+    _frame(64, 1).to_parquet(data / "test.parquet")
+    common = dict(model=str(bare), data=str(data), label_column="score", max_length=MAX_LENGTH,
+                  num_virtual_tokens=N, deep=True, epochs=3, seed=1)  # fmt: skip
+    stalled = run_prompt_tuning(RunConfig(**common, head_init="model", output_dir=str(tmp_path / "model")))
+    fitted = run_prompt_tuning(RunConfig(**common, output_dir=str(tmp_path / "auto")))
+    assert max(e["eval_pearson"] for e in stalled["epochs"]) < 0.05
+    assert "head_fit" in fitted and fitted["eval_metrics"]["eval_pearson"] > 0.3
