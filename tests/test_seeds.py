@@ -2,6 +2,7 @@
 ``--seeds``, ``--data-seed``, ``--head-lr``, ``--head-init``, ``--warmup``, ``--scheduler``, ``--deterministic``."""
 
 import json
+import shutil
 import statistics
 
 import pytest
@@ -105,6 +106,17 @@ def test_resumed_study_keeps_finished_seeds_and_runs_the_rest(assets, tmp_path):
 
     run_seeds(RunConfig(**common, output_dir=str(study), resume=True), [1, 2], stopped)
     assert calls == [(2, True)]
+    # a results.json from before a setting existed: that run used the setting's default, so it is kept
+    path = study / "seed-1" / "results.json"
+    older = json.loads(path.read_text())
+    del older["config"]["train_head"]
+    path.write_text(json.dumps(older))
+    assert finished_run(RunConfig(**common, seed=1, output_dir=str(study / "seed-1"))) == older
+    moved = tmp_path / "moved" / "seed-1"  # a study folder copied elsewhere (from committed results, say)
+    shutil.copytree(study / "seed-1", moved)
+    assert finished_run(RunConfig(**common, seed=1, output_dir=str(moved))) == older
+    with pytest.raises(ValueError, match="train_head: True there, False now"):
+        finished_run(RunConfig(**common, seed=1, train_head=False, output_dir=str(study / "seed-1")))
     # a finished seed of other settings is refused, naming them: never two recipes in one summary
     with pytest.raises(ValueError, match="other settings.*lr: 0.05 there, 0.02 now"):
         run_seeds(RunConfig(**{**common, "lr": 0.02}, output_dir=str(study), resume=True), [1], spy)

@@ -33,8 +33,9 @@ __all__ = [
 
 SUMMARY_FILE = "seeds.json"
 RESULTS_FILE = "results.json"
-# settings that say what to do with a used folder, not how to run: a finished seed may differ in them
-_NOT_SETTINGS = ("resume", "overwrite")
+# where a run went and what to do with a used folder, not how it ran: a finished seed may differ in them
+# (a study folder may be moved or copied, e.g. from a committed results folder into runs/)
+_NOT_SETTINGS = ("output_dir", "resume", "overwrite")
 # eval_* entries that are timings or counts, not results
 _NOT_METRICS = ("runtime", "per_second", "samples", "loss", "epoch")
 
@@ -160,10 +161,8 @@ def run_seeds(cfg: Any, seeds: Sequence[int], run: Callable[[Any], dict[str, Any
             if finished is not None:
                 results.append(finished)
                 continue
-            if not any(Path(one.output_dir).glob("checkpoint-*")):
-                one = dataclasses.replace(
-                    one, resume=False
-                )  # not started yet (or stopped before a checkpoint)
+            if not any(Path(one.output_dir).glob("checkpoint-*")):  # not started, or stopped before one
+                one = dataclasses.replace(one, resume=False)
         result = run(one)
         if not result:  # not rank 0 under torchrun
             return {}
@@ -199,7 +198,8 @@ def finished_run(cfg: Any) -> dict[str, Any] | None:
     if not isinstance(results, dict) or not isinstance(results.get("config"), dict):
         raise ValueError(f"{str(path)!r}: not a run's results.json (no 'config' mapping)")
     want = parse_json(json.dumps(cfg.to_dict()), "settings")  # as JSON reads them back: tuples are lists
-    recorded = results["config"]
+    # a setting added after the run was recorded ran as its default does (new settings default to the old way)
+    recorded = {**_defaults(cfg), **results["config"]}
     differ = sorted(k for k in want if k not in _NOT_SETTINGS and recorded.get(k) != want[k])
     if differ:
         shown = "; ".join(f"{k}: {recorded.get(k)!r} there, {want[k]!r} now" for k in differ[:5])
@@ -208,6 +208,17 @@ def finished_run(cfg: Any) -> dict[str, Any] | None:
             "settings, or choose another --output-dir (--overwrite starts every seed over)"
         )
     return results
+
+
+def _defaults(cfg: Any) -> dict[str, Any]:
+    """The JSON form of ``cfg``'s class defaults, for the settings that have one."""
+    defaults = {}
+    for f in dataclasses.fields(cfg):
+        if f.default is not dataclasses.MISSING:
+            defaults[f.name] = f.default
+        elif f.default_factory is not dataclasses.MISSING:
+            defaults[f.name] = f.default_factory()
+    return parse_json(json.dumps(defaults), "defaults")
 
 
 def _fmt(d: dict[str, Any]) -> str:
