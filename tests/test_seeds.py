@@ -2,6 +2,7 @@
 ``--seeds``, ``--data-seed``, ``--head-lr``, ``--head-init``, ``--warmup``, ``--scheduler``, ``--deterministic``."""
 
 import json
+import logging
 import shutil
 import statistics
 
@@ -76,7 +77,7 @@ def test_run_seeds_repeats_a_single_run_exactly(assets, tmp_path):
     ).read_bytes()
 
 
-def test_resumed_study_keeps_finished_seeds_and_runs_the_rest(assets, tmp_path):
+def test_resumed_study_keeps_finished_seeds_and_runs_the_rest(assets, tmp_path, caplog):
     """``--seeds 1 2 --resume`` across sittings: seed 1 finished earlier is kept, seed 2 runs, one summary."""
     model_dir, data_dir = assets
     common = dict(model=str(model_dir), data=str(data_dir), train_size=40, eval_size=20, epochs=1, max_length=32,
@@ -91,8 +92,10 @@ def test_resumed_study_keeps_finished_seeds_and_runs_the_rest(assets, tmp_path):
         calls.append((cfg.seed, cfg.resume))
         return run_prompt_tuning(cfg)
 
-    resumed = run_seeds(RunConfig(**common, output_dir=str(study), resume=True), [1, 2], spy)
-    assert calls == [(2, False)]  # seed 1 kept, seed 2 started (nothing to continue)
+    with caplog.at_level(logging.INFO, logger="softprompt.runs.seeds"):
+        resumed = run_seeds(RunConfig(**common, output_dir=str(study), resume=True), [1, 2], spy)
+    assert calls == [(2, False)]
+    assert "seed 1: " in caplog.text and "finished run of these settings; kept" in caplog.text  # seed 1 kept, seed 2 started (nothing to continue)
     assert (study / "seed-1" / "prompt.safetensors").stat().st_mtime_ns == first
     assert resumed["final"] == whole["final"] and resumed["epochs"] == whole["epochs"]
     done = json.loads((study / "seed-2" / "results.json").read_text())
@@ -104,8 +107,11 @@ def test_resumed_study_keeps_finished_seeds_and_runs_the_rest(assets, tmp_path):
         calls.append((cfg.seed, cfg.resume))
         return done
 
-    run_seeds(RunConfig(**common, output_dir=str(study), resume=True), [1, 2], stopped)
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="softprompt.runs.seeds"):
+        run_seeds(RunConfig(**common, output_dir=str(study), resume=True), [1, 2], stopped)
     assert calls == [(2, True)]
+    assert "seed 2: continuing from the last checkpoint" in caplog.text
     # a results.json from before a setting existed: that run used the setting's default, so it is kept
     path = study / "seed-1" / "results.json"
     older = json.loads(path.read_text())

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import math
 import statistics
 from collections.abc import Callable, Sequence
@@ -30,6 +31,8 @@ __all__ = [
     "run_seeds",
     "summarize_runs",
 ]
+
+logger = logging.getLogger(__name__)
 
 SUMMARY_FILE = "seeds.json"
 RESULTS_FILE = "results.json"
@@ -159,9 +162,12 @@ def run_seeds(cfg: Any, seeds: Sequence[int], run: Callable[[Any], dict[str, Any
         if cfg.resume:  # a study across sittings: keep finished seeds, continue a stopped one, start the rest
             finished = finished_run(one)
             if finished is not None:
+                logger.info("seed %d: %s holds a finished run of these settings; kept", seed, one.output_dir)
                 results.append(finished)
                 continue
-            if not any(Path(one.output_dir).glob("checkpoint-*")):  # not started, or stopped before one
+            if any(Path(one.output_dir).glob("checkpoint-*")):
+                logger.info("seed %d: continuing from the last checkpoint in %s", seed, one.output_dir)
+            else:  # not started, or stopped before its first checkpoint
                 one = dataclasses.replace(one, resume=False)
         result = run(one)
         if not result:  # not rank 0 under torchrun
