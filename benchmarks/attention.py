@@ -26,7 +26,6 @@ import argparse
 import json
 import math
 import statistics
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -34,10 +33,7 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
-
-if __package__ in (None, ""):
-    sys.path.insert(0, str(Path(__file__).resolve().parent))
-from gemm_peak import gemm_peaks  # noqa: E402
+from gemm_peak import gemm_peaks
 
 __all__ = ["bmm_attention", "candidates", "measure", "padding_mask"]
 
@@ -57,7 +53,11 @@ def padding_mask(batch: int, length: int, *, seed: int = 0) -> torch.Tensor:
 
 
 def bmm_attention(
-    query: torch.Tensor, key: torch.Tensor, value: torch.Tensor, mask: torch.Tensor | None, rows: int | None = None
+    query: torch.Tensor,
+    key: torch.Tensor,
+    value: torch.Tensor,
+    mask: torch.Tensor | None,
+    rows: int | None = None,
 ) -> torch.Tensor:
     """Softmax attention as two batched GEMMs, ``rows`` (batch x head) score matrices at a time.
 
@@ -143,10 +143,7 @@ def measure(
             forward = _time(lambda fn=fn: fn(q, k, v, mask), seconds)
         qg, kg, vg = (x.clone().requires_grad_(True) for x in (q, k, v))
 
-        def step(fn: Attention = fn) -> None:
-            fn(qg, kg, vg, mask).backward(grad)
-
-        both = _time(step, seconds)
+        both = _time(lambda fn=fn, qg=qg, kg=kg, vg=vg: fn(qg, kg, vg, mask).backward(grad), seconds)
         rows[name] = {
             "max_abs_error": err,
             "forward_ms": round(forward * 1e3, 3),
@@ -154,7 +151,14 @@ def measure(
             "train_ms": round(both * 1e3, 3),
             "train_gflops": round(3 * flops / both / 1e9, 1),
         }
-    return {"batch": batch, "heads": heads, "length": length, "head_size": head_size, "masked": masked, "rows": rows}
+    return {
+        "batch": batch,
+        "heads": heads,
+        "length": length,
+        "head_size": head_size,
+        "masked": masked,
+        "rows": rows,
+    }
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -162,26 +166,37 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--batch", type=int, default=8, help="texts per batch (default %(default)s)")
     p.add_argument("--heads", type=int, default=12, help="attention heads (MiniLM: %(default)s)")
     p.add_argument("--head-size", type=int, default=32, help="per head (MiniLM: %(default)s)")
-    p.add_argument("--lengths", type=int, nargs="+", default=[128, 256, 512], help="tokens (default %(default)s)")
+    p.add_argument(
+        "--lengths", type=int, nargs="+", default=[128, 256, 512], help="tokens (default %(default)s)"
+    )
     p.add_argument("--seconds", type=float, default=1.5, help="per candidate and shape (default %(default)s)")
-    p.add_argument("--no-mask", action="store_true", help="no padding mask (torch may then pick other kernels)")
+    p.add_argument(
+        "--no-mask", action="store_true", help="no padding mask (torch may then pick other kernels)"
+    )
+    p.add_argument(
+        "--gemm-seconds", type=float, default=1.0, help="per shape in the GEMM peak (default %(default)s)"
+    )
     p.add_argument("--out", help="also write the JSON here")
     args = p.parse_args(argv)
     result: dict[str, Any] = {
         "torch": torch.__version__,
         "threads": torch.get_num_threads(),
-        "gemm_peak": gemm_peaks(seconds=1.0),
+        "gemm_peak": gemm_peaks(seconds=args.gemm_seconds),
         "shapes": [],
     }
     peak = result["gemm_peak"]["fp32_peak_gflops"]
-    print(f"cpu {result['gemm_peak']['cpu_capability']}, {result['threads']} threads, fp32 GEMM peak {peak} GFLOP/s")
+    print(
+        f"cpu {result['gemm_peak']['cpu_capability']}, {result['threads']} threads, fp32 GEMM peak {peak} GFLOP/s"
+    )
     for length in args.lengths:
         shape = measure(
             args.batch, args.heads, length, args.head_size, seconds=args.seconds, masked=not args.no_mask
         )
         result["shapes"].append(shape)
         print(f"\nB={args.batch} heads={args.heads} T={length} d={args.head_size}")
-        print(f"{'kernel':<10} {'fwd ms':>8} {'GFLOP/s':>8} {'% peak':>7} {'fwd+bwd ms':>11} {'GFLOP/s':>8} {'max err':>9}")
+        print(
+            f"{'kernel':<10} {'fwd ms':>8} {'GFLOP/s':>8} {'% peak':>7} {'fwd+bwd ms':>11} {'GFLOP/s':>8} {'max err':>9}"
+        )
         for name, row in shape["rows"].items():
             print(
                 f"{name:<10} {row['forward_ms']:>8.2f} {row['forward_gflops']:>8.1f} "

@@ -391,3 +391,30 @@ def test_collapse_tiny_reports_each_head_and_seed():
         "init_range 0.2 head fit",
     ]
     assert all(line.count("cos ") == 2 and line.count(" r ") == 2 for line in lines)
+
+
+def test_attention_candidates_agree_with_sdpa_and_are_reported():
+    """benchmarks/attention.py: the batched-GEMM candidate is the same attention (masked or not, any chunking),
+    and the script prints a row per candidate with its error against float64."""
+    import torch
+    import torch.nn.functional as F
+
+    sys.path.insert(0, str(BENCHMARKS))
+    try:
+        from attention import bmm_attention, padding_mask
+    finally:
+        sys.path.remove(str(BENCHMARKS))
+    q, k, v = (torch.randn(3, 2, 24, 8) for _ in range(3))
+    mask = padding_mask(3, 24)
+    assert (mask < 0).any()  # some positions are padding
+    for m in (mask, None):
+        want = F.scaled_dot_product_attention(q, k, v, attn_mask=m)
+        for rows in (1, 4, None):
+            torch.testing.assert_close(bmm_attention(q, k, v, m, rows), want, atol=1e-5, rtol=1e-5)
+    proc = _run([BENCHMARKS / "attention.py", "--batch", 2, "--heads", 2, "--head-size", 8, "--lengths", 16,
+                 "--seconds", 0.01, "--gemm-seconds", 0.01])  # fmt: skip
+    names = [line.split()[0] for line in proc.stdout.splitlines() if line[:4] in ("sdpa", "bmm-")]
+    assert names == ["sdpa", "sdpa-math", "bmm-1", "bmm-all"]  # B x heads = 4 rows: 4 is all of them
+    assert all(
+        float(line.split()[-1]) < 1e-4 for line in proc.stdout.splitlines() if line[:4] in ("sdpa", "bmm-")
+    )
