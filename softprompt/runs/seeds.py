@@ -156,7 +156,7 @@ def run_seeds(cfg: Any, seeds: Sequence[int], run: Callable[[Any], dict[str, Any
     seeds = check_seeds(seeds)
     out = Path(cfg.output_dir)
     data_seed = cfg.seed if cfg.data_seed is None else cfg.data_seed
-    results = []
+    results, kept = [], []
     for seed in seeds:
         one = dataclasses.replace(cfg, seed=seed, data_seed=data_seed, output_dir=str(out / f"seed-{seed}"))
         if cfg.resume:  # a study across sittings: keep finished seeds, continue a stopped one, start the rest
@@ -164,6 +164,7 @@ def run_seeds(cfg: Any, seeds: Sequence[int], run: Callable[[Any], dict[str, Any
             if finished is not None:
                 logger.info("seed %d: %s holds a finished run of these settings; kept", seed, one.output_dir)
                 results.append(finished)
+                kept.append(seed)
                 continue
             if any(Path(one.output_dir).glob("checkpoint-*")):
                 logger.info("seed %d: continuing from the last checkpoint in %s", seed, one.output_dir)
@@ -176,6 +177,8 @@ def run_seeds(cfg: Any, seeds: Sequence[int], run: Callable[[Any], dict[str, Any
     summary = summarize_runs(results, seeds)
     summary["config"] = {**dataclasses.asdict(cfg), "seed": None, "data_seed": data_seed}
     summary["versions"] = results[0].get("versions", {})
+    if kept:  # finished in an earlier sitting (``resume``): their results.json were read, not rerun
+        summary["kept_seeds"] = kept
     atomic_write_json(out / SUMMARY_FILE, summary)
     return summary
 
@@ -249,6 +252,8 @@ def format_seed_summary(summary: dict[str, Any]) -> str:
     """
     key = f"eval_{summary['metric']}"
     lines = [f"{len(summary['seeds'])} seeds {summary['seeds']}: {summary['metric']}, mean ± sd (min, max)"]
+    if summary.get("kept_seeds"):
+        lines.append(f"  (seeds {summary['kept_seeds']} kept from an earlier sitting, not rerun)")
     lines += [f"  epoch {row['epoch']}: {_fmt(row[key])}" for row in summary["epochs"] if key in row]
     lines.append(f"  final (reloaded artefacts): {_fmt(summary['final'][key])}")
     return "\n".join(lines)
