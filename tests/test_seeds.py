@@ -94,14 +94,11 @@ def test_resumed_study_keeps_finished_seeds_and_runs_the_rest(assets, tmp_path, 
 
     with caplog.at_level(logging.INFO, logger="softprompt.runs.seeds"):
         resumed = run_seeds(RunConfig(**common, output_dir=str(study), resume=True), [1, 2], spy)
-    assert calls == [(2, False)]
+    assert calls == [(2, False)]  # seed 1 kept, seed 2 started (nothing to continue)
     assert "seed 1: " in caplog.text and "finished run of these settings; kept" in caplog.text
-    assert resumed["kept_seeds"] == [1] and "seeds [1] kept from an earlier sitting" in format_seed_summary(
-        resumed
-    )
-    assert "kept_seeds" not in whole and "kept" not in format_seed_summary(
-        whole
-    )  # seed 1 kept, seed 2 started (nothing to continue)
+    printed = format_seed_summary(resumed)
+    assert resumed["kept_seeds"] == [1] and "seeds [1] kept from an earlier sitting" in printed
+    assert "kept_seeds" not in whole and "kept" not in format_seed_summary(whole)
     assert (study / "seed-1" / "prompt.safetensors").stat().st_mtime_ns == first
     assert resumed["final"] == whole["final"] and resumed["epochs"] == whole["epochs"]
     done = json.loads((study / "seed-2" / "results.json").read_text())
