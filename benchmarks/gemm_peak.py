@@ -19,6 +19,7 @@ from typing import Any
 import torch
 
 from softprompt.models.onednn import onednn_unavailable
+from softprompt.utils.atomic import atomic_write_text
 
 __all__ = ["cpu_bf16_flags", "gemm_peaks", "native_bf16", "peak"]
 
@@ -81,7 +82,12 @@ def native_bf16(device: str = "cpu") -> bool:
 
 
 def gemm_peaks(
-    hidden: int = 384, intermediate: int = 1536, *, seconds: float = 2.0, device: str = "cpu"
+    hidden: int = 384,
+    intermediate: int = 1536,
+    *,
+    seconds: float = 2.0,
+    device: str = "cpu",
+    force_bf16: bool = False,
 ) -> dict[str, Any]:
     """fp32 (and, where native, bf16) GFLOP/s of a square product and a model's two FFN products.
 
@@ -92,6 +98,7 @@ def gemm_peaks(
         hidden, intermediate: The model's ``hidden_size`` and ``intermediate_size`` (MiniLM's by default).
         seconds: Time spent on each shape and dtype.
         device: ``"cpu"`` or a CUDA device.
+        force_bf16: Time bf16 even where it is not native (emulated on AVX2: what ``--bf16`` would cost there).
     """
     shapes = {
         f"square-{SQUARE}": (SQUARE, SQUARE, SQUARE),
@@ -99,14 +106,14 @@ def gemm_peaks(
         f"ffn-down ({TOKENS}x{intermediate}x{hidden})": (TOKENS, intermediate, hidden),
     }
     dtypes = {"fp32": torch.float32}
-    if native_bf16(device):
+    if native_bf16(device) or force_bf16:
         dtypes["bf16"] = torch.bfloat16
     out: dict[str, Any] = {
         "device": torch.cuda.get_device_name(device) if device.startswith("cuda") else "cpu",
         "cpu_capability": torch.backends.cpu.get_cpu_capability(),
         "cpu_bf16_flags": cpu_bf16_flags(),
         "threads": torch.get_num_threads(),
-        "native_bf16": "bf16" in dtypes,
+        "native_bf16": native_bf16(device),
         "seconds_per_shape": seconds,
     }
     for name, dtype in dtypes.items():
@@ -132,15 +139,20 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument(
         "--device", default="cpu", help="cpu, cuda, or auto: cuda if there is one (default %(default)s)"
     )
+    p.add_argument(
+        "--force-bf16", action="store_true", help="time bf16 where it is not native too (emulated on AVX2)"
+    )
     p.add_argument("--out", help="also write the JSON here")
     args = p.parse_args(argv)
     device = ("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" else args.device
-    result = json.dumps(
-        gemm_peaks(args.hidden, args.intermediate, seconds=args.seconds, device=device), indent=2
+    peaks = gemm_peaks(
+        args.hidden, args.intermediate, seconds=args.seconds, device=device, force_bf16=args.force_bf16
     )
+    result = json.dumps(peaks, indent=2)
     print(result)
     if args.out:
-        Path(args.out).write_text(result + "\n")
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(args.out, result + "\n")
 
 
 if __name__ == "__main__":

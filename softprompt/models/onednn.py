@@ -5,7 +5,9 @@ fraction of the vector units: on a 2-core AMD Zen 5 (AVX-512), MKL's sgemm reach
 oneDNN's, on a weight reordered once into its blocked layout, reached ~480 (docs/benchmarks.md). A
 prompt-tuned backbone never changes, so its weights can be reordered once and reused for every batch
 of training and prediction. Both compute in fp32 (no reduced-precision accumulation); results
-differ from MKL's only in summation order (~1e-7 relative).
+differ from MKL's only in summation order (~1e-7 relative). Not every CPU gains: on an AVX2-only Zen 3
+the packed GEMMs made prediction and prompt training slower than MKL, so they are on by default only
+on the CPU kinds where they were measured faster (:func:`onednn_default`).
 
 :func:`packed_linears` is a context manager: inside it, every ``torch.nn.functional.linear`` call
 whose weight is a frozen (``requires_grad=False``) fp32 CPU tensor runs as oneDNN's prepacked GEMM, and
@@ -55,7 +57,9 @@ __all__ = [
 BATCH_HINT = 1024  # rows the packed layout is tuned for (any row count runs)
 # CPU capabilities (torch.backends.cpu.get_cpu_capability()) on which the packed GEMMs were measured faster
 # than torch's BLAS (docs/benchmarks.md: two 2-core AMD EPYC AVX-512 machines, 465-493 vs ~205 GFLOP/s and
-# 225 vs 198). Nowhere else is the lever on by default: an unmeasured CPU (AVX2-only) keeps the bare arithmetic.
+# 225 vs 198). On an AVX2-only AMD EPYC (Zen 3) they were measured slower end to end (prediction 0.88-0.92x,
+# prompt training 0.67-0.75x the bare model, benchmarks/levers.py), so there the bare arithmetic stays; so it
+# does on any CPU kind not measured.
 MEASURED_FASTER = ("AVX512",)
 ENV_SWITCH = (
     "SOFTPROMPT_ONEDNN"  # "1" / "0": on / off whatever the CPU (after measuring it: benchmarks/levers.py)
