@@ -289,8 +289,9 @@ def forward_rows(
 def _any_training(model: nn.Module) -> bool:
     """Whether any module in ``model`` is in training mode (dropout on): only then must prediction switch it.
 
-    ``model.eval()`` and the ``model.train(...)`` that restores it set the flag on every module (~2 ms a call
-    for MiniLM on 2 cores, a tenth of a short text's prediction); reading the flags costs ~50 us.
+    ``model.eval()`` and the ``model.train(...)`` that restores it set the flag on every module (3.4 ms for the
+    pair on a MiniLM wrapper, 2 cores, measured beside a training run: a tenth of one short text's
+    prediction); reading the 129 flags took 0.12 ms under the same load.
     """
     return any(module.training for module in model.modules())
 

@@ -57,9 +57,9 @@ __all__ = [
 BATCH_HINT = 1024  # rows the packed layout is tuned for (any row count runs)
 # CPU capabilities (torch.backends.cpu.get_cpu_capability()) on which the packed GEMMs were measured faster
 # than torch's BLAS (docs/benchmarks.md: two 2-core AMD EPYC AVX-512 machines, 465-493 vs ~205 GFLOP/s and
-# 225 vs 198). On an AVX2-only AMD EPYC (Zen 3) they were measured slower end to end (prediction 0.88-0.92x,
-# prompt training 0.67-0.75x the bare model, benchmarks/levers.py), so there the bare arithmetic stays; so it
-# does on any CPU kind not measured.
+# 225 vs 198). On an AVX2-only AMD EPYC (Zen 3) they were measured slower end to end in three runs (prediction
+# 0.88-0.97x, prompt training 0.67-0.82x the bare model, benchmarks/levers.py), so there the bare arithmetic
+# stays; so it does on any CPU kind not measured.
 MEASURED_FASTER = ("AVX512",)
 ENV_SWITCH = (
     "SOFTPROMPT_ONEDNN"  # "1" / "0": on / off whatever the CPU (after measuring it: benchmarks/levers.py)
