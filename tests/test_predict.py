@@ -83,25 +83,38 @@ def test_inference_mode_and_training_state_restored(wrapper):
 
 
 def test_a_model_in_eval_mode_is_not_switched_and_one_in_training_mode_is(wrapper, monkeypatch):
-    """Prediction switches modes only when some module is training (dropout on), and puts them back."""
+    """Prediction switches modes only when some module is training (dropout on), and gives every module its own back."""
     calls: list[bool] = []
     original = type(wrapper).train
     monkeypatch.setattr(
         type(wrapper), "train", lambda self, mode=True: calls.append(mode) or original(self, mode)
     )
     wrapper.train()
+    before = [m.training for m in wrapper.modules()]  # the wrapper trains, its frozen backbone stays in eval
     calls.clear()
     in_training = predict_logits(wrapper, wrapper.tokenizer, TEXTS)
-    assert calls == [False, True] and wrapper.training  # eval() for the run, then as it was
+    assert calls == [False]  # eval() for the run; afterwards each module's own mode, as it was
+    assert [m.training for m in wrapper.modules()] == before
     wrapper.eval()
     calls.clear()
     in_eval = predict_logits(wrapper, wrapper.tokenizer, TEXTS)
     assert calls == [] and not any(m.training for m in wrapper.modules())  # nothing to switch
     assert torch.equal(in_training, in_eval)
-    next(m for m in wrapper.model.modules() if isinstance(m, torch.nn.Dropout)).train()  # one left training
+    dropout = next(m for m in wrapper.model.modules() if isinstance(m, torch.nn.Dropout))
+    dropout.train()  # one left training (Monte Carlo dropout): switched off for the run, back on after it
     calls.clear()
-    predict_logits(wrapper, wrapper.tokenizer, TEXTS)
-    assert calls == [False, False]  # eval() for the run, then train(False): the model was in eval mode
+    assert torch.equal(predict_logits(wrapper, wrapper.tokenizer, TEXTS), in_eval)
+    assert calls == [False] and dropout.training
+    assert [m for m in wrapper.modules() if m.training] == [dropout]
+
+
+def test_prediction_leaves_a_part_kept_in_eval_mode_in_eval_mode(tokenizer):
+    """A training model whose backbone the user put in eval() keeps it there after predict (train(True) would not)."""
+    model = make_model("bert").train()
+    model.bert.eval()  # a frozen backbone without dropout, the head training
+    before = {name: m.training for name, m in model.named_modules()}
+    predict(model, tokenizer, TEXTS, batch_size=3)
+    assert {name: m.training for name, m in model.named_modules()} == before
 
 
 def test_fine_tuned_model_path(tokenizer):

@@ -225,6 +225,19 @@ def test_a_generation_that_names_no_class_is_reported_as_such():
     assert (scores["eval_accuracy"], scores["eval_unknown"]) == (0.0, 1.0)
 
 
+def test_prediction_runs_with_dropout_off_and_gives_each_module_its_mode_back():
+    wrapper = _wrap("llama")
+    wrapper.eval()
+    expected = wrapper.predict(TEXTS[:3], max_length=MAX_LENGTH)
+    wrapper.train()
+    dropout = torch.nn.Dropout(0.5)  # a training module the wrapper's own train() leaves as it is
+    wrapper.model.add_module("extra_dropout", dropout)
+    dropout.train()
+    before = [m.training for m in wrapper.modules()]
+    assert wrapper.predict(TEXTS[:3], max_length=MAX_LENGTH) == expected
+    assert [m.training for m in wrapper.modules()] == before and dropout.training
+
+
 @pytest.mark.parametrize(("family", "steps", "lr"), [("llama", 150, 0.1), ("bart", 400, 0.05)])
 def test_train_prompt_scores_each_epoch_as_predict_and_evaluate_model_do(tmp_path, family, steps, lr):
     wrapper = _wrap(family)

@@ -17,6 +17,7 @@ from softprompt.core.constants import DEFAULT_MAX_LENGTH
 from softprompt.core.protocols import is_prompted
 from softprompt.models import backbone
 from softprompt.models.first_token import first_token_model
+from softprompt.models.modes import eval_mode
 from softprompt.models.onednn import onednn_default, packed_linears
 
 __all__ = [
@@ -254,46 +255,29 @@ def forward_rows(
         if model.backbone_dtype != torch.bfloat16:
             model.cast_backbone(torch.bfloat16)
         autocast = False
-    switch = _any_training(model)  # a served model left in eval() skips two walks over every module
-    was_training = model.training
-    if switch:
-        model.eval()
     # a fine-tuned [CLS] classifier gets the wrapper's levers too: its last layer for position 0 alone
     # (exact to float rounding, models.first_token) and, below, its weights packed while gradients are off
     # (``model.trim_last_layer = False`` / ``model.onednn_linear = False`` turn them off, as on a wrapper)
     trim = not is_prompted(model) and getattr(model, "trim_last_layer", True)
     runner = (first_token_model(model) if trim else None) or model
     rows: list[torch.Tensor] = [torch.empty(0)] * len(lengths)
-    try:
-        with (
-            torch.inference_mode(),
-            torch.autocast(device.type, dtype=torch.bfloat16, enabled=autocast),
-            backbone.attention_kernels(device),  # fine-tuned models too: no per-length cuDNN plans
-            # fp32 linears as prepacked oneDNN GEMMs, where measured faster (models.onednn.onednn_default)
-            packed_linears(_onednn_wanted(model)),
-        ):
-            for index in tqdm(batches, desc="predicting", unit="batch", disable=not progress):
-                features = [{k: encoded[k][i] for k in encoded} for i in index]
-                batch = {k: v.to(device) for k, v in tokenizer.pad(features, return_tensors="pt").items()}
-                if prompt_names is not None:
-                    batch["prompt_names"] = [prompt_names[i] for i in index]
-                logits = _logits(runner(**batch)).float().cpu()  # (b, C) or (b, T, C), on the host
-                for j, i in enumerate(index):
-                    rows[i] = logits[j] if logits.dim() == 2 else logits[j, : lengths[i]]
-    finally:
-        if switch:
-            model.train(was_training)
+    with (
+        eval_mode(model),  # dropout off; every module's own mode back afterwards (a served model: no switch)
+        torch.inference_mode(),
+        torch.autocast(device.type, dtype=torch.bfloat16, enabled=autocast),
+        backbone.attention_kernels(device),  # fine-tuned models too: no per-length cuDNN plans
+        # fp32 linears as prepacked oneDNN GEMMs, where measured faster (models.onednn.onednn_default)
+        packed_linears(_onednn_wanted(model)),
+    ):
+        for index in tqdm(batches, desc="predicting", unit="batch", disable=not progress):
+            features = [{k: encoded[k][i] for k in encoded} for i in index]
+            batch = {k: v.to(device) for k, v in tokenizer.pad(features, return_tensors="pt").items()}
+            if prompt_names is not None:
+                batch["prompt_names"] = [prompt_names[i] for i in index]
+            logits = _logits(runner(**batch)).float().cpu()  # (b, C) or (b, T, C), on the host
+            for j, i in enumerate(index):
+                rows[i] = logits[j] if logits.dim() == 2 else logits[j, : lengths[i]]
     return rows
-
-
-def _any_training(model: nn.Module) -> bool:
-    """Whether any module in ``model`` is in training mode (dropout on): only then must prediction switch it.
-
-    ``model.eval()`` and the ``model.train(...)`` that restores it set the flag on every module (3.4 ms for the
-    pair on a MiniLM wrapper, 2 cores, measured beside a training run: a tenth of one short text's
-    prediction); reading the 129 flags took 0.12 ms under the same load.
-    """
-    return any(module.training for module in model.modules())
 
 
 def _onednn_wanted(model: nn.Module) -> bool:

@@ -32,6 +32,7 @@ import torch
 from torch import nn
 
 from softprompt.core.config import SoftPromptConfig
+from softprompt.models.modes import eval_mode
 from softprompt.models.residual import ResidualMLP
 
 __all__ = [
@@ -132,10 +133,8 @@ def find_layer_stack(model: nn.Module) -> LayerStack:
     ids = torch.randint(
         weight.shape[0], (1, PROBE_TOKENS), generator=torch.Generator().manual_seed(PROBE_SEED)
     )
-    modes = {m: m.training for m in base.modules()}
     try:
-        base.eval()
-        with torch.no_grad():
+        with eval_mode(base), torch.no_grad():
             base(
                 inputs_embeds=weight[ids.to(weight.device)],
                 attention_mask=torch.ones_like(ids, device=weight.device),
@@ -143,8 +142,6 @@ def find_layer_stack(model: nn.Module) -> LayerStack:
     finally:
         for handle in handles:
             handle.remove()
-        for module, mode in modes.items():
-            module.training = mode
 
     matches = [name for name, _ in lists if len(seen[name]) == num_layers]
     if not matches:

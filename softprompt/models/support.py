@@ -19,6 +19,7 @@ import torch
 from torch import nn
 
 from softprompt.models.backbone import forward_accepts
+from softprompt.models.modes import eval_mode
 
 __all__ = [
     "DECODER_FAMILIES",
@@ -105,19 +106,14 @@ def is_causal(model: nn.Module) -> bool:
     ids = torch.randint(weight.shape[0], (2, PROBE_TOKENS), generator=torch.Generator().manual_seed(0))
     embeds = weight.detach()[ids.to(weight.device)]  # (2, T, E)
     embeds[1, :-1] = embeds[0, :-1]  # the two rows differ at the last position only
-    modes = {m: m.training for m in base.modules()}
     try:
-        base.eval()
-        with torch.no_grad():
+        with eval_mode(base), torch.no_grad():
             out = base(inputs_embeds=embeds, attention_mask=torch.ones_like(ids, device=weight.device))
     except Exception as error:  # any failure means the wrapper cannot run it either
         raise ValueError(
             f"{type(model).__name__} cannot be wrapped: its backbone does not run on inputs_embeds and "
             f"attention_mask ({type(error).__name__}: {error})"
         ) from error
-    finally:
-        for module, mode in modes.items():
-            module.training = mode
     hidden = out[0]  # (2, T, H) last_hidden_state
     return torch.allclose(hidden[0, 0], hidden[1, 0], rtol=1e-5, atol=1e-6)
 

@@ -25,6 +25,7 @@ from softprompt.core.task import Task, TaskType
 from softprompt.data.targets import encode_targets, input_room
 from softprompt.engine.logits import length_batches
 from softprompt.metrics.scores import text_to_label_scores
+from softprompt.models.modes import eval_mode
 from softprompt.tasks.base import Call, EvalPredictor, Labels, Metrics, TaskFamily
 from softprompt.tasks.label_words import prompt_targets, text_to_label_rows
 
@@ -134,9 +135,7 @@ def predict_labels(
     out: list[GeneratedPrediction | None] = [None] * len(texts)
     if bf16 and wrapper.backbone_dtype != torch.bfloat16:
         wrapper.cast_backbone(torch.bfloat16)
-    was_training = wrapper.training
-    wrapper.eval()
-    try:
+    with eval_mode(wrapper):  # dropout off; each module's own mode back afterwards
         for rows in length_batches([len(ids) for ids in encoded["input_ids"]], batch_size):
             features = [{"input_ids": encoded["input_ids"][i]} for i in rows]
             batch = wrapper.tokenizer.pad(features, return_tensors="pt").to(wrapper.device)
@@ -147,8 +146,6 @@ def predict_labels(
                 label = index.get(text)
                 label_name = None if label is None else slot.id2label[label]
                 out[i] = GeneratedPrediction(label, label_name, float(np.exp(log_prob)), text)  # type: ignore[arg-type]
-    finally:
-        wrapper.train(was_training)
     return out  # type: ignore[return-value]
 
 

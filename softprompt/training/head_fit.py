@@ -28,6 +28,7 @@ import torch
 
 from softprompt.core.task import Task, TaskType
 from softprompt.models.init import head_output_layer
+from softprompt.models.modes import eval_mode
 from softprompt.tasks.base import padding_collator
 from softprompt.wrapper import SoftPromptWrapper
 
@@ -187,16 +188,13 @@ def _layer_inputs(
     keys = [k for k in MODEL_INPUTS if k in rows.column_names]
     device = next(wrapper.parameters()).device
     handle = layer.register_forward_pre_hook(record)
-    was_training = wrapper.training
-    wrapper.eval()
     try:
-        with torch.no_grad():
+        with eval_mode(wrapper), torch.no_grad():
             for start in range(0, len(rows), batch_size):
                 part = rows.select(range(start, min(start + batch_size, len(rows))))
                 batch = collate([{k: part[i][k] for k in keys} for i in range(len(part))])
                 wrapper(**{k: v.to(device) for k, v in batch.items()})
     finally:
         handle.remove()
-        wrapper.train(was_training)
     labels = torch.tensor(rows["labels"], dtype=torch.float64).reshape(-1)  # (n,)
     return torch.cat(seen).cpu(), labels
