@@ -6,7 +6,8 @@ with ``PromptTuningConfig``, the same 20 virtual tokens, ``inference_mode``, tok
 and the wrapper's prompt exported with ``wrapper.export_onnx`` run in ONNX Runtime (fp32, the CPU provider).
 The prompt and head are untrained (latency does not depend on their values). Per case: warm-up, then
 ``--requests`` timed calls, the systems taking turns in blocks of 10 (so a noisy minute hits all of them),
-each block after one untimed call; p50 and p99 in milliseconds. The machine's GEMM peak is measured in the same run.
+each block after one untimed call, the order rotating every round; p50 and p99 in milliseconds. The machine's GEMM
+peak is measured in the same run.
 Run it alone on the machine.
 
     python benchmarks/latency.py --requests 200 --out benchmarks/results/latency-minilm.json
@@ -60,19 +61,24 @@ def timed(calls: dict[str, Callable[[], Any]], requests: int, block: int = 10) -
     Taking turns puts every system under the same drift of a shared, noisy machine (another tenant, the
     clock): timed one whole series after another, a slow minute lands on one system alone and decides the
     ratio. Each block starts with one untimed call, which absorbs what the previous system leaves behind
-    (ONNX Runtime's and OpenMP's worker threads spin for a while after a call, on the cores the next call needs).
+    (ONNX Runtime's and OpenMP's worker threads spin for a while after a call, on the cores the next call needs),
+    and the order rotates every round, so no system always follows the same one.
     """
     ms: dict[str, list[float]] = {name: [] for name in calls}
     for call in calls.values():
         for _ in range(5):
             call()  # warm-up
+    names = list(calls)
+    rounds = 0
     while min(map(len, ms.values())) < requests:
-        for name, call in calls.items():
+        for name in names[rounds % len(names) :] + names[: rounds % len(names)]:  # each system leads in turn
+            call = calls[name]
             call()  # untimed: the previous system's threads settle
             for _ in range(min(block, requests - len(ms[name]))):
                 start = time.perf_counter()
                 call()
                 ms[name].append(1000 * (time.perf_counter() - start))
+        rounds += 1
     return {
         name: {"p50_ms": round(float(np.percentile(v, 50)), 2), "p99_ms": round(float(np.percentile(v, 99)), 2),
                "mean_ms": round(float(np.mean(v)), 2)}
@@ -143,7 +149,7 @@ def main(argv: list[str] | None = None) -> None:
         print(case, json.dumps(results[case]), flush=True)
     report = {
         "benchmark": "latency", "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "requests": args.requests, "interleaved_blocks": 10, "torch": torch.__version__, "threads": torch.get_num_threads(),
+        "requests": args.requests, "interleaved_blocks": 10, "rotated_order": True, "torch": torch.__version__, "threads": torch.get_num_threads(),
         "gemm": peaks, "skipped": skipped, "results": results,
     }  # fmt: skip
     if args.out:

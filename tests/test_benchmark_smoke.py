@@ -440,3 +440,21 @@ def test_attention_candidates_agree_with_sdpa_and_are_reported():
     assert all(
         float(line.split()[-1]) < 1e-4 for line in proc.stdout.splitlines() if line[:4] in ("sdpa", "bmm-")
     )
+
+
+def test_latency_systems_take_turns_in_blocks_each_leading_in_turn():
+    """benchmarks/latency.py's timer: warm-up, then blocks of ``block`` timed calls after one untimed call,
+    the systems' order rotating every round, until each has ``requests`` timings."""
+    sys.path.insert(0, str(BENCHMARKS))
+    try:
+        from latency import timed
+    finally:
+        sys.path.remove(str(BENCHMARKS))
+    log: list[str] = []
+    calls = {name: (lambda name=name: log.append(name)) for name in "abc"}
+    report = timed(calls, requests=4, block=2)
+    assert sorted(report) == ["a", "b", "c"] and all(
+        set(r) == {"p50_ms", "p99_ms", "mean_ms"} for r in report.values()
+    )
+    rounds = log[15:]  # after 5 warm-up calls each
+    assert rounds == list("aaabbbcccbbbcccaaa")  # each block: 1 untimed + 2 timed; round 2 starts at b
