@@ -42,3 +42,20 @@ def test_the_modes_come_back_when_the_block_raises():
     with pytest.raises(RuntimeError, match="boom"), eval_mode(model):
         raise RuntimeError("boom")
     assert _modes(model) == before
+
+
+def test_overlapping_blocks_share_one_switch_and_the_last_one_out_restores():
+    """Two calls on one model (threads predicting at once): the second sees the model in eval mode and must not
+    record that as its state; dropout stays off until the last block closes, in whichever order they close."""
+    model = _model().train()
+    before = _modes(model)
+    first, second = eval_mode(model), eval_mode(model)
+    first.__enter__()
+    second.__enter__()
+    first.__exit__(None, None, None)  # the first call ends while the second still runs
+    assert not any(_modes(model))
+    second.__exit__(None, None, None)
+    assert _modes(model) == before
+    with eval_mode(model):  # and the bookkeeping is clean for the next call
+        assert not any(_modes(model))
+    assert _modes(model) == before

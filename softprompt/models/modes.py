@@ -6,16 +6,23 @@ backbone a user put in ``eval()`` inside a training model (or one dropout left o
 dropout) comes back in the wrong mode, and later training silently changes. ``eval_mode`` records the
 modules that were training and gives exactly those their flag back. A model already in ``eval()``
 costs one walk over its modules and no switch.
+
+Calls that overlap on one model (threads predicting at once) share one switch: the first to enter
+records and switches, the last to leave restores, so no call has dropout turned back on under it.
 """
 
 from __future__ import annotations
 
 import contextlib
+import threading
 from collections.abc import Iterator
 
 from torch import nn
 
 __all__ = ["eval_mode"]
+
+_LOCK = threading.Lock()
+_OPEN: dict[int, tuple[int, list[nn.Module]]] = {}  # id(model) -> (blocks open on it, modules to give back)
 
 
 @contextlib.contextmanager
@@ -23,7 +30,8 @@ def eval_mode(model: nn.Module) -> Iterator[nn.Module]:
     """Run a block with ``model`` in evaluation mode; afterwards each module is in the mode it was in before.
 
     The switch calls ``model.eval()`` (so a module's own ``train`` override runs) only when some module
-    is training; the restore sets the recorded modules' ``training`` flags back, whatever ``eval()`` did.
+    is training; the restore sets the recorded modules' ``training`` flags back, whatever ``eval()`` did,
+    when the last block open on ``model`` closes (blocks may overlap across threads).
 
     Args:
         model: Any ``nn.Module``.
@@ -42,11 +50,21 @@ def eval_mode(model: nn.Module) -> Iterator[nn.Module]:
         >>> [m.training for m in model.modules()]  # as before, not all True
         [True, False, True]
     """
-    training = [module for module in model.modules() if module.training]  # the ones to give back
-    if training:
-        model.eval()
+    key = id(model)
+    with _LOCK:
+        count, training = _OPEN.get(key, (0, []))
+        if count == 0:
+            training = [module for module in model.modules() if module.training]  # the ones to give back
+            if training:
+                model.eval()
+        _OPEN[key] = (count + 1, training)
     try:
         yield model
     finally:
-        for module in training:
-            module.training = True
+        with _LOCK:
+            count, training = _OPEN.pop(key)
+            if count > 1:
+                _OPEN[key] = (count - 1, training)
+            else:
+                for module in training:
+                    module.training = True
