@@ -20,6 +20,7 @@ import torch
 
 from softprompt.models.onednn import onednn_unavailable
 from softprompt.utils.atomic import atomic_write_text
+from softprompt.utils.cpu import cpu_vendor
 
 __all__ = ["cpu_bf16_flags", "gemm_peaks", "native_bf16", "peak"]
 
@@ -111,6 +112,7 @@ def gemm_peaks(
     out: dict[str, Any] = {
         "device": torch.cuda.get_device_name(device) if device.startswith("cuda") else "cpu",
         "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+        "cpu_vendor": cpu_vendor(),
         "cpu_bf16_flags": cpu_bf16_flags(),
         "threads": torch.get_num_threads(),
         "native_bf16": native_bf16(device),

@@ -3,7 +3,7 @@
     python benchmarks/levers.py --model $M                       # IMDb prediction at 512, SICK training steps
     python benchmarks/levers.py --model $M --rounds 1 --predict-texts 8 --train-steps 2   # a smoke test
 
-The levers are the wrapper's two switches (the trim is on everywhere, oneDNN where measured faster:
+The levers are the wrapper's two switches (the trim is on everywhere, oneDNN where measured faster, AMD with AVX-512:
 ``softprompt.models.onednn.MEASURED_FASTER``; the table marks this machine's default):
 
 - ``trim_last_layer``: the last layer computes only the position a [CLS] head reads
@@ -33,6 +33,7 @@ from gemm_peak import gemm_peaks
 from workloads import WORKLOADS, inputs, load_subset
 
 from softprompt.utils.atomic import atomic_write_text
+from softprompt.utils.cpu import cpu_vendor
 
 __all__ = ["SETTINGS", "main"]
 
@@ -140,6 +141,7 @@ def main(argv: list[str] | None = None) -> None:
         "model": args.model,
         "threads": torch.get_num_threads(),
         "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+        "cpu_vendor": cpu_vendor(),
         "default_here": default_setting(),
     }
     if args.gemm_seconds > 0:
@@ -161,7 +163,9 @@ def main(argv: list[str] | None = None) -> None:
         name = f"{s} (the default here)" if s == result["default_here"] else s
         print(f"| {name} | {pr['texts_per_s']:.2f} | {pr['texts_per_s'] / base_p:.2f}x | {pr['max_abs_logit_diff']:.1e} "
               f"| {tr['steps_per_s']:.2f} | {tr['steps_per_s'] / base_t:.2f}x |")  # fmt: skip
-    print(f"CPU capability: {result['cpu_capability']}; this machine's default: {result['default_here']}")
+    print(
+        f"CPU: {result['cpu_vendor'] or 'vendor unknown'}, capability {result['cpu_capability']}; this machine's default: {result['default_here']}"
+    )
     if "gemm" in result:
         print(
             f"GEMM peak: fp32 {result['gemm']['fp32_peak_gflops']} GFLOP/s ({result['gemm']['fp32_gflops']})"

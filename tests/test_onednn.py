@@ -161,18 +161,29 @@ def test_the_wrapper_uses_it_by_default_with_the_bare_model_s_results(tokenizer)
 
 
 @pytest.mark.parametrize(
-    ("capability", "switch", "expected"),
+    ("vendor", "capability", "switch", "expected"),
     [
-        ("AVX512", None, True),
-        ("AVX2", None, False),
-        ("DEFAULT", None, False),
-        ("AVX2", "1", True),
-        ("AVX512", "0", False),
+        ("AuthenticAMD", "AVX512", None, True),  # measured faster (two machines)
+        ("AuthenticAMD", "AVX2", None, False),  # measured slower (Zen 3)
+        (
+            "GenuineIntel",
+            "AVX512",
+            None,
+            False,
+        ),  # measured level / slower (Xeon with AMX): MKL uses AVX-512 there
+        ("GenuineIntel", "AVX2", None, False),  # not measured
+        ("", "AVX512", None, False),  # vendor unknown: not measured
+        ("AuthenticAMD", "DEFAULT", None, False),
+        ("GenuineIntel", "AVX2", "1", True),
+        ("AuthenticAMD", "AVX512", "0", False),
     ],
 )
-def test_on_by_default_only_where_measured_faster(monkeypatch, tokenizer, capability, switch, expected):
-    """AVX-512 was measured faster than torch's BLAS; an unmeasured CPU kind keeps the bare arithmetic."""
+def test_on_by_default_only_where_measured_faster(
+    monkeypatch, tokenizer, vendor, capability, switch, expected
+):
+    """AMD's AVX-512 CPUs were measured faster than torch's BLAS; other kinds keep the bare arithmetic."""
     monkeypatch.setattr(torch.backends.cpu, "get_cpu_capability", lambda: capability)
+    monkeypatch.setattr(onednn, "cpu_vendor", lambda: vendor)
     if switch is None:
         monkeypatch.delenv(onednn.ENV_SWITCH, raising=False)
     else:

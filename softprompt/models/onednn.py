@@ -5,9 +5,10 @@ fraction of the vector units: on a 2-core AMD Zen 5 (AVX-512), MKL's sgemm reach
 oneDNN's, on a weight reordered once into its blocked layout, reached ~480 (docs/benchmarks.md). A
 prompt-tuned backbone never changes, so its weights can be reordered once and reused for every batch
 of training and prediction. Both compute in fp32 (no reduced-precision accumulation); results
-differ from MKL's only in summation order (~1e-7 relative). Not every CPU gains: on an AVX2-only Zen 3
-the packed GEMMs made prediction and prompt training slower than MKL, so they are on by default only
-on the CPU kinds where they were measured faster (:func:`onednn_default`).
+differ from MKL's only in summation order (~1e-7 relative). Not every CPU gains: on an AVX2-only Zen 3,
+and on an Intel Xeon with AVX-512 (where MKL uses AVX-512 itself), the packed GEMMs made prompt training
+slower than MKL, so they are on by default only on the CPU kinds where they were measured faster
+(:func:`onednn_default`).
 
 :func:`packed_linears` is a context manager: inside it, every ``torch.nn.functional.linear`` call
 whose weight is a frozen (``requires_grad=False``) fp32 CPU tensor runs as oneDNN's prepacked GEMM, and
@@ -44,6 +45,8 @@ import torch
 import torch.nn.functional as F
 from torch.overrides import TorchFunctionMode
 
+from softprompt.utils.cpu import cpu_vendor
+
 __all__ = [
     "ENV_SWITCH",
     "MEASURED_FASTER",
@@ -55,12 +58,14 @@ __all__ = [
 ]
 
 BATCH_HINT = 1024  # rows the packed layout is tuned for (any row count runs)
-# CPU capabilities (torch.backends.cpu.get_cpu_capability()) on which the packed GEMMs were measured faster
-# than torch's BLAS (docs/benchmarks.md: two 2-core AMD EPYC AVX-512 machines, 465-493 vs ~205 GFLOP/s and
-# 225 vs 198). On an AVX2-only AMD EPYC (Zen 3) they were measured slower end to end in three runs (prediction
-# 0.88-0.97x, prompt training 0.67-0.82x the bare model, benchmarks/levers.py), so there the bare arithmetic
-# stays; so it does on any CPU kind not measured.
-MEASURED_FASTER = ("AVX512",)
+# (CPU vendor, torch.backends.cpu.get_cpu_capability()) pairs on which the packed GEMMs were measured faster
+# than torch's BLAS (docs/benchmarks.md): two 2-core AMD EPYC AVX-512 machines, GEMM 465-493 vs ~205 GFLOP/s and
+# 225 vs 198, prediction and prompt training faster end to end. Not on an AVX2-only AMD EPYC (Zen 3): slower in
+# three runs (prediction 0.88-0.97x, prompt training 0.67-0.82x the bare model, benchmarks/levers.py); nor on an
+# AVX-512 Intel Xeon with AMX, where MKL runs its own AVX-512 kernels (GEMM 355-377 vs oneDNN 334-374): level in
+# prediction (0.99-1.01x), slower in prompt training (0.89-0.95x) in three runs. There, and on any CPU kind not
+# measured, the bare arithmetic stays.
+MEASURED_FASTER = (("AuthenticAMD", "AVX512"),)
 ENV_SWITCH = (
     "SOFTPROMPT_ONEDNN"  # "1" / "0": on / off whatever the CPU (after measuring it: benchmarks/levers.py)
 )
@@ -76,19 +81,19 @@ def onednn_default() -> bool:
     on a fine-tuned model start from this; :func:`packed_linears` itself packs wherever it is opened.
 
     Returns:
-        ``True`` where ``torch.backends.cpu.get_cpu_capability()`` is in :data:`MEASURED_FASTER` (or the
-        variable says ``1``).
+        ``True`` where the CPU's vendor and ``torch.backends.cpu.get_cpu_capability()`` are a pair in
+        :data:`MEASURED_FASTER` (or the variable says ``1``).
 
     Examples:
         >>> import os, torch
         >>> onednn_default() == (os.environ.get(ENV_SWITCH, "") == "1" or (os.environ.get(ENV_SWITCH) != "0"
-        ...     and torch.backends.cpu.get_cpu_capability() in MEASURED_FASTER))
+        ...     and (cpu_vendor(), torch.backends.cpu.get_cpu_capability()) in MEASURED_FASTER))
         True
     """
     switch = os.environ.get(ENV_SWITCH, "").strip()
     if switch in ("0", "1"):
         return switch == "1"
-    return torch.backends.cpu.get_cpu_capability() in MEASURED_FASTER
+    return (cpu_vendor(), torch.backends.cpu.get_cpu_capability()) in MEASURED_FASTER
 
 
 def onednn_unavailable() -> str | None:

@@ -39,6 +39,7 @@ from softprompt.training.checkpoints import checkpoint_is_complete
 from softprompt.training.head_fit import fit_regression_head
 from softprompt.training.trainer import train_prompt
 from softprompt.utils.atomic import atomic_write_json
+from softprompt.utils.cpu import cpu_vendor
 from softprompt.version import __version__
 from softprompt.wrapper.model import SoftPromptWrapper
 
@@ -55,6 +56,7 @@ def _versions() -> dict[str, str]:
         "python": platform.python_version(),
         "machine": f"{platform.machine()} {platform.processor() or ''}".strip(),
         "cpu_capability": str(torch.backends.cpu.get_cpu_capability()),
+        "cpu_vendor": cpu_vendor(),
         "threads": str(torch.get_num_threads()),
         "device": "cuda:" + torch.cuda.get_device_name(0) if torch.cuda.is_available() else "cpu",
     }

@@ -63,7 +63,7 @@ class SoftPromptWrapper(ExportMixin, PromptGenerationMixin, PretrainedMixin, Pro
             and that is exact, the last layer runs for that position alone (:mod:`softprompt.models.first_token`).
         onednn_linear: On a CPU, the frozen fp32 linear layers run as prepacked oneDNN GEMMs
             (:mod:`softprompt.models.onednn`); on by default only on CPU kinds where that was measured
-            faster (AVX-512; :func:`softprompt.models.onednn.onednn_default`). Both change float rounding only (logits within 1e-5); with
+            faster (AMD CPUs with AVX-512; :func:`softprompt.models.onednn.onednn_default`). Both change float rounding only (logits within 1e-5); with
             both ``False`` the arithmetic is the bare model's, bit for bit.
 
     Raises:
