@@ -22,6 +22,7 @@ from softprompt.files.prompt_file import read_prompt_file
 from softprompt.inference.calibration import calibrate
 from softprompt.models import backbone, layout, precision
 from softprompt.models import support as model_support
+from softprompt.models.bf16_cpu import bf16_cpu_kernels, fp32_attention_default
 from softprompt.models.deep import DeepPrompt, initial_deep_prompt
 from softprompt.models.init import initial_prompt
 from softprompt.models.onednn import onednn_default, packed_linears
@@ -436,8 +437,15 @@ class SoftPromptWrapper(ExportMixin, PromptGenerationMixin, PretrainedMixin, Pro
         seqs = (input_ids, attention_mask, token_type_ids, position_ids, inputs_embeds)
         inputs, where = self._prompted_inputs(*seqs, labels, prompt_names, kwargs)
         kwargs["return_dict"] = True
-        # no per-length cuDNN plans; frozen fp32 CPU linears as prepacked oneDNN GEMMs
-        with backbone.attention_kernels(inputs["inputs_embeds"].device), packed_linears(self.onednn_linear):
+        # no per-length cuDNN plans; frozen fp32 CPU linears as prepacked oneDNN GEMMs; a bf16 CPU backbone's
+        # attention trained in fp32 where its bf16 backward was measured slower
+        device = inputs["inputs_embeds"].device
+        bf16_cpu = device.type == "cpu" and self.backbone_dtype == torch.bfloat16 and fp32_attention_default()
+        with (
+            backbone.attention_kernels(device),
+            packed_linears(self.onednn_linear),
+            bf16_cpu_kernels(bf16_cpu),
+        ):
             outputs = run_slots(
                 where.slots, inputs, kwargs, self._deep_hooks, trim=self.trim_last_layer,
                 at=where.starts, n=where.n, total=where.total,
