@@ -314,6 +314,25 @@ def test_levers_each_setting_measured_and_within_float_rounding(assets):
     assert "GEMM peak: fp32" in proc.stdout
 
 
+def test_bf16_attention_times_the_three_settings_and_the_upcast_changes_rounding_only(assets):
+    """benchmarks/bf16_attention.py: fp32, bf16 and bf16 with fp32 attention steps, on a tiny model."""
+    root, model_dir, _ = assets
+    out = root / "results" / "bf16-attention.json"
+    proc = _run([BENCHMARKS / "bf16_attention.py", "--model", model_dir, "--lengths", 32, MAX_LENGTH,
+                 "--steps", 1, "--rounds", 1, "--gemm-seconds", 0, "--out", out])  # fmt: skip
+    data = json.loads(out.read_text())
+    assert set(data["steps"]) == {"32", str(MAX_LENGTH)}
+    for row in data["steps"].values():
+        assert set(row) == {"fp32", "bf16, bf16 attention", "bf16, fp32 attention"}
+        assert (
+            all(r["ms_per_step"] > 0 for r in row.values())
+            and row["fp32"]["prompt_grad_rel_diff_vs_fp32"] == 0
+        )
+        for name in ("bf16, bf16 attention", "bf16, fp32 attention"):  # bf16 rounding, not another gradient
+            assert 0 < row[name]["prompt_grad_rel_diff_vs_fp32"] < 0.1, name
+    assert "| 32 |" in proc.stdout and "fp32 attention up to" in proc.stdout
+
+
 def test_finetuned_predict_measures_this_machines_default_and_bare(assets):
     """benchmarks/finetuned_predict.py: a trainable classifier predicts with the default levers and bare."""
     from softprompt.models.onednn import onednn_default

@@ -242,8 +242,10 @@ def train_prompt(
         head_learning_rate: The head's own peak learning rate; ``None``: ``learning_rate``.
         warmup_steps: Linear warm-up, a fraction of the steps in ``[0, 1)`` or a step count
             (default: the first 10 %; ``0``: no warm-up).
-        bf16: Hold the frozen backbone in bf16 (prompt and head stay fp32 master weights). On CPU
-            bf16 matmuls are ~2.7x faster than fp32; unlike per-step autocast this casts once.
+        bf16: Hold the frozen backbone in bf16 (prompt and head stay fp32 master weights); unlike
+            per-step autocast this casts once. Only where bf16 is native: on CPUs with AVX-512 BF16 or
+            AMX a bf16 GEMM measured ~2x (AMD) to ~8x (Intel AMX) fp32's, on AVX2-only CPUs ~100x slower
+            (docs/benchmarks.md). Rounds the backbone's arithmetic to bf16: results differ from fp32's.
         metric_for_best_model: Metric that picks the kept prompt; default: the task's
             (``accuracy``, ``f1_micro`` for multi-label, ``pearson`` for regression, entity-level
             ``f1`` for token classification, SQuAD answer ``f1`` for question answering).
