@@ -28,12 +28,13 @@ import math
 import statistics
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 from gemm_peak import gemm_peaks
+
+from softprompt.utils.atomic import atomic_write_text
 
 __all__ = ["bmm_attention", "candidates", "measure", "padding_mask"]
 
@@ -91,8 +92,9 @@ def bmm_attention(
     return torch.cat(outs).view(b, h, t, d)
 
 
-def candidates(batch_heads: int) -> dict[str, Attention]:
-    """The kernels to compare, by name (``bmm-N`` for a few N up to ``batch_heads``)."""
+def candidates(batch_heads: int, dtype: torch.dtype = torch.float32) -> dict[str, Attention]:
+    """The kernels to compare, by name (``bmm-N`` for a few N up to ``batch_heads``; for bf16 inputs also
+    ``sdpa-fp32``, SDPA on fp32 copies with the output cast back, as ``softprompt.models.bf16_cpu`` trains)."""
     from torch.nn.attention import SDPBackend, sdpa_kernel
 
     def sdpa(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, m: torch.Tensor | None) -> torch.Tensor:
@@ -102,7 +104,13 @@ def candidates(batch_heads: int) -> dict[str, Attention]:
         with sdpa_kernel([SDPBackend.MATH]):
             return F.scaled_dot_product_attention(q, k, v, attn_mask=m)
 
+    def sdpa_fp32(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, m: torch.Tensor | None) -> torch.Tensor:
+        mask = None if m is None else m.float()
+        return F.scaled_dot_product_attention(q.float(), k.float(), v.float(), attn_mask=mask).to(q.dtype)
+
     out: dict[str, Attention] = {"sdpa": sdpa, "sdpa-math": sdpa_math}
+    if dtype != torch.float32:
+        out["sdpa-fp32"] = sdpa_fp32
     for rows in sorted({1, 4, 16, batch_heads}):
         if rows <= batch_heads:
             name = "bmm-all" if rows == batch_heads else f"bmm-{rows}"
@@ -124,20 +132,29 @@ def _time(fn: Callable[[], Any], seconds: float) -> float:
 
 
 def measure(
-    batch: int, heads: int, length: int, head_size: int, *, seconds: float = 2.0, masked: bool = True
+    batch: int,
+    heads: int,
+    length: int,
+    head_size: int,
+    *,
+    seconds: float = 2.0,
+    masked: bool = True,
+    dtype: torch.dtype = torch.float32,
 ) -> dict[str, Any]:
-    """Each candidate's forward and forward+backward GFLOP/s and max error on one shape."""
+    """Each candidate's forward and forward+backward GFLOP/s and max error on one shape, inputs in ``dtype``."""
     g = torch.Generator().manual_seed(1)
     shape = (batch, heads, length, head_size)
-    q, k, v = (torch.randn(shape, generator=g) for _ in range(3))
+    q, k, v = (torch.randn(shape, generator=g).to(dtype) for _ in range(3))
     mask = padding_mask(batch, length) if masked else None
     ref = F.scaled_dot_product_attention(
         q.double(), k.double(), v.double(), attn_mask=None if mask is None else mask.double().clamp(min=-1e30)
     )
+    if mask is not None:
+        mask = mask.to(dtype).clamp(min=torch.finfo(dtype).min)  # fp32's minimum overflows bf16 to -inf
     flops = 4 * batch * heads * length * length * head_size
-    grad = torch.randn(shape, generator=g)
+    grad = torch.randn(shape, generator=g).to(dtype)
     rows: dict[str, Any] = {}
-    for name, fn in candidates(batch * heads).items():
+    for name, fn in candidates(batch * heads, dtype).items():
         with torch.inference_mode():
             err = (fn(q, k, v, mask).double() - ref).abs().max().item()
             forward = _time(lambda fn=fn: fn(q, k, v, mask), seconds)
@@ -157,6 +174,7 @@ def measure(
         "length": length,
         "head_size": head_size,
         "masked": masked,
+        "dtype": str(dtype).removeprefix("torch."),
         "rows": rows,
     }
 
@@ -176,22 +194,29 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument(
         "--gemm-seconds", type=float, default=1.0, help="per shape in the GEMM peak (default %(default)s)"
     )
+    p.add_argument(
+        "--dtype", choices=["fp32", "bf16"], default="fp32", help="of the inputs (default %(default)s)"
+    )
     p.add_argument("--out", help="also write the JSON here")
     args = p.parse_args(argv)
+    dtype = {"fp32": torch.float32, "bf16": torch.bfloat16}[args.dtype]
     result: dict[str, Any] = {
         "torch": torch.__version__,
         "threads": torch.get_num_threads(),
         "gemm_peak": gemm_peaks(seconds=args.gemm_seconds),
         "shapes": [],
     }
-    peak = result["gemm_peak"]["fp32_peak_gflops"]
+    peak = result["gemm_peak"].get(f"{args.dtype}_peak_gflops") or result["gemm_peak"]["fp32_peak_gflops"]
+    result["dtype"] = args.dtype
     print(
-        f"cpu {result['gemm_peak']['cpu_capability']}, {result['threads']} threads, fp32 GEMM peak {peak} GFLOP/s"
+        f"cpu {result['gemm_peak']['cpu_capability']}, {result['threads']} threads, inputs {args.dtype}, "
+        f"GEMM peak {peak} GFLOP/s (% peak below: of this dtype's, where native)"
     )
     for length in args.lengths:
         shape = measure(
-            args.batch, args.heads, length, args.head_size, seconds=args.seconds, masked=not args.no_mask
-        )
+            args.batch, args.heads, length, args.head_size, seconds=args.seconds, masked=not args.no_mask,
+            dtype=dtype,
+        )  # fmt: skip
         result["shapes"].append(shape)
         print(f"\nB={args.batch} heads={args.heads} T={length} d={args.head_size}")
         print(
@@ -204,7 +229,7 @@ def main(argv: list[str] | None = None) -> None:
                 f"{row['train_gflops']:>8.1f} {row['max_abs_error']:>9.1e}"
             )
     if args.out:
-        Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
+        atomic_write_text(args.out, json.dumps(result, indent=2) + "\n")
 
 
 if __name__ == "__main__":

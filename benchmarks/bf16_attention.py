@@ -72,7 +72,10 @@ def measure(model_dir: str, lengths: list[int], steps: int, rounds: int) -> dict
     generator = torch.Generator().manual_seed(0)
     out: dict[str, Any] = {}
     for length in lengths:
-        ids = torch.randint(1000, 20000, (8, length - PROMPT), generator=generator)  # (batch, text tokens)
+        vocab = len(tokenizer)  # ordinary word pieces: above the special tokens (1,000 in BERT's vocabulary)
+        ids = torch.randint(
+            min(1000, vocab // 2), vocab, (8, length - PROMPT), generator=generator
+        )  # (batch, text)
         ids[:, 0] = tokenizer.cls_token_id
         batch = {"input_ids": ids, "attention_mask": torch.ones_like(ids), "labels": torch.tensor([0, 1] * 4)}
         seconds: dict[str, list[float]] = {s: [] for s in SETTINGS}

@@ -9,8 +9,8 @@ every layer (the gradient flows through the frozen backbone to the prompt), so a
 
 :func:`bf16_cpu_kernels` is a context manager: inside it, attention on bf16 CPU tensors that need a gradient,
 over at most :data:`MAX_KEYS` keys, computes in fp32 and hands back bf16. A whole training step of MiniLM
-(batch 8, bf16 backbone) measured 1.65x faster at 128 tokens, 1.12x at 256, 1.03x at 384, and 0.98x at 512,
-hence the limit. It is *more* precise than the bf16 kernel it replaces (fp32 arithmetic, one rounding to bf16
+(batch 8, bf16 backbone, ``benchmarks/bf16_attention.py``) measured 1.76x faster at 128 tokens, 1.17x at 256,
+1.07x at 384, and 0.98x at 512, hence the limit. It is *more* precise than the bf16 kernel it replaces (fp32 arithmetic, one rounding to bf16
 at the end); prediction (no gradient) keeps the bf16 kernel, whose forward is the faster one, and every other
 op runs as before. On by default only where measured faster (:func:`fp32_attention_default`).
 
@@ -46,7 +46,7 @@ __all__ = [
 # bf16 prompt training: an Intel Xeon with AMX (module docstring). Not measured on AMD's AVX-512 BF16 CPUs,
 # so there the bf16 kernel stays.
 MEASURED_FASTER = (("GenuineIntel", "AVX512"),)
-MAX_KEYS = 384  # keys (prompt included) up to which fp32 was faster: 1.03x at 384, 0.98x at 512
+MAX_KEYS = 384  # keys (prompt included) up to which fp32 was faster: 1.07x at 384, 0.98x at 512
 ENV_SWITCH = "SOFTPROMPT_FP32_ATTENTION"  # "1" / "0": on / off whatever the CPU
 
 _OPEN = threading.local()  # .mode: a bf16_cpu_kernels() is open in this thread
