@@ -147,6 +147,12 @@ def test_a_bf16_wrapper_trains_through_it_within_bf16_rounding_of_the_fp32_model
     assert opened == [False, True] and upcast and all(upcast)  # every layer's attention ran in fp32
     logits_off, grad_off = _prompt_gradient(tokenizer, monkeypatch, "0", torch.bfloat16)
     assert opened == [False, True, False]
+    monkeypatch.setenv(bf16_cpu.ENV_SWITCH, "1")
+    wrapper = SoftPromptWrapper(make_model("bert"), SoftPromptConfig(num_virtual_tokens=4), tokenizer=tokenizer)
+    seen = len(upcast)
+    wrapper.cast_backbone(torch.bfloat16).predict(["a fine film"])
+    assert opened[3:] == [False] * (len(opened) - 3) and len(opened) > 3  # prediction: no mode, ...
+    assert len(upcast) == seen  # ... and no attention upcast
     assert not torch.equal(grad_on, grad_off)  # it did change the arithmetic ...
     for logits, grad in ((logits_on, grad_on), (logits_off, grad_off)):  # ... by bf16 rounding only
         torch.testing.assert_close(logits, logits32, atol=5e-2, rtol=5e-2)

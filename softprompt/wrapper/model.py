@@ -440,7 +440,12 @@ class SoftPromptWrapper(ExportMixin, PromptGenerationMixin, PretrainedMixin, Pro
         # no per-length cuDNN plans; frozen fp32 CPU linears as prepacked oneDNN GEMMs; a bf16 CPU backbone's
         # attention trained in fp32 where its bf16 backward was measured slower
         device = inputs["inputs_embeds"].device
-        bf16_cpu = device.type == "cpu" and self.backbone_dtype == torch.bfloat16 and fp32_attention_default()
+        bf16_cpu = (
+            device.type == "cpu"
+            and self.backbone_dtype == torch.bfloat16
+            and torch.is_grad_enabled()  # prediction keeps bf16's kernel, and pays for no mode
+            and fp32_attention_default()
+        )
         with (
             backbone.attention_kernels(device),
             packed_linears(self.onednn_linear),
