@@ -148,7 +148,9 @@ def test_a_bf16_wrapper_trains_through_it_within_bf16_rounding_of_the_fp32_model
     logits_off, grad_off = _prompt_gradient(tokenizer, monkeypatch, "0", torch.bfloat16)
     assert opened == [False, True, False]
     monkeypatch.setenv(bf16_cpu.ENV_SWITCH, "1")
-    wrapper = SoftPromptWrapper(make_model("bert"), SoftPromptConfig(num_virtual_tokens=4), tokenizer=tokenizer)
+    wrapper = SoftPromptWrapper(
+        make_model("bert"), SoftPromptConfig(num_virtual_tokens=4), tokenizer=tokenizer
+    )
     seen = len(upcast)
     wrapper.cast_backbone(torch.bfloat16).predict(["a fine film"])
     assert opened[3:] == [False] * (len(opened) - 3) and len(opened) > 3  # prediction: no mode, ...
