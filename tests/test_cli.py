@@ -5,6 +5,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from softprompt import read_prompt_file
@@ -69,6 +70,31 @@ def test_eval_of_a_run_folder_scores_the_rows_the_run_scored(assets, tmp_path, c
     )
     other = json.loads(capsys.readouterr().out)
     assert (other["seed"], other["rows"]) == (5, 24)
+
+
+def test_eval_on_a_split_named_scores_all_of_it_not_the_runs_subset_size(assets, tmp_path, capsys):
+    """A run that scored 16 random rows of its split, evaluated with ``--eval-split test``, once scored 16
+    random test rows, silently (a table said "the whole test split"): a split named is scored whole."""
+    model_dir, data_dir = assets
+    out = tmp_path / "pt"
+    flags = _run_flags(model_dir, data_dir, out, "--epochs", "1")
+    flags[flags.index("--eval-size") + 1] = "16"
+    assert main(["train", *flags]) == 0
+    capsys.readouterr()
+    base = ["eval", "--prompt", str(out / "prompt.safetensors"), "--model", str(model_dir)]
+    assert main(base) == 0
+    assert json.loads(capsys.readouterr().out)["rows"] == 16  # the run's rows, as before
+    assert main([*base, "--eval-split", "test"]) == 0
+    whole = json.loads(capsys.readouterr().out)
+    test_rows = len(pd.read_parquet(data_dir / "test.parquet"))
+    assert (whole["eval_split"], whole["rows"], whole["eval_size"]) == (
+        "test",
+        test_rows,
+        None,
+    )  # all of them
+    assert test_rows > 16
+    assert main([*base, "--eval-split", "test", "--eval-size", "20"]) == 0
+    assert json.loads(capsys.readouterr().out)["rows"] == 20
 
 
 def test_predict_and_inspect(assets, tmp_path, capsys):

@@ -76,7 +76,8 @@ class EvalArgs(InferenceArgs):
 
     Where the artefact's folder holds its run's ``run_config.json`` (a run's ``--output-dir``), every data
     setting left at its default here is the run's, the data seed included, so ``eval`` scores the rows the run
-    scored; a setting given here wins (and the rows scored are printed either way).
+    scored; a setting given here wins (and the rows scored are printed either way). A split named with
+    ``--eval-split`` is scored whole, not cut to the run's ``--eval-size``, unless ``--eval-size`` is given too.
     """
 
     data: str | None = field(

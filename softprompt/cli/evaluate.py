@@ -83,6 +83,9 @@ def with_run_settings(args: EvalArgs) -> tuple[EvalArgs, str | None]:
     """``args`` with each data setting left at its default taken from the run's ``run_config.json`` (beside a
     local prompt file, in a prompt folder, or in a fine-tuned model folder), and that file's path (or ``None``).
 
+    Where ``--eval-split`` is given, the run's ``eval_size`` and ``holdout`` are not taken: the split named is
+    scored whole unless ``--eval-size`` says otherwise.
+
     Raises:
         ValueError: an unreadable ``run_config.json``.
     """
@@ -99,6 +102,14 @@ def with_run_settings(args: EvalArgs) -> tuple[EvalArgs, str | None]:
     run = read_config_file(path)  # bounded, validated like --config
     defaults = {f.name: f.default for f in dataclasses.fields(args)}
     changes = {k: run[k] for k in _RUN_DATA_FIELDS if k in run and getattr(args, k) == defaults[k]}
+    if args.eval_split != defaults["eval_split"]:
+        # a split named here is scored whole (or --eval-size of it): the run's evaluation subset, or its
+        # holdout, was a choice about the run's own split (1,000 of a validation split, say), not this one
+        for key in ("eval_size", "holdout"):
+            if changes.pop(key, None) is not None:
+                logger.info(
+                    "eval: --eval-split %s given, so the run's %s is not applied", args.eval_split, key
+                )
     run_seed = run.get("data_seed") if run.get("data_seed") is not None else run.get("seed")
     if args.seed == defaults["seed"] and isinstance(run_seed, int):
         changes["seed"] = run_seed

@@ -10,9 +10,10 @@ every layer (the gradient flows through the frozen backbone to the prompt), so a
 :func:`bf16_cpu_kernels` is a context manager: inside it, attention on bf16 CPU tensors that need a gradient,
 over at most :data:`MAX_KEYS` keys, computes in fp32 and hands back bf16. A whole training step of MiniLM
 (batch 8, bf16 backbone, ``benchmarks/bf16_attention.py``) measured 1.76x faster at 128 tokens, 1.17x at 256,
-1.07x at 384, and 0.98x at 512, hence the limit. It is *more* precise than the bf16 kernel it replaces (fp32 arithmetic, one rounding to bf16
-at the end); prediction (no gradient) keeps the bf16 kernel, whose forward is the faster one, and every other
-op runs as before. On by default only where measured faster (:func:`fp32_attention_default`).
+1.07x at 384, and 0.98x at 512, hence the limit. It is *more* precise than the bf16 kernel it replaces (fp32
+arithmetic, one rounding to bf16 at the end); prediction (no gradient) keeps the bf16 kernel, whose forward is
+the faster one, and every other op runs as before. On by default only where measured faster
+(:func:`fp32_attention_default`).
 
 Examples:
     >>> with bf16_cpu_kernels():  # doctest: +SKIP
