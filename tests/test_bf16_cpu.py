@@ -7,6 +7,7 @@ import torch.nn.functional as F
 from softprompt import SoftPromptConfig, SoftPromptWrapper
 from softprompt.models import bf16_cpu
 from softprompt.models.bf16_cpu import MAX_KEYS, bf16_cpu_kernels
+from softprompt.utils import cpu
 from softprompt.wrapper import model as wrapper_model
 from tests.conftest import batch, make_model
 
@@ -101,7 +102,7 @@ def test_everything_else_runs_the_kernel_it_ran_before(case):
 )
 def test_on_by_default_only_where_measured_faster(monkeypatch, vendor, capability, switch, expected):
     monkeypatch.setattr(torch.backends.cpu, "get_cpu_capability", lambda: capability)
-    monkeypatch.setattr(bf16_cpu, "cpu_vendor", lambda: vendor)
+    monkeypatch.setattr(cpu, "cpu_vendor", lambda: vendor)
     if switch is None:
         monkeypatch.delenv(bf16_cpu.ENV_SWITCH, raising=False)
     else:

@@ -58,3 +58,26 @@ def test_the_vendor_is_read_once_per_process(monkeypatch, tmp_path):
     assert cpu.cpu_vendor() == "AuthenticAMD"
     path.write_bytes(b"vendor_id\t: GenuineIntel\n")
     assert cpu.cpu_vendor() == "AuthenticAMD"
+
+
+@pytest.mark.parametrize(
+    ("kind", "switch", "expected"),
+    [
+        (("AuthenticAMD", "AVX512"), None, True),
+        (("GenuineIntel", "AVX512"), None, False),  # another vendor, same capability: not measured
+        (("AuthenticAMD", "AVX2"), None, False),  # same vendor, another capability
+        (("", "AVX512"), None, False),  # vendor unknown
+        (("GenuineIntel", "AVX2"), "1", True),
+        (("AuthenticAMD", "AVX512"), "0", False),
+        (("AuthenticAMD", "AVX512"), "yes", True),  # neither "1" nor "0": the measured rule decides
+    ],
+)
+def test_a_lever_is_on_only_on_the_kinds_it_was_measured_faster_on(monkeypatch, kind, switch, expected):
+    monkeypatch.setattr(cpu, "cpu_vendor", lambda: kind[0])
+    monkeypatch.setattr(cpu.torch.backends.cpu, "get_cpu_capability", lambda: kind[1])
+    if switch is None:
+        monkeypatch.delenv("SOFTPROMPT_TEST_LEVER", raising=False)
+    else:
+        monkeypatch.setenv("SOFTPROMPT_TEST_LEVER", switch)
+    assert cpu.cpu_kind() == kind
+    assert cpu.measured_default("SOFTPROMPT_TEST_LEVER", [("AuthenticAMD", "AVX512")]) is expected

@@ -9,6 +9,7 @@ import torch.nn.functional as F
 from softprompt import SoftPromptConfig, SoftPromptWrapper
 from softprompt.models import onednn
 from softprompt.models.onednn import onednn_unavailable, packed_linears
+from softprompt.utils import cpu
 from tests.conftest import batch, make_model
 
 pytestmark = pytest.mark.skipif(onednn_unavailable() is not None, reason=str(onednn_unavailable()))
@@ -183,7 +184,7 @@ def test_on_by_default_only_where_measured_faster(
 ):
     """AMD's AVX-512 CPUs were measured faster than torch's BLAS; other kinds keep the bare arithmetic."""
     monkeypatch.setattr(torch.backends.cpu, "get_cpu_capability", lambda: capability)
-    monkeypatch.setattr(onednn, "cpu_vendor", lambda: vendor)
+    monkeypatch.setattr(cpu, "cpu_vendor", lambda: vendor)
     if switch is None:
         monkeypatch.delenv(onednn.ENV_SWITCH, raising=False)
     else:

@@ -23,7 +23,6 @@ Examples:
 from __future__ import annotations
 
 import contextlib
-import os
 import threading
 from collections.abc import Iterator
 from typing import Any
@@ -32,7 +31,7 @@ import torch
 import torch.nn.functional as F
 from torch.overrides import TorchFunctionMode
 
-from softprompt.utils.cpu import cpu_vendor
+from softprompt.utils.cpu import measured_default
 
 __all__ = [
     "ENV_SWITCH",
@@ -81,14 +80,13 @@ def fp32_attention_default() -> bool:
     ``SOFTPROMPT_FP32_ATTENTION=1`` or ``=0`` decides instead.
 
     Examples:
+        >>> import os
+        >>> from softprompt.utils.cpu import cpu_kind
         >>> fp32_attention_default() == (os.environ.get(ENV_SWITCH, "") == "1" or (os.environ.get(ENV_SWITCH) != "0"
-        ...     and (cpu_vendor(), torch.backends.cpu.get_cpu_capability()) in MEASURED_FASTER))
+        ...     and cpu_kind() in MEASURED_FASTER))
         True
     """
-    switch = os.environ.get(ENV_SWITCH, "").strip()
-    if switch in ("0", "1"):
-        return switch == "1"
-    return (cpu_vendor(), torch.backends.cpu.get_cpu_capability()) in MEASURED_FASTER
+    return measured_default(ENV_SWITCH, MEASURED_FASTER)
 
 
 class Bf16CpuMode(TorchFunctionMode):

@@ -33,7 +33,6 @@ Examples:
 from __future__ import annotations
 
 import contextlib
-import os
 import threading
 import warnings
 import weakref
@@ -45,7 +44,7 @@ import torch
 import torch.nn.functional as F
 from torch.overrides import TorchFunctionMode
 
-from softprompt.utils.cpu import cpu_vendor
+from softprompt.utils.cpu import measured_default
 
 __all__ = [
     "ENV_SWITCH",
@@ -85,15 +84,13 @@ def onednn_default() -> bool:
         :data:`MEASURED_FASTER` (or the variable says ``1``).
 
     Examples:
-        >>> import os, torch
+        >>> import os
+        >>> from softprompt.utils.cpu import cpu_kind
         >>> onednn_default() == (os.environ.get(ENV_SWITCH, "") == "1" or (os.environ.get(ENV_SWITCH) != "0"
-        ...     and (cpu_vendor(), torch.backends.cpu.get_cpu_capability()) in MEASURED_FASTER))
+        ...     and cpu_kind() in MEASURED_FASTER))
         True
     """
-    switch = os.environ.get(ENV_SWITCH, "").strip()
-    if switch in ("0", "1"):
-        return switch == "1"
-    return (cpu_vendor(), torch.backends.cpu.get_cpu_capability()) in MEASURED_FASTER
+    return measured_default(ENV_SWITCH, MEASURED_FASTER)
 
 
 def onednn_unavailable() -> str | None:

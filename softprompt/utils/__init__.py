@@ -1,5 +1,5 @@
 """The bottom layer: plumbing with no knowledge of models or tasks.
 
 ``atomic`` (files written whole, inside their target), ``threads`` (CPU thread counts), ``cpu`` (the
-CPU's vendor), ``sharding`` (rows shared out over ``torchrun`` ranks).
+CPU's kind, and speed defaults keyed on it), ``sharding`` (rows shared out over ``torchrun`` ranks).
 """
