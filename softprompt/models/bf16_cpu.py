@@ -40,6 +40,7 @@ __all__ = [
     "Bf16CpuMode",
     "bf16_cpu_kernels",
     "fp32_attention_default",
+    "fp32_attention_wanted",
 ]
 
 # (CPU vendor, torch.backends.cpu.get_cpu_capability()) pairs where the fp32 attention was measured faster in
@@ -87,6 +88,24 @@ def fp32_attention_default() -> bool:
         True
     """
     return measured_default(ENV_SWITCH, MEASURED_FASTER)
+
+
+def fp32_attention_wanted(device: torch.device, backbone_dtype: torch.dtype) -> bool:
+    """Whether a forward pass of a backbone held in ``backbone_dtype`` on ``device`` should open the mode now.
+
+    A bf16 CPU backbone, gradients on (prediction keeps bf16's kernel and pays for no mode), on a CPU kind where
+    the fp32 attention was measured faster (:func:`fp32_attention_default`).
+
+    Examples:
+        >>> fp32_attention_wanted(torch.device("cpu"), torch.float32)
+        False
+    """
+    return (
+        device.type == "cpu"
+        and backbone_dtype == torch.bfloat16
+        and torch.is_grad_enabled()
+        and fp32_attention_default()
+    )
 
 
 class Bf16CpuMode(TorchFunctionMode):

@@ -22,7 +22,7 @@ from softprompt.files.prompt_file import read_prompt_file
 from softprompt.inference.calibration import calibrate
 from softprompt.models import backbone, layout, precision
 from softprompt.models import support as model_support
-from softprompt.models.bf16_cpu import bf16_cpu_kernels, fp32_attention_default
+from softprompt.models.bf16_cpu import bf16_cpu_kernels, fp32_attention_wanted
 from softprompt.models.deep import DeepPrompt, initial_deep_prompt
 from softprompt.models.init import initial_prompt
 from softprompt.models.onednn import onednn_default, packed_linears
@@ -64,8 +64,9 @@ class SoftPromptWrapper(ExportMixin, PromptGenerationMixin, PretrainedMixin, Pro
             and that is exact, the last layer runs for that position alone (:mod:`softprompt.models.first_token`).
         onednn_linear: On a CPU, the frozen fp32 linear layers run as prepacked oneDNN GEMMs
             (:mod:`softprompt.models.onednn`); on by default only on CPU kinds where that was measured
-            faster (AMD CPUs with AVX-512; :func:`softprompt.models.onednn.onednn_default`). Both change float rounding only (logits within 1e-5); with
-            both ``False`` the arithmetic is the bare model's, bit for bit.
+            faster (AMD CPUs with AVX-512; :func:`softprompt.models.onednn.onednn_default`). Both change
+            float rounding only (logits within 1e-5); with both ``False`` the arithmetic is the bare model's,
+            bit for bit.
 
     Raises:
         TypeError: ``model`` is not an ``nn.Module`` with input embeddings, or ``config`` is not a
@@ -440,16 +441,10 @@ class SoftPromptWrapper(ExportMixin, PromptGenerationMixin, PretrainedMixin, Pro
         # no per-length cuDNN plans; frozen fp32 CPU linears as prepacked oneDNN GEMMs; a bf16 CPU backbone's
         # attention trained in fp32 where its bf16 backward was measured slower
         device = inputs["inputs_embeds"].device
-        bf16_cpu = (
-            device.type == "cpu"
-            and self.backbone_dtype == torch.bfloat16
-            and torch.is_grad_enabled()  # prediction keeps bf16's kernel, and pays for no mode
-            and fp32_attention_default()
-        )
         with (
             backbone.attention_kernels(device),
             packed_linears(self.onednn_linear),
-            bf16_cpu_kernels(bf16_cpu),
+            bf16_cpu_kernels(fp32_attention_wanted(device, self.backbone_dtype)),
         ):
             outputs = run_slots(
                 where.slots, inputs, kwargs, self._deep_hooks, trim=self.trim_last_layer,
