@@ -2,8 +2,9 @@
 
 With native bf16 (AVX-512 BF16, AMX) a bf16 matmul is several times faster than an fp32 one, but not every
 kernel has a fast bf16 path. On a 2-core Intel Xeon with AMX (torch 2.13, MiniLM's 12 heads of 32, batch 8),
-the backward of ``scaled_dot_product_attention`` (PyTorch's CPU flash kernel) was: forward plus backward
-17.0 ms in bf16 against 5.1 in fp32 at 128 tokens, level at 512 (docs/benchmarks.md). Prompt tuning runs it in
+the backward of ``scaled_dot_product_attention`` (PyTorch's CPU flash kernel) was slow in bf16: forward plus
+backward 16.7 ms on bf16 inputs against 4.9 on fp32 copies of them at 128 tokens, 68.1 against 59.3 at 512
+(``benchmarks/attention.py --dtype bf16``, docs/benchmarks.md), while bf16's forward alone is the faster. Prompt tuning runs it in
 every layer (the gradient flows through the frozen backbone to the prompt), so a bf16 backbone trained
 *slower* than an fp32 one on short texts there (SICK pairs: 96 against 69 ms a step).
 
