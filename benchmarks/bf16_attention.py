@@ -70,6 +70,7 @@ def _step(wrapper: Any, batch: dict[str, torch.Tensor]) -> torch.Tensor:
 def measure(model_dir: str, lengths: list[int], steps: int, rounds: int) -> dict[str, Any]:
     wrappers, tokenizer = _wrappers(model_dir)
     generator = torch.Generator().manual_seed(0)
+    before = os.environ.get(ENV_SWITCH)  # the caller's setting, given back at the end
     out: dict[str, Any] = {}
     for length in lengths:
         vocab = len(tokenizer)  # ordinary word pieces: above the special tokens (1,000 in BERT's vocabulary)
@@ -97,7 +98,10 @@ def measure(model_dir: str, lengths: list[int], steps: int, rounds: int) -> dict
             }
             for name, v in seconds.items()
         }
-    os.environ.pop(ENV_SWITCH, None)
+    if before is None:
+        os.environ.pop(ENV_SWITCH, None)
+    else:
+        os.environ[ENV_SWITCH] = before
     return out
 
 
