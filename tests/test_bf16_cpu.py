@@ -94,9 +94,11 @@ def test_everything_else_runs_the_kernel_it_ran_before(case):
     ("vendor", "capability", "switch", "expected"),
     [
         ("GenuineIntel", "AVX512", None, True),  # measured faster (a Xeon with AMX)
-        ("AuthenticAMD", "AVX512", None, False),  # not measured
+        ("AuthenticAMD", "AVX512", None, True),  # measured faster (an EPYC with AVX-512 BF16)
+        ("AuthenticAMD", "AVX2", None, False),  # no native bf16
         ("GenuineIntel", "AVX2", None, False),  # no native bf16: bf16 itself is the slow path
-        ("AuthenticAMD", "AVX512", "1", True),
+        ("AuthenticAMD", "AVX2", "1", True),
+        ("AuthenticAMD", "AVX512", "0", False),
         ("GenuineIntel", "AVX512", "0", False),
     ],
 )

@@ -518,6 +518,31 @@ def test_top_level_help_imports_neither_torch_nor_transformers():
     assert proc.stdout.strip().splitlines()[-1] == "[]" and "COMMAND" in proc.stdout
 
 
+def test_deep_reparam_hidden_trains_deep_prompts_through_an_mlp_and_reloads_exactly(assets, tmp_path, capsys):
+    model_dir, data_dir = assets
+    out = tmp_path / "deep"
+    flags = _run_flags(model_dir, data_dir, out, "--epochs", "1", "--deep", "--deep-reparam-hidden", "8")
+    assert main(["train", *flags]) == 0
+    assert json.loads((out / "run_config.json").read_text())["deep_reparam_hidden"] == 8
+    pf = read_prompt_file(out / "prompt.safetensors")
+    assert pf.config.deep and pf.config.deep_reparam_hidden == 8 and pf.deep_prompts is not None
+    assert not pf.deep_reparam  # folded into plain deep vectors when training ended
+    results = json.loads((out / "results.json").read_text())
+    assert results["eval_metrics"]["eval_accuracy"] == results["reloaded_eval_metrics"]["eval_accuracy"]
+    capsys.readouterr()
+    refused = {  # each refused with its reason, nothing trained
+        "a": ("train", ["--deep-reparam-hidden", "8"], "add --deep"),
+        "b": ("train", ["--deep", "--deep-reparam-hidden", "8", "--residual-hidden", "8"], "set one of them"),
+        "c": ("train", ["--deep", "--deep-reparam-hidden", "0"], "positive int"),
+        "d": ("finetune", ["--deep", "--deep-reparam-hidden", "8"], "deep, deep_reparam_hidden: prompt-tuning"),
+        "e": ("finetune", ["--deep"], "deep: prompt-tuning settings; fine-tuning has no prompt"),
+    }
+    for name, (command, extra, reason) in refused.items():
+        assert main([command, *_run_flags(model_dir, data_dir, tmp_path / name, *extra)]) == 2, name
+        assert reason in capsys.readouterr().err, name
+        assert not (tmp_path / name / "prompt.safetensors").exists()
+
+
 def test_init_from_transfers_a_run_and_residual_trains_folded(assets, tmp_path):
     model_dir, data_dir = assets
     source = tmp_path / "source"

@@ -161,6 +161,9 @@ class RunConfig:
     eval_batch_size: int = field(default=64, metadata=_help("texts per forward pass when scoring"))
     deep: bool = field(
         default=False, metadata=_help("deep prompts: learned vectors at every layer's input; prompt tuning only"))
+    deep_reparam_hidden: int | None = field(default=None, metadata=_help(
+        "with --deep: train the deep vectors through an MLP of this width over a learned base (P-tuning v2's "
+        "reparameterisation), folded into plain vectors in the saved file; None: train them directly"))
     reference: float | None = field(default=None, metadata=_help(
         "a published figure of the task's main metric to draw on curves.png; None draws none"))
     reference_label: str = field(default="reference", metadata=_help("the legend of the reference line"))
@@ -227,6 +230,24 @@ class RunConfig:
             or self.residual_hidden < 1
         ):
             raise ValueError(f"residual_hidden must be a positive int or None, got {self.residual_hidden!r}")
+        if self.deep_reparam_hidden is not None:
+            if (
+                isinstance(self.deep_reparam_hidden, bool)
+                or not isinstance(self.deep_reparam_hidden, int)
+                or self.deep_reparam_hidden < 1
+            ):
+                raise ValueError(
+                    f"deep_reparam_hidden must be a positive int or None, got {self.deep_reparam_hidden!r}"
+                )
+            if not self.deep:
+                raise ValueError(
+                    f"deep_reparam_hidden={self.deep_reparam_hidden} reparameterises deep prompts: add --deep "
+                    "(deep=True), or leave it unset"
+                )
+            if self.residual_hidden is not None:
+                raise ValueError(
+                    "residual_hidden and deep_reparam_hidden both reparameterise the deep vectors; set one of them"
+                )
         check_dir_target(self.output_dir, "output_dir")
         if self.resume and self.overwrite:
             raise ValueError("resume and overwrite exclude each other: continue the run, or start it over")

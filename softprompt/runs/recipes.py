@@ -265,6 +265,7 @@ def run_prompt_tuning(cfg: RunConfig) -> dict[str, Any]:
         residual_hidden=cfg.residual_hidden,
         seed=cfg.seed,
         deep=cfg.deep,
+        deep_reparam_hidden=cfg.deep_reparam_hidden,
         placement=cfg.placement,
         label_words=cfg.label_words,
         train_head=cfg.train_head,
@@ -331,7 +332,7 @@ def run_finetune(cfg: RunConfig) -> dict[str, Any]:
 
     Raises:
         FileExistsError: ``cfg.output_dir`` holds another run.
-        ValueError: a prompt-tuning setting (``head_lr``, ``train_head=False``, ``head_init='fit'``, ``init_from``, ``residual_hidden``, text-to-label), or settings or data the run cannot use.
+        ValueError: a prompt-tuning setting (``head_lr``, ``train_head=False``, ``head_init='fit'``, ``init_from``, ``residual_hidden``, ``deep``, ``deep_reparam_hidden``, text-to-label), or settings or data the run cannot use.
 
     Examples:
         >>> import pandas as pd
@@ -351,10 +352,15 @@ def run_finetune(cfg: RunConfig) -> dict[str, Any]:
         raise ValueError(
             "train_head=False is a prompt-tuning setting: fine-tuning trains the head with the model"
         )
-    if cfg.init_from is not None or cfg.residual_hidden is not None:
-        raise ValueError(
-            "init_from and residual_hidden are prompt-tuning settings: fine-tuning has no prompt"
-        )
+    prompt_settings = {
+        "init_from": cfg.init_from is not None,
+        "residual_hidden": cfg.residual_hidden is not None,
+        "deep": cfg.deep,  # would otherwise be read by nothing: a fine-tuned model, not deep prompts
+        "deep_reparam_hidden": cfg.deep_reparam_hidden is not None,
+    }
+    if any(prompt_settings.values()):
+        named = ", ".join(name for name, given in prompt_settings.items() if given)
+        raise ValueError(f"{named}: prompt-tuning settings; fine-tuning has no prompt")
     if cfg.head_init == "fit":
         raise ValueError(
             "head_init='fit' is a prompt-tuning setting: fine-tuning trains the head with the model"
