@@ -30,7 +30,14 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-__all__ = ["first_token_forward_flops", "forward_flops", "mfu", "train_flops", "workload_flops"]
+__all__ = [
+    "first_token_forward_flops",
+    "forward_flops",
+    "forward_parts",
+    "mfu",
+    "train_flops",
+    "workload_flops",
+]
 
 
 def _dims(config: Any) -> tuple[int, int, int]:
@@ -42,6 +49,11 @@ def _parts(config: Any, n: int) -> tuple[int, int]:
     linear = 2 * layers * (4 * hidden * hidden + 2 * hidden * inter) * n
     attention = 4 * layers * n * n * hidden
     return linear, attention
+
+
+def forward_parts(config: Any, n: int) -> tuple[int, int]:
+    """Forward FLOPs of one sequence of ``n`` real tokens, split: ``(F_linear(n), F_attn(n))``."""
+    return _parts(config, n)
 
 
 def forward_flops(config: Any, n: int) -> int:

@@ -334,6 +334,26 @@ def test_bf16_attention_times_the_three_settings_and_the_upcast_changes_rounding
     assert "| 32 |" in proc.stdout and "fp32 attention up to" in proc.stdout
 
 
+def test_step_profile_splits_a_training_step_into_operator_kinds(assets):
+    """benchmarks/step_profile.py: a prompt-tuning step's time by operator kind, on a tiny model."""
+    root, model_dir, _ = assets
+    out = root / "results" / "step-profile.json"
+    proc = _run([BENCHMARKS / "step_profile.py", "--model", model_dir, "--lengths", 32, MAX_LENGTH,
+                 "--steps", 1, "--gemm-seconds", 0, "--out", out])  # fmt: skip
+    data = json.loads(out.read_text())
+    assert set(data["lengths"]) == {"32", str(MAX_LENGTH)}
+    for row in data["lengths"].values():
+        kinds = row["kinds"]
+        assert {"linear", "attention", "layer norm", "optimizer"} <= set(kinds), set(kinds)
+        assert abs(sum(k["share"] for k in kinds.values()) - 1) < 1e-6  # every operator counted once
+        assert kinds["linear"]["model_gflops"] > 0 and kinds["linear"]["vs_peak"] is None  # no peak measured
+        assert row["step_ms"] > 0 and row["mfu"] is None and len(row["top_ops"]) == 10
+    assert "| linear |" in proc.stdout and "top operators" in proc.stdout
+    bad = subprocess.run([sys.executable, BENCHMARKS / "step_profile.py", "--model", model_dir, "--lengths", "20"],
+                         capture_output=True, text=True, env=ENV, timeout=120)  # fmt: skip
+    assert bad.returncode == 2 and "room for text" in bad.stderr
+
+
 def test_finetuned_predict_measures_this_machines_default_and_bare(assets):
     """benchmarks/finetuned_predict.py: a trainable classifier predicts with the default levers and bare."""
     from softprompt.models.onednn import onednn_default

@@ -534,7 +534,11 @@ def test_deep_reparam_hidden_trains_deep_prompts_through_an_mlp_and_reloads_exac
         "a": ("train", ["--deep-reparam-hidden", "8"], "add --deep"),
         "b": ("train", ["--deep", "--deep-reparam-hidden", "8", "--residual-hidden", "8"], "set one of them"),
         "c": ("train", ["--deep", "--deep-reparam-hidden", "0"], "positive int"),
-        "d": ("finetune", ["--deep", "--deep-reparam-hidden", "8"], "deep, deep_reparam_hidden: prompt-tuning"),
+        "d": (
+            "finetune",
+            ["--deep", "--deep-reparam-hidden", "8"],
+            "deep, deep_reparam_hidden: prompt-tuning",
+        ),
         "e": ("finetune", ["--deep"], "deep: prompt-tuning settings; fine-tuning has no prompt"),
     }
     for name, (command, extra, reason) in refused.items():
