@@ -34,6 +34,7 @@ from torch import nn
 from softprompt.core.config import SoftPromptConfig
 from softprompt.models.modes import eval_mode
 from softprompt.models.residual import ResidualMLP
+from softprompt.models.scaled_linear import ScaledLinear
 
 __all__ = [
     "DeepPrompt",
@@ -180,7 +181,8 @@ class DeepPrompt(nn.Module):
     """A slot's vectors for layers 1..L-1, as a plain ``(L - 1, N, H)`` parameter or through an MLP.
 
     With ``reparam_hidden`` the vectors are ``MLP(base)`` with a learned ``(N, H)`` base (P-tuning's
-    prompt encoder, which trains more stably); with ``residual_hidden`` they are ``vectors`` through one
+    prompt encoder), its linear layers :class:`~softprompt.models.scaled_linear.ScaledLinear` so that it trains
+    at plain vectors' pace at the same learning rate; with ``residual_hidden`` they are ``vectors`` through one
     :class:`~softprompt.models.residual.ResidualMLP` shared by every layer and token. :meth:`folded`
     gives the plain tensor either amounts to.
 
@@ -218,15 +220,16 @@ class DeepPrompt(nn.Module):
         layers, n, hidden = self.shape
         gen = torch.Generator().manual_seed(seed + DEEP_SEED_OFFSET + 1)
         self.base = nn.Parameter(torch.randn(n, hidden, generator=gen))  # (N, H), as P-tuning v2's embedding
+        # ScaledLinear: an Adam step moves the output ~lr, as it moves plain vectors (nn.Linear's moved them
+        # ~100x further and deep prompts never learned; see softprompt.models.scaled_linear)
         self.encoder = nn.Sequential(
-            nn.Linear(hidden, reparam_hidden), nn.Tanh(), nn.Linear(reparam_hidden, layers * hidden)
+            ScaledLinear(hidden, reparam_hidden, generator=gen),
+            nn.Tanh(),
+            ScaledLinear(reparam_hidden, layers * hidden, generator=gen),
         )
-        with torch.no_grad():
-            for linear in (self.encoder[0], self.encoder[2]):  # PyTorch's default bounds, drawn from `gen`
-                bound = linear.in_features**-0.5
-                linear.weight.uniform_(-bound, bound, generator=gen)
-                linear.bias.uniform_(-bound, bound, generator=gen)
-            # centre each layer's output where its initial vectors are (mean over the N tokens)
+        with (
+            torch.no_grad()
+        ):  # centre each layer's output where its initial vectors are (mean over the N tokens)
             self.encoder[2].bias.add_(vectors.mean(1).reshape(-1))
 
     @property
