@@ -342,6 +342,17 @@ def test_reparam_trains_folds_on_save_and_resumes_exactly(tokenizer, tmp_path):
         assert torch.equal(wrapper(**inputs).logits, expected)
     with pytest.raises(ValueError, match="does not hold that MLP's state"):
         wrapper.reload_prompt(loaded.save_prompt(tmp_path / "folded.safetensors"))
+    # a file from the unscaled layout (nn.Linear: encoder.N.weight) is refused, never read as scaled weights
+    tensors = load_file(path)
+    with safe_open(path, "pt") as f:
+        metadata = f.metadata()
+    for key in [k for k in tensors if k.endswith(".scaled_weight")]:
+        tensors[key.replace(".scaled_weight", ".weight")] = tensors.pop(
+            key
+        )  # the names decide, not the values
+    save_file(tensors, tmp_path / "old-layout.safetensors", metadata=metadata)
+    with pytest.raises(ValueError, match="another layout"):
+        wrapper.reload_prompt(tmp_path / "old-layout.safetensors")
 
     wrapper.fold_deep_reparam()
     assert not wrapper.prompts["default"].deep.reparam

@@ -240,7 +240,9 @@ class PromptRegistry(nn.Module):
             if not _same_state(pf.deep_reparam, reparam):
                 raise ValueError(
                     f"{path}: slot {label!r} trains its deep prompt through an MLP, and the file does not hold that "
-                    "MLP's state (only the folded vectors); load it with load_prompt(..., replace=True) instead"
+                    "MLP's state (only the folded vectors, or an MLP of another layout: before softprompt's scaled "
+                    "MLP, its tensors were named encoder.N.weight); load it with load_prompt(..., replace=True) "
+                    "instead"
                 )
         with torch.no_grad():
             if slot.residual is not None:  # the raw vectors and the MLP, so training goes on exactly
