@@ -221,15 +221,14 @@ class DeepPrompt(nn.Module):
         gen = torch.Generator().manual_seed(seed + DEEP_SEED_OFFSET + 1)
         self.base = nn.Parameter(torch.randn(n, hidden, generator=gen))  # (N, H), as P-tuning v2's embedding
         # ScaledLinear: an Adam step moves the output ~lr, as it moves plain vectors (nn.Linear's moved them
-        # ~100x further and deep prompts never learned; see softprompt.models.scaled_linear)
+        # ~40-60x further and deep prompts never learned; see softprompt.models.scaled_linear)
         self.encoder = nn.Sequential(
             ScaledLinear(hidden, reparam_hidden, generator=gen),
             nn.Tanh(),
             ScaledLinear(reparam_hidden, layers * hidden, generator=gen),
         )
-        with (
-            torch.no_grad()
-        ):  # centre each layer's output where its initial vectors are (mean over the N tokens)
+        # centre each layer's output where its initial vectors are (mean over the N tokens)
+        with torch.no_grad():
             self.encoder[2].bias.add_(vectors.mean(1).reshape(-1))
 
     @property
