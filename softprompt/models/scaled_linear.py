@@ -55,4 +55,5 @@ class ScaledLinear(nn.Module):
         return F.linear(x, self.scaled_weight / self.in_features, self.bias)
 
     def extra_repr(self) -> str:
+        """What ``print(module)`` shows inside the parentheses."""
         return f"in_features={self.in_features}, out_features={self.out_features}, weight stored x fan_in"
