@@ -220,8 +220,6 @@ class DeepPrompt(nn.Module):
         layers, n, hidden = self.shape
         gen = torch.Generator().manual_seed(seed + DEEP_SEED_OFFSET + 1)
         self.base = nn.Parameter(torch.randn(n, hidden, generator=gen))  # (N, H), as P-tuning v2's embedding
-        # ScaledLinear: an Adam step moves the output ~lr, as it moves plain vectors (nn.Linear's moved them
-        # ~40-60x further and deep prompts never learned; see softprompt.models.scaled_linear)
         self.encoder = nn.Sequential(
             ScaledLinear(hidden, reparam_hidden, generator=gen),
             nn.Tanh(),
