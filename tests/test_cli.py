@@ -531,7 +531,7 @@ def test_deep_reparam_hidden_trains_deep_prompts_through_an_mlp_and_reloads_exac
     assert results["eval_metrics"]["eval_accuracy"] == results["reloaded_eval_metrics"]["eval_accuracy"]
     capsys.readouterr()
     refused = {  # each refused with its reason, nothing trained
-        "a": ("train", ["--deep-reparam-hidden", "8"], "add --deep"),
+        "a": ("train", ["--deep-reparam-hidden", "8"], "set deep=True as well"),
         "b": ("train", ["--deep", "--deep-reparam-hidden", "8", "--residual-hidden", "8"], "set one of them"),
         "c": ("train", ["--deep", "--deep-reparam-hidden", "0"], "positive int"),
         "d": (

@@ -13,10 +13,53 @@ from typing import Any
 
 from softprompt.utils.inputs import parse_json
 
-__all__ = ["MAX_VIRTUAL_TOKENS", "Overflow", "Placement", "PromptInit", "SoftPromptConfig"]
+__all__ = [
+    "MAX_VIRTUAL_TOKENS",
+    "Overflow",
+    "Placement",
+    "PromptInit",
+    "SoftPromptConfig",
+    "check_deep_reparam",
+]
 
 # More prompt vectors than any model has positions for is a typo (1e18 once reached an allocation, not an error)
 MAX_VIRTUAL_TOKENS = 65_536
+
+
+def check_deep_reparam(
+    deep: bool, deep_reparam_hidden: Any, residual_hidden: Any, *, owner: str = "SoftPromptConfig"
+) -> None:
+    """Refuse a ``deep_reparam_hidden`` that cannot be used: not a positive int, without ``deep``, or with
+    ``residual_hidden`` (both reparameterise the deep vectors). ``owner`` names the settings in the message.
+
+    Raises:
+        ValueError: one of the above.
+
+    Examples:
+        >>> check_deep_reparam(True, 512, None)  # fine: returns None
+        >>> check_deep_reparam(False, 512, None)
+        Traceback (most recent call last):
+        ValueError: SoftPromptConfig.deep_reparam_hidden=512 reparameterises deep prompts; set deep=True as well, or leave deep_reparam_hidden=None
+    """
+    if deep_reparam_hidden is None:
+        return
+    if residual_hidden is not None:
+        raise ValueError(
+            f"{owner}: residual_hidden and deep_reparam_hidden both reparameterise the deep vectors; set one of them"
+        )
+    if (
+        isinstance(deep_reparam_hidden, bool)
+        or not isinstance(deep_reparam_hidden, int)
+        or deep_reparam_hidden < 1
+    ):
+        raise ValueError(
+            f"{owner}.deep_reparam_hidden must be a positive int or None, got {deep_reparam_hidden!r}"
+        )
+    if not deep:
+        raise ValueError(
+            f"{owner}.deep_reparam_hidden={deep_reparam_hidden} reparameterises deep prompts; set deep=True as well, "
+            "or leave deep_reparam_hidden=None"
+        )
 
 
 class PromptInit(str, Enum):
@@ -198,35 +241,16 @@ class SoftPromptConfig:
         if not isinstance(self.deep, bool):
             raise ValueError(f"SoftPromptConfig.deep must be True or False, got {self.deep!r}")
         self._check_transfer()
-        if self.residual_hidden is not None:
-            if (
-                isinstance(self.residual_hidden, bool)
-                or not isinstance(self.residual_hidden, int)
-                or not 1 <= self.residual_hidden <= MAX_VIRTUAL_TOKENS
-            ):
-                raise ValueError(
-                    f"SoftPromptConfig.residual_hidden must be a positive int (at most {MAX_VIRTUAL_TOKENS:,}) "
-                    f"or None, got {self.residual_hidden!r}"
-                )
-            if self.deep_reparam_hidden is not None:
-                raise ValueError(
-                    "SoftPromptConfig: residual_hidden and deep_reparam_hidden both reparameterise the deep vectors; "
-                    "set one of them"
-                )
-        if self.deep_reparam_hidden is not None:
-            if (
-                isinstance(self.deep_reparam_hidden, bool)
-                or not isinstance(self.deep_reparam_hidden, int)
-                or self.deep_reparam_hidden < 1
-            ):
-                raise ValueError(
-                    f"SoftPromptConfig.deep_reparam_hidden must be a positive int or None, got {self.deep_reparam_hidden!r}"
-                )
-            if not self.deep:
-                raise ValueError(
-                    f"SoftPromptConfig.deep_reparam_hidden={self.deep_reparam_hidden} reparameterises deep prompts; "
-                    "set deep=True as well, or leave deep_reparam_hidden=None"
-                )
+        if self.residual_hidden is not None and (
+            isinstance(self.residual_hidden, bool)
+            or not isinstance(self.residual_hidden, int)
+            or not 1 <= self.residual_hidden <= MAX_VIRTUAL_TOKENS
+        ):
+            raise ValueError(
+                f"SoftPromptConfig.residual_hidden must be a positive int (at most {MAX_VIRTUAL_TOKENS:,}) "
+                f"or None, got {self.residual_hidden!r}"
+            )
+        check_deep_reparam(self.deep, self.deep_reparam_hidden, self.residual_hidden)
 
     def _check_transfer(self) -> None:
         if self.init is PromptInit.PROMPT:

@@ -12,7 +12,7 @@ from dataclasses import KW_ONLY, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from softprompt.core.config import MAX_VIRTUAL_TOKENS
+from softprompt.core.config import MAX_VIRTUAL_TOKENS, check_deep_reparam
 from softprompt.runs.overrides import check_training_overrides
 from softprompt.utils.atomic import atomic_write_json, check_dir_target
 
@@ -230,24 +230,7 @@ class RunConfig:
             or self.residual_hidden < 1
         ):
             raise ValueError(f"residual_hidden must be a positive int or None, got {self.residual_hidden!r}")
-        if self.deep_reparam_hidden is not None:
-            if (
-                isinstance(self.deep_reparam_hidden, bool)
-                or not isinstance(self.deep_reparam_hidden, int)
-                or self.deep_reparam_hidden < 1
-            ):
-                raise ValueError(
-                    f"deep_reparam_hidden must be a positive int or None, got {self.deep_reparam_hidden!r}"
-                )
-            if not self.deep:
-                raise ValueError(
-                    f"deep_reparam_hidden={self.deep_reparam_hidden} reparameterises deep prompts: add --deep "
-                    "(deep=True), or leave it unset"
-                )
-            if self.residual_hidden is not None:
-                raise ValueError(
-                    "residual_hidden and deep_reparam_hidden both reparameterise the deep vectors; set one of them"
-                )
+        check_deep_reparam(self.deep, self.deep_reparam_hidden, self.residual_hidden, owner="RunConfig")
         check_dir_target(self.output_dir, "output_dir")
         if self.resume and self.overwrite:
             raise ValueError("resume and overwrite exclude each other: continue the run, or start it over")
