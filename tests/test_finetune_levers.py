@@ -59,3 +59,17 @@ def test_a_write_through_data_is_seen(tokenizer):
     after = predict_logits(model, tokenizer, TEXTS)
     torch.testing.assert_close(after, _bare_logits(model, tokenizer), atol=1e-5, rtol=1e-5)
     assert not torch.allclose(before, after, atol=1e-4)
+
+
+def test_a_first_bf16_prediction_checks_onednn_outside_autocast(tokenizer, monkeypatch):
+    """The once-per-process oneDNN check can first run under a bf16 prediction's autocast.
+
+    It crashed there (``Float did not match BFloat16``), after a fine-tuning run had trained for hours.
+    """
+    monkeypatch.setattr(onednn, "_CHECKED", {})  # this process has not checked yet
+    model = make_model("bert", "seq")
+    got = predict_logits(model, tokenizer, TEXTS, bf16=True)
+    inside = onednn._CHECKED["reason"]  # the check ran, inside the prediction's autocast
+    torch.testing.assert_close(got, _bare_logits(model, tokenizer), atol=0.05, rtol=0.05)  # bf16 rounding
+    monkeypatch.setattr(onednn, "_CHECKED", {})
+    assert onednn.onednn_unavailable() == inside  # the same verdict as a check outside any autocast

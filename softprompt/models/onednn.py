@@ -100,7 +100,10 @@ def onednn_unavailable() -> str | None:
     """
     with _LOCK:
         if "reason" not in _CHECKED:
-            _CHECKED["reason"] = _check()
+            # the first caller may be inside a bf16 autocast (prediction with bf16=True): the check's own
+            # products are fp32 whatever the caller has open, or its comparison fails on dtypes
+            with torch.autocast("cpu", enabled=False):
+                _CHECKED["reason"] = _check()
         return _CHECKED["reason"]
 
 
