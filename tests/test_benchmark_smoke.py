@@ -354,6 +354,22 @@ def test_step_profile_splits_a_training_step_into_operator_kinds(assets):
     assert bad.returncode == 2 and "room for text" in bad.stderr
 
 
+def test_heap_times_each_workload_with_and_without_the_kept_heap(assets):
+    """benchmarks/heap.py: every workload in fresh processes, heap kept and not, on a tiny model."""
+    root, model_dir, _ = assets
+    out = root / "results" / "heap.json"
+    proc = _run([BENCHMARKS / "heap.py", "--model", model_dir, "--length", 32, "--ft-batch", 2, "--batch", 2,
+                 "--predict-texts", 4, "--steps", 1, "--rounds", 1, "--gemm-seconds", 0, "--out", out])  # fmt: skip
+    data = json.loads(out.read_text())
+    assert data["cpu_capability"] and data["threads"] >= 1 and "gemm" not in data
+    for workload in ("finetune", "finetune-fp32", "prompt", "predict"):
+        assert set(data[workload]) == {"off", "on"}, workload
+        for run in data[workload]["off"] + data[workload]["on"]:
+            assert run["median_s"] > 0 and run["page_faults_per_step"] >= 0 and run["peak_rss_mib"] > 0
+        assert f"| {workload} | on |" in proc.stdout
+    assert "retained_heap here:" in proc.stdout
+
+
 def test_finetuned_predict_measures_this_machines_default_and_bare(assets):
     """benchmarks/finetuned_predict.py: a trainable classifier predicts with the default levers and bare."""
     from softprompt.models.onednn import onednn_default
@@ -409,7 +425,7 @@ def test_drivers_stay_small():
     """The drivers import no torch, transformers or datasets: on Linux a child's ru_maxrss starts from its
     parent's resident size at fork, so a heavy driver would floor every setup's measured peak memory."""
     code = (
-        "import sys; sys.path[:0] = [{b!r}, {g!r}]; import prompt_tuning, serving, bert_base; "
+        "import sys; sys.path[:0] = [{b!r}, {g!r}]; import prompt_tuning, serving, bert_base, heap; "
         "print(sorted(m for m in ('torch', 'transformers', 'datasets', 'peft', 'softprompt') if m in sys.modules))"
     ).format(b=str(BENCHMARKS), g=str(BENCHMARKS / "gpu"))
     assert _run(["-c", code]).stdout.strip() == "[]"

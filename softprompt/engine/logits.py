@@ -19,6 +19,7 @@ from softprompt.models import backbone
 from softprompt.models.first_token import first_token_model
 from softprompt.models.modes import eval_mode
 from softprompt.models.onednn import onednn_default, packed_linears
+from softprompt.utils.heap import retained_heap, retained_heap_default
 
 __all__ = [
     "CPU_MAX_BATCH_TOKENS",
@@ -268,6 +269,7 @@ def forward_rows(
         backbone.attention_kernels(device),  # fine-tuned models too: no per-length cuDNN plans
         # fp32 linears as prepacked oneDNN GEMMs, where measured faster (models.onednn.onednn_default)
         packed_linears(_onednn_wanted(model)),
+        retained_heap(retained_heap_default()),  # each batch reuses the last one's pages (utils.heap)
     ):
         for index in tqdm(batches, desc="predicting", unit="batch", disable=not progress):
             features = [{k: encoded[k][i] for k in encoded} for i in index]

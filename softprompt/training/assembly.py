@@ -21,6 +21,7 @@ from transformers import TrainingArguments
 from softprompt.data import check_tokenized
 from softprompt.tasks import default_best_metric, family_for, resolve_compute_metrics
 from softprompt.training.arguments import best_model_args, default_training_args
+from softprompt.utils.heap import retained_heap
 
 if TYPE_CHECKING:
     import datasets
@@ -78,6 +79,7 @@ def train_with_trainer(
     data_collator: Any | None = None,
     callbacks: list[transformers.TrainerCallback] | None = None,
     resume_from_checkpoint: str | bool | None = None,
+    retain_heap: bool = False,
 ) -> TrainerRun:
     """Assemble ``Trainer`` for ``task`` and train: the one path of prompt tuning and fine-tuning.
 
@@ -103,6 +105,8 @@ def train_with_trainer(
             as for :func:`softprompt.train_prompt`.
         resume_from_checkpoint:
             as for :func:`softprompt.train_prompt`.
+        retain_heap: Train and score inside :func:`softprompt.utils.heap.retained_heap` (large activations
+            reuse the heap's pages instead of faulting fresh ones in each step).
 
     Raises:
         TypeError: both ``training_args`` and ``overrides`` (the overrides would be silently ignored).
@@ -136,7 +140,7 @@ def train_with_trainer(
     trainer, train_output, seconds, eval_metrics = run_trainer(
         trainer_class, model, tokenizer, args, train_dataset, eval_dataset, compute_metrics=metrics,
         data_collator=data_collator or family.collator(tokenizer), callbacks=callbacks,
-        resume_from_checkpoint=resume_from_checkpoint,
+        resume_from_checkpoint=resume_from_checkpoint, retain_heap=retain_heap,
     )  # fmt: skip
     return TrainerRun(trainer, args, train_output, seconds, eval_metrics)
 
@@ -153,6 +157,7 @@ def run_trainer(
     data_collator: Callable[[list[dict[str, Any]]], Any],
     callbacks: list[transformers.TrainerCallback] | None = None,
     resume_from_checkpoint: str | bool | None = None,
+    retain_heap: bool = False,
 ) -> tuple[Trainer, Any, float, dict[str, float]]:
     """Build ``trainer_class``, train (resuming from the newest *complete* checkpoint for ``True``), score the kept model.
 
@@ -180,11 +185,12 @@ def run_trainer(
         compute_metrics=compute_metrics,
         callbacks=callbacks,
     )
-    start = time.perf_counter()
-    try:
-        train_out = trainer.train(resume_from_checkpoint=resume_from_checkpoint)
-    finally:
-        torch.use_deterministic_algorithms(deterministic[0], warn_only=deterministic[1])
-    seconds = time.perf_counter() - start
-    eval_metrics = trainer.evaluate() if eval_dataset is not None else {}
+    with retained_heap(retain_heap):  # large activations reuse the heap's pages each step (utils.heap)
+        start = time.perf_counter()
+        try:
+            train_out = trainer.train(resume_from_checkpoint=resume_from_checkpoint)
+        finally:
+            torch.use_deterministic_algorithms(deterministic[0], warn_only=deterministic[1])
+        seconds = time.perf_counter() - start
+        eval_metrics = trainer.evaluate() if eval_dataset is not None else {}
     return trainer, train_out, seconds, eval_metrics

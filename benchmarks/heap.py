@@ -1,0 +1,216 @@
+"""What keeping the heap (``softprompt.utils.heap.retained_heap``) buys: steps with and without, in fresh processes.
+
+    python benchmarks/heap.py --model $M                                  # the reported run
+    python benchmarks/heap.py --model $M --rounds 1 --steps 2 --batch 2 --length 64 --gemm-seconds 0   # smoke
+
+glibc maps every allocation above its mmap threshold afresh and unmaps it on free, so each CPU training
+step faults its large activations in again. Each workload runs in its own child process per setting
+(``SOFTPROMPT_RETAIN_HEAP=1`` or ``0``, so the library's own default follows it), settings alternating round
+by round; a child times ``--steps`` steps after one warm-up step and reports the median step, its system
+CPU time, its page faults and its peak resident memory. Workloads (MiniLM, random token ids of
+``--length``):
+
+- ``finetune``: a ``BertForSequenceClassification`` in training mode (dropout on, as ``Trainer`` runs it),
+  batch ``--ft-batch``, AdamW over every weight; under bf16 autocast where bf16 is native, else fp32
+  (``finetune-fp32``: fp32 everywhere, the library's default);
+- ``prompt``: a ``SoftPromptWrapper`` training step (20 virtual tokens, the library's defaults: backbone
+  dropout off), batch ``--batch``;
+- ``predict``: ``softprompt.predict_logits`` of ``--predict-texts`` texts (the library's batching).
+
+The GEMM peak of the same run (``gemm_peak.py``) is printed alongside.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+# the driver imports no torch: a child's peak resident memory starts from its parent's at fork
+WORKLOADS = ("finetune", "finetune-fp32", "prompt", "predict")
+
+
+def _step_fn(workload: str, args: argparse.Namespace) -> Any:
+    """A function running one step (or one prediction call) of ``workload``."""
+    import torch
+    import transformers
+    from gemm_peak import native_bf16
+
+    torch.manual_seed(0)
+    tokenizer = transformers.AutoTokenizer.from_pretrained(args.model)
+    model = transformers.AutoModelForSequenceClassification.from_pretrained(args.model, num_labels=2)
+    vocab = tokenizer.vocab_size
+    low = min(1000, vocab // 2)  # ids past the special tokens
+    if workload.startswith("finetune"):
+        model.train()
+        optimizer = torch.optim.AdamW(model.parameters(), lr=2e-5)
+        ids = torch.randint(low, vocab, (args.ft_batch, args.length))  # (b, T)
+        labels = torch.randint(0, 2, (args.ft_batch,))
+        bf16 = workload == "finetune" and native_bf16()
+
+        def step() -> None:
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+                loss = model(input_ids=ids, labels=labels).loss
+            loss.backward()
+            optimizer.step()
+            optimizer.zero_grad()
+
+        return step
+    from softprompt import SoftPromptConfig, SoftPromptWrapper, predict_logits
+
+    wrapper = SoftPromptWrapper(model, SoftPromptConfig(num_virtual_tokens=20, seed=0), tokenizer=tokenizer)
+    room = wrapper.max_input_length(args.length)
+    if workload == "prompt":
+        wrapper.train()
+        optimizer = torch.optim.AdamW([p for p in wrapper.parameters() if p.requires_grad], lr=1e-2)
+        ids = torch.randint(low, vocab, (args.batch, room))  # (b, T - virtual tokens)
+        batch = {
+            "input_ids": ids,
+            "attention_mask": torch.ones_like(ids),
+            "labels": torch.randint(0, 2, (args.batch,)),
+        }
+
+        def step() -> None:
+            wrapper(**batch).loss.backward()
+            optimizer.step()
+            optimizer.zero_grad()
+
+        return step
+    generator = torch.Generator().manual_seed(0)
+    words = [
+        tokenizer.convert_ids_to_tokens(int(i))
+        for i in torch.randint(low, vocab, (room,), generator=generator)
+    ]
+    texts = [
+        " ".join(words[: max(1, room - 2 - (i % 64))]) for i in range(args.predict_texts)
+    ]  # lengths near room
+
+    def step() -> None:
+        predict_logits(wrapper, tokenizer, texts, max_length=args.length)
+
+    return step
+
+
+def machine(args: argparse.Namespace) -> dict[str, Any]:
+    """This machine's CPU kind, threads and (unless ``--gemm-seconds 0``) GEMM peak, measured in a child."""
+    import torch
+    import transformers
+    from gemm_peak import gemm_peaks
+
+    from softprompt.utils.cpu import cpu_vendor
+    from softprompt.utils.heap import heap_unavailable
+
+    info: dict[str, Any] = {
+        "threads": torch.get_num_threads(), "cpu_vendor": cpu_vendor(),
+        "cpu_capability": torch.backends.cpu.get_cpu_capability(), "heap_unavailable": heap_unavailable(),
+    }  # fmt: skip
+    if args.gemm_seconds > 0:
+        config = transformers.AutoConfig.from_pretrained(args.model)
+        info["gemm"] = gemm_peaks(config.hidden_size, config.intermediate_size, seconds=args.gemm_seconds)
+    return info
+
+
+def child(workload: str, args: argparse.Namespace) -> dict[str, Any]:
+    """Time ``args.steps`` steps of ``workload`` in this process (the setting is the environment's)."""
+    from softprompt.utils.heap import retained_heap, retained_heap_default
+
+    step = _step_fn(workload, args)
+    with retained_heap(retained_heap_default()):  # prediction's own call enters it too (nested: one setting)
+        step()  # warm-up: packing, the first faults
+        before = resource.getrusage(resource.RUSAGE_SELF)
+        seconds = []
+        for _ in range(args.steps):
+            start = time.perf_counter()
+            step()
+            seconds.append(time.perf_counter() - start)
+        after = resource.getrusage(resource.RUSAGE_SELF)
+    return {
+        "median_s": statistics.median(seconds),
+        "sys_s_per_step": (after.ru_stime - before.ru_stime) / args.steps,
+        "user_s_per_step": (after.ru_utime - before.ru_utime) / args.steps,
+        "page_faults_per_step": (after.ru_minflt - before.ru_minflt) / args.steps,
+        "peak_rss_mib": after.ru_maxrss / 1024,
+    }
+
+
+def _run_child(workload: str, on: bool | None, argv: list[str]) -> dict[str, Any]:
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    if on is not None:
+        env["SOFTPROMPT_RETAIN_HEAP"] = "1" if on else "0"
+    out = subprocess.run(
+        [sys.executable, __file__, "--child", workload, *argv],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if out.returncode != 0:
+        raise RuntimeError(f"{workload} (heap kept: {on}) failed:\n{out.stderr[-3000:]}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def main(argv: list[str] | None = None) -> None:
+    argv = sys.argv[1:] if argv is None else argv
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--model", required=True, help="a BERT-family model folder (MiniLM in docs/benchmarks.md)")
+    p.add_argument("--workloads", nargs="+", choices=WORKLOADS, default=list(WORKLOADS))
+    p.add_argument("--length", type=int, default=512, help="tokens a row (virtual tokens included)")
+    p.add_argument("--ft-batch", type=int, default=16, help="fine-tuning rows a step")
+    p.add_argument("--batch", type=int, default=8, help="prompt-tuning rows a step")
+    p.add_argument("--predict-texts", type=int, default=64, help="texts a prediction call")
+    p.add_argument("--steps", type=int, default=4, help="timed steps a child (after one warm-up)")
+    p.add_argument("--rounds", type=int, default=2, help="children per setting and workload, alternating")
+    p.add_argument("--gemm-seconds", type=float, default=1.0, help="per shape in the GEMM peak; 0: skip")
+    p.add_argument("--out", help="also write the JSON here")
+    p.add_argument("--child", choices=(*WORKLOADS, "machine"), help=argparse.SUPPRESS)
+    args = p.parse_args(argv)
+    if args.child:
+        import transformers
+
+        transformers.logging.set_verbosity_error()
+        print(json.dumps(machine(args) if args.child == "machine" else child(args.child, args)))
+        return
+    forwarded = [a for a in argv if a != "--out"]
+    if args.out:
+        forwarded.remove(args.out)
+    result: dict[str, Any] = {
+        "model": args.model,
+        "settings": {k: getattr(args, k) for k in ("length", "ft_batch", "batch", "predict_texts", "steps", "rounds")},
+        **_run_child("machine", None, forwarded),
+    }  # fmt: skip
+    print("| workload | heap | median step s | sys s/step | page faults/step | peak RSS MiB | speed-up |")
+    print("|---|---|---:|---:|---:|---:|---:|")
+    for workload in args.workloads:
+        runs: dict[str, list[dict[str, Any]]] = {"off": [], "on": []}
+        for _ in range(args.rounds):
+            for setting in ("off", "on"):
+                runs[setting].append(_run_child(workload, setting == "on", forwarded))
+        result[workload] = runs
+        base = statistics.median(r["median_s"] for r in runs["off"])
+        for setting, rs in runs.items():
+            med = statistics.median(r["median_s"] for r in rs)
+            print(f"| {workload} | {setting} | {med:.3f} | {statistics.median(r['sys_s_per_step'] for r in rs):.2f} "
+                  f"| {statistics.median(r['page_faults_per_step'] for r in rs):,.0f} "
+                  f"| {max(r['peak_rss_mib'] for r in rs):,.0f} | {base / med:.2f}x |")  # fmt: skip
+    print(f"CPU: {result['cpu_vendor'] or 'vendor unknown'}, capability {result['cpu_capability']}, "
+          f"{result['threads']} threads; retained_heap here: {result['heap_unavailable'] or 'available'}")  # fmt: skip
+    if "gemm" in result:
+        print(
+            f"GEMM peak: fp32 {result['gemm']['fp32_peak_gflops']} GFLOP/s ({result['gemm']['fp32_gflops']})"
+        )
+    if args.out:
+        from softprompt.utils.atomic import atomic_write_text
+
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(args.out, json.dumps(result, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
