@@ -3,17 +3,19 @@
 glibc's ``malloc`` serves each request above its mmap threshold (32 MiB at most) with a fresh ``mmap`` and
 unmaps it on ``free``. A training step on the CPU allocates its big activations anew each step (PyTorch
 keeps no CPU cache), so every step page-faults hundreds of megabytes in again, and the kernel zeroes each
-page. On a 2-core AMD EPYC (Zen 5), one fine-tuning step of MiniLM on 32 x 512 tokens in bf16 autocast, with
-attention dropout (whose attention runs unfused, ~400 MB of scores a layer), took 20.6 s, 108 s of system
-time over six steps; the same steps with the heap kept took 8.3 s (``benchmarks/heap.py``,
-docs/benchmarks.md).
+page. On a 2-core AMD EPYC (Zen 5), a fine-tuning step of MiniLM on 8 x 512 tokens (training mode: attention
+dropout keeps attention off the fused kernel, so its scores are materialised) took 4.20 s in bf16 autocast
+and faulted 1.1 million pages in; with the heap kept, 2.12 s and 41 thousand (1.98x; fp32 1.43x; prediction
+at 512 tokens 1.15x; ``benchmarks/heap.py``, docs/benchmarks.md).
 
 :func:`retained_heap` is a context manager: inside it glibc serves large requests from the heap and never
 gives its top back (``mallopt(M_MMAP_MAX, 0)``, ``mallopt(M_TRIM_THRESHOLD, -1)``), so the second step
-reuses the first step's pages. On leaving, ``malloc_trim(0)`` returns the free pages to the system and glibc
-gets the settings its own adaptation reaches in any process that has freed a 32 MiB block (large requests
-mapped from 32 MiB up, the heap's top trimmed above 64 MiB): glibc stops adapting them once set. The price is memory: the heap keeps its high-water mark while open, and
-fragments (peak resident memory 14.7 GB against 11.1 GB in the step above).
+reuses the first step's pages. On leaving, ``malloc_trim(0)`` returns the free pages to the system, and glibc
+keeps the settings its own adaptation reaches in any process that has freed a 32 MiB block (requests from
+32 MiB up mapped, the heap's top trimmed above 64 MiB; once set, glibc stops adapting them). The price is
+memory: the heap keeps its high-water mark while open, and fragments (peak resident memory 3.9 GB against
+3.2 GB in the step above). Prompt tuning, whose frozen backbone runs without dropout on the fused kernel,
+measured 0.97x and 1.08x in two runs, so it does not enter it.
 
 Process-wide, so it is entered once however many threads or nested calls ask (the last to leave restores),
 and it never runs where it cannot be right: off on systems without glibc, and off where the user set
@@ -38,9 +40,9 @@ from softprompt.utils.cpu import measured_default
 
 __all__ = ["ENV_SWITCH", "MEASURED_FASTER", "heap_unavailable", "retained_heap", "retained_heap_default"]
 
-# (CPU vendor, capability) pairs where training and prediction were measured faster with the heap kept:
-# the 2-core AMD EPYC Zen 5 (benchmarks/heap.py, docs/benchmarks.md). The page faults it saves are the
-# kernel's on any CPU, but a lever is on only where measured.
+# (CPU vendor, capability) pairs where fine-tuning and prediction were measured faster with the heap kept:
+# the 2-core AMD EPYC Zen 5 (benchmarks/heap.py, two runs: fine-tuning 1.43-2.08x a step, prediction
+# 1.10-1.15x). The page faults it saves are the kernel's on any CPU, but a lever is on only where measured.
 MEASURED_FASTER = (("AuthenticAMD", "AVX512"),)
 ENV_SWITCH = "SOFTPROMPT_RETAIN_HEAP"  # "1" / "0": on / off whatever the CPU
 
