@@ -83,7 +83,8 @@ def test_eval_on_a_split_named_scores_all_of_it_not_the_runs_subset_size(assets,
     capsys.readouterr()
     base = ["eval", "--prompt", str(out / "prompt.safetensors"), "--model", str(model_dir)]
     assert main(base) == 0
-    assert json.loads(capsys.readouterr().out)["rows"] == 16  # the run's rows, as before
+    runs = json.loads(capsys.readouterr().out)
+    assert runs["rows"] == 16  # the run's rows, as before
     assert main([*base, "--eval-split", "test"]) == 0
     whole = json.loads(capsys.readouterr().out)
     test_rows = len(pd.read_parquet(data_dir / "test.parquet"))
@@ -95,6 +96,12 @@ def test_eval_on_a_split_named_scores_all_of_it_not_the_runs_subset_size(assets,
     assert test_rows > 16
     assert main([*base, "--eval-split", "test", "--eval-size", "20"]) == 0
     assert json.loads(capsys.readouterr().out)["rows"] == 20
+    # the run's own split, whole: a flag given at its default value ("all" is None) still beats the run's 16
+    assert main([*base, "--eval-size", "all"]) == 0
+    own = json.loads(capsys.readouterr().out)
+    split_rows = len(pd.read_parquet(data_dir / f"{runs['eval_split']}.parquet"))
+    assert (own["eval_split"], own["eval_size"], own["rows"]) == (runs["eval_split"], None, split_rows)
+    assert split_rows > 16
 
 
 def test_predict_and_inspect(assets, tmp_path, capsys):

@@ -277,6 +277,9 @@ def command_parser(command: str, parser: argparse.ArgumentParser | None = None) 
     if command in RUN_COMMANDS:
         add_run_flags(parser, RUN_COMMANDS[command])
     else:
+        parser.register(
+            "action", None, _Store
+        )  # remembers which flags were given (eval: given beats the run's)
         add_dataclass_flags(parser, COMMAND_ARGS[command], switches=True)
     parser.add_argument(
         "-v", "--verbose", action="store_true", help="log at INFO level; tracebacks on errors"
@@ -299,4 +302,7 @@ def parse_command(command: str, argv: Sequence[str]) -> tuple[Any, bool, Any]:
     if command in RUN_COMMANDS:
         return args, args.verbose, args.threads
     cls = COMMAND_ARGS[command]
-    return cls(**{f.name: getattr(args, f.name) for f in dataclasses.fields(cls)}), args.verbose, args.threads
+    settings = cls(**{f.name: getattr(args, f.name) for f in dataclasses.fields(cls) if f.init})
+    if hasattr(settings, "flags_given"):  # a flag given with its default value (--eval-size all) still counts
+        settings.flags_given = frozenset(getattr(args, GIVEN, {}))
+    return settings, args.verbose, args.threads

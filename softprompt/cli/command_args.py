@@ -107,6 +107,9 @@ class EvalArgs(InferenceArgs):
         default=42, metadata=_help("seed of the subset, as for train (its data seed; default: the run's)")
     )
     output_json: str | None = field(default=None, metadata=_help("also write the metrics to this JSON file"))
+    # the flags given on the command line (set by the parser): one given at its default value, such as
+    # ``--eval-size all``, still beats the run's setting
+    flags_given: frozenset[str] = field(default=frozenset(), init=False, repr=False, compare=False)
 
 
 @dataclass(kw_only=True)

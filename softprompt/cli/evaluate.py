@@ -84,7 +84,8 @@ def with_run_settings(args: EvalArgs) -> tuple[EvalArgs, str | None]:
     local prompt file, in a prompt folder, or in a fine-tuned model folder), and that file's path (or ``None``).
 
     Where ``--eval-split`` is given, the run's ``eval_size`` and ``holdout`` are not taken: the split named is
-    scored whole unless ``--eval-size`` says otherwise.
+    scored whole unless ``--eval-size`` says otherwise. A flag given on the command line wins even at its default
+    value (``--eval-size all`` scores the run's own split whole).
 
     Raises:
         ValueError: an unreadable ``run_config.json``.
@@ -101,8 +102,13 @@ def with_run_settings(args: EvalArgs) -> tuple[EvalArgs, str | None]:
         return args, None
     run = read_config_file(path)  # bounded, validated like --config
     defaults = {f.name: f.default for f in dataclasses.fields(args)}
-    changes = {k: run[k] for k in _RUN_DATA_FIELDS if k in run and getattr(args, k) == defaults[k]}
-    if args.eval_split != defaults["eval_split"]:
+    given = args.flags_given  # a flag given at its default value (--eval-size all) is still the user's
+
+    def left_at_default(key: str) -> bool:
+        return key not in given and getattr(args, key) == defaults[key]
+
+    changes = {k: run[k] for k in _RUN_DATA_FIELDS if k in run and left_at_default(k)}
+    if not left_at_default("eval_split"):
         # a split named here is scored whole (or --eval-size of it): the run's evaluation subset, or its
         # holdout, was a choice about the run's own split (1,000 of a validation split, say), not this one
         for key in ("eval_size", "holdout"):
@@ -111,7 +117,7 @@ def with_run_settings(args: EvalArgs) -> tuple[EvalArgs, str | None]:
                     "eval: --eval-split %s given, so the run's %s is not applied", args.eval_split, key
                 )
     run_seed = run.get("data_seed") if run.get("data_seed") is not None else run.get("seed")
-    if args.seed == defaults["seed"] and isinstance(run_seed, int):
+    if left_at_default("seed") and isinstance(run_seed, int):
         changes["seed"] = run_seed
     logger.info("eval: data settings %s from %s", sorted(changes), path)
     return dataclasses.replace(args, **changes), str(path)
