@@ -30,8 +30,9 @@ import statistics
 import subprocess
 import sys
 import time
-from pathlib import Path
 from typing import Any
+
+from report import finish
 
 # the driver imports no torch: a child's peak resident memory starts from its parent's at fork
 WORKLOADS = ("finetune", "finetune-fp32", "prompt", "predict")
@@ -199,17 +200,8 @@ def main(argv: list[str] | None = None) -> None:
             print(f"| {workload} | {setting} | {med:.3f} | {statistics.median(r['sys_s_per_step'] for r in rs):.2f} "
                   f"| {statistics.median(r['page_faults_per_step'] for r in rs):,.0f} "
                   f"| {max(r['peak_rss_mib'] for r in rs):,.0f} | {base / med:.2f}x |")  # fmt: skip
-    print(f"CPU: {result['cpu_vendor'] or 'vendor unknown'}, capability {result['cpu_capability']}, "
-          f"{result['threads']} threads; retained_heap here: {result['heap_unavailable'] or 'available'}")  # fmt: skip
-    if "gemm" in result:
-        print(
-            f"GEMM peak: fp32 {result['gemm']['fp32_peak_gflops']} GFLOP/s ({result['gemm']['fp32_gflops']})"
-        )
-    if args.out:
-        from softprompt.utils.atomic import atomic_write_text
-
-        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-        atomic_write_text(args.out, json.dumps(result, indent=2) + "\n")
+    finish(result, args.out, f", {result['threads']} threads; retained_heap here: "
+                             f"{result['heap_unavailable'] or 'available'}")  # fmt: skip
 
 
 if __name__ == "__main__":

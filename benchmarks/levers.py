@@ -21,18 +21,16 @@ whole-model MKL setting. The GEMM peak of the same run (``gemm_peak.py``) is pri
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import time
-from pathlib import Path
 from typing import Any
 
 import torch
 import transformers
 from gemm_peak import gemm_peaks
+from report import finish
 from workloads import WORKLOADS, inputs, load_subset
 
-from softprompt.utils.atomic import atomic_write_text
 from softprompt.utils.cpu import cpu_vendor
 
 __all__ = ["SETTINGS", "main"]
@@ -163,16 +161,7 @@ def main(argv: list[str] | None = None) -> None:
         name = f"{s} (the default here)" if s == result["default_here"] else s
         print(f"| {name} | {pr['texts_per_s']:.2f} | {pr['texts_per_s'] / base_p:.2f}x | {pr['max_abs_logit_diff']:.1e} "
               f"| {tr['steps_per_s']:.2f} | {tr['steps_per_s'] / base_t:.2f}x |")  # fmt: skip
-    print(
-        f"CPU: {result['cpu_vendor'] or 'vendor unknown'}, capability {result['cpu_capability']}; this machine's default: {result['default_here']}"
-    )
-    if "gemm" in result:
-        print(
-            f"GEMM peak: fp32 {result['gemm']['fp32_peak_gflops']} GFLOP/s ({result['gemm']['fp32_gflops']})"
-        )
-    if args.out:
-        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-        atomic_write_text(args.out, json.dumps(result, indent=2) + "\n")
+    finish(result, args.out, f"; this machine's default: {result['default_here']}")
 
 
 if __name__ == "__main__":
