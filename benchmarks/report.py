@@ -1,7 +1,7 @@
 """What every benchmark driver prints and writes the same way: the GEMM peak line and the JSON results file.
 
-No torch here: drivers that run their setups in child processes import this without raising their
-children's peak memory (a child's ``ru_maxrss`` starts from its parent's at fork).
+No torch or softprompt at import: drivers that run their setups in child processes import this without
+raising their children's peak memory (a child's ``ru_maxrss`` starts from its parent's at fork).
 """
 
 from __future__ import annotations
@@ -9,8 +9,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 from typing import Any
-
-from softprompt.utils.atomic import atomic_write_text
 
 __all__ = ["finish", "gemm_line", "write_json"]
 
@@ -22,6 +20,7 @@ def gemm_line(gemm: dict[str, Any]) -> str:
 
 def write_json(path: str | Path, result: dict[str, Any]) -> None:
     """``result`` as indented JSON at ``path`` (its folder made), written atomically."""
+    from softprompt.utils.atomic import atomic_write_text  # here: the drivers import no softprompt (above)
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     atomic_write_text(path, json.dumps(result, indent=2) + "\n")
 
