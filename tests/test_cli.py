@@ -570,6 +570,10 @@ def test_init_from_transfers_a_run_and_residual_trains_folded(assets, tmp_path):
     assert not pf.prompt_reparam  # folded when training ended
     results = json.loads((target / "results.json").read_text())
     assert results["eval_metrics"]["eval_accuracy"] == results["reloaded_eval_metrics"]["eval_accuracy"]
+    # what trained (the residual MLP too) and what the file holds (plain vectors, as the plain run's)
+    plain = json.loads((source / "results.json").read_text())
+    assert results["saved_parameters"] == plain["trainable_parameters"] == plain["saved_parameters"]
+    assert results["trainable_parameters"] > results["saved_parameters"]
     assert (
         main(["train", *_run_flags(model_dir, data_dir, tmp_path / "x", "--init", "prompt")]) == 2
     )  # no files

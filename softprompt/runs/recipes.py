@@ -289,6 +289,7 @@ def run_prompt_tuning(cfg: RunConfig) -> dict[str, Any]:
             head_fit.layer, head_fit.rows, head_fit.seconds, head_fit.mse_before, head_fit.mse_after,
         )  # fmt: skip
 
+    trained_parameters = wrapper.num_trainable_parameters()  # a reparameterisation's MLP included
     trained = train_prompt(
         wrapper, train, test, head_learning_rate=cfg.head_lr, **_recipe(cfg, warmup=PROMPT_WARMUP)
     )
@@ -301,9 +302,10 @@ def run_prompt_tuning(cfg: RunConfig) -> dict[str, Any]:
     again = evaluate_model(reloaded, tokenizer, data.eval, **score)
     results = _results(
         cfg, "prompt_tuning", data, trained, final, again, wall=wall,
-        trainable_parameters=wrapper.num_trainable_parameters(), artefact=trained.prompt_path,
+        trainable_parameters=trained_parameters, artefact=trained.prompt_path,
         artefact_bytes=trained.prompt_path.stat().st_size,
     )  # fmt: skip
+    results["saved_parameters"] = wrapper.num_trainable_parameters()  # after folding a residual or deep MLP
     results["prompt_config"] = prompt_config.to_dict()
     if head_fit is not None:
         results["head_fit"] = dataclasses.asdict(head_fit)
@@ -402,13 +404,15 @@ def summary(results: dict[str, Any]) -> str:
         if not k.endswith(("runtime", "per_second", "samples"))
     )
     what = "pairs" if results["is_pair"] else "texts"
+    saved = results.get("saved_parameters", results["trainable_parameters"])  # fewer where an MLP was folded
+    saved = results.get("saved_parameters", results["trainable_parameters"])  # fewer where an MLP was folded
     return "\n".join(
         [
             f"{results['kind']} ({results['task']['type']}): {metrics} ({results['eval_samples']} {what}, split "
             f"{results['eval_split']!r})",
             f"train: {results['seconds_per_epoch']:.1f} s/epoch, {results['train_samples_per_second']:.2f} samples/s; "
             f"eval: {results['eval_samples_per_second']:.1f} samples/s",
-            f"trainable parameters: {results['trainable_parameters']:,}; artefact: {results['artefact']} "
+            f"trainable parameters: {results['trainable_parameters']:,} ({saved:,} in the file); artefact: {results['artefact']} "
             f"({results['artefact_bytes']:,} bytes)",
             f"reloaded artefact: {results['metric']}={results['reloaded_eval_metrics']['eval_' + results['metric']]!r} "
             f"(in memory after training: {results['eval_metrics']['eval_' + results['metric']]!r})",
