@@ -7,8 +7,8 @@ Reads only what the runs and benchmarks wrote (no figure is typed in here) and w
   a dot (docs/results/seeds/h200-imdb-study.json, docs/results/seeds/cpu-sick-study.json with the deep
   relatedness runs of docs/results/seeds/cpu-sick-rel-deep-fit.json, docs/results/conll/summary.json);
 - ``speed-<workload>.png``: each setup's training and prediction throughput as a multiple of PEFT's, from one
-  ``benchmarks/prompt_tuning.py`` run (its CPU capability and date in the title): PEFT's defaults, PEFT tuned
-  for speed with flags, softprompt.
+  ``benchmarks/prompt_tuning.py`` run (its CPU capability and date in the title; ``--machine`` picks whose,
+  the Zen 5 EPYC's by default): PEFT's defaults, PEFT tuned for speed with flags, softprompt.
 
     python benchmarks/plot_results.py            # needs matplotlib (pip install -e ".[plots]")
 """
@@ -27,10 +27,9 @@ import matplotlib.pyplot as plt
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "docs" / "results"
-SPEED_RUNS = {
-    "imdb": REPO / "benchmarks" / "results" / "minilm-imdb-tuned-peft.json",
-    "sick": REPO / "benchmarks" / "results" / "minilm-sick-tuned-peft.json",
-}
+# the README's first speed row: the Zen 5 EPYC's runs (``--machine ""`` for the first AMD machine's)
+SPEED_RUN = REPO / "benchmarks" / "results" / "minilm-{workload}-tuned-peft{suffix}.json"
+SPEED_WORKLOADS = ("imdb", "sick")
 METHODS = ("prompt tuning", "deep prompt", "fine-tuning")
 COLOURS = {"prompt tuning": "#4c72b0", "deep prompt": "#55a868", "fine-tuning": "#c44e52"}
 
@@ -117,11 +116,15 @@ def plot_speed(workload: str, run: Path, out: Path) -> Path:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=RESULTS, help="folder for the PNGs")
+    parser.add_argument(
+        "--machine", default="zen5", help="whose speed runs: the results files' suffix (zen5, intel, avx2)"
+    )
     args = parser.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
     print(plot_seeds(args.out))
-    for workload, run in SPEED_RUNS.items():
-        print(plot_speed(workload, run, args.out))
+    suffix = f"-{args.machine}" if args.machine else ""
+    for workload in SPEED_WORKLOADS:
+        print(plot_speed(workload, Path(str(SPEED_RUN).format(workload=workload, suffix=suffix)), args.out))
 
 
 if __name__ == "__main__":
