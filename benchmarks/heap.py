@@ -12,7 +12,10 @@ CPU time, its page faults and its peak resident memory. Workloads (MiniLM, rando
 
 - ``finetune``: a ``BertForSequenceClassification`` in training mode (dropout on, as ``Trainer`` runs it),
   batch ``--ft-batch``, AdamW over every weight; under bf16 autocast where bf16 is native, else fp32
-  (``finetune-fp32``: fp32 everywhere, the library's default);
+  (``finetune-fp32``: fp32 everywhere, the library's default; ``finetune-varying``: as ``finetune``, each
+  step at another length, cycling through eighths of ``--length``, as length-grouped batches come: what
+  fragments a kept heap). Fine-tuning workloads also run ``on, trimmed``: the heap's free pages given back
+  every ``--trim-every`` steps, as the library's fine-tuning does;
 - ``prompt``: a ``SoftPromptWrapper`` training step (20 virtual tokens, the library's defaults: backbone
   dropout off), batch ``--batch``;
 - ``predict``: ``softprompt.predict_logits`` of ``--predict-texts`` texts (the library's batching).
@@ -35,7 +38,10 @@ from typing import Any
 from report import finish
 
 # the driver imports no torch: a child's peak resident memory starts from its parent's at fork
-WORKLOADS = ("finetune", "finetune-fp32", "prompt", "predict")
+WORKLOADS = ("finetune", "finetune-fp32", "finetune-varying", "prompt", "predict")
+VARYING = (8, 5, 2, 7, 4, 8, 3, 6)  # finetune-varying's lengths, in eighths of --length, cycled
+# setting -> (heap kept, trim every N steps): the library's fine-tuning trims its kept heap now and then
+SETTINGS = {"off": (False, 0), "on": (True, 0), "on, trimmed": (True, -1)}
 
 
 def _step_fn(workload: str, args: argparse.Namespace) -> Any:
@@ -54,11 +60,15 @@ def _step_fn(workload: str, args: argparse.Namespace) -> Any:
         optimizer = torch.optim.AdamW(model.parameters(), lr=2e-5)
         ids = torch.randint(low, vocab, (args.ft_batch, args.length))  # (b, T)
         labels = torch.randint(0, 2, (args.ft_batch,))
-        bf16 = workload == "finetune" and native_bf16()
+        bf16 = workload != "finetune-fp32" and native_bf16()
+        lengths = [args.length * k // 8 for k in VARYING] if workload == "finetune-varying" else [args.length]
+        done = [0]
 
         def step() -> None:
+            length = lengths[done[0] % len(lengths)]
+            done[0] += 1
             with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
-                loss = model(input_ids=ids, labels=labels).loss
+                loss = model(input_ids=ids[:, :length], labels=labels).loss
             loss.backward()
             optimizer.step()
             optimizer.zero_grad()
@@ -120,20 +130,24 @@ def machine(args: argparse.Namespace) -> dict[str, Any]:
 
 def child(workload: str, args: argparse.Namespace) -> dict[str, Any]:
     """Time ``args.steps`` steps of ``workload`` in this process (the setting is the environment's)."""
-    from softprompt.utils.heap import retained_heap, retained_heap_default
+    from softprompt.utils.heap import release_free_pages, retained_heap, retained_heap_default
 
     step = _step_fn(workload, args)
+    trim_every = int(os.environ.get("HEAP_BENCH_TRIM_EVERY", "0"))
     with retained_heap(retained_heap_default()):  # prediction's own call enters it too (nested: one setting)
         step()  # warm-up: packing, the first faults
         before = resource.getrusage(resource.RUSAGE_SELF)
         seconds = []
-        for _ in range(args.steps):
+        for i in range(1, args.steps + 1):
             start = time.perf_counter()
             step()
+            if trim_every and i % trim_every == 0:
+                release_free_pages()  # as the library's fine-tuning does every TRIM_EVERY steps
             seconds.append(time.perf_counter() - start)
         after = resource.getrusage(resource.RUSAGE_SELF)
     return {
         "median_s": statistics.median(seconds),
+        "total_s": sum(seconds),
         "sys_s_per_step": (after.ru_stime - before.ru_stime) / args.steps,
         "user_s_per_step": (after.ru_utime - before.ru_utime) / args.steps,
         "page_faults_per_step": (after.ru_minflt - before.ru_minflt) / args.steps,
@@ -141,8 +155,8 @@ def child(workload: str, args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
-def _run_child(workload: str, on: bool | None, argv: list[str]) -> dict[str, Any]:
-    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+def _run_child(workload: str, on: bool | None, argv: list[str], trim_every: int = 0) -> dict[str, Any]:
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HEAP_BENCH_TRIM_EVERY": str(trim_every)}
     if on is not None:
         env["SOFTPROMPT_RETAIN_HEAP"] = "1" if on else "0"
     out = subprocess.run(
@@ -168,6 +182,9 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--predict-texts", type=int, default=64, help="texts a prediction call")
     p.add_argument("--steps", type=int, default=4, help="timed steps a child (after one warm-up)")
     p.add_argument("--rounds", type=int, default=2, help="children per setting and workload, alternating")
+    p.add_argument(
+        "--trim-every", type=int, default=4, help="fine-tuning's 'on, trimmed': steps between trims"
+    )
     p.add_argument("--gemm-seconds", type=float, default=1.0, help="per shape in the GEMM peak; 0: skip")
     p.add_argument("--out", help="also write the JSON here")
     p.add_argument("--child", choices=(*WORKLOADS, "machine"), help=argparse.SUPPRESS)
@@ -183,16 +200,19 @@ def main(argv: list[str] | None = None) -> None:
         forwarded.remove(args.out)
     result: dict[str, Any] = {
         "model": args.model,
-        "settings": {k: getattr(args, k) for k in ("length", "ft_batch", "batch", "predict_texts", "steps", "rounds")},
+        "settings": {k: getattr(args, k) for k in ("length", "ft_batch", "batch", "predict_texts", "steps", "rounds",
+                                                   "trim_every")},
         **_run_child("machine", None, forwarded),
     }  # fmt: skip
     print("| workload | heap | median step s | sys s/step | page faults/step | peak RSS MiB | speed-up |")
     print("|---|---|---:|---:|---:|---:|---:|")
     for workload in args.workloads:
-        runs: dict[str, list[dict[str, Any]]] = {"off": [], "on": []}
+        settings = [s for s in SETTINGS if workload.startswith("finetune") or SETTINGS[s][1] == 0]
+        runs: dict[str, list[dict[str, Any]]] = {s: [] for s in settings}
         for _ in range(args.rounds):
-            for setting in ("off", "on"):
-                runs[setting].append(_run_child(workload, setting == "on", forwarded))
+            for setting in settings:
+                on, trim = SETTINGS[setting]
+                runs[setting].append(_run_child(workload, on, forwarded, args.trim_every if trim else 0))
         result[workload] = runs
         base = statistics.median(r["median_s"] for r in runs["off"])
         for setting, rs in runs.items():

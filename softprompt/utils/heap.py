@@ -38,7 +38,14 @@ from collections.abc import Iterator
 
 from softprompt.utils.cpu import measured_default
 
-__all__ = ["ENV_SWITCH", "MEASURED_FASTER", "heap_unavailable", "retained_heap", "retained_heap_default"]
+__all__ = [
+    "ENV_SWITCH",
+    "MEASURED_FASTER",
+    "heap_unavailable",
+    "release_free_pages",
+    "retained_heap",
+    "retained_heap_default",
+]
 
 # (CPU vendor, capability) pairs where fine-tuning and prediction were measured faster with the heap kept:
 # the 2-core AMD EPYC Zen 5 (benchmarks/heap.py, two runs: fine-tuning 1.43-2.08x a step, prediction
@@ -97,6 +104,24 @@ def _libc() -> ctypes.CDLL | None:
     return libc
 
 
+def release_free_pages() -> bool:
+    """Give the heap's free pages back to the system now (``malloc_trim(0)``); ``False`` without glibc.
+
+    Inside :func:`retained_heap`, blocks freed by batches of another length fragment the heap, and the
+    process keeps every page it ever held; a trim now and then returns the free ones (the next step faults
+    in again what it needs).
+
+    Examples:
+        >>> release_free_pages() in (True, False)
+        True
+    """
+    libc = _libc()
+    if libc is None:
+        return False
+    libc.malloc_trim(0)
+    return True
+
+
 @contextlib.contextmanager
 def retained_heap(enabled: bool = True) -> Iterator[None]:
     """While open, glibc keeps freed large blocks in the process heap for the next request.
@@ -126,4 +151,4 @@ def retained_heap(enabled: bool = True) -> Iterator[None]:
                 libc.mallopt(M_MMAP_MAX, DEFAULT_MMAP_MAX)
                 libc.mallopt(M_MMAP_THRESHOLD, RESTORED_MMAP_THRESHOLD)
                 libc.mallopt(M_TRIM_THRESHOLD, RESTORED_TRIM_THRESHOLD)
-                libc.malloc_trim(0)  # the kept free pages back to the system
+                release_free_pages()  # the kept free pages back to the system
