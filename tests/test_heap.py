@@ -14,10 +14,12 @@ import ctypes
 import resource
 from types import SimpleNamespace
 
+import pandas as pd
 import pytest
 import torch
 
-from softprompt import predict_logits
+from softprompt import load_data, predict_logits, tokenize_dataset
+from softprompt.finetune import finetune
 from softprompt.training import assembly
 from softprompt.utils import heap
 from tests.conftest import make_model
@@ -112,3 +114,21 @@ def test_training_with_a_kept_heap_trims_it_every_few_steps_and_after_evaluation
     assert len(calls) == 3  # steps 4, 8, 12
     trim.on_evaluate(None, None, None)
     assert len(calls) == 4
+
+
+def test_fine_tuning_with_the_heap_kept_trains_the_same_weights(tokenizer, tmp_path, monkeypatch):
+    """``SOFTPROMPT_RETAIN_HEAP=1`` changes where the memory comes from, not one trained weight."""
+    frame = pd.DataFrame({"text": ["great film , superb", "dull", "the worst movie", "superb acting"] * 4,
+                          "label": [1, 0, 0, 1] * 4})  # fmt: skip
+    data = load_data(frame, eval_split=None, label_names=["neg", "pos"])
+    train = tokenize_dataset(data.train, tokenizer, max_length=32)
+    weights = {}
+    for switch in ("0", "1"):
+        monkeypatch.setenv(heap.ENV_SWITCH, switch)
+        model = make_model("bert", "seq")
+        finetune(model, tokenizer, train, output_dir=tmp_path / switch, num_train_epochs=1,
+                 learning_rate=5e-3, per_device_train_batch_size=4, disable_tqdm=True)  # fmt: skip
+        weights[switch] = {k: v.clone() for k, v in model.state_dict().items()}
+    assert heap.retained_heap_for_training()  # the second run kept the heap (with its trims)
+    assert weights["0"].keys() == weights["1"].keys()
+    assert all(torch.equal(weights["0"][k], weights["1"][k]) for k in weights["0"])

@@ -27,6 +27,7 @@ from softprompt.training.arguments import PROMPT_WARMUP, TrainingResult
 from softprompt.training.assembly import check_datasets, train_with_trainer
 from softprompt.training.sampling import SeededSamplingMixin
 from softprompt.utils.atomic import atomic_write_text
+from softprompt.utils.heap import retained_heap_for_training
 from softprompt.wrapper.model import SoftPromptWrapper
 
 __all__ = ["PROMPT_FILE_NAME", "PromptTrainer", "PromptTrainingResult", "train_prompt"]
@@ -312,6 +313,7 @@ def train_prompt(
         id2label=wrapper.id2label, output_dir=output_dir, recipe=recipe, training_args=training_args,
         overrides=overrides, metric_for_best_model=metric_for_best_model, compute_metrics=compute_metrics,
         data_collator=data_collator, callbacks=callbacks, resume_from_checkpoint=resume_from_checkpoint,
+        retain_heap=retained_heap_for_training(),  # SOFTPROMPT_RETAIN_HEAP=1 (utils.heap)
     )  # fmt: skip
     trainer, args = run.trainer, run.args
     prompt_path = Path(args.output_dir) / PROMPT_FILE_NAME
