@@ -359,11 +359,13 @@ def test_heap_times_each_workload_with_and_without_the_kept_heap(assets):
     root, model_dir, _ = assets
     out = root / "results" / "heap.json"
     proc = _run([BENCHMARKS / "heap.py", "--model", model_dir, "--length", 32, "--ft-batch", 2, "--batch", 2,
-                 "--predict-texts", 4, "--steps", 1, "--rounds", 1, "--gemm-seconds", 0, "--out", out])  # fmt: skip
+                 "--predict-texts", 4, "--steps", 2, "--rounds", 1, "--trim-every", 1, "--gemm-seconds", 0,
+                 "--out", out])  # fmt: skip
     data = json.loads(out.read_text())
     assert data["cpu_capability"] and data["threads"] >= 1 and "gemm" not in data
-    for workload in ("finetune", "finetune-fp32", "prompt", "predict"):
-        assert set(data[workload]) == {"off", "on"}, workload
+    for workload in ("finetune", "finetune-fp32", "finetune-varying", "prompt", "predict"):
+        trimmed = {"on, trimmed"} if workload.startswith("finetune") else set()  # training's trims
+        assert set(data[workload]) == {"off", "on", *trimmed}, workload
         for run in data[workload]["off"] + data[workload]["on"]:
             assert run["median_s"] > 0 and run["page_faults_per_step"] >= 0 and run["peak_rss_mib"] > 0
         assert f"| {workload} | on |" in proc.stdout
