@@ -21,6 +21,7 @@ def gemm_line(gemm: dict[str, Any]) -> str:
 def write_json(path: str | Path, result: dict[str, Any]) -> None:
     """``result`` as indented JSON at ``path`` (its folder made), written atomically."""
     from softprompt.utils.atomic import atomic_write_text  # here: the drivers import no softprompt (above)
+
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     atomic_write_text(path, json.dumps(result, indent=2) + "\n")
 
