@@ -405,7 +405,6 @@ def summary(results: dict[str, Any]) -> str:
     )
     what = "pairs" if results["is_pair"] else "texts"
     saved = results.get("saved_parameters", results["trainable_parameters"])  # fewer where an MLP was folded
-    saved = results.get("saved_parameters", results["trainable_parameters"])  # fewer where an MLP was folded
     return "\n".join(
         [
             f"{results['kind']} ({results['task']['type']}): {metrics} ({results['eval_samples']} {what}, split "
