@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import functools
 import os
 import threading
 from collections.abc import Iterator
@@ -114,6 +115,7 @@ def heap_unavailable() -> str | None:
     return None
 
 
+@functools.cache  # once per process: every prediction call asks
 def _libc() -> ctypes.CDLL | None:
     try:
         libc = ctypes.CDLL(None)
